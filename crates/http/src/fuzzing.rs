@@ -1,0 +1,197 @@
+//! Harnesses shared by the fuzz targets and the corpus replay test. Not API.
+//!
+//! Each harness does more than "does not panic": it checks that decoding
+//! input split into pieces gives exactly what decoding it whole gives, and
+//! that a complete head's prefix is reported partial.
+
+use crate::{BodyDecoder, BodyEvent, ChunkedDecoder, Error, Limits, RequestHead, Status};
+
+/// Everything a body decoder produced, owned, for comparisons.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DecodedBody {
+    /// Payload with framing removed.
+    pub data: Vec<u8>,
+    /// (size, signature) of each chunk start.
+    pub chunks: Vec<(u64, Option<Vec<u8>>)>,
+    /// Number of chunk ends.
+    pub chunk_ends: usize,
+    /// Trailer fields.
+    pub trailers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Whether End was reached.
+    pub ended: bool,
+    /// Input bytes consumed up to End (or up to where decoding stopped).
+    pub consumed: usize,
+}
+
+/// Something that decodes body events.
+pub trait Decode {
+    /// See [`BodyDecoder::decode`].
+    ///
+    /// # Errors
+    /// Framing errors.
+    fn step<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Option<BodyEvent<'a>>), Error>;
+}
+
+impl Decode for BodyDecoder {
+    fn step<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Option<BodyEvent<'a>>), Error> {
+        self.decode(input)
+    }
+}
+
+impl Decode for ChunkedDecoder {
+    fn step<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Option<BodyEvent<'a>>), Error> {
+        self.decode(input)
+    }
+}
+
+/// Feeds `input` to `decoder` the way a server reading a socket does: piece
+/// by piece (cut at `cuts`, which are clamped and sorted), keeping unconsumed
+/// bytes and appending the next piece to them.
+///
+/// # Errors
+/// The first framing error.
+pub fn decode_in_pieces<D: Decode>(
+    mut decoder: D,
+    input: &[u8],
+    cuts: &[usize],
+) -> Result<DecodedBody, Error> {
+    let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(input.len())).collect();
+    cuts.push(input.len());
+    cuts.sort_unstable();
+    let mut out = DecodedBody::default();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut fed = 0;
+    for cut in cuts {
+        pending.extend_from_slice(&input[fed..cut]);
+        fed = cut;
+        let mut pos = 0;
+        loop {
+            let (used, event) = decoder.step(&pending[pos..])?;
+            pos += used;
+            out.consumed += used;
+            match event {
+                None => break,
+                Some(BodyEvent::Data(d)) => out.data.extend_from_slice(d),
+                Some(BodyEvent::ChunkStart { size, signature }) => {
+                    out.chunks.push((size, signature.map(<[u8]>::to_vec)));
+                }
+                Some(BodyEvent::ChunkEnd) => out.chunk_ends += 1,
+                Some(BodyEvent::Trailer { name, value }) => {
+                    out.trailers.push((name.to_vec(), value.to_vec()));
+                }
+                Some(BodyEvent::End) => {
+                    out.ended = true;
+                    return Ok(out);
+                }
+            }
+        }
+        pending.drain(..pos);
+    }
+    Ok(out)
+}
+
+/// Cut positions derived from fuzz bytes: a step between 1 and 256.
+fn cuts_from(selector: u8, len: usize) -> Vec<usize> {
+    let step = usize::from(selector) + 1;
+    (step..len).step_by(step).collect()
+}
+
+/// Checks that split decoding agrees with whole decoding.
+///
+/// # Panics
+/// When they disagree: that is the bug a fuzzer looks for.
+pub fn check_split_agrees<D: Decode + Clone>(decoder: &D, input: &[u8], selector: u8) {
+    let whole = decode_in_pieces(decoder.clone(), input, &[]);
+    let split = decode_in_pieces(decoder.clone(), input, &cuts_from(selector, input.len()));
+    let bytewise = decode_in_pieces(
+        decoder.clone(),
+        input,
+        &(1..input.len().min(512)).collect::<Vec<_>>(),
+    );
+    assert_eq!(whole, split, "split decoding differs from whole decoding");
+    // Cutting only the first 512 bytes one by one must agree as well.
+    assert_eq!(
+        whole, bytewise,
+        "byte-wise decoding differs from whole decoding"
+    );
+    if let Ok(body) = &whole {
+        assert!(body.consumed <= input.len());
+        if body.ended {
+            let bytes_framed: u64 = body.chunks.iter().map(|c| c.0).sum();
+            assert!(body.chunks.is_empty() || bytes_framed == body.data.len() as u64);
+        }
+    }
+}
+
+/// Fuzz harness for request heads followed by a body.
+pub fn head(data: &[u8]) {
+    let Some((&selector, data)) = data.split_first() else {
+        return;
+    };
+    let limits = Limits::default();
+    let mut fields = [httparse::EMPTY_HEADER; 128];
+    let Ok(Status::Complete(head)) = RequestHead::parse(data, &mut fields, &limits) else {
+        return;
+    };
+    let len = head.len();
+    assert!(len <= data.len());
+    let _ = crate::percent_decode(head.raw_path(), false);
+    for (name, value) in crate::query_pairs(head.raw_query()) {
+        let _ = crate::percent_decode(name, true);
+        let _ = crate::percent_decode(value, true);
+    }
+    for (name, _) in head.headers().iter() {
+        assert!(head.headers().get(name).is_some());
+    }
+    let decoder = BodyDecoder::for_head(&head, &limits);
+    check_split_agrees(&decoder, &data[len..], selector);
+
+    let mut again = [httparse::EMPTY_HEADER; 128];
+    match RequestHead::parse(&data[..len], &mut again, &limits) {
+        Ok(Status::Complete(h)) => assert_eq!(h.len(), len),
+        other => panic!("a complete head parsed alone gave {other:?}"),
+    }
+    let mut prefix = [httparse::EMPTY_HEADER; 128];
+    match RequestHead::parse(&data[..len - 1], &mut prefix, &limits) {
+        Ok(Status::Partial) => {}
+        other => panic!("a complete head's prefix gave {other:?}"),
+    }
+}
+
+/// Fuzz harness for `Transfer-Encoding: chunked` bodies.
+pub fn chunked(data: &[u8]) {
+    let Some((&selector, data)) = data.split_first() else {
+        return;
+    };
+    let limits = Limits {
+        max_line_bytes: 64,
+        max_trailer_bytes: 256,
+        ..Limits::default()
+    };
+    check_split_agrees(&ChunkedDecoder::http(&limits), data, selector);
+}
+
+/// Fuzz harness for aws-chunked bodies inside a Content-Length body.
+pub fn aws_chunked(data: &[u8]) {
+    let [selector, declared, rest @ ..] = data else {
+        return;
+    };
+    let limits = Limits {
+        max_line_bytes: 160,
+        max_trailer_bytes: 512,
+        ..Limits::default()
+    };
+    // Wire length: all input, or less so truncation paths run too.
+    let wire = rest.len().saturating_sub(usize::from(selector % 4));
+    let mut fields = [httparse::EMPTY_HEADER; 4];
+    let head = format!(
+        "PUT /b/k HTTP/1.1\r\nx-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER\r\n\
+         x-amz-decoded-content-length: {}\r\nContent-Length: {wire}\r\n\r\n",
+        u64::from(*declared) * 16
+    );
+    let Ok(Status::Complete(parsed)) = RequestHead::parse(head.as_bytes(), &mut fields, &limits)
+    else {
+        panic!("the harness's own head must parse");
+    };
+    check_split_agrees(&BodyDecoder::for_head(&parsed, &limits), rest, *selector);
+}
