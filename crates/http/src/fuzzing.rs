@@ -6,6 +6,23 @@
 
 use crate::{BodyDecoder, BodyEvent, ChunkedDecoder, Error, Limits, RequestHead, Status};
 
+/// A PutObject head as botocore sends it with SigV4 and a streaming trailer.
+pub const SAMPLE_S3_PUT_HEAD: &[u8] = b"PUT /my-bucket/photos/2026/cat%20pic.jpg?x-id=PutObject HTTP/1.1\r\n\
+Host: 127.0.0.1:9000\r\n\
+Accept-Encoding: identity\r\n\
+Content-Type: image/jpeg\r\n\
+User-Agent: Boto3/1.36.2 md/Botocore#1.36.2 ua/2.0 os/linux#6.1 md/arch#x86_64 lang/python#3.11.7 cfg/retry-mode#legacy Botocore/1.36.2\r\n\
+Content-Encoding: aws-chunked\r\n\
+X-Amz-Trailer: x-amz-checksum-crc32\r\n\
+X-Amz-Decoded-Content-Length: 1048576\r\n\
+Expect: 100-continue\r\n\
+X-Amz-Date: 20261129T063228Z\r\n\
+X-Amz-Content-SHA256: STREAMING-UNSIGNED-PAYLOAD-TRAILER\r\n\
+Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261129/us-east-1/s3/aws4_request, SignedHeaders=accept-encoding;content-encoding;content-type;expect;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-trailer, Signature=6c9c5e3ec0d1a9e1e8fd6b1f0c5a3a0b9f2c3e1d4f5a6b7c8d9e0f1a2b3c4d5e\r\n\
+amz-sdk-invocation-id: 5f1f0b7e-8b0e-4c1a-9d4e-2a3b4c5d6e7f\r\n\
+amz-sdk-request: attempt=1\r\n\
+Content-Length: 1048651\r\n\r\n";
+
 /// Everything a body decoder produced, owned, for comparisons.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DecodedBody {

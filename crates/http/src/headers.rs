@@ -113,9 +113,11 @@ pub(crate) fn framing_facts(headers: &Headers<'_, '_>, version: Version) -> Resu
     let mut decoded_length: Option<&[u8]> = None;
 
     for h in headers.fields {
-        let value = trim(h.value);
+        // Only the few fields that matter here are trimmed.
+        let value = || trim(h.value);
         match h.name.len() {
             14 if h.name.eq_ignore_ascii_case("content-length") => {
+                let value = value();
                 let n = parse_decimal(value).ok_or(if value.contains(&b',') {
                     Error::ConflictingContentLength
                 } else {
@@ -128,7 +130,7 @@ pub(crate) fn framing_facts(headers: &Headers<'_, '_>, version: Version) -> Resu
             }
             17 if h.name.eq_ignore_ascii_case("transfer-encoding") => {
                 has_te = true;
-                for coding in tokens(value) {
+                for coding in tokens(value()) {
                     // Only a single `chunked` is supported; chunked applied
                     // twice, or any coding after it, is refused too.
                     if chunked || !coding.eq_ignore_ascii_case(b"chunked") {
@@ -138,19 +140,19 @@ pub(crate) fn framing_facts(headers: &Headers<'_, '_>, version: Version) -> Resu
                 }
             }
             10 if h.name.eq_ignore_ascii_case("connection") => {
-                for t in tokens(value) {
+                for t in tokens(value()) {
                     close |= t.eq_ignore_ascii_case(b"close");
                     keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
                 }
             }
             6 if h.name.eq_ignore_ascii_case("expect") => {
-                expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
+                expect_continue |= value().eq_ignore_ascii_case(b"100-continue");
             }
             20 if h.name.eq_ignore_ascii_case("x-amz-content-sha256") => {
-                streaming = value.starts_with(b"STREAMING-");
+                streaming = value().starts_with(b"STREAMING-");
             }
             28 if h.name.eq_ignore_ascii_case("x-amz-decoded-content-length") => {
-                decoded_length = Some(value);
+                decoded_length = Some(value());
             }
             _ => {}
         }
