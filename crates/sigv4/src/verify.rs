@@ -1,0 +1,415 @@
+//! Deciding whether a request is signed by the holder of a secret key.
+
+use ring::digest;
+
+use crate::auth::{self, Authorization, PresignedParams, Scope, ALGORITHM};
+use crate::canonical::canonical_request;
+use crate::encoding::{constant_time_eq, hex32};
+use crate::error::{Error, Result};
+use crate::key::{sign_hex, SigningKeyCache};
+use crate::payload::PayloadHash;
+use crate::request::{HeaderSource, SignedRequest};
+use crate::streaming::{ChunkVerifier, StreamingMode};
+use crate::time::{parse_amz_date, parse_http_date};
+
+/// Looks up secrets; the IAM layer implements it.
+pub trait SecretLookup {
+    /// The secret access key of `access_key`. `session_token` is the
+    /// `x-amz-security-token` the request carried: an implementation MUST
+    /// refuse a temporary key without its token ([`Error::InvalidToken`]) and
+    /// answer [`Error::InvalidAccessKeyId`] for unknown keys.
+    ///
+    /// # Errors
+    /// As above.
+    fn secret_key(&self, access_key: &str, session_token: Option<&str>) -> Result<String>;
+}
+
+/// What the body must be checked against, from `x-amz-content-sha256`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadMode {
+    /// The body's SHA-256 must equal this digest.
+    Sha256([u8; 32]),
+    /// `UNSIGNED-PAYLOAD` (and presigned URLs without a content hash).
+    Unsigned,
+    /// aws-chunked with signed chunks (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`).
+    StreamingSigned,
+    /// Signed chunks and a signed trailer (`...-PAYLOAD-TRAILER`).
+    StreamingSignedTrailer,
+    /// Unsigned chunks and an unsigned trailer (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`).
+    StreamingUnsignedTrailer,
+}
+
+impl PayloadMode {
+    /// Parses an `x-amz-content-sha256` value.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`]-like [`Error::InvalidRequest`] for anything
+    /// else, including SigV4a's ECDSA streaming modes.
+    pub fn parse(value: &[u8]) -> Result<Self> {
+        Ok(match value {
+            b"UNSIGNED-PAYLOAD" => PayloadMode::Unsigned,
+            b"STREAMING-AWS4-HMAC-SHA256-PAYLOAD" => PayloadMode::StreamingSigned,
+            b"STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => PayloadMode::StreamingSignedTrailer,
+            b"STREAMING-UNSIGNED-PAYLOAD-TRAILER" => PayloadMode::StreamingUnsignedTrailer,
+            hex if hex.len() == 64 => {
+                let mut digest = [0u8; 32];
+                for (i, pair) in hex.chunks_exact(2).enumerate() {
+                    let v = |b: u8| char::from(b).to_digit(16);
+                    let (Some(h), Some(l)) = (v(pair[0]), v(pair[1])) else {
+                        return Err(bad_content_sha256());
+                    };
+                    digest[i] = (h * 16 + l) as u8;
+                }
+                PayloadMode::Sha256(digest)
+            }
+            _ => return Err(bad_content_sha256()),
+        })
+    }
+
+    fn streaming(self) -> Option<StreamingMode> {
+        match self {
+            PayloadMode::StreamingSigned => Some(StreamingMode::Signed),
+            PayloadMode::StreamingSignedTrailer => Some(StreamingMode::SignedTrailer),
+            PayloadMode::StreamingUnsignedTrailer => Some(StreamingMode::UnsignedTrailer),
+            PayloadMode::Sha256(_) | PayloadMode::Unsigned => None,
+        }
+    }
+}
+
+fn bad_content_sha256() -> Error {
+    Error::InvalidArgument(
+        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-*, or a valid sha256 value",
+    )
+}
+
+/// A request whose signature checked out.
+#[derive(Debug)]
+pub struct Verified {
+    /// The access key that signed.
+    pub access_key: String,
+    /// The session token sent with it, if any.
+    pub session_token: Option<String>,
+    /// What the body must be checked against.
+    pub payload: PayloadMode,
+    /// Whether the signature came from presigned-URL query parameters.
+    pub presigned: bool,
+    /// The credential scope.
+    pub scope: Scope,
+    /// The request time, seconds since the epoch.
+    pub time: i64,
+    amz_date: String,
+    signature: [u8; 64],
+    key: ring::hmac::Key,
+}
+
+impl Verified {
+    /// The payload SHA-256 check, when the client signed a digest.
+    #[must_use]
+    pub fn payload_hash(&self) -> Option<PayloadHash> {
+        match self.payload {
+            PayloadMode::Sha256(d) => Some(PayloadHash::new(d)),
+            _ => None,
+        }
+    }
+
+    /// The chunk-signature chain verifier, for the streaming modes.
+    #[must_use]
+    pub fn chunk_verifier(&self) -> Option<ChunkVerifier> {
+        let mode = self.payload.streaming()?;
+        Some(ChunkVerifier::new(
+            mode,
+            self.key.clone(),
+            &self.amz_date,
+            &self.scope,
+            self.signature,
+        ))
+    }
+
+    /// The signature of the request (the seed of a chunk chain).
+    #[must_use]
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+}
+
+/// How a request says who sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthKind {
+    /// An `Authorization` header.
+    Header,
+    /// Presigned-URL query parameters.
+    Query,
+    /// Neither: an anonymous request.
+    Anonymous,
+}
+
+/// Which kind of authentication a request carries.
+#[must_use]
+pub fn auth_kind<H: HeaderSource + ?Sized>(req: &SignedRequest<'_, H>) -> AuthKind {
+    if req.headers.first("authorization").is_some() {
+        AuthKind::Header
+    } else if auth::is_presigned(req.query) {
+        AuthKind::Query
+    } else {
+        AuthKind::Anonymous
+    }
+}
+
+/// Largest difference between request and server time: 15 minutes.
+pub const MAX_SKEW_SECONDS: i64 = 15 * 60;
+
+/// Verifies requests. One per thread: it owns a signing-key cache and a
+/// scratch buffer for canonical requests.
+#[derive(Debug)]
+pub struct Verifier {
+    region: Option<String>,
+    service: String,
+    keys: SigningKeyCache,
+    scratch: Vec<u8>,
+}
+
+impl Verifier {
+    /// A verifier for `service` (`s3`) that accepts the region given, or any
+    /// region when `region` is None (the client's region is still signed).
+    #[must_use]
+    pub fn new(region: Option<&str>, service: &str) -> Self {
+        Verifier {
+            region: region.map(str::to_owned),
+            service: service.to_owned(),
+            keys: SigningKeyCache::default(),
+            scratch: Vec::with_capacity(1024),
+        }
+    }
+
+    /// Verifies a request signed in its `Authorization` header or its query.
+    /// `now` is the server's time in seconds since the epoch.
+    ///
+    /// # Errors
+    /// The S3 error the request deserves; see [`Error`]. An anonymous
+    /// request is [`Error::AccessDenied`]: check [`auth_kind`] first when
+    /// anonymous access is possible.
+    pub fn verify<H, S>(
+        &mut self,
+        req: &SignedRequest<'_, H>,
+        secrets: &S,
+        now: i64,
+    ) -> Result<Verified>
+    where
+        H: HeaderSource + ?Sized,
+        S: SecretLookup + ?Sized,
+    {
+        match auth_kind(req) {
+            AuthKind::Header => self.verify_header(req, secrets, now),
+            AuthKind::Query => self.verify_query(req, secrets, now),
+            AuthKind::Anonymous => Err(Error::AccessDenied("Access Denied")),
+        }
+    }
+
+    fn verify_header<H, S>(
+        &mut self,
+        req: &SignedRequest<'_, H>,
+        secrets: &S,
+        now: i64,
+    ) -> Result<Verified>
+    where
+        H: HeaderSource + ?Sized,
+        S: SecretLookup + ?Sized,
+    {
+        let value = req.headers.first("authorization").unwrap_or_default();
+        let auth = auth::parse_authorization_header(value)?;
+        let (time, amz_date) = header_time(req.headers)?;
+        if amz_date[..8] != *auth.scope.date {
+            return Err(Error::AuthorizationHeaderMalformed(
+                "the credential date does not match the request date",
+            ));
+        }
+        self.check_scope(&auth.scope, Error::AuthorizationHeaderMalformed)?;
+        if (now - time).abs() > MAX_SKEW_SECONDS {
+            return Err(Error::RequestTimeTooSkewed);
+        }
+        let content_sha256 = req
+            .headers
+            .first("x-amz-content-sha256")
+            .ok_or(Error::MissingRequiredHeader("x-amz-content-sha256"))?;
+        let payload = PayloadMode::parse(content_sha256)?;
+        let token = match req.headers.first("x-amz-security-token") {
+            Some(t) => Some(String::from_utf8(t.to_vec()).map_err(|_| Error::InvalidToken)?),
+            None => None,
+        };
+        self.check(
+            req,
+            auth,
+            amz_date,
+            time,
+            payload,
+            token,
+            content_sha256,
+            false,
+            secrets,
+        )
+    }
+
+    fn verify_query<H, S>(
+        &mut self,
+        req: &SignedRequest<'_, H>,
+        secrets: &S,
+        now: i64,
+    ) -> Result<Verified>
+    where
+        H: HeaderSource + ?Sized,
+        S: SecretLookup + ?Sized,
+    {
+        let PresignedParams {
+            authorization: auth,
+            amz_date,
+            expires,
+            session_token,
+            content_sha256,
+        } = auth::parse_presigned_query(req.query)?;
+        let time =
+            parse_amz_date(amz_date.as_bytes()).ok_or(Error::AuthorizationQueryParametersError(
+                "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"",
+            ))?;
+        if amz_date[..8] != *auth.scope.date {
+            return Err(Error::AuthorizationQueryParametersError(
+                "the credential date does not match X-Amz-Date",
+            ));
+        }
+        self.check_scope(&auth.scope, Error::AuthorizationQueryParametersError)?;
+        if now + MAX_SKEW_SECONDS < time {
+            return Err(Error::AccessDenied("Request is not valid yet"));
+        }
+        if now > time + i64::from(expires) {
+            return Err(Error::AccessDenied("Request has expired"));
+        }
+        let hash = content_sha256.unwrap_or_else(|| "UNSIGNED-PAYLOAD".to_owned());
+        let payload = match PayloadMode::parse(hash.as_bytes())? {
+            p @ (PayloadMode::Sha256(_) | PayloadMode::Unsigned) => p,
+            _ => {
+                return Err(Error::AuthorizationQueryParametersError(
+                    "a presigned URL cannot stream chunks",
+                ))
+            }
+        };
+        self.check(
+            req,
+            auth,
+            amz_date,
+            time,
+            payload,
+            session_token,
+            hash.as_bytes(),
+            true,
+            secrets,
+        )
+    }
+
+    fn check_scope(&self, scope: &Scope, err: fn(&'static str) -> Error) -> Result<()> {
+        if scope.service != self.service {
+            return Err(err("the credential has the wrong service"));
+        }
+        if self.region.as_deref().is_some_and(|r| r != scope.region) {
+            return Err(err("the credential has the wrong region"));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check<H, S>(
+        &mut self,
+        req: &SignedRequest<'_, H>,
+        auth: Authorization,
+        amz_date: String,
+        time: i64,
+        payload: PayloadMode,
+        session_token: Option<String>,
+        payload_hash_line: &[u8],
+        presigned: bool,
+        secrets: &S,
+    ) -> Result<Verified>
+    where
+        H: HeaderSource + ?Sized,
+        S: SecretLookup + ?Sized,
+    {
+        let secret = secrets.secret_key(&auth.access_key, session_token.as_deref())?;
+        let key = self.keys.get(&auth.access_key, &secret, &auth.scope);
+        let expected = {
+            let scratch = &mut self.scratch;
+            scratch.clear();
+            canonical_request(
+                scratch,
+                req,
+                &auth.signed_headers,
+                payload_hash_line,
+                presigned,
+            );
+            let creq_hash = hex32(&sha256(scratch));
+            scratch.clear();
+            string_to_sign(scratch, ALGORITHM, &amz_date, &auth.scope, &[&creq_hash]);
+            sign_hex(&key, scratch)
+        };
+        if !constant_time_eq(&expected, &auth.signature) {
+            return Err(Error::SignatureDoesNotMatch);
+        }
+        Ok(Verified {
+            access_key: auth.access_key,
+            session_token,
+            payload,
+            presigned,
+            scope: auth.scope,
+            time,
+            amz_date,
+            signature: auth.signature,
+            key,
+        })
+    }
+}
+
+/// The request time from `x-amz-date`, or from `Date` when it is absent.
+fn header_time<H: HeaderSource + ?Sized>(headers: &H) -> Result<(i64, String)> {
+    if let Some(v) = headers.first("x-amz-date") {
+        let t = parse_amz_date(v).ok_or(Error::AccessDenied(
+            "AWS authentication requires a valid Date or x-amz-date header",
+        ))?;
+        return Ok((t, crate::time::format_amz_date(t)));
+    }
+    if let Some(v) = headers.first("date") {
+        let t = parse_http_date(v).ok_or(Error::AccessDenied(
+            "AWS authentication requires a valid Date or x-amz-date header",
+        ))?;
+        return Ok((t, crate::time::format_amz_date(t)));
+    }
+    Err(Error::AccessDenied(
+        "AWS authentication requires a valid Date or x-amz-date header",
+    ))
+}
+
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
+    out
+}
+
+/// `ALGORITHM\nDATE\nSCOPE\n` followed by `lines` joined with `\n`.
+pub(crate) fn string_to_sign(
+    out: &mut Vec<u8>,
+    algorithm: &str,
+    amz_date: &str,
+    scope: &Scope,
+    lines: &[&[u8]],
+) {
+    out.extend_from_slice(algorithm.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(amz_date.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(scope.date.as_bytes());
+    out.push(b'/');
+    out.extend_from_slice(scope.region.as_bytes());
+    out.push(b'/');
+    out.extend_from_slice(scope.service.as_bytes());
+    out.extend_from_slice(b"/aws4_request");
+    for line in lines {
+        out.push(b'\n');
+        out.extend_from_slice(line);
+    }
+}
