@@ -1,6 +1,6 @@
 //! One decoder for every body framing a request head can announce.
 
-use crate::chunked::ChunkedDecoder;
+use crate::chunked::{ChunkedDecoder, RawEvent};
 use crate::error::{Error, Result};
 use crate::head::{Framing, RequestHead};
 use crate::limits::Limits;
@@ -36,40 +36,59 @@ pub enum BodyEvent<'a> {
 
 #[derive(Debug, Clone)]
 enum Inner {
-    Length { remaining: u64 },
-    Chunked(ChunkedDecoder),
+    Length {
+        remaining: u64,
+    },
+    /// Chunked, or aws-chunked bounded by the wire Content-Length.
+    Chunked {
+        decoder: ChunkedDecoder,
+        wire_remaining: Option<u64>,
+    },
+    /// aws-chunked carried inside `Transfer-Encoding: chunked`, as boto3
+    /// sends it when it does not know the length up front.
+    Nested {
+        outer: ChunkedDecoder,
+        inner: ChunkedDecoder,
+        inner_done: bool,
+    },
     Done,
 }
 
 /// Decodes a request body as its head announced it: Content-Length,
-/// chunked, or aws-chunked inside a Content-Length body.
+/// chunked, aws-chunked inside a Content-Length body, or aws-chunked inside
+/// a chunked body.
 ///
 /// See [`BodyDecoder::decode`] for the contract; [`ChunkedDecoder`] documents
 /// the event order of chunked bodies. A Content-Length body yields only
-/// [`BodyEvent::Data`] and [`BodyEvent::End`].
+/// [`BodyEvent::Data`] and [`BodyEvent::End`]; an aws-chunked body yields
+/// the events of its aws-chunked layer only.
 #[derive(Debug, Clone)]
 pub struct BodyDecoder {
     inner: Inner,
-    /// Wire bytes left when the wire is Content-Length delimited.
-    wire_remaining: Option<u64>,
 }
 
 impl BodyDecoder {
     /// The decoder for the body of `head`.
     #[must_use]
     pub fn for_head(head: &RequestHead<'_, '_>, limits: &Limits) -> Self {
-        match (head.framing(), head.aws_chunked()) {
-            (Framing::Length(n), Some(aws)) => BodyDecoder {
-                inner: Inner::Chunked(ChunkedDecoder::aws(aws.decoded_length, limits)),
+        let inner = match (head.framing(), head.aws_chunked()) {
+            (Framing::Length(n), Some(aws)) => Inner::Chunked {
+                decoder: ChunkedDecoder::aws(aws.decoded_length, limits),
                 wire_remaining: Some(n),
             },
-            (Framing::Length(n), None) => Self::length(n),
-            (Framing::Chunked, _) => BodyDecoder {
-                inner: Inner::Chunked(ChunkedDecoder::http(limits)),
+            (Framing::Chunked, Some(aws)) => Inner::Nested {
+                outer: ChunkedDecoder::http(limits),
+                inner: ChunkedDecoder::aws(aws.decoded_length, limits),
+                inner_done: false,
+            },
+            (Framing::Chunked, None) => Inner::Chunked {
+                decoder: ChunkedDecoder::http(limits),
                 wire_remaining: None,
             },
-            (Framing::Empty, _) => Self::length(0),
-        }
+            (Framing::Length(n), None) => Inner::Length { remaining: n },
+            (Framing::Empty, _) => Inner::Length { remaining: 0 },
+        };
+        BodyDecoder { inner }
     }
 
     /// A decoder for a body of exactly `n` bytes.
@@ -77,7 +96,6 @@ impl BodyDecoder {
     pub fn length(n: u64) -> Self {
         BodyDecoder {
             inner: Inner::Length { remaining: n },
-            wire_remaining: None,
         }
     }
 
@@ -85,27 +103,44 @@ impl BodyDecoder {
     #[must_use]
     pub fn is_done(&self) -> bool {
         match &self.inner {
-            Inner::Chunked(c) => c.is_done(),
+            Inner::Chunked { decoder, .. } => decoder.is_done(),
+            Inner::Nested { outer, .. } => outer.is_done(),
             Inner::Done => true,
             Inner::Length { .. } => false,
         }
     }
 
     /// Decodes from the start of `input`: returns bytes consumed and the
-    /// event they made. `None` means more input is needed: the caller MUST
-    /// keep the unconsumed bytes, append what it reads next and call again.
-    /// A caller whose peer closed the connection while the decoder still
-    /// wants input has a truncated body.
+    /// event they made. `None` means the decoder needs more input; it has
+    /// then consumed all of `input`, except at the end of a Content-Length
+    /// body. A caller whose peer closed the connection while the decoder
+    /// still wants input has a truncated body.
     ///
     /// # Errors
-    /// Framing errors, and aws-chunked framing that ends before or runs past
-    /// the wire Content-Length ([`Error::MalformedChunk`]).
-    pub fn decode<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Option<BodyEvent<'a>>)> {
+    /// Framing errors; aws-chunked framing that ends before or runs past the
+    /// end of the wire body ([`Error::MalformedChunk`]).
+    pub fn decode<'a>(&'a mut self, input: &'a [u8]) -> Result<(usize, Option<BodyEvent<'a>>)> {
+        let (used, raw) = self.step(input)?;
+        let Some(raw) = raw else {
+            return Ok((used, None));
+        };
+        let event = match &self.inner {
+            Inner::Chunked { decoder, .. } => decoder.resolve(input, raw),
+            Inner::Nested { inner, .. } => inner.resolve(input, raw),
+            Inner::Length { .. } | Inner::Done => match raw {
+                RawEvent::Data(r) => BodyEvent::Data(&input[r]),
+                _ => BodyEvent::End,
+            },
+        };
+        Ok((used, Some(event)))
+    }
+
+    fn step(&mut self, input: &[u8]) -> Result<(usize, Option<RawEvent>)> {
         match &mut self.inner {
             Inner::Length { remaining } => {
                 if *remaining == 0 {
                     self.inner = Inner::Done;
-                    return Ok((0, Some(BodyEvent::End)));
+                    return Ok((0, Some(RawEvent::End)));
                 }
                 let take = usize::try_from(*remaining)
                     .unwrap_or(usize::MAX)
@@ -114,25 +149,69 @@ impl BodyDecoder {
                     return Ok((0, None));
                 }
                 *remaining -= take as u64;
-                Ok((take, Some(BodyEvent::Data(&input[..take]))))
+                Ok((take, Some(RawEvent::Data(0..take))))
             }
-            Inner::Chunked(chunked) => {
-                let Some(wire) = self.wire_remaining else {
-                    return chunked.decode(input);
-                };
-                let bounded =
-                    &input[..usize::try_from(wire).unwrap_or(usize::MAX).min(input.len())];
-                let (used, event) = chunked.decode(bounded)?;
-                let wire = wire - used as u64;
-                self.wire_remaining = Some(wire);
+            Inner::Chunked {
+                decoder,
+                wire_remaining: None,
+            } => decoder.step(input),
+            Inner::Chunked {
+                decoder,
+                wire_remaining: Some(wire),
+            } => {
+                let bounded = &input[..usize::try_from(*wire)
+                    .unwrap_or(usize::MAX)
+                    .min(input.len())];
+                let (used, event) = decoder.step(bounded)?;
+                *wire -= used as u64;
                 match event {
-                    Some(BodyEvent::End) if wire != 0 => Err(Error::MalformedChunk),
-                    // Everything Content-Length allows is already here: waiting
-                    // for more cannot complete the framing.
-                    None if !chunked.is_done() && bounded.len() as u64 == wire => {
-                        Err(Error::MalformedChunk)
-                    }
+                    Some(RawEvent::End) if *wire != 0 => Err(Error::MalformedChunk),
+                    // The wire body is over and the framing is not.
+                    None if *wire == 0 && !decoder.is_done() => Err(Error::MalformedChunk),
                     other => Ok((used, other)),
+                }
+            }
+            Inner::Nested {
+                outer,
+                inner,
+                inner_done,
+            } => {
+                let mut pos = 0;
+                loop {
+                    if let Some(remaining) = outer.data_remaining() {
+                        let avail = usize::try_from(remaining)
+                            .unwrap_or(usize::MAX)
+                            .min(input.len() - pos);
+                        if avail == 0 {
+                            return Ok((pos, None));
+                        }
+                        if *inner_done {
+                            // Payload after the end of the aws-chunked framing.
+                            return Err(Error::MalformedChunk);
+                        }
+                        let (used, event) = inner.step(&input[pos..pos + avail])?;
+                        outer.skip_data(used as u64);
+                        let start = pos;
+                        pos += used;
+                        match event {
+                            Some(RawEvent::End) => *inner_done = true,
+                            Some(event) => return Ok((pos, Some(event.shift(start)))),
+                            None => {}
+                        }
+                    } else {
+                        let (used, event) = outer.step(&input[pos..])?;
+                        pos += used;
+                        match event {
+                            None => return Ok((pos, None)),
+                            Some(RawEvent::End) if *inner_done => {
+                                return Ok((pos, Some(RawEvent::End)))
+                            }
+                            // The HTTP body ended inside the aws-chunked framing.
+                            Some(RawEvent::End) => return Err(Error::MalformedChunk),
+                            // Outer chunk boundaries and trailers mean nothing here.
+                            Some(_) => {}
+                        }
+                    }
                 }
             }
             Inner::Done => Ok((0, None)),

@@ -2,10 +2,15 @@
 //! aws-chunked content coding. Both share one state machine: a size line,
 //! data, CRLF, ..., a zero-size chunk, trailer fields, a blank line.
 //!
-//! The decoders copy nothing: data and signatures are handed out as slices
-//! of the caller's input. A framing line (size line, trailer field) is only
-//! consumed once it is complete; until then the decoder asks for more input
-//! and the caller MUST keep the unconsumed bytes and append to them.
+//! Data is never copied: it is handed out as slices of the caller's input.
+//! Framing lines (size lines, trailer fields) are usually read in place too;
+//! only a line that arrives split across inputs is assembled in a small
+//! internal buffer (at most [`Limits::max_line_bytes`]). So the decoder
+//! consumes every byte it is given, and can be fed the payload of another
+//! decoder piece by piece, which is how aws-chunked inside
+//! `Transfer-Encoding: chunked` (what boto3 sends) is decoded.
+
+use core::ops::Range;
 
 use crate::body::BodyEvent;
 use crate::error::{Error, Result};
@@ -15,7 +20,7 @@ use crate::target::hex_value;
 
 /// Length of a chunk signature: a hex-encoded HMAC-SHA256.
 pub const CHUNK_SIGNATURE_LEN: usize = 64;
-const SIGNATURE_EXT: &[u8] = b"chunk-signature=";
+const SIGNATURE_EXT: &[u8] = b";chunk-signature=";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Coding {
@@ -36,6 +41,52 @@ enum State {
     Done,
 }
 
+/// Where an event's bytes are: in the input of the step that made it, or
+/// in the decoder's line buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Loc {
+    Input(Range<usize>),
+    Line(Range<usize>),
+}
+
+impl Loc {
+    fn shift(self, by: usize) -> Loc {
+        match self {
+            Loc::Input(r) => Loc::Input(r.start + by..r.end + by),
+            line @ Loc::Line(_) => line,
+        }
+    }
+}
+
+/// An event as offsets, so that decoders can be stacked without holding
+/// borrows; [`ChunkedDecoder::resolve`] turns it into a [`BodyEvent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RawEvent {
+    ChunkStart { size: u64, signature: Option<Loc> },
+    Data(Range<usize>),
+    ChunkEnd,
+    Trailer { name: Loc, value: Loc },
+    End,
+}
+
+impl RawEvent {
+    /// The same event for an input that starts `by` bytes earlier.
+    pub(crate) fn shift(self, by: usize) -> RawEvent {
+        match self {
+            RawEvent::ChunkStart { size, signature } => RawEvent::ChunkStart {
+                size,
+                signature: signature.map(|s| s.shift(by)),
+            },
+            RawEvent::Data(r) => RawEvent::Data(r.start + by..r.end + by),
+            RawEvent::Trailer { name, value } => RawEvent::Trailer {
+                name: name.shift(by),
+                value: value.shift(by),
+            },
+            other => other,
+        }
+    }
+}
+
 /// Decoder for chunk-framed bodies; see the module documentation.
 ///
 /// Events come in this order: for each chunk [`BodyEvent::ChunkStart`], zero
@@ -52,6 +103,11 @@ pub struct ChunkedDecoder {
     signed: Option<bool>,
     trailer_bytes: usize,
     trailers: usize,
+    /// A framing line that arrived in pieces, CRLF included once complete.
+    line: Vec<u8>,
+    /// The line buffer holds a complete line an event may point into; it is
+    /// cleared at the next step.
+    line_used: bool,
 }
 
 impl ChunkedDecoder {
@@ -63,7 +119,7 @@ impl ChunkedDecoder {
 
     /// A decoder for aws-chunked with the declared
     /// `x-amz-decoded-content-length`. The caller MUST bound its input to the
-    /// wire Content-Length ([`crate::BodyDecoder`] does).
+    /// wire body ([`crate::BodyDecoder`] does).
     #[must_use]
     pub fn aws(decoded_length: u64, limits: &Limits) -> Self {
         Self::new(Coding::Aws { decoded_length }, limits)
@@ -78,6 +134,8 @@ impl ChunkedDecoder {
             signed: None,
             trailer_bytes: 0,
             trailers: 0,
+            line: Vec::new(),
+            line_used: false,
         }
     }
 
@@ -96,16 +154,76 @@ impl ChunkedDecoder {
     /// Decodes from the start of `input`.
     ///
     /// Returns how many bytes of `input` were consumed and the event they
-    /// made. `None` means the decoder needs more input: the caller MUST
-    /// discard the consumed bytes, keep the rest, append newly read bytes
-    /// and call again. After [`BodyEvent::End`] it returns `(0, None)`;
-    /// bytes left in `input` then belong to whatever follows the body.
+    /// made. `None` means every byte was consumed and the decoder needs more
+    /// input. After [`BodyEvent::End`] it returns `(0, None)`; bytes left in
+    /// `input` then belong to whatever follows the body.
     ///
     /// # Errors
     /// Any framing error of [`Error`]; the decoder is then unusable.
-    pub fn decode<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Option<BodyEvent<'a>>)> {
+    pub fn decode<'a>(&'a mut self, input: &'a [u8]) -> Result<(usize, Option<BodyEvent<'a>>)> {
+        let (used, raw) = self.step(input)?;
+        Ok((used, raw.map(|r| self.resolve(input, r))))
+    }
+
+    /// Payload bytes left in the current chunk, when the decoder is inside one.
+    pub(crate) fn data_remaining(&self) -> Option<u64> {
         match self.state {
-            State::SizeLine => self.size_line(input),
+            State::Data { remaining } => Some(remaining),
+            _ => None,
+        }
+    }
+
+    /// Marks `n` bytes of the current chunk's data (at most
+    /// [`Self::data_remaining`]) as consumed by someone else.
+    pub(crate) fn skip_data(&mut self, n: u64) {
+        if let State::Data { remaining } = self.state {
+            let left = remaining.saturating_sub(n);
+            self.decoded += remaining - left;
+            self.state = if left == 0 {
+                State::DataCrlf
+            } else {
+                State::Data { remaining: left }
+            };
+        }
+    }
+
+    pub(crate) fn resolve<'a>(&'a self, input: &'a [u8], raw: RawEvent) -> BodyEvent<'a> {
+        let bytes = |loc: Loc| match loc {
+            Loc::Input(r) => &input[r],
+            Loc::Line(r) => &self.line[r],
+        };
+        match raw {
+            RawEvent::ChunkStart { size, signature } => BodyEvent::ChunkStart {
+                size,
+                signature: signature.map(bytes),
+            },
+            RawEvent::Data(r) => BodyEvent::Data(&input[r]),
+            RawEvent::ChunkEnd => BodyEvent::ChunkEnd,
+            RawEvent::Trailer { name, value } => BodyEvent::Trailer {
+                name: bytes(name),
+                value: bytes(value),
+            },
+            RawEvent::End => BodyEvent::End,
+        }
+    }
+
+    pub(crate) fn step(&mut self, input: &[u8]) -> Result<(usize, Option<RawEvent>)> {
+        if self.line_used {
+            self.line.clear();
+            self.line_used = false;
+        }
+        match self.state {
+            State::SizeLine | State::Trailers => {
+                let Some((used, line)) = self.take_line(input)? else {
+                    return Ok((input.len(), None));
+                };
+                let event = if self.state == State::SizeLine {
+                    self.size_line(input, line)?
+                } else {
+                    self.trailer_line(input, line)?
+                };
+                Ok((used, Some(event)))
+            }
             State::Data { remaining } => {
                 let take = usize::try_from(remaining)
                     .unwrap_or(usize::MAX)
@@ -113,62 +231,104 @@ impl ChunkedDecoder {
                 if take == 0 {
                     return Ok((0, None));
                 }
-                let left = remaining - take as u64;
-                self.state = if left == 0 {
-                    State::DataCrlf
-                } else {
-                    State::Data { remaining: left }
-                };
-                self.decoded += take as u64;
-                Ok((take, Some(BodyEvent::Data(&input[..take]))))
+                self.skip_data(take as u64);
+                Ok((take, Some(RawEvent::Data(0..take))))
             }
-            State::DataCrlf => match input {
-                [b'\r', b'\n', ..] => {
-                    self.state = State::SizeLine;
-                    Ok((2, Some(BodyEvent::ChunkEnd)))
+            State::DataCrlf => {
+                // The CR may have arrived alone at the end of a previous input.
+                let have_cr = self.line.as_slice() == b"\r";
+                match (have_cr, input) {
+                    (false, [b'\r', b'\n', ..]) | (true, [b'\n', ..]) => {
+                        let used = if have_cr { 1 } else { 2 };
+                        self.line.clear();
+                        self.state = State::SizeLine;
+                        Ok((used, Some(RawEvent::ChunkEnd)))
+                    }
+                    (false, [b'\r']) => {
+                        self.line.push(b'\r');
+                        Ok((1, None))
+                    }
+                    (_, []) => Ok((0, None)),
+                    _ => Err(Error::MalformedChunk),
                 }
-                [] | [b'\r'] => Ok((0, None)),
-                _ => Err(Error::MalformedChunk),
-            },
+            }
             State::LastChunkEnd => {
                 self.state = State::Trailers;
-                Ok((0, Some(BodyEvent::ChunkEnd)))
+                Ok((0, Some(RawEvent::ChunkEnd)))
             }
-            State::Trailers => self.trailer_line(input),
             State::Done => Ok((0, None)),
         }
     }
 
-    fn size_line<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Option<BodyEvent<'a>>)> {
-        let Some((line, used)) = take_line(input, self.limits.max_line_bytes)? else {
-            return Ok((0, None));
+    /// Finds the line being read: in `input` when it is whole there, else
+    /// assembled in `self.line`. Returns the bytes of `input` consumed and
+    /// where the line is (CRLF excluded), or None when all of `input` went
+    /// into the buffer and the line is still incomplete.
+    fn take_line(&mut self, input: &[u8]) -> Result<Option<(usize, Loc)>> {
+        let max = self.limits.max_line_bytes;
+        let room = max - self.line.len();
+        let window = &input[..input.len().min(room)];
+        let Some(lf) = memchr::memchr(b'\n', window) else {
+            if self.line.len() + input.len() >= max {
+                return Err(Error::LineTooLong);
+            }
+            self.line.extend_from_slice(input);
+            return Ok(None);
         };
-        let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-        let (size_hex, ext) = line.split_at(digits);
-        let size = parse_hex(size_hex)?;
+        if self.line.is_empty() {
+            if lf == 0 || window[lf - 1] != b'\r' {
+                return Err(Error::MalformedChunk);
+            }
+            return Ok(Some((lf + 1, Loc::Input(0..lf - 1))));
+        }
+        self.line.extend_from_slice(&window[..=lf]);
+        self.line_used = true;
+        let n = self.line.len();
+        if n < 2 || self.line[n - 2] != b'\r' {
+            return Err(Error::MalformedChunk);
+        }
+        Ok(Some((lf + 1, Loc::Line(0..n - 2))))
+    }
+
+    fn line_bytes<'s>(&'s self, input: &'s [u8], loc: &Loc) -> &'s [u8] {
+        match loc {
+            Loc::Input(r) => &input[r.clone()],
+            Loc::Line(r) => &self.line[r.clone()],
+        }
+    }
+
+    fn size_line(&mut self, input: &[u8], loc: Loc) -> Result<RawEvent> {
+        let (size, signature_at) = {
+            let line = self.line_bytes(input, &loc);
+            let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+            let (size_hex, ext) = line.split_at(digits);
+            let size = parse_hex(size_hex)?;
+            let signature_at = match self.coding {
+                Coding::Http => {
+                    check_http_extensions(ext)?;
+                    None
+                }
+                Coding::Aws { .. } => {
+                    check_aws_signature(ext)?.then(|| (digits + SIGNATURE_EXT.len(), line.len()))
+                }
+            };
+            (size, signature_at)
+        };
         if size > self.limits.max_chunk_bytes {
             return Err(Error::ChunkTooLarge);
         }
-        let signature = match self.coding {
-            Coding::Http => {
-                check_http_extensions(ext)?;
-                None
+        if let Coding::Aws { decoded_length } = self.coding {
+            if *self.signed.get_or_insert(signature_at.is_some()) != signature_at.is_some() {
+                return Err(Error::MalformedChunkExtension);
             }
-            Coding::Aws { decoded_length } => {
-                let signature = aws_signature(ext)?;
-                if *self.signed.get_or_insert(signature.is_some()) != signature.is_some() {
-                    return Err(Error::MalformedChunkExtension);
-                }
-                if self
-                    .decoded
-                    .checked_add(size)
-                    .is_none_or(|total| total > decoded_length)
-                {
-                    return Err(Error::DecodedLengthMismatch);
-                }
-                signature
+            if self
+                .decoded
+                .checked_add(size)
+                .is_none_or(|total| total > decoded_length)
+            {
+                return Err(Error::DecodedLengthMismatch);
             }
-        };
+        }
         if size > self.limits.max_body_bytes.saturating_sub(self.decoded) {
             return Err(Error::BodyTooLarge);
         }
@@ -177,52 +337,63 @@ impl ChunkedDecoder {
         } else {
             State::Data { remaining: size }
         };
-        Ok((used, Some(BodyEvent::ChunkStart { size, signature })))
+        let signature = signature_at.map(|(start, end)| sub_loc(&loc, start, end));
+        Ok(RawEvent::ChunkStart { size, signature })
     }
 
-    fn trailer_line<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Option<BodyEvent<'a>>)> {
-        let Some((line, used)) = take_line(input, self.limits.max_line_bytes)? else {
-            return Ok((0, None));
+    fn trailer_line(&mut self, input: &[u8], loc: Loc) -> Result<RawEvent> {
+        let (line_len, colon, value) = {
+            let line = self.line_bytes(input, &loc);
+            if line.is_empty() {
+                (0, 0, 0..0)
+            } else {
+                let colon = memchr::memchr(b':', line).ok_or(Error::MalformedTrailer)?;
+                let name = &line[..colon];
+                let start = line[colon + 1..]
+                    .iter()
+                    .position(|b| !matches!(b, b' ' | b'\t'))
+                    .map_or(line.len(), |i| colon + 1 + i);
+                let end = line
+                    .iter()
+                    .rposition(|b| !matches!(b, b' ' | b'\t'))
+                    .map_or(start, |i| (i + 1).max(start));
+                let valid = !name.is_empty()
+                    && name.iter().copied().all(is_token)
+                    && line[start..end].iter().copied().all(is_field_vchar);
+                if !valid {
+                    return Err(Error::MalformedTrailer);
+                }
+                (line.len(), colon, start..end)
+            }
         };
-        if line.is_empty() {
+        if line_len == 0 {
             if let Coding::Aws { decoded_length } = self.coding {
                 if self.decoded != decoded_length {
                     return Err(Error::DecodedLengthMismatch);
                 }
             }
             self.state = State::Done;
-            return Ok((used, Some(BodyEvent::End)));
+            return Ok(RawEvent::End);
         }
         self.trailers += 1;
-        self.trailer_bytes += used;
+        self.trailer_bytes += line_len + 2;
         if self.trailers > self.limits.max_trailers
             || self.trailer_bytes > self.limits.max_trailer_bytes
         {
             return Err(Error::TrailerTooLarge);
         }
-        let colon = memchr::memchr(b':', line).ok_or(Error::MalformedTrailer)?;
-        let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
-        if name.is_empty()
-            || !name.iter().copied().all(is_token)
-            || !value.iter().copied().all(is_field_vchar)
-        {
-            return Err(Error::MalformedTrailer);
-        }
-        Ok((used, Some(BodyEvent::Trailer { name, value })))
+        Ok(RawEvent::Trailer {
+            name: sub_loc(&loc, 0, colon),
+            value: sub_loc(&loc, value.start, value.end),
+        })
     }
 }
 
-/// Finds a CRLF-terminated line at the start of `input`. Returns the line
-/// without its CRLF and the bytes it spans, or None if no line end has
-/// arrived yet. A bare LF anywhere, or a line longer than `max`, is an error;
-/// a bare CR is left to the callers' byte checks.
-fn take_line(input: &[u8], max: usize) -> Result<Option<(&[u8], usize)>> {
-    let window = &input[..input.len().min(max)];
-    match memchr::memchr(b'\n', window) {
-        Some(lf) if lf > 0 && window[lf - 1] == b'\r' => Ok(Some((&window[..lf - 1], lf + 1))),
-        Some(_) => Err(Error::MalformedChunk),
-        None if input.len() >= max => Err(Error::LineTooLong),
-        None => Ok(None),
+/// The part `start..end` of a line at `loc`.
+fn sub_loc(loc: &Loc, start: usize, end: usize) -> Loc {
+    match loc {
+        Loc::Input(r) => Loc::Input(r.start + start..r.start + end),
+        Loc::Line(r) => Loc::Line(r.start + start..r.start + end),
     }
 }
 
@@ -257,21 +428,20 @@ fn check_http_extensions(ext: &[u8]) -> Result<()> {
 }
 
 /// The aws-chunked extension: nothing, or exactly
-/// `;chunk-signature=<64 lowercase hex>`.
-fn aws_signature(ext: &[u8]) -> Result<Option<&[u8]>> {
+/// `;chunk-signature=<64 lowercase hex>`. Returns whether a signature is there.
+fn check_aws_signature(ext: &[u8]) -> Result<bool> {
     if ext.is_empty() {
-        return Ok(None);
+        return Ok(false);
     }
     let sig = ext
-        .strip_prefix(b";")
-        .and_then(|e| e.strip_prefix(SIGNATURE_EXT))
+        .strip_prefix(SIGNATURE_EXT)
         .ok_or(Error::MalformedChunkExtension)?;
     if sig.len() != CHUNK_SIGNATURE_LEN
         || !sig.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     {
         return Err(Error::MalformedChunkExtension);
     }
-    Ok(Some(sig))
+    Ok(true)
 }
 
 /// tchar of RFC 9110.

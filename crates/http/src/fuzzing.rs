@@ -46,17 +46,17 @@ pub trait Decode {
     ///
     /// # Errors
     /// Framing errors.
-    fn step<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Option<BodyEvent<'a>>), Error>;
+    fn step<'a>(&'a mut self, input: &'a [u8]) -> Result<(usize, Option<BodyEvent<'a>>), Error>;
 }
 
 impl Decode for BodyDecoder {
-    fn step<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Option<BodyEvent<'a>>), Error> {
+    fn step<'a>(&'a mut self, input: &'a [u8]) -> Result<(usize, Option<BodyEvent<'a>>), Error> {
         self.decode(input)
     }
 }
 
 impl Decode for ChunkedDecoder {
-    fn step<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Option<BodyEvent<'a>>), Error> {
+    fn step<'a>(&'a mut self, input: &'a [u8]) -> Result<(usize, Option<BodyEvent<'a>>), Error> {
         self.decode(input)
     }
 }
@@ -188,7 +188,23 @@ pub fn chunked(data: &[u8]) {
     check_split_agrees(&ChunkedDecoder::http(&limits), data, selector);
 }
 
-/// Fuzz harness for aws-chunked bodies inside a Content-Length body.
+/// Wraps `body` in `Transfer-Encoding: chunked` framing with chunks of
+/// `size` bytes, as an HTTP client streaming an aws-chunked body does.
+#[must_use]
+pub fn chunk_wrap(body: &[u8], size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / size.max(1) * 8 + 8);
+    for piece in body.chunks(size.max(1)) {
+        out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        out.extend_from_slice(piece);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// Fuzz harness for aws-chunked bodies, inside a Content-Length body or,
+/// when the selector's top bit is set, inside `Transfer-Encoding: chunked`
+/// with outer chunks that cut the aws-chunked framing anywhere.
 pub fn aws_chunked(data: &[u8]) {
     let [selector, declared, rest @ ..] = data else {
         return;
@@ -198,17 +214,50 @@ pub fn aws_chunked(data: &[u8]) {
         max_trailer_bytes: 512,
         ..Limits::default()
     };
-    // Wire length: all input, or less so truncation paths run too.
-    let wire = rest.len().saturating_sub(usize::from(selector % 4));
-    let mut fields = [httparse::EMPTY_HEADER; 4];
+    let declared = u64::from(*declared) * 16;
+    let nested = selector & 0x80 != 0;
+    let (framing, wire) = if nested {
+        (
+            "Transfer-Encoding: chunked".to_owned(),
+            chunk_wrap(rest, usize::from(selector & 0x3f) + 1),
+        )
+    } else {
+        // Wire length: all input, or less so truncation paths run too.
+        let wire = rest.len().saturating_sub(usize::from(selector % 4));
+        (format!("Content-Length: {wire}"), rest.to_vec())
+    };
     let head = format!(
         "PUT /b/k HTTP/1.1\r\nx-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER\r\n\
-         x-amz-decoded-content-length: {}\r\nContent-Length: {wire}\r\n\r\n",
-        u64::from(*declared) * 16
+         x-amz-decoded-content-length: {declared}\r\n{framing}\r\n\r\n"
     );
+    let mut fields = [httparse::EMPTY_HEADER; 4];
     let Ok(Status::Complete(parsed)) = RequestHead::parse(head.as_bytes(), &mut fields, &limits)
     else {
         panic!("the harness's own head must parse");
     };
-    check_split_agrees(&BodyDecoder::for_head(&parsed, &limits), rest, *selector);
+    let decoder = BodyDecoder::for_head(&parsed, &limits);
+    check_split_agrees(&decoder, &wire, *selector);
+    if nested {
+        // Inside chunked framing the aws-chunked layer must decode exactly as
+        // it does on its own.
+        let plain = ChunkedDecoder::aws(declared, &limits);
+        let alone = decode_in_pieces(plain, rest, &[]);
+        let wrapped = decode_in_pieces(decoder, &wire, &[]);
+        match (alone, wrapped) {
+            (Ok(a), Ok(w)) if a.ended => {
+                assert_eq!(
+                    (&a.data, &a.chunks, &a.trailers),
+                    (&w.data, &w.chunks, &w.trailers)
+                );
+                // Bytes after the aws-chunked end make the wrapped body invalid.
+                assert!(w.ended && a.consumed == rest.len());
+            }
+            (Ok(a), Err(_)) => assert!(
+                !a.ended || a.consumed < rest.len(),
+                "wrapping broke a valid body"
+            ),
+            (Err(e), Ok(_)) => panic!("wrapping hid the error {e:?}"),
+            _ => {}
+        }
+    }
 }

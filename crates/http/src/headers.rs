@@ -172,12 +172,10 @@ pub(crate) fn framing_facts(headers: &Headers<'_, '_>, version: Version) -> Resu
         (false, None) => Framing::Empty,
     };
     let aws_chunked = if streaming {
-        // S3 refuses Transfer-Encoding on uploads; aws-chunked always rides
-        // inside a Content-Length body.
-        match framing {
-            Framing::Length(_) => {}
-            Framing::Chunked => return Err(Error::UnsupportedTransferEncoding),
-            Framing::Empty => return Err(Error::MissingContentLength),
+        // aws-chunked rides inside a Content-Length body, or inside
+        // Transfer-Encoding: chunked (boto3 since 1.36 when it streams).
+        if framing == Framing::Empty {
+            return Err(Error::MissingContentLength);
         }
         let raw = decoded_length.ok_or(Error::MissingDecodedContentLength)?;
         let decoded_length = parse_decimal(raw).ok_or(Error::InvalidDecodedContentLength)?;

@@ -273,3 +273,50 @@ fn chunked_total_is_bounded_by_the_body_limit() {
         Err(Error::BodyTooLarge)
     );
 }
+
+/// boto3 sends `Transfer-Encoding: chunked` around aws-chunked, with outer
+/// chunks that do not line up with the aws-chunked framing (boto3#4398).
+#[test]
+fn aws_chunked_inside_transfer_encoding_chunked() {
+    use sluice_http::fuzzing::chunk_wrap;
+    let sig_free = b"400\r\n".iter().copied().chain(vec![b'q'; 1024]).chain(
+        b"\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n"
+            .iter()
+            .copied(),
+    );
+    let inner: Vec<u8> = sig_free.collect();
+    let fields = "x-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER\r\nContent-Encoding: aws-chunked\r\n\
+                  x-amz-decoded-content-length: 1024\r\nTransfer-Encoding: chunked";
+    for outer in [1, 2, 3, 5, 7, 64, 1000, 1031, 1032, 5000] {
+        let wire = chunk_wrap(&inner, outer);
+        let out = decode(fields, &wire, &[1, 2, 3, 9, 100, 1050]).unwrap();
+        assert!(out.ended, "outer chunks of {outer}");
+        assert_eq!(out.consumed, wire.len());
+        assert_eq!(out.data, vec![b'q'; 1024]);
+        assert_eq!(
+            out.chunks,
+            [(1024, None), (0, None)],
+            "only the aws-chunked layer's chunks are reported"
+        );
+        assert_eq!(
+            out.trailers,
+            [(b"x-amz-checksum-crc32".to_vec(), b"AAAAAA==".to_vec())]
+        );
+    }
+    // The HTTP body ends inside the aws-chunked framing.
+    let truncated = chunk_wrap(&inner[..inner.len() - 2], 100);
+    assert_eq!(decode(fields, &truncated, &[]), Err(Error::MalformedChunk));
+    // Payload after the aws-chunked end.
+    let mut extra = inner.clone();
+    extra.extend_from_slice(b"junk");
+    assert_eq!(
+        decode(fields, &chunk_wrap(&extra, 100), &[]),
+        Err(Error::MalformedChunk)
+    );
+    // The declared decoded length still binds.
+    let wrong = fields.replace("length: 1024", "length: 1023");
+    assert_eq!(
+        decode(&wrong, &chunk_wrap(&inner, 100), &[]),
+        Err(Error::DecodedLengthMismatch)
+    );
+}

@@ -23,6 +23,12 @@ enum BodyModel {
         chunks: Vec<Vec<u8>>,
         trailers: Vec<(String, String)>,
     },
+    /// aws-chunked with trailers inside Transfer-Encoding: chunked, as boto3 streams.
+    AwsInChunked {
+        chunks: Vec<Vec<u8>>,
+        trailers: Vec<(String, String)>,
+        outer: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +76,13 @@ fn body_model() -> impl Strategy<Value = BodyModel> {
             }),
         (prop::collection::vec(data(), 0..5), trailers())
             .prop_map(|(chunks, trailers)| BodyModel::AwsTrailer { chunks, trailers }),
+        (prop::collection::vec(data(), 0..5), trailers(), 1usize..400).prop_map(
+            |(chunks, trailers, outer)| BodyModel::AwsInChunked {
+                chunks,
+                trailers,
+                outer
+            }
+        ),
     ]
 }
 
@@ -169,7 +182,10 @@ fn encode_body(body: &BodyModel) -> (Vec<u8>, Vec<String>, DecodedBody) {
             expected.chunk_ends += 1;
             fields.push("x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD".into());
         }
-        BodyModel::AwsTrailer { chunks, trailers } => {
+        BodyModel::AwsTrailer { chunks, trailers }
+        | BodyModel::AwsInChunked {
+            chunks, trailers, ..
+        } => {
             for data in chunks {
                 push_chunk(&mut wire, &mut expected, data, "", None);
             }
@@ -180,15 +196,21 @@ fn encode_body(body: &BodyModel) -> (Vec<u8>, Vec<String>, DecodedBody) {
             fields.push("x-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER".into());
         }
     }
-    if matches!(
+    let aws = matches!(
         body,
-        BodyModel::AwsSigned { .. } | BodyModel::AwsTrailer { .. }
-    ) {
+        BodyModel::AwsSigned { .. } | BodyModel::AwsTrailer { .. } | BodyModel::AwsInChunked { .. }
+    );
+    if aws {
         fields.push("Content-Encoding: aws-chunked".into());
         fields.push(format!(
             "x-amz-decoded-content-length: {}",
             expected.data.len()
         ));
+    }
+    if let BodyModel::AwsInChunked { outer, .. } = body {
+        wire = sluice_http::fuzzing::chunk_wrap(&wire, *outer);
+        fields.push("Transfer-Encoding: chunked".into());
+    } else if aws {
         fields.push(format!("Content-Length: {}", wire.len()));
     }
     expected.consumed = wire.len();
@@ -251,7 +273,9 @@ proptest! {
                     let framing = head.framing();
                     match &req.body {
                         BodyModel::None => prop_assert_eq!(framing, Framing::Empty),
-                        BodyModel::Chunked { .. } => prop_assert_eq!(framing, Framing::Chunked),
+                        BodyModel::Chunked { .. } | BodyModel::AwsInChunked { .. } => {
+                            prop_assert_eq!(framing, Framing::Chunked);
+                        }
                         _ => prop_assert!(matches!(framing, Framing::Length(_))),
                     }
                     let decoder = BodyDecoder::for_head(&head, &limits);

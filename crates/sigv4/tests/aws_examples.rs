@@ -29,7 +29,8 @@ impl SecretLookup for ExampleKeys {
 /// Parses a raw request with sluice-http and verifies it at `now`.
 fn verify_raw(raw: &[u8], now: i64) -> Result<sluice_sigv4::Verified> {
     let mut fields = [httparse::EMPTY_HEADER; 32];
-    let Ok(Status::Complete(head)) = RequestHead::parse(raw, &mut fields, &Limits::default()) else {
+    let Ok(Status::Complete(head)) = RequestHead::parse(raw, &mut fields, &Limits::default())
+    else {
         panic!("example request does not parse")
     };
     let headers: Vec<(&str, &[u8])> = head.headers().iter().collect();
@@ -125,13 +126,24 @@ const PRESIGNED_QUERY: &str = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential
 
 #[test]
 fn presigned_url_verifies_and_expires() {
-    let raw = format!("GET /test.txt?{PRESIGNED_QUERY} HTTP/1.1\r\nHost: examplebucket.s3.amazonaws.com\r\n\r\n");
+    let raw = format!(
+        "GET /test.txt?{PRESIGNED_QUERY} HTTP/1.1\r\nHost: examplebucket.s3.amazonaws.com\r\n\r\n"
+    );
     let v = verify_raw(raw.as_bytes(), T0 + 3600).unwrap();
     assert!(v.presigned);
     assert_eq!(v.payload, PayloadMode::Unsigned);
-    assert_eq!(verify_raw(raw.as_bytes(), T0 + 86_400).map(|v| v.access_key), Ok(ACCESS_KEY.into()));
-    assert_eq!(verify_raw(raw.as_bytes(), T0 + 86_401).unwrap_err(), Error::AccessDenied("Request has expired"));
-    assert_eq!(verify_raw(raw.as_bytes(), T0 - 901).unwrap_err(), Error::AccessDenied("Request is not valid yet"));
+    assert_eq!(
+        verify_raw(raw.as_bytes(), T0 + 86_400).map(|v| v.access_key),
+        Ok(ACCESS_KEY.into())
+    );
+    assert_eq!(
+        verify_raw(raw.as_bytes(), T0 + 86_401).unwrap_err(),
+        Error::AccessDenied("Request has expired")
+    );
+    assert_eq!(
+        verify_raw(raw.as_bytes(), T0 - 901).unwrap_err(),
+        Error::AccessDenied("Request is not valid yet")
+    );
     let e = verify_raw(raw.as_bytes(), T0 + 86_401).unwrap_err();
     assert_eq!((e.code(), e.status()), ("AccessDenied", 403));
     // Our presigner produces the documented URL.
@@ -193,7 +205,9 @@ fn stream_verify(head: &str, body: &[u8]) -> Result<Vec<u8>> {
     let mut chunks = v.chunk_verifier().unwrap();
     let mut fields = [httparse::EMPTY_HEADER; 32];
     let limits = Limits::default();
-    let Ok(Status::Complete(parsed)) = RequestHead::parse(&wire, &mut fields, &limits) else { panic!() };
+    let Ok(Status::Complete(parsed)) = RequestHead::parse(&wire, &mut fields, &limits) else {
+        panic!()
+    };
     let mut decoder = BodyDecoder::for_head(&parsed, &limits);
     let mut pos = parsed.len();
     let mut payload = Vec::new();
@@ -233,11 +247,22 @@ fn streaming_upload_example_chunk_signatures() {
     // Our signer reproduces the documented seed and chunk signatures.
     let head = streaming_head(SEED);
     let mut fields = [httparse::EMPTY_HEADER; 32];
-    let Ok(Status::Complete(parsed)) = RequestHead::parse(head.as_bytes(), &mut fields, &Limits::default()) else {
+    let Ok(Status::Complete(parsed)) =
+        RequestHead::parse(head.as_bytes(), &mut fields, &Limits::default())
+    else {
         panic!()
     };
-    let headers: Vec<(&str, &[u8])> = parsed.headers().iter().filter(|(n, _)| *n != "Authorization").collect();
-    let req = SignedRequest { method: "PUT", path: parsed.raw_path(), query: "", headers: &headers[..] };
+    let headers: Vec<(&str, &[u8])> = parsed
+        .headers()
+        .iter()
+        .filter(|(n, _)| *n != "Authorization")
+        .collect();
+    let req = SignedRequest {
+        method: "PUT",
+        path: parsed.raw_path(),
+        query: "",
+        headers: &headers[..],
+    };
     let sig = sign_headers(
         &req,
         "content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class",
@@ -260,27 +285,50 @@ fn signature_errors_map_to_s3_codes() {
     assert_eq!((e.code(), e.status()), ("SignatureDoesNotMatch", 403));
     // A header changed after signing.
     let changed = get_object_range(GET_OBJECT_SIG).replace("bytes=0-9", "bytes=0-10");
-    assert_eq!(verify_raw(changed.as_bytes(), T0).unwrap_err(), Error::SignatureDoesNotMatch);
+    assert_eq!(
+        verify_raw(changed.as_bytes(), T0).unwrap_err(),
+        Error::SignatureDoesNotMatch
+    );
     // Unknown key, and a session token the key does not have.
     let unknown = get_object_range(GET_OBJECT_SIG).replace("AKIAIOSFODNN7EXAMPLE", "AKIAUNKNOWN");
     let e = verify_raw(unknown.as_bytes(), T0).unwrap_err();
     assert_eq!((e.code(), e.status()), ("InvalidAccessKeyId", 403));
-    let with_token = get_object_range(GET_OBJECT_SIG).replace("Range:", "x-amz-security-token: abc\r\nRange:");
-    assert_eq!(verify_raw(with_token.as_bytes(), T0).unwrap_err().code(), "InvalidToken");
+    let with_token =
+        get_object_range(GET_OBJECT_SIG).replace("Range:", "x-amz-security-token: abc\r\nRange:");
+    assert_eq!(
+        verify_raw(with_token.as_bytes(), T0).unwrap_err().code(),
+        "InvalidToken"
+    );
     // 15 minutes of skew are tolerated, one second more is not.
     assert!(verify_raw(get_object_range(GET_OBJECT_SIG).as_bytes(), T0 + 900).is_ok());
     let e = verify_raw(get_object_range(GET_OBJECT_SIG).as_bytes(), T0 - 901).unwrap_err();
     assert_eq!((e.code(), e.status()), ("RequestTimeTooSkewed", 403));
     // A scope for another day, region or service.
-    for (from, to) in [("/20130524/", "/20130525/"), ("/us-east-1/", "/eu-west-1/"), ("/s3/", "/sts/")] {
+    for (from, to) in [
+        ("/20130524/", "/20130525/"),
+        ("/us-east-1/", "/eu-west-1/"),
+        ("/s3/", "/sts/"),
+    ] {
         let bad = get_object_range(GET_OBJECT_SIG).replace(from, to);
-        assert_eq!(verify_raw(bad.as_bytes(), T0).unwrap_err().code(), "AuthorizationHeaderMalformed", "{to}");
+        assert_eq!(
+            verify_raw(bad.as_bytes(), T0).unwrap_err().code(),
+            "AuthorizationHeaderMalformed",
+            "{to}"
+        );
     }
-    let no_hash = get_object_range(GET_OBJECT_SIG).replace(&format!("x-amz-content-sha256: {EMPTY}\r\n"), "");
-    assert_eq!(verify_raw(no_hash.as_bytes(), T0).unwrap_err().code(), "InvalidRequest");
+    let no_hash =
+        get_object_range(GET_OBJECT_SIG).replace(&format!("x-amz-content-sha256: {EMPTY}\r\n"), "");
+    assert_eq!(
+        verify_raw(no_hash.as_bytes(), T0).unwrap_err().code(),
+        "InvalidRequest"
+    );
     let bad_hash = get_object_range(GET_OBJECT_SIG).replace(EMPTY, "not-a-hash");
-    assert_eq!(verify_raw(bad_hash.as_bytes(), T0).unwrap_err().code(), "InvalidArgument");
-    let sigv2 = "GET /test.txt HTTP/1.1\r\nHost: x\r\nAuthorization: AWS AKIAIOSFODNN7EXAMPLE:abc=\r\n\r\n";
+    assert_eq!(
+        verify_raw(bad_hash.as_bytes(), T0).unwrap_err().code(),
+        "InvalidArgument"
+    );
+    let sigv2 =
+        "GET /test.txt HTTP/1.1\r\nHost: x\r\nAuthorization: AWS AKIAIOSFODNN7EXAMPLE:abc=\r\n\r\n";
     let e = verify_raw(sigv2.as_bytes(), T0).unwrap_err();
     assert_eq!(e, Error::UnsupportedSignatureVersion);
     assert!(e.to_string().contains("AWS4-HMAC-SHA256"));
