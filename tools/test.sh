@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+step "python clients (target/venv)"
+# botocore signs real requests for the SigV4 round-trip tests.
+SLUICE_PYTHON=$(tools/venv.sh)
+export SLUICE_PYTHON
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -115,9 +115,18 @@ pub const MAX_PRESIGNED_EXPIRES: u32 = 7 * 24 * 3600;
 /// Whether a raw query carries presigned-URL authentication.
 #[must_use]
 pub fn is_presigned(raw_query: &str) -> bool {
-    raw_query
-        .split('&')
-        .any(|p| p.starts_with("X-Amz-Signature=") || p.starts_with("X-Amz-Algorithm="))
+    raw_query.split('&').any(|p| {
+        p.starts_with("X-Amz-Signature=")
+            || p.starts_with("X-Amz-Algorithm=")
+            || is_sigv2_parameter(p)
+    })
+}
+
+/// SigV2 presigned URLs carry `AWSAccessKeyId`, `Signature` and `Expires`;
+/// they are recognised so that they get an error naming SigV4 rather than
+/// being taken for anonymous requests.
+fn is_sigv2_parameter(pair: &str) -> bool {
+    pair.starts_with("AWSAccessKeyId=")
 }
 
 /// Parses the X-Amz-* parameters of a raw (percent-encoded) query.
@@ -151,6 +160,9 @@ pub fn parse_presigned_query(raw_query: &str) -> Result<PresignedParams> {
     }
     let [algorithm, credential, date, expires, signed_headers, signature, token, content_sha256] =
         found;
+    if algorithm.is_none() && raw_query.split('&').any(is_sigv2_parameter) {
+        return Err(Error::UnsupportedSignatureVersion);
+    }
     let algorithm = algorithm.ok_or(query_err("X-Amz-Algorithm is missing"))?;
     if algorithm != ALGORITHM {
         return Err(Error::UnsupportedSignatureVersion);

@@ -47,6 +47,25 @@ def read_request(conn, buf):
             headers[k.strip().lower()] = v.strip()
     if headers.get(b"expect", b"").lower() == b"100-continue":
         conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+        body = b""
+        while True:
+            while b"\r\n" not in buf:
+                buf += conn.recv(65536)
+            line, _ = buf.split(b"\r\n", 1)
+            size = int(line.split(b";")[0], 16)
+            need = len(line) + 2 + size + 2
+            while len(buf) < need:
+                buf += conn.recv(65536)
+            if size == 0:
+                # Last chunk: read trailers up to the blank line.
+                while b"\r\n\r\n" not in buf[len(line):]:
+                    buf += conn.recv(65536)
+                end = buf.index(b"\r\n\r\n", len(line)) + 4
+                body += buf[:end]
+                return head + body, buf[end:]
+            body += buf[:need]
+            buf = buf[need:]
     length = int(headers.get(b"content-length", b"0"))
     while len(buf) < length:
         data = conn.recv(65536)
@@ -150,9 +169,12 @@ def main():
     run("http-upload-part", b"part data", lambda: http.upload_part(
         Bucket="bucket", Key="k", UploadId="abc", PartNumber=3, Body=b"part data"))
 
-    url = http.generate_presigned_url("get_object", Params={"Bucket": "bucket", "Key": "a b/c+d"}, ExpiresIn=3600)
+    presigner = client("http", http_port, signature_version="s3v4")
+    url = presigner.generate_presigned_url("get_object", Params={"Bucket": "bucket", "Key": "a b/c+d"}, ExpiresIn=3600)
     run("presigned-get", b"", lambda: urllib.request.urlopen(url).read())
-    url = http.generate_presigned_url("put_object", Params={"Bucket": "bucket", "Key": "up"}, ExpiresIn=600)
+    url = presigner.generate_presigned_url("put_object", Params={"Bucket": "bucket", "Key": "up"}, ExpiresIn=600)
+    sigv2 = http.generate_presigned_url("get_object", Params={"Bucket": "bucket", "Key": "k"}, ExpiresIn=60)
+    run("presigned-sigv2", b"", lambda: urllib.request.urlopen(sigv2).read())
     run("presigned-put", b"via url", lambda: urllib.request.urlopen(urllib.request.Request(url, data=b"via url", method="PUT")).read())
 
     with open(os.path.join(OUT, "manifest"), "w") as manifest:
