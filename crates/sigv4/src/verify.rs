@@ -199,6 +199,10 @@ impl Verifier {
         S: SecretLookup + ?Sized,
     {
         match auth_kind(req) {
+            AuthKind::Header if auth::is_presigned(req.query) => Err(Error::InvalidArgument(
+                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
+                 Signature query string parameter or the Authorization header should be specified",
+            )),
             AuthKind::Header => self.verify_header(req, secrets, now),
             AuthKind::Query => self.verify_query(req, secrets, now),
             AuthKind::Anonymous => Err(Error::AccessDenied("Access Denied")),

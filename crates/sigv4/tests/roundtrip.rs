@@ -31,7 +31,11 @@ fn path() -> impl Strategy<Value = String> {
 
 fn query() -> impl Strategy<Value = String> {
     prop::collection::vec(("[a-zA-Z0-9._~-]{1,8}", "[^\u{0}]{0,10}"), 0..5).prop_map(|pairs| {
-        pairs.iter().map(|(n, v)| format!("{n}={}", uri_encode(v, false))).collect::<Vec<_>>().join("&")
+        pairs
+            .iter()
+            .map(|(n, v)| format!("{n}={}", uri_encode(v, false)))
+            .collect::<Vec<_>>()
+            .join("&")
     })
 }
 
