@@ -1,0 +1,228 @@
+//! Filesystem glue on rustix's safe syscall wrappers: resolving keys beneath
+//! a bucket without following symlinks out of it, creating parents, the
+//! O_TMPFILE + linkat publish, xattrs. Metadata operations are plain
+//! syscalls; data moves through io_uring elsewhere.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+use crate::error::{Result, StoreError};
+use crate::names::RESERVED_PREFIX;
+
+/// Resolution for every path under a bucket: never above the starting
+/// directory, never through a symlink (a symlink planted in a bucket cannot
+/// lead outside the root, or anywhere).
+const BENEATH: ResolveFlags = ResolveFlags::BENEATH
+    .union(ResolveFlags::NO_SYMLINKS)
+    .union(ResolveFlags::NO_MAGICLINKS);
+
+/// The xattr holding an object's metadata.
+pub const META_XATTR: &str = "user.sluice.meta";
+/// The xattr marking a directory the store created (removed when emptied)
+/// or a directory object (`key/`).
+pub const DIR_XATTR: &str = "user.sluice.dir";
+
+/// Opens `path` beneath `dir` with `flags`, never following symlinks.
+pub fn open_beneath(
+    dir: BorrowedFd<'_>,
+    path: &str,
+    flags: OFlags,
+    mode: Mode,
+) -> rustix::io::Result<OwnedFd> {
+    rfs::openat2(
+        dir,
+        path,
+        flags | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        mode,
+        BENEATH,
+    )
+}
+
+/// Opens a directory beneath `dir` (O_PATH is enough to be a dirfd, but xattrs
+/// and listing need a real descriptor).
+pub fn open_dir(dir: BorrowedFd<'_>, path: &str) -> rustix::io::Result<OwnedFd> {
+    open_beneath(dir, path, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+}
+
+/// Opens the parent directory `parent` (relative to the bucket), creating
+/// missing directories, each marked as created by the store. A component
+/// that exists as a file is a key conflict.
+pub fn open_or_create_parent(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Result<OwnedFd> {
+    let Some(parent) = parent else {
+        return Ok(open_dir(bucket, ".")?);
+    };
+    match open_dir(bucket, parent) {
+        Ok(fd) => return Ok(fd),
+        Err(Errno::NOENT) => {}
+        Err(Errno::NOTDIR) => {
+            return Err(StoreError::KeyConflict(
+                "a parent of the key is an existing object",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let mut dir = open_dir(bucket, ".")?;
+    for segment in parent.split('/') {
+        match rfs::mkdirat(&dir, segment, Mode::from_raw_mode(0o755)) {
+            Ok(()) => {
+                let created = open_dir(dir.as_fd(), segment)?;
+                // Best effort: without the mark the directory is only kept
+                // when emptied, nothing breaks.
+                let _ = rfs::fsetxattr(&created, DIR_XATTR, b"created", rfs::XattrFlags::empty());
+                dir = created;
+                continue;
+            }
+            Err(Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        dir = match open_dir(dir.as_fd(), segment) {
+            Ok(fd) => fd,
+            Err(Errno::NOTDIR) => {
+                return Err(StoreError::KeyConflict(
+                    "a parent of the key is an existing object",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+    }
+    Ok(dir)
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name for a temporary file inside a bucket directory; keys cannot use
+/// the reserved prefix and listings skip it.
+pub fn temp_name() -> String {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{RESERVED_PREFIX}-tmp-{}-{n}", std::process::id())
+}
+
+/// A new file that is not yet visible: an unnamed O_TMPFILE in `dir`, or,
+/// where the filesystem has none, a reserved temporary name in `dir`.
+#[derive(Debug)]
+pub struct TempFile {
+    pub fd: OwnedFd,
+    /// The temporary name when O_TMPFILE was not available.
+    pub name: Option<String>,
+}
+
+/// Creates a [`TempFile`] in `dir`, with O_DIRECT when `direct`.
+pub fn create_temp(dir: BorrowedFd<'_>, direct: bool) -> Result<TempFile> {
+    let direct_flag = if direct {
+        OFlags::DIRECT
+    } else {
+        OFlags::empty()
+    };
+    let mode = Mode::from_raw_mode(0o644);
+    match rfs::openat(
+        dir,
+        ".",
+        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC | direct_flag,
+        mode,
+    ) {
+        Ok(fd) => return Ok(TempFile { fd, name: None }),
+        // No O_TMPFILE here (NFS, some FUSE filesystems): fall back to a name.
+        Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let name = temp_name();
+    let flags = OFlags::CREATE
+        | OFlags::EXCL
+        | OFlags::RDWR
+        | OFlags::CLOEXEC
+        | OFlags::NOFOLLOW
+        | direct_flag;
+    let fd = rfs::openat(dir, name.as_str(), flags, mode)?;
+    Ok(TempFile {
+        fd,
+        name: Some(name),
+    })
+}
+
+/// Whether O_DIRECT works on the filesystem of `dir` (tmpfs refuses it).
+pub fn probe_direct(dir: BorrowedFd<'_>) -> bool {
+    match create_temp(dir, true) {
+        Ok(t) => {
+            if let Some(name) = t.name {
+                let _ = rfs::unlinkat(dir, name.as_str(), AtFlags::empty());
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Makes `temp` visible as `name` in `dir`, atomically: readers see the old
+/// object or the new one, never a mix or nothing.
+pub fn publish(dir: BorrowedFd<'_>, temp: &TempFile, name: &str) -> Result<()> {
+    let result = match &temp.name {
+        None => {
+            let proc_path = format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&temp.fd)
+            );
+            match rfs::linkat(
+                rfs::CWD,
+                proc_path.as_str(),
+                dir,
+                name,
+                AtFlags::SYMLINK_FOLLOW,
+            ) {
+                Ok(()) => return Ok(()),
+                Err(Errno::EXIST) => {
+                    // Replacing an object: link under a temporary name, then
+                    // rename over the old one (rename is atomic).
+                    let tmp = temp_name();
+                    rfs::linkat(
+                        rfs::CWD,
+                        proc_path.as_str(),
+                        dir,
+                        tmp.as_str(),
+                        AtFlags::SYMLINK_FOLLOW,
+                    )?;
+                    rename_over(dir, &tmp, name)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Some(tmp) => rename_over(dir, tmp, name),
+    };
+    result
+}
+
+fn rename_over(dir: BorrowedFd<'_>, tmp: &str, name: &str) -> Result<()> {
+    match rfs::renameat(dir, tmp, dir, name) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = rfs::unlinkat(dir, tmp, AtFlags::empty());
+            Err(match e {
+                Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST => StoreError::KeyConflict(
+                    "the key is an existing directory that holds other objects",
+                ),
+                other => other.into(),
+            })
+        }
+    }
+}
+
+/// Reads an xattr into a Vec; None when absent or unsupported.
+pub fn get_xattr(fd: BorrowedFd<'_>, name: &str) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; 4096];
+    match rfs::fgetxattr(fd, name, &mut buf[..]) {
+        Ok(n) => {
+            buf.truncate(n);
+            Some(buf)
+        }
+        Err(Errno::RANGE) => {
+            let size = rfs::fgetxattr_query(fd, name).ok()?;
+            let mut buf = vec![0u8; size];
+            let n = rfs::fgetxattr(fd, name, &mut buf[..]).ok()?;
+            buf.truncate(n);
+            Some(buf)
+        }
+        Err(_) => None,
+    }
+}

@@ -1,0 +1,179 @@
+//! Reading an object as a stream of aligned buffers, with one read ahead.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::rc::Rc;
+
+use monoio::buf::IoBufMut;
+use monoio::task::JoinHandle;
+use rustix::fs::{Mode, OFlags};
+
+use crate::buf::{AlignedBuf, BufPool, ALIGN};
+use crate::error::{Result, StoreError};
+use crate::names::ObjectKey;
+use crate::store::{object_info, open_object, ObjectInfo, Store};
+
+/// A piece of an object: `buf[start..start + len]` holds the data.
+#[derive(Debug)]
+pub struct Chunk {
+    /// The buffer (aligned reads may start before the wanted offset).
+    pub buf: AlignedBuf,
+    /// Offset of the data in `buf`.
+    pub start: usize,
+    /// Data length.
+    pub len: usize,
+}
+
+impl Chunk {
+    /// The data.
+    #[must_use]
+    pub fn data(&self) -> &[u8] {
+        &self.buf.as_slice()[self.start..self.start + self.len]
+    }
+}
+
+type ReadResult = (io::Result<usize>, AlignedBuf);
+
+/// An open object. The file stays readable even if the object is replaced
+/// or deleted meanwhile: a reader sees the version it opened, whole.
+pub struct ObjectReader {
+    info: ObjectInfo,
+    file: Option<Rc<monoio::fs::File>>,
+    direct: bool,
+    /// Next offset to hand out, and the end of the range.
+    pos: u64,
+    end: u64,
+    /// Offset the next read is submitted at.
+    next_read: u64,
+    /// Offset, length and handle of the read in flight.
+    pending: Option<(u64, u64, JoinHandle<ReadResult>)>,
+    _fd: Option<OwnedFd>,
+}
+
+impl std::fmt::Debug for ObjectReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectReader")
+            .field("info", &self.info)
+            .field("pos", &self.pos)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens an object for reading.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], [`StoreError::NoSuchKey`], invalid names.
+    pub fn get_object(&self, bucket: &str, key: &str) -> Result<ObjectReader> {
+        let key = ObjectKey::new(key)?;
+        let bucket_fd = self.bucket_fd(bucket)?;
+        let fd = open_object(bucket_fd.as_fd(), &key, OFlags::RDONLY)?;
+        let info = object_info(fd.as_fd(), &key)?;
+        if key.is_dir_marker() {
+            return Ok(ObjectReader {
+                info,
+                file: None,
+                direct: false,
+                pos: 0,
+                end: 0,
+                next_read: 0,
+                pending: None,
+                _fd: None,
+            });
+        }
+        // A second descriptor with O_DIRECT where the filesystem allows it;
+        // the first one (plain) is what proved the object is a regular file.
+        let direct = self.direct_for(bucket_fd.as_fd());
+        let data_fd = if direct {
+            let self_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+            rustix::fs::open(
+                self_path.as_str(),
+                OFlags::RDONLY | OFlags::DIRECT | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(StoreError::from)?
+        } else {
+            fd.try_clone()?
+        };
+        let file = monoio::fs::File::from_std(std::fs::File::from(data_fd))?;
+        let end = info.size;
+        Ok(ObjectReader {
+            info,
+            file: Some(Rc::new(file)),
+            direct,
+            pos: 0,
+            end,
+            next_read: 0,
+            pending: None,
+            _fd: Some(fd),
+        })
+    }
+}
+
+impl ObjectReader {
+    /// Size, time and metadata of the opened version.
+    #[must_use]
+    pub fn info(&self) -> &ObjectInfo {
+        &self.info
+    }
+
+    /// Restricts reading to `start..end` (clamped to the object); call before
+    /// the first [`ObjectReader::next_chunk`].
+    pub fn set_range(&mut self, start: u64, end: u64) {
+        self.end = end.min(self.info.size);
+        self.pos = start.min(self.end);
+        self.next_read = self.pos;
+    }
+
+    /// The next piece of the range, or None at its end. One more read is
+    /// kept in flight so the disk works while the caller sends.
+    ///
+    /// # Errors
+    /// Read errors, or [`StoreError::Io`] with `UnexpectedEof` when the file
+    /// shrank under the reader.
+    pub async fn next_chunk(&mut self, pool: &BufPool) -> Result<Option<Chunk>> {
+        if self.pos >= self.end {
+            return Ok(None);
+        }
+        if self.pending.is_none() {
+            self.submit(pool);
+        }
+        let Some((read_at, want, handle)) = self.pending.take() else {
+            return Ok(None);
+        };
+        let (result, buf) = handle.await;
+        let n = result? as u64;
+        // A short read before the end of the range: the file shrank under us
+        // (written over POSIX in place). Never hand out a gap.
+        if n < want && read_at + n < self.end {
+            return Err(StoreError::Io(io::ErrorKind::UnexpectedEof.into()));
+        }
+        let start = (self.pos - read_at) as usize;
+        let len = (n - start as u64).min(self.end - self.pos) as usize;
+        self.pos += len as u64;
+        if self.next_read < self.end {
+            self.submit(pool);
+        }
+        Ok(Some(Chunk { buf, start, len }))
+    }
+
+    fn submit(&mut self, pool: &BufPool) {
+        let Some(file) = self.file.as_ref().map(Rc::clone) else {
+            return;
+        };
+        let buf = pool.get();
+        let cap = buf.capacity() as u64;
+        let (at, want) = if self.direct {
+            let at = self.next_read - self.next_read % ALIGN as u64;
+            (at, (self.end - at).next_multiple_of(ALIGN as u64).min(cap))
+        } else {
+            (self.next_read, (self.end - self.next_read).min(cap))
+        };
+        self.next_read = at + want;
+        let handle = monoio::spawn(async move {
+            let (result, slice) = file.read_at(buf.slice_mut(0..want as usize), at).await;
+            (result, slice.into_inner())
+        });
+        self.pending = Some((at, want, handle));
+    }
+}

@@ -1,0 +1,395 @@
+//! The store: buckets are directories under the root, objects are files.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::error::{Result, StoreError};
+use crate::fsys::{self, DIR_XATTR, META_XATTR};
+use crate::meta::{derived_etag, guess_content_type, ObjectMeta};
+use crate::names::{is_valid_bucket_name, BucketName, ObjectKey};
+
+/// Name of the store's own folder under the root; not a valid bucket name.
+pub const INTERNAL_DIR: &str = ".sluice";
+
+/// Store settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// fdatasync every object before it becomes visible (on by default; off
+    /// trades durability on power loss for latency).
+    pub fdatasync: bool,
+    /// Use O_DIRECT where the filesystem allows it (buffered I/O elsewhere).
+    pub direct_io: bool,
+    /// O_DIRECT writes in flight per object.
+    pub writes_in_flight: usize,
+    /// Largest object accepted, in bytes.
+    pub max_object_size: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            fdatasync: true,
+            direct_io: true,
+            writes_in_flight: 4,
+            max_object_size: 5 << 40,
+        }
+    }
+}
+
+/// A bucket as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketInfo {
+    /// Name.
+    pub name: String,
+    /// Creation time (the directory's birth time where the filesystem keeps
+    /// one, else its modification time).
+    pub created: SystemTime,
+}
+
+/// An object as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification.
+    pub modified: SystemTime,
+    /// Metadata: stored, or derived for files written over POSIX.
+    pub meta: ObjectMeta,
+    /// True when the metadata was derived (no `user.sluice.meta` xattr).
+    pub derived: bool,
+}
+
+pub(crate) struct Inner {
+    pub(crate) root: PathBuf,
+    pub(crate) root_fd: OwnedFd,
+    root_dev: u64,
+    root_direct: bool,
+    pub(crate) opts: StoreOptions,
+    /// O_DIRECT support of filesystems mounted below the root (rare).
+    devices: Mutex<HashMap<u64, bool>>,
+}
+
+/// A handle on the store. Cheap to clone; every runtime thread holds one.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("root", &self.inner.root)
+            .field("direct", &self.inner.root_direct)
+            .finish()
+    }
+}
+
+pub(crate) fn system_time(sec: i64, nsec: u64) -> SystemTime {
+    if sec >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::new(sec.unsigned_abs(), nsec as u32)
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::new(sec.unsigned_abs(), 0)
+    }
+}
+
+fn no_bucket(e: Errno) -> StoreError {
+    match e {
+        Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV => StoreError::NoSuchBucket,
+        other => other.into(),
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) a store on `root`.
+    ///
+    /// # Errors
+    /// When the root cannot be created or opened.
+    pub fn open(root: impl AsRef<Path>, opts: StoreOptions) -> Result<Store> {
+        let root = root.as_ref().to_path_buf();
+        std::fs::create_dir_all(root.join(INTERNAL_DIR).join("multipart"))?;
+        std::fs::create_dir_all(root.join(INTERNAL_DIR).join("tmp"))?;
+        let root_fd = rfs::open(
+            &root,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let root_dev = rfs::fstat(&root_fd)?.st_dev;
+        let root_direct = opts.direct_io && fsys::probe_direct(root_fd.as_fd());
+        Ok(Store {
+            inner: Arc::new(Inner {
+                root,
+                root_fd,
+                root_dev,
+                root_direct,
+                opts,
+                devices: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The root directory.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// Whether O_DIRECT is used on the root's filesystem.
+    #[must_use]
+    pub fn direct_io(&self) -> bool {
+        self.inner.root_direct
+    }
+
+    /// The options.
+    #[must_use]
+    pub fn options(&self) -> &StoreOptions {
+        &self.inner.opts
+    }
+
+    pub(crate) fn bucket_fd(&self, bucket: &str) -> Result<OwnedFd> {
+        let name = BucketName::new(bucket)?;
+        fsys::open_dir(self.inner.root_fd.as_fd(), name.as_str()).map_err(no_bucket)
+    }
+
+    /// Whether O_DIRECT is usable for files in `dir`.
+    pub(crate) fn direct_for(&self, dir: BorrowedFd<'_>) -> bool {
+        if !self.inner.opts.direct_io {
+            return false;
+        }
+        let Ok(st) = rfs::fstat(dir) else {
+            return false;
+        };
+        if st.st_dev == self.inner.root_dev {
+            return self.inner.root_direct;
+        }
+        let mut devices = self
+            .inner
+            .devices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *devices
+            .entry(st.st_dev)
+            .or_insert_with(|| fsys::probe_direct(dir))
+    }
+
+    /// Creates a bucket.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidBucketName`], [`StoreError::BucketAlreadyExists`].
+    pub fn create_bucket(&self, bucket: &str) -> Result<()> {
+        let name = BucketName::new(bucket)?;
+        match rfs::mkdirat(
+            &self.inner.root_fd,
+            name.as_str(),
+            Mode::from_raw_mode(0o755),
+        ) {
+            Ok(()) => Ok(()),
+            Err(Errno::EXIST) => Err(StoreError::BucketAlreadyExists),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes an empty bucket.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], [`StoreError::BucketNotEmpty`].
+    pub fn delete_bucket(&self, bucket: &str) -> Result<()> {
+        let name = BucketName::new(bucket)?;
+        match rfs::unlinkat(&self.inner.root_fd, name.as_str(), AtFlags::REMOVEDIR) {
+            Ok(()) => Ok(()),
+            Err(Errno::NOTEMPTY | Errno::EXIST) => Err(StoreError::BucketNotEmpty),
+            Err(e) => Err(no_bucket(e)),
+        }
+    }
+
+    /// The bucket's information.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`].
+    pub fn head_bucket(&self, bucket: &str) -> Result<BucketInfo> {
+        let fd = self.bucket_fd(bucket)?;
+        Ok(BucketInfo {
+            name: bucket.to_owned(),
+            created: birth_time(fd.as_fd())?,
+        })
+    }
+
+    /// All buckets, by name: the root's directories whose names are valid
+    /// bucket names (so directories made over POSIX are buckets too).
+    ///
+    /// # Errors
+    /// When the root cannot be read.
+    pub fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        let mut out = Vec::new();
+        for entry in rfs::Dir::read_from(&self.inner.root_fd)? {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().to_str() else {
+                continue;
+            };
+            if !is_valid_bucket_name(name) {
+                continue;
+            }
+            if let Ok(fd) = fsys::open_dir(self.inner.root_fd.as_fd(), name) {
+                out.push(BucketInfo {
+                    name: name.to_owned(),
+                    created: birth_time(fd.as_fd())?,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The object's size, time and metadata.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], [`StoreError::NoSuchKey`], invalid names.
+    pub fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
+        let key = ObjectKey::new(key)?;
+        let bucket_fd = self.bucket_fd(bucket)?;
+        let fd = open_object(bucket_fd.as_fd(), &key, OFlags::RDONLY)?;
+        object_info(fd.as_fd(), &key)
+    }
+
+    /// Deletes an object, then the parent directories the store created that
+    /// are now empty.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchKey`] when there is no such object (S3 answers
+    /// 204 all the same; the protocol layer decides), invalid names.
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        let key = ObjectKey::new(key)?;
+        let bucket_fd = self.bucket_fd(bucket)?;
+        let (parent, name) = key.split_parent();
+        let parent_fd = match parent {
+            Some(p) => fsys::open_dir(bucket_fd.as_fd(), p).map_err(|_| StoreError::NoSuchKey)?,
+            None => fsys::open_dir(bucket_fd.as_fd(), ".")?,
+        };
+        if key.is_dir_marker() {
+            let dir = fsys::open_dir(parent_fd.as_fd(), name).map_err(|_| StoreError::NoSuchKey)?;
+            if fsys::get_xattr(dir.as_fd(), DIR_XATTR).as_deref() != Some(b"object") {
+                return Err(StoreError::NoSuchKey);
+            }
+            match rfs::unlinkat(&parent_fd, name, AtFlags::REMOVEDIR) {
+                Ok(()) => {}
+                // Other objects live below: the marker goes, the directory stays.
+                Err(Errno::NOTEMPTY | Errno::EXIST) => {
+                    let _ = rfs::fremovexattr(&dir, META_XATTR);
+                    rfs::fsetxattr(&dir, DIR_XATTR, b"created", rfs::XattrFlags::empty())?;
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            match rfs::unlinkat(&parent_fd, name, AtFlags::empty()) {
+                Ok(()) => {}
+                Err(Errno::NOENT | Errno::ISDIR | Errno::PERM) => {
+                    return Err(StoreError::NoSuchKey)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(parent) = parent {
+            remove_empty_parents(bucket_fd.as_fd(), parent);
+        }
+        Ok(())
+    }
+}
+
+/// Removes the store-created directories of `parent` from the deepest up,
+/// stopping at the first that is not empty or was not made by the store.
+fn remove_empty_parents(bucket: BorrowedFd<'_>, parent: &str) {
+    let mut path = parent;
+    loop {
+        let Ok(dir) = fsys::open_dir(bucket, path) else {
+            return;
+        };
+        if fsys::get_xattr(dir.as_fd(), DIR_XATTR).as_deref() != Some(b"created") {
+            return;
+        }
+        drop(dir);
+        if rfs::unlinkat(bucket, path, AtFlags::REMOVEDIR).is_err() {
+            return;
+        }
+        match path.rsplit_once('/') {
+            Some((up, _)) => path = up,
+            None => return,
+        }
+    }
+}
+
+fn birth_time(fd: BorrowedFd<'_>) -> Result<SystemTime> {
+    let st = rfs::fstat(fd)?;
+    Ok(system_time(st.st_mtime, st.st_mtime_nsec as u64))
+}
+
+/// Opens the file (or marker directory) of `key` beneath the bucket.
+pub(crate) fn open_object(
+    bucket: BorrowedFd<'_>,
+    key: &ObjectKey,
+    flags: OFlags,
+) -> Result<OwnedFd> {
+    let open_flags = if key.is_dir_marker() {
+        OFlags::RDONLY | OFlags::DIRECTORY
+    } else {
+        flags
+    };
+    let fd = match fsys::open_beneath(bucket, key.rel_path(), open_flags, Mode::empty()) {
+        Ok(fd) => fd,
+        // Missing, a parent that is a file, a symlink on the way: no object.
+        Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV | Errno::ISDIR) => {
+            return Err(StoreError::NoSuchKey)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let st = rfs::fstat(&fd)?;
+    let file_type = rfs::FileType::from_raw_mode(st.st_mode);
+    let is_object = if key.is_dir_marker() {
+        file_type == rfs::FileType::Directory
+            && fsys::get_xattr(fd.as_fd(), DIR_XATTR).as_deref() == Some(b"object")
+    } else {
+        file_type == rfs::FileType::RegularFile
+    };
+    if is_object {
+        Ok(fd)
+    } else {
+        Err(StoreError::NoSuchKey)
+    }
+}
+
+/// Size, time and metadata of an open object.
+pub(crate) fn object_info(fd: BorrowedFd<'_>, key: &ObjectKey) -> Result<ObjectInfo> {
+    let st = rfs::fstat(fd)?;
+    let modified = system_time(st.st_mtime, st.st_mtime_nsec as u64);
+    let size = if key.is_dir_marker() {
+        0
+    } else {
+        st.st_size as u64
+    };
+    if let Some(meta) = fsys::get_xattr(fd, META_XATTR).and_then(|raw| ObjectMeta::decode(&raw)) {
+        return Ok(ObjectInfo {
+            size,
+            modified,
+            meta,
+            derived: false,
+        });
+    }
+    let meta = ObjectMeta {
+        etag: derived_etag(st.st_ino, size, modified),
+        headers: vec![(
+            "content-type".to_owned(),
+            guess_content_type(key.rel_path()).to_owned(),
+        )],
+    };
+    Ok(ObjectInfo {
+        size,
+        modified,
+        meta,
+        derived: true,
+    })
+}

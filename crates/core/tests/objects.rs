@@ -1,0 +1,203 @@
+//! Objects end to end on a real directory, with io_uring and with epoll:
+//! byte-exact round trips at awkward sizes, ranges, ETags, overwrite,
+//! delete with parent cleanup, directory objects, key conflicts.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{content, get, get_range, md5_hex, on_both_drivers, put};
+use sluice_core::{StoreError, ALIGN};
+
+const SIZES: [usize; 9] = [
+    0,
+    1,
+    4095,
+    4096,
+    4097,
+    65_536,
+    1 << 20,
+    (1 << 20) + 1,
+    3_500_001,
+];
+
+#[test]
+fn round_trips_at_every_awkward_size_and_piece_length() {
+    on_both_drivers("roundtrip", |store| async move {
+        store.create_bucket("bkt").unwrap();
+        for (i, &size) in SIZES.iter().enumerate() {
+            // Block-sized pieces go straight to disk; odd pieces are gathered.
+            for piece in [1 << 20, ALIGN, 1000, 777_777] {
+                let data = content(i as u64, size);
+                let key = format!("dir/{size}-{piece}");
+                let info = put(&store, "bkt", &key, &data, piece).await.unwrap();
+                assert_eq!(info.size, size as u64);
+                assert_eq!(info.meta.etag, md5_hex(&data), "{size}/{piece}");
+                assert_eq!(
+                    get(&store, "bkt", &key).await.unwrap(),
+                    data,
+                    "{size}/{piece}"
+                );
+                let head = store.head_object("bkt", &key).unwrap();
+                assert_eq!(
+                    (head.size, head.meta.etag.as_str()),
+                    (size as u64, md5_hex(&data).as_str())
+                );
+                assert_eq!(head.meta.header("content-type"), Some("application/test"));
+                assert!(!head.derived);
+                let on_disk = std::fs::read(store.root().join("bkt").join(&key)).unwrap();
+                assert_eq!(on_disk, data, "the file is byte-exact over POSIX too");
+            }
+        }
+    });
+}
+
+#[test]
+fn ranges() {
+    on_both_drivers("ranges", |store| async move {
+        store.create_bucket("bkt").unwrap();
+        let data = content(7, 3_000_000);
+        put(&store, "bkt", "k", &data, 1 << 20).await.unwrap();
+        for (start, end) in [
+            (0, 1),
+            (1, 2),
+            (4095, 4097),
+            (100, 2_000_000),
+            (2_999_999, 3_000_000),
+            (1 << 20, 3 << 20),
+            (5, 5),
+        ] {
+            let got = get_range(&store, "bkt", "k", start, end).await.unwrap();
+            let end = end.min(data.len() as u64);
+            assert_eq!(got, &data[start as usize..end as usize], "{start}..{end}");
+        }
+    });
+}
+
+#[test]
+fn overwrite_delete_and_parent_cleanup() {
+    on_both_drivers("delete", |store| async move {
+        store.create_bucket("bkt").unwrap();
+        put(&store, "bkt", "a/b/c/k", b"one", 3).await.unwrap();
+        put(&store, "bkt", "a/b/c/k", b"second version", 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            get(&store, "bkt", "a/b/c/k").await.unwrap(),
+            b"second version"
+        );
+        // A directory made over POSIX is kept when it empties.
+        std::fs::create_dir_all(store.root().join("bkt/posix/dir")).unwrap();
+        put(&store, "bkt", "posix/dir/x", b"x", 1).await.unwrap();
+        store.delete_object("bkt", "a/b/c/k").unwrap();
+        store.delete_object("bkt", "posix/dir/x").unwrap();
+        assert!(matches!(
+            store.head_object("bkt", "a/b/c/k"),
+            Err(StoreError::NoSuchKey)
+        ));
+        assert!(
+            !store.root().join("bkt/a").exists(),
+            "store-made parents are removed"
+        );
+        assert!(
+            store.root().join("bkt/posix/dir").is_dir(),
+            "POSIX-made directories stay"
+        );
+        assert!(matches!(
+            store.delete_object("bkt", "a/b/c/k"),
+            Err(StoreError::NoSuchKey)
+        ));
+        assert!(
+            matches!(
+                store.delete_object("bkt", "posix"),
+                Err(StoreError::NoSuchKey)
+            ),
+            "a directory is no object"
+        );
+        store.delete_bucket("bkt").unwrap_err();
+    });
+}
+
+#[test]
+fn key_conflicts_leave_data_intact() {
+    on_both_drivers("conflict", |store| async move {
+        store.create_bucket("bkt").unwrap();
+        put(&store, "bkt", "a", b"file a", 6).await.unwrap();
+        let e = put(&store, "bkt", "a/b", b"under a file", 12)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::KeyConflict(_)), "{e:?}");
+        assert_eq!(get(&store, "bkt", "a").await.unwrap(), b"file a");
+        put(&store, "bkt", "x/y", b"deep", 4).await.unwrap();
+        let e = put(&store, "bkt", "x", b"over a directory", 16)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::KeyConflict(_)), "{e:?}");
+        assert_eq!(get(&store, "bkt", "x/y").await.unwrap(), b"deep");
+        assert!(matches!(
+            store.head_object("bkt", "x"),
+            Err(StoreError::NoSuchKey)
+        ));
+    });
+}
+
+#[test]
+fn directory_objects() {
+    on_both_drivers("dirobj", |store| async move {
+        store.create_bucket("bkt").unwrap();
+        let info = put(&store, "bkt", "folder/", b"", 1).await.unwrap();
+        assert_eq!(info.meta.etag, md5_hex(b""));
+        assert_eq!(store.head_object("bkt", "folder/").unwrap().size, 0);
+        assert!(matches!(
+            store.head_object("bkt", "folder"),
+            Err(StoreError::NoSuchKey)
+        ));
+        put(&store, "bkt", "folder/inside", b"i", 1).await.unwrap();
+        assert!(
+            put(&store, "bkt", "other/", b"data", 4).await.is_err(),
+            "directory objects hold no data"
+        );
+        // Deleting the marker keeps the object below.
+        store.delete_object("bkt", "folder/").unwrap();
+        assert!(matches!(
+            store.head_object("bkt", "folder/"),
+            Err(StoreError::NoSuchKey)
+        ));
+        assert_eq!(get(&store, "bkt", "folder/inside").await.unwrap(), b"i");
+        store.delete_object("bkt", "folder/inside").unwrap();
+        assert!(!store.root().join("bkt/folder").exists());
+    });
+}
+
+#[test]
+fn an_abandoned_write_leaves_nothing() {
+    on_both_drivers("abandon", |store| async move {
+        store.create_bucket("bkt").unwrap();
+        put(&store, "bkt", "k", b"old", 3).await.unwrap();
+        let mut w = store.put_object("bkt", "k", None).unwrap();
+        let mut buf = sluice_core::AlignedBuf::new(ALIGN);
+        buf.extend_from_slice(&[1u8; ALIGN]);
+        w.write(buf).await.unwrap();
+        drop(w);
+        let mut w = store.put_object("bkt", "new/key", None).unwrap();
+        let mut buf = sluice_core::AlignedBuf::new(ALIGN);
+        buf.extend_from_slice(b"partial");
+        w.write(buf).await.unwrap();
+        drop(w);
+        assert_eq!(get(&store, "bkt", "k").await.unwrap(), b"old");
+        assert!(matches!(
+            store.head_object("bkt", "new/key"),
+            Err(StoreError::NoSuchKey)
+        ));
+        let names: Vec<_> = walk(&store.root().join("bkt"));
+        assert_eq!(names, ["k", "new"], "no temporary file is visible");
+    });
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    out
+}
