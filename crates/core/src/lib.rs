@@ -27,6 +27,7 @@
 mod buf;
 mod error;
 mod fsys;
+mod list;
 mod meta;
 mod names;
 mod reader;
@@ -36,6 +37,7 @@ mod writer;
 
 pub use buf::{AlignedBuf, BufPool, ALIGN, DEFAULT_BUF_SIZE};
 pub use error::{Result, StoreError};
+pub use list::{ListPage, ListQuery, ListedObject};
 pub use meta::{derived_etag, guess_content_type, ObjectMeta};
 pub use names::{is_valid_bucket_name, BucketName, ObjectKey, MAX_KEY_BYTES, RESERVED_PREFIX};
 pub use reader::{Chunk, ObjectReader};

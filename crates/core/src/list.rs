@@ -1,0 +1,393 @@
+//! Listing objects in S3 order by walking directories: keys sort bytewise
+//! over the whole key, a directory `a` standing for `a/`. One directory at a
+//! time is read and sorted, so memory follows the widest directory, not the
+//! tree; with the `/` delimiter, subtrees behind a common prefix are not
+//! entered at all.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::SystemTime;
+
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+
+use crate::error::{Result, StoreError};
+use crate::fsys::{self, DIR_XATTR, META_XATTR};
+use crate::meta::{derived_etag, ObjectMeta};
+use crate::names::RESERVED_PREFIX;
+use crate::store::{system_time, Store};
+
+/// What to list.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Roll keys up into common prefixes at the first occurrence of this
+    /// after the prefix.
+    pub delimiter: Option<String>,
+    /// Only items (keys or common prefixes) after this: S3's marker,
+    /// start-after, or a continuation position from [`ListPage::next_marker`].
+    pub start_after: Option<String>,
+    /// Most items (keys plus common prefixes) to return.
+    pub max_keys: usize,
+    /// Read each object's ETag (one xattr read per key); leave off when the
+    /// caller does not need it.
+    pub with_etag: bool,
+}
+
+/// A listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// Key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification.
+    pub modified: SystemTime,
+    /// ETag, when asked for.
+    pub etag: Option<String>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    /// Objects, in key order.
+    pub objects: Vec<ListedObject>,
+    /// Common prefixes, in order.
+    pub common_prefixes: Vec<String>,
+    /// Whether more items follow.
+    pub truncated: bool,
+    /// When truncated: the last item returned; pass it as `start_after` to
+    /// continue.
+    pub next_marker: Option<String>,
+}
+
+struct Level {
+    /// Key prefix of this directory (`""` or `a/b/`).
+    path: String,
+    fd: OwnedFd,
+    entries: Vec<Entry>,
+    next: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// The name as it sorts: a directory's name has `/` appended.
+    sort_name: String,
+    is_dir: bool,
+}
+
+enum Item {
+    Object(ListedObject),
+    Prefix(String),
+}
+
+impl Item {
+    fn name(&self) -> &str {
+        match self {
+            Item::Object(o) => &o.key,
+            Item::Prefix(p) => p,
+        }
+    }
+}
+
+impl Store {
+    /// Lists a page of objects.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], read errors.
+    pub fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage> {
+        let bucket_fd = self.bucket_fd(bucket)?;
+        let mut walk = Walk::new(bucket_fd, q)?;
+        let mut page = ListPage::default();
+        let mut count = 0;
+        while let Some(item) = walk.next_item()? {
+            if count == q.max_keys {
+                page.truncated = true;
+                break;
+            }
+            count += 1;
+            page.next_marker = Some(item.name().to_owned());
+            match item {
+                Item::Object(o) => page.objects.push(o),
+                Item::Prefix(p) => page.common_prefixes.push(p),
+            }
+        }
+        if !page.truncated {
+            page.next_marker = None;
+        }
+        Ok(page)
+    }
+}
+
+struct Walk<'q> {
+    q: &'q ListQuery,
+    stack: Vec<Level>,
+    /// The `/` delimiter: subtrees become common prefixes without a walk.
+    slash: bool,
+    /// The last common prefix emitted under another delimiter, to fold the
+    /// following keys into it.
+    last_prefix: Option<String>,
+    /// Directory-object markers are yielded when their directory is entered.
+    pending: Option<Item>,
+}
+
+impl<'q> Walk<'q> {
+    fn new(bucket: OwnedFd, q: &'q ListQuery) -> Result<Self> {
+        let slash = q.delimiter.as_deref() == Some("/");
+        let mut walk = Walk {
+            q,
+            stack: Vec::new(),
+            slash,
+            last_prefix: None,
+            pending: None,
+        };
+        // Start in the deepest directory the prefix names whole.
+        let dir_part = match q.prefix.rfind('/') {
+            Some(i) => &q.prefix[..=i],
+            None => "",
+        };
+        let fd = if dir_part.is_empty() {
+            fsys::open_dir(bucket.as_fd(), ".")?
+        } else {
+            match fsys::open_dir(bucket.as_fd(), dir_part.trim_end_matches('/')) {
+                Ok(fd) => fd,
+                Err(_) => return Ok(walk),
+            }
+        };
+        if !dir_part.is_empty() {
+            // The directory named by the prefix may itself be an object (`a/`).
+            if let Some(marker) = marker_item(fd.as_fd(), dir_part) {
+                walk.pending = Some(marker);
+            }
+        }
+        walk.push(dir_part.to_owned(), fd)?;
+        Ok(walk)
+    }
+
+    fn push(&mut self, path: String, fd: OwnedFd) -> Result<()> {
+        let mut entries = read_entries(fd.as_fd())?;
+        // Keep only what can hold keys starting with the prefix and after
+        // the start position.
+        let prefix = &self.q.prefix;
+        entries.retain(|e| {
+            let full = format!("{path}{}", e.sort_name);
+            let under_prefix = full.starts_with(prefix.as_str())
+                || (e.is_dir && prefix.starts_with(full.as_str()));
+            under_prefix && !self.entirely_before_start(&full, e.is_dir)
+        });
+        entries.sort_unstable_by(|a, b| a.sort_name.as_bytes().cmp(b.sort_name.as_bytes()));
+        self.stack.push(Level {
+            path,
+            fd,
+            entries,
+            next: 0,
+        });
+        Ok(())
+    }
+
+    /// Whether every key at `full` (a file key, or a directory's `a/b/`)
+    /// sorts at or before the start position.
+    fn entirely_before_start(&self, full: &str, is_dir: bool) -> bool {
+        let Some(start) = self.q.start_after.as_deref() else {
+            return false;
+        };
+        if is_dir {
+            start >= full && !start.starts_with(full)
+                || (self.slash && full.len() > self.q.prefix.len() && start >= full)
+        } else {
+            full <= start
+        }
+    }
+
+    fn next_item(&mut self) -> Result<Option<Item>> {
+        loop {
+            if let Some(item) = self.pending.take() {
+                if let Some(item) = self.admit(item) {
+                    return Ok(Some(item));
+                }
+                continue;
+            }
+            let Some(level) = self.stack.last_mut() else {
+                return Ok(None);
+            };
+            let Some(entry) = level.entries.get(level.next) else {
+                self.stack.pop();
+                continue;
+            };
+            level.next += 1;
+            let full = format!("{}{}", level.path, entry.sort_name);
+            if !entry.is_dir {
+                let item = object_item(level.fd.as_fd(), &entry.sort_name, full, self.q.with_etag)?;
+                if let Some(item) = item.and_then(|i| self.admit(Item::Object(i))) {
+                    return Ok(Some(item));
+                }
+                continue;
+            }
+            let name = entry.sort_name.trim_end_matches('/').to_owned();
+            let Ok(fd) = fsys::open_dir(level.fd.as_fd(), &name) else {
+                continue;
+            };
+            // With `/` as delimiter, a directory past the prefix is a common
+            // prefix when it holds any object; it is not walked.
+            if self.slash && full.len() > self.q.prefix.len() {
+                if holds_object(fd.as_fd())? {
+                    if let Some(item) = self.admit(Item::Prefix(full)) {
+                        return Ok(Some(item));
+                    }
+                }
+                continue;
+            }
+            self.pending = marker_item(fd.as_fd(), &full);
+            self.push(full, fd)?;
+        }
+    }
+
+    /// Applies the start position and, for delimiters other than `/`, the
+    /// roll-up into common prefixes.
+    fn admit(&mut self, item: Item) -> Option<Item> {
+        let item = match (&self.q.delimiter, item) {
+            (Some(d), Item::Object(o)) if !self.slash => {
+                let rest = &o.key[self.q.prefix.len().min(o.key.len())..];
+                match rest.find(d.as_str()) {
+                    Some(i) => {
+                        let cp = o.key[..self.q.prefix.len() + i + d.len()].to_owned();
+                        if self.last_prefix.as_deref() == Some(cp.as_str()) {
+                            return None;
+                        }
+                        self.last_prefix = Some(cp.clone());
+                        Item::Prefix(cp)
+                    }
+                    None => Item::Object(o),
+                }
+            }
+            (_, item) => item,
+        };
+        if !item.name().starts_with(self.q.prefix.as_str()) {
+            return None;
+        }
+        match self.q.start_after.as_deref() {
+            Some(start) if item.name() <= start => None,
+            _ => Some(item),
+        }
+    }
+}
+
+fn read_entries(dir: std::os::fd::BorrowedFd<'_>) -> Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    for entry in rfs::Dir::read_from(dir)? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().to_str() else {
+            continue;
+        };
+        if name == "." || name == ".." || name.starts_with(RESERVED_PREFIX) {
+            continue;
+        }
+        let file_type = match entry.file_type() {
+            FileType::Unknown => match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => FileType::from_raw_mode(st.st_mode),
+                Err(_) => continue,
+            },
+            t => t,
+        };
+        match file_type {
+            FileType::Directory => out.push(Entry {
+                sort_name: format!("{name}/"),
+                is_dir: true,
+            }),
+            FileType::RegularFile => out.push(Entry {
+                sort_name: name.to_owned(),
+                is_dir: false,
+            }),
+            // Symlinks, devices, sockets: not objects.
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn object_item(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &str,
+    key: String,
+    with_etag: bool,
+) -> Result<Option<ListedObject>> {
+    if with_etag {
+        let fd =
+            match fsys::open_beneath(dir, name, OFlags::RDONLY | OFlags::NOATIME, Mode::empty())
+                .or_else(|_| fsys::open_beneath(dir, name, OFlags::RDONLY, Mode::empty()))
+            {
+                Ok(fd) => fd,
+                // Deleted or replaced by a directory since the directory was read.
+                Err(_) => return Ok(None),
+            };
+        let st = rfs::fstat(&fd)?;
+        let modified = system_time(st.st_mtime, st.st_mtime_nsec as u64);
+        let etag = fsys::get_xattr(fd.as_fd(), META_XATTR)
+            .and_then(|raw| ObjectMeta::decode(&raw))
+            .map_or_else(
+                || derived_etag(st.st_ino, st.st_size as u64, modified),
+                |m| m.etag,
+            );
+        return Ok(Some(ListedObject {
+            key,
+            size: st.st_size as u64,
+            modified,
+            etag: Some(etag),
+        }));
+    }
+    match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(ListedObject {
+            key,
+            size: st.st_size as u64,
+            modified: system_time(st.st_mtime, st.st_mtime_nsec as u64),
+            etag: None,
+        })),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The directory object `path` (ending in `/`) when `dir` is marked as one.
+fn marker_item(dir: std::os::fd::BorrowedFd<'_>, path: &str) -> Option<Item> {
+    if fsys::get_xattr(dir, DIR_XATTR).as_deref() != Some(b"object") {
+        return None;
+    }
+    let st = rfs::fstat(dir).ok()?;
+    let modified = system_time(st.st_mtime, st.st_mtime_nsec as u64);
+    let etag = fsys::get_xattr(dir, META_XATTR)
+        .and_then(|raw| ObjectMeta::decode(&raw))
+        .map(|m| m.etag);
+    Some(Item::Object(ListedObject {
+        key: path.to_owned(),
+        size: 0,
+        modified,
+        etag,
+    }))
+}
+
+/// Whether a directory holds an object anywhere below (so that it is a
+/// common prefix); stops at the first one found.
+fn holds_object(dir: std::os::fd::BorrowedFd<'_>) -> Result<bool> {
+    if fsys::get_xattr(dir, DIR_XATTR).as_deref() == Some(b"object") {
+        return Ok(true);
+    }
+    let entries = read_entries(dir)?;
+    if entries.iter().any(|e| !e.is_dir) {
+        return Ok(true);
+    }
+    for e in entries {
+        if let Ok(sub) = fsys::open_dir(dir, e.sort_name.trim_end_matches('/')) {
+            if holds_object(sub.as_fd())? {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+impl From<StoreError> for std::io::Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Io(e) => e,
+            other => std::io::Error::other(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Listing checked against a sorted in-memory model of S3 semantics, with
+//! proptest: random key sets (with directory objects and names around `/`
+//! in byte order), random prefixes, delimiters, start positions and page
+//! sizes; pages followed to the end give the whole listing.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{put, TempRoot};
+use proptest::prelude::*;
+use sluice_core::{Driver, ListQuery, Store, StoreError, StoreOptions};
+
+/// Segments chosen to sit on both sides of `/` (0x2F) in byte order.
+const SEGMENTS: [&str; 9] = ["a", "a-b", "a.b", "a0", "ab", "B", "~z", "a b", "é"];
+
+fn key() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec(prop::sample::select(SEGMENTS.to_vec()), 1..4),
+        any::<bool>(),
+    )
+        .prop_map(|(segs, marker)| {
+            if marker {
+                format!("{}/", segs.join("/"))
+            } else {
+                segs.join("/")
+            }
+        })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Item {
+    Key(String),
+    Prefix(String),
+}
+
+fn model(keys: &BTreeSet<String>, q: &ListQuery) -> Vec<Item> {
+    let mut items: Vec<Item> = Vec::new();
+    for k in keys.iter().filter(|k| k.starts_with(&q.prefix)) {
+        let rest = &k[q.prefix.len()..];
+        let item = match q
+            .delimiter
+            .as_deref()
+            .and_then(|d| rest.find(d).map(|i| (i, d)))
+        {
+            Some((i, d)) => Item::Prefix(k[..q.prefix.len() + i + d.len()].to_owned()),
+            None => Item::Key(k.clone()),
+        };
+        if items.last() == Some(&item) {
+            continue;
+        }
+        items.push(item);
+    }
+    let name = |i: &Item| match i {
+        Item::Key(k) | Item::Prefix(k) => k.clone(),
+    };
+    items
+        .into_iter()
+        .filter(|i| {
+            q.start_after
+                .as_ref()
+                .is_none_or(|s| name(i).as_str() > s.as_str())
+        })
+        .collect()
+}
+
+fn listed(store: &Store, q: &ListQuery) -> (Vec<Item>, bool, Option<String>) {
+    let page = store.list_objects("bkt", q).unwrap();
+    let mut items: Vec<Item> = page.objects.into_iter().map(|o| Item::Key(o.key)).collect();
+    items.extend(page.common_prefixes.into_iter().map(Item::Prefix));
+    items.sort_by(|a, b| {
+        let n = |i: &Item| match i {
+            Item::Key(k) | Item::Prefix(k) => k.clone(),
+        };
+        n(a).cmp(&n(b))
+    });
+    (items, page.truncated, page.next_marker)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn listing_matches_the_model(
+        keys in prop::collection::vec(key(), 1..40),
+        queries in prop::collection::vec((
+            prop::sample::select(vec!["", "a", "a/", "a-", "a/a", "a.b/", "é", "a/a-b/", "zz"]),
+            prop::sample::select(vec![None, Some("/"), Some("-"), Some("b/")]),
+            prop::option::of(key()),
+            1usize..8,
+        ), 1..6),
+    ) {
+        let root = TempRoot::new("list");
+        let store = Store::open(&root.0, StoreOptions::default()).unwrap();
+        store.create_bucket("bkt").unwrap();
+        let mut model_keys = BTreeSet::new();
+        sluice_core::block_on(Driver::Auto, async {
+            for k in &keys {
+                match put(&store, "bkt", k, b"x", 1).await {
+                    Ok(_) => { model_keys.insert(k.clone()); }
+                    // `a` and `a/...` cannot both exist on a filesystem.
+                    Err(StoreError::KeyConflict(_)) => {}
+                    Err(e) => panic!("{k}: {e:?}"),
+                }
+            }
+        }).unwrap();
+        for (prefix, delimiter, start_after, max_keys) in queries {
+            let mut q = ListQuery {
+                prefix: prefix.to_owned(),
+                delimiter: delimiter.map(str::to_owned),
+                start_after,
+                max_keys,
+                with_etag: true,
+            };
+            let expected = model(&model_keys, &q);
+            // Follow the pages to the end.
+            let mut all = Vec::new();
+            loop {
+                let (items, truncated, next) = listed(&store, &q);
+                prop_assert!(items.len() <= max_keys);
+                all.extend(items);
+                if !truncated {
+                    prop_assert!(next.is_none());
+                    break;
+                }
+                q.start_after = next;
+            }
+            prop_assert_eq!(&all, &expected, "query {:?}", q);
+        }
+    }
+}
+
+#[test]
+fn internal_and_foreign_entries_are_never_listed() {
+    let root = TempRoot::new("list-internal");
+    let store = Store::open(&root.0, StoreOptions::default()).unwrap();
+    store.create_bucket("bkt").unwrap();
+    sluice_core::block_on(Driver::Auto, async {
+        put(&store, "bkt", "real", b"x", 1).await.unwrap()
+    })
+    .unwrap();
+    let bucket = root.0.join("bkt");
+    std::fs::write(bucket.join(".sluice-tmp-1-1"), b"temp").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", bucket.join("link")).unwrap();
+    std::fs::create_dir_all(bucket.join("empty/deeper")).unwrap();
+    let page = store
+        .list_objects(
+            "bkt",
+            &ListQuery {
+                max_keys: 100,
+                ..ListQuery::default()
+            },
+        )
+        .unwrap();
+    let keys: Vec<&str> = page.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["real"]);
+    let page = store
+        .list_objects(
+            "bkt",
+            &ListQuery {
+                delimiter: Some("/".into()),
+                max_keys: 100,
+                ..ListQuery::default()
+            },
+        )
+        .unwrap();
+    assert!(
+        page.common_prefixes.is_empty(),
+        "an empty directory is no common prefix"
+    );
+    assert!(matches!(
+        store.list_objects("nope", &ListQuery::default()),
+        Err(StoreError::NoSuchBucket)
+    ));
+}
