@@ -320,7 +320,7 @@ fn object_item(
                 Err(_) => return Ok(None),
             };
         let st = rfs::fstat(&fd)?;
-        let modified = system_time(st.st_mtime, st.st_mtime_nsec as u64);
+        let modified = system_time(st.st_mtime, st.st_mtime_nsec);
         let etag = fsys::get_xattr(fd.as_fd(), META_XATTR)
             .and_then(|raw| ObjectMeta::decode(&raw))
             .map_or_else(
@@ -338,7 +338,7 @@ fn object_item(
         Ok(st) => Ok(Some(ListedObject {
             key,
             size: st.st_size as u64,
-            modified: system_time(st.st_mtime, st.st_mtime_nsec as u64),
+            modified: system_time(st.st_mtime, st.st_mtime_nsec),
             etag: None,
         })),
         Err(_) => Ok(None),
@@ -351,7 +351,7 @@ fn marker_item(dir: std::os::fd::BorrowedFd<'_>, path: &str) -> Option<Item> {
         return None;
     }
     let st = rfs::fstat(dir).ok()?;
-    let modified = system_time(st.st_mtime, st.st_mtime_nsec as u64);
+    let modified = system_time(st.st_mtime, st.st_mtime_nsec);
     let etag = fsys::get_xattr(dir, META_XATTR)
         .and_then(|raw| ObjectMeta::decode(&raw))
         .map(|m| m.etag);

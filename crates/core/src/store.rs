@@ -325,7 +325,7 @@ fn remove_empty_parents(bucket: BorrowedFd<'_>, parent: &str) {
 
 fn birth_time(fd: BorrowedFd<'_>) -> Result<SystemTime> {
     let st = rfs::fstat(fd)?;
-    Ok(system_time(st.st_mtime, st.st_mtime_nsec as u64))
+    Ok(system_time(st.st_mtime, st.st_mtime_nsec))
 }
 
 /// Opens the file (or marker directory) of `key` beneath the bucket.
@@ -365,7 +365,7 @@ pub(crate) fn open_object(
 /// Size, time and metadata of an open object.
 pub(crate) fn object_info(fd: BorrowedFd<'_>, key: &ObjectKey) -> Result<ObjectInfo> {
     let st = rfs::fstat(fd)?;
-    let modified = system_time(st.st_mtime, st.st_mtime_nsec as u64);
+    let modified = system_time(st.st_mtime, st.st_mtime_nsec);
     let size = if key.is_dir_marker() {
         0
     } else {
