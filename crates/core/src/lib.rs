@@ -32,6 +32,7 @@ mod meta;
 mod names;
 mod reader;
 mod runtime;
+mod sink;
 mod store;
 mod writer;
 
