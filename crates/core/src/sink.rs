@@ -44,7 +44,14 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
-    pub(crate) fn new(fd: &OwnedFd, direct: bool, base: u64, tail: Tail, max_size: u64, writes_in_flight: usize) -> Result<Self> {
+    pub(crate) fn new(
+        fd: &OwnedFd,
+        direct: bool,
+        base: u64,
+        tail: Tail,
+        max_size: u64,
+        writes_in_flight: usize,
+    ) -> Result<Self> {
         let file = monoio::fs::File::from_std(std::fs::File::from(fd.try_clone()?))?;
         Ok(Sink {
             file: Rc::new(file),
@@ -92,7 +99,9 @@ impl Sink {
         }
         let mut rest = buf.as_slice();
         while !rest.is_empty() {
-            let carry = self.carry.get_or_insert_with(|| AlignedBuf::new(buf.capacity()));
+            let carry = self
+                .carry
+                .get_or_insert_with(|| AlignedBuf::new(buf.capacity()));
             let n = carry.extend_from_slice(rest);
             rest = &rest[n..];
             if carry.len() == carry.capacity() {
@@ -150,7 +159,9 @@ impl Sink {
         let file = Rc::clone(&self.file);
         let at = self.base + self.offset;
         self.offset += buf.len() as u64;
-        self.in_flight.push_back(monoio::spawn(async move { file.write_all_at(buf, at).await }));
+        self.in_flight.push_back(monoio::spawn(
+            async move { file.write_all_at(buf, at).await },
+        ));
         Ok(())
     }
 }
@@ -158,5 +169,13 @@ impl Sink {
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    bytes.iter().flat_map(|b| [HEX[usize::from(b >> 4)] as char, HEX[usize::from(b & 0xf)] as char]).collect()
+    bytes
+        .iter()
+        .flat_map(|b| {
+            [
+                HEX[usize::from(b >> 4)] as char,
+                HEX[usize::from(b & 0xf)] as char,
+            ]
+        })
+        .collect()
 }

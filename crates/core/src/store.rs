@@ -29,6 +29,8 @@ pub struct StoreOptions {
     pub writes_in_flight: usize,
     /// Largest object accepted, in bytes.
     pub max_object_size: u64,
+    /// Smallest size of a multipart part other than the last (S3: 5 MiB).
+    pub min_part_size: u64,
 }
 
 impl Default for StoreOptions {
@@ -38,6 +40,7 @@ impl Default for StoreOptions {
             direct_io: true,
             writes_in_flight: 4,
             max_object_size: 5 << 40,
+            min_part_size: 5 << 20,
         }
     }
 }

@@ -36,7 +36,9 @@ pub(crate) struct Target {
 
 impl std::fmt::Debug for ObjectWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObjectWriter").field("key", &self.key).finish_non_exhaustive()
+        f.debug_struct("ObjectWriter")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,7 +50,12 @@ impl Store {
     /// # Errors
     /// Invalid names, [`StoreError::NoSuchBucket`], [`StoreError::KeyConflict`]
     /// when a parent of the key is an object file.
-    pub fn put_object(&self, bucket: &str, key: &str, size_hint: Option<u64>) -> Result<ObjectWriter> {
+    pub fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        size_hint: Option<u64>,
+    ) -> Result<ObjectWriter> {
         let key = ObjectKey::new(key)?;
         let bucket_fd = self.bucket_fd(bucket)?;
         if size_hint.is_some_and(|n| n > self.inner.opts.max_object_size) {
@@ -60,7 +67,12 @@ impl Store {
             let parent = fsys::open_or_create_parent(bucket_fd.as_fd(), key.split_parent().0)?;
             Some(self.new_target(parent, size_hint)?)
         };
-        Ok(ObjectWriter { store: self.clone(), bucket_fd, key, target })
+        Ok(ObjectWriter {
+            store: self.clone(),
+            bucket_fd,
+            key,
+            target,
+        })
     }
 
     /// A temporary file in `parent` with a sink writing it.
@@ -68,14 +80,30 @@ impl Store {
         let direct = self.direct_for(parent.as_fd());
         let temp = fsys::create_temp(parent.as_fd(), direct)?;
         let preallocated = match size_hint {
-            Some(n) if n > 0 => {
-                rfs::fallocate(&temp.fd, FallocateFlags::empty(), 0, n.next_multiple_of(ALIGN as u64)).is_ok()
-            }
+            Some(n) if n > 0 => rfs::fallocate(
+                &temp.fd,
+                FallocateFlags::empty(),
+                0,
+                n.next_multiple_of(ALIGN as u64),
+            )
+            .is_ok(),
             _ => false,
         };
         let opts = &self.inner.opts;
-        let sink = Sink::new(&temp.fd, direct, 0, Tail::Pad, opts.max_object_size, opts.writes_in_flight)?;
-        Ok(Target { parent, temp, sink, preallocated })
+        let sink = Sink::new(
+            &temp.fd,
+            direct,
+            0,
+            Tail::Pad,
+            opts.max_object_size,
+            opts.writes_in_flight,
+        )?;
+        Ok(Target {
+            parent,
+            temp,
+            sink,
+            preallocated,
+        })
     }
 }
 
@@ -117,7 +145,9 @@ impl ObjectWriter {
         match self.target.as_mut() {
             Some(t) => t.sink.write(buf).await,
             None if buf.is_empty() => Ok(()),
-            None => Err(StoreError::KeyConflict("a key ending in / is a directory object and holds no data")),
+            None => Err(StoreError::KeyConflict(
+                "a key ending in / is a directory object and holds no data",
+            )),
         }
     }
 
@@ -137,7 +167,11 @@ impl ObjectWriter {
     ///
     /// # Errors
     /// As [`ObjectWriter::finish`].
-    pub async fn finish_with_etag(mut self, etag: String, headers: Vec<(String, String)>) -> Result<ObjectInfo> {
+    pub async fn finish_with_etag(
+        mut self,
+        etag: String,
+        headers: Vec<(String, String)>,
+    ) -> Result<ObjectInfo> {
         let meta = ObjectMeta { etag, headers };
         let Some(mut t) = self.target.take() else {
             return self.finish_dir_marker(meta);
@@ -147,8 +181,15 @@ impl ObjectWriter {
         if t.sink.written() != total || t.preallocated {
             rfs::ftruncate(&t.temp.fd, total)?;
         }
-        self.store.publish_target(&mut t, &self.bucket_fd, &self.key, &meta).await?;
-        Ok(ObjectInfo { size: total, modified: SystemTime::now(), meta, derived: false })
+        self.store
+            .publish_target(&mut t, &self.bucket_fd, &self.key, &meta)
+            .await?;
+        Ok(ObjectInfo {
+            size: total,
+            modified: SystemTime::now(),
+            meta,
+            derived: false,
+        })
     }
 
     fn finish_dir_marker(&self, meta: ObjectMeta) -> Result<ObjectInfo> {
@@ -158,18 +199,35 @@ impl ObjectWriter {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(e.into()),
         }
-        let dir = fsys::open_dir(parent_fd.as_fd(), name)
-            .map_err(|_| StoreError::KeyConflict("the key of a directory object is an existing object file"))?;
+        let dir = fsys::open_dir(parent_fd.as_fd(), name).map_err(|_| {
+            StoreError::KeyConflict("the key of a directory object is an existing object file")
+        })?;
         rfs::fsetxattr(&dir, META_XATTR, &meta.encode(), rfs::XattrFlags::empty())?;
         rfs::fsetxattr(&dir, DIR_XATTR, b"object", rfs::XattrFlags::empty())?;
-        Ok(ObjectInfo { size: 0, modified: SystemTime::now(), meta, derived: false })
+        Ok(ObjectInfo {
+            size: 0,
+            modified: SystemTime::now(),
+            meta,
+            derived: false,
+        })
     }
 }
 
 impl Store {
     /// Stores the metadata, syncs and links the target's file as `key`.
-    pub(crate) async fn publish_target(&self, t: &mut Target, bucket_fd: &OwnedFd, key: &ObjectKey, meta: &ObjectMeta) -> Result<()> {
-        rfs::fsetxattr(&t.temp.fd, META_XATTR, &meta.encode(), rfs::XattrFlags::empty())?;
+    pub(crate) async fn publish_target(
+        &self,
+        t: &mut Target,
+        bucket_fd: &OwnedFd,
+        key: &ObjectKey,
+        meta: &ObjectMeta,
+    ) -> Result<()> {
+        rfs::fsetxattr(
+            &t.temp.fd,
+            META_XATTR,
+            &meta.encode(),
+            rfs::XattrFlags::empty(),
+        )?;
         if self.inner.opts.fdatasync {
             t.sink.file().sync_data().await?;
         }
@@ -180,7 +238,9 @@ impl Store {
                 Ok(()) => break,
                 // A concurrent delete removed the parent directory between
                 // our open and the link (versitygw#1988): recreate, retry.
-                Err(StoreError::Io(e)) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) && attempts < 3 => {
+                Err(StoreError::Io(e))
+                    if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) && attempts < 3 =>
+                {
                     attempts += 1;
                     t.parent = fsys::open_or_create_parent(bucket_fd.as_fd(), parent_rel)?;
                 }

@@ -1,0 +1,765 @@
+//! Multipart uploads, staged under `<root>/.sluice/multipart/<upload-id>/`.
+//!
+//! The first part whose size is a whole number of blocks fixes the upload's
+//! slot size S (recorded in `slot`, created exclusively so that concurrent
+//! parts agree). A part of at most S bytes is written into the shared file
+//! `data` at offset (N-1)*S; any other part gets a file of its own. When the
+//! completed upload is parts 1..K all of size S but the last (what every
+//! client sends), completion is a truncate of `data` and a rename into the
+//! bucket: no byte is copied. Otherwise the parts are joined with
+//! copy_file_range into a new file, published like a PUT.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, SystemTime};
+
+use md5::{Digest as _, Md5};
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::buf::{AlignedBuf, ALIGN};
+use crate::error::{Result, StoreError};
+use crate::fsys::{self, META_XATTR};
+use crate::meta::ObjectMeta;
+use crate::names::{BucketName, ObjectKey};
+use crate::sink::{hex, Sink, Tail};
+use crate::store::{system_time, ObjectInfo, Store, INTERNAL_DIR};
+
+/// Highest part number S3 allows.
+pub const MAX_PARTS: u32 = 10_000;
+/// Largest part S3 allows.
+pub const MAX_PART_SIZE: u64 = 5 << 30;
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadInfo {
+    /// Upload id.
+    pub upload_id: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// When it was created.
+    pub initiated: SystemTime,
+    /// Headers given at creation, stored with the object at completion.
+    pub headers: Vec<(String, String)>,
+}
+
+/// An uploaded part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartInfo {
+    /// Part number, 1..=10000.
+    pub number: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// MD5 hex of the part's data.
+    pub etag: String,
+    /// When it was uploaded.
+    pub modified: SystemTime,
+    /// Headers kept with the part (checksums).
+    pub headers: Vec<(String, String)>,
+    shared: bool,
+}
+
+fn upload_dir(id: &str) -> Result<String> {
+    if id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        Ok(format!("{INTERNAL_DIR}/multipart/{id}"))
+    } else {
+        Err(StoreError::NoSuchUpload)
+    }
+}
+
+fn part_record(n: u32) -> String {
+    format!("part-{n:05}")
+}
+
+fn part_file(n: u32) -> String {
+    format!("part-{n:05}.data")
+}
+
+/// Reads a small file beneath `dir`; None when it does not exist.
+fn read_small(dir: BorrowedFd<'_>, name: &str) -> Result<Option<Vec<u8>>> {
+    let fd = match fsys::open_beneath(dir, name, OFlags::RDONLY, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = rustix::io::read(&fd, &mut buf)?;
+        if n == 0 {
+            return Ok(Some(out));
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Writes a small file beneath `dir` atomically (temporary name + rename).
+fn write_small(dir: BorrowedFd<'_>, name: &str, data: &[u8], sync: bool) -> Result<()> {
+    let tmp = fsys::temp_name();
+    let fd = rfs::openat(
+        dir,
+        tmp.as_str(),
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    let mut rest = data;
+    while !rest.is_empty() {
+        let n = rustix::io::write(&fd, rest)?;
+        rest = &rest[n..];
+    }
+    if sync {
+        rfs::fdatasync(&fd)?;
+    }
+    if let Err(e) = rfs::renameat(dir, tmp.as_str(), dir, name) {
+        let _ = rfs::unlinkat(dir, tmp.as_str(), AtFlags::empty());
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+fn encode_lines(first: &[String], headers: &[(String, String)]) -> Vec<u8> {
+    let mut out = first.join("\n").into_bytes();
+    out.push(b'\n');
+    out.extend_from_slice(
+        &ObjectMeta {
+            etag: String::new(),
+            headers: headers.to_vec(),
+        }
+        .encode(),
+    );
+    out
+}
+
+/// Header name/value pairs.
+type Headers = Vec<(String, String)>;
+
+fn decode_lines(raw: &[u8], first: usize) -> Option<(Vec<String>, Headers)> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let mut lines = text.splitn(first + 1, '\n');
+    let head: Vec<String> = (0..first)
+        .map(|_| lines.next().map(str::to_owned))
+        .collect::<Option<_>>()?;
+    let meta = ObjectMeta::decode(lines.next()?.as_bytes())?;
+    Some((head, meta.headers))
+}
+
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Store {
+    fn staging(&self, upload_id: &str) -> Result<OwnedFd> {
+        let path = upload_dir(upload_id)?;
+        fsys::open_dir(self.inner.root_fd.as_fd(), &path).map_err(|_| StoreError::NoSuchUpload)
+    }
+
+    fn read_upload(&self, staging: BorrowedFd<'_>, upload_id: &str) -> Result<UploadInfo> {
+        let raw = read_small(staging, "upload")?.ok_or(StoreError::NoSuchUpload)?;
+        let (head, headers) = decode_lines(&raw, 3).ok_or(StoreError::NoSuchUpload)?;
+        let initiated = SystemTime::UNIX_EPOCH + Duration::from_secs(head[2].parse().unwrap_or(0));
+        Ok(UploadInfo {
+            upload_id: upload_id.to_owned(),
+            bucket: head[0].clone(),
+            key: head[1].clone(),
+            initiated,
+            headers,
+        })
+    }
+
+    /// The upload, checked to belong to `bucket` and `key`.
+    fn open_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(OwnedFd, UploadInfo)> {
+        self.bucket_fd(bucket)?;
+        ObjectKey::new(key)?;
+        let staging = self.staging(upload_id)?;
+        let info = self.read_upload(staging.as_fd(), upload_id)?;
+        if info.bucket != bucket || info.key != key {
+            return Err(StoreError::NoSuchUpload);
+        }
+        Ok((staging, info))
+    }
+
+    /// Starts a multipart upload; `headers` are stored with the object when
+    /// it completes. Returns the upload id.
+    ///
+    /// # Errors
+    /// Invalid names, [`StoreError::NoSuchBucket`].
+    pub fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        headers: Vec<(String, String)>,
+    ) -> Result<String> {
+        let key = ObjectKey::new(key)?;
+        self.bucket_fd(bucket)?;
+        if key.is_dir_marker() {
+            return Err(StoreError::KeyConflict(
+                "a key ending in / is a directory object and holds no data",
+            ));
+        }
+        let mut id_bytes = [0u8; 16];
+        rustix::rand::getrandom(&mut id_bytes, rustix::rand::GetRandomFlags::empty())?;
+        let id = hex(&id_bytes);
+        let path = upload_dir(&id)?;
+        rfs::mkdirat(
+            &self.inner.root_fd,
+            path.as_str(),
+            Mode::from_raw_mode(0o700),
+        )?;
+        let staging = fsys::open_dir(self.inner.root_fd.as_fd(), &path)?;
+        let direct = self.direct_for(staging.as_fd());
+        let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::CLOEXEC;
+        drop(rfs::openat(
+            &staging,
+            "data",
+            flags
+                | if direct {
+                    OFlags::DIRECT
+                } else {
+                    OFlags::empty()
+                },
+            Mode::from_raw_mode(0o644),
+        )?);
+        let record = encode_lines(
+            &[
+                bucket.to_owned(),
+                key.as_str().to_owned(),
+                secs(SystemTime::now()).to_string(),
+            ],
+            &headers,
+        );
+        write_small(
+            staging.as_fd(),
+            "upload",
+            &record,
+            self.inner.opts.fdatasync,
+        )?;
+        Ok(id)
+    }
+
+    /// Starts writing part `number` of an upload. `size` is the part's
+    /// Content-Length; parts of unknown size get a file of their own.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchUpload`], invalid part numbers
+    /// ([`StoreError::InvalidPart`]), [`StoreError::EntityTooLarge`].
+    pub fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        size: Option<u64>,
+    ) -> Result<PartWriter> {
+        if !(1..=MAX_PARTS).contains(&number) {
+            return Err(StoreError::InvalidPart);
+        }
+        if size.is_some_and(|s| s > MAX_PART_SIZE) {
+            return Err(StoreError::EntityTooLarge);
+        }
+        let (staging, _) = self.open_upload(bucket, key, upload_id)?;
+        let direct = self.direct_for(staging.as_fd());
+        let opts = &self.inner.opts;
+        let slot = match size {
+            Some(s) if s > 0 => self
+                .slot_size(staging.as_fd(), s)?
+                .filter(|&slot| s <= slot),
+            _ => None,
+        };
+        if let Some(slot) = slot {
+            let data_flags = OFlags::RDWR
+                | if direct {
+                    OFlags::DIRECT
+                } else {
+                    OFlags::empty()
+                };
+            let data = fsys::open_beneath(staging.as_fd(), "data", data_flags, Mode::empty())?;
+            let tail = fsys::open_beneath(staging.as_fd(), "data", OFlags::RDWR, Mode::empty())?;
+            let base = u64::from(number - 1) * slot;
+            let sink = Sink::new(
+                &data,
+                direct,
+                base,
+                Tail::Buffered(tail),
+                MAX_PART_SIZE,
+                opts.writes_in_flight,
+            )?;
+            return Ok(PartWriter {
+                store: self.clone(),
+                staging,
+                number,
+                sink,
+                own: None,
+                limit: size,
+            });
+        }
+        let temp = fsys::create_temp(staging.as_fd(), direct)?;
+        let sink = Sink::new(
+            &temp.fd,
+            direct,
+            0,
+            Tail::Pad,
+            MAX_PART_SIZE,
+            opts.writes_in_flight,
+        )?;
+        Ok(PartWriter {
+            store: self.clone(),
+            staging,
+            number,
+            sink,
+            own: Some(temp),
+            limit: size,
+        })
+    }
+
+    /// The upload's slot size, fixing it to `size` if none is set yet and
+    /// `size` is a whole number of blocks.
+    fn slot_size(&self, staging: BorrowedFd<'_>, size: u64) -> Result<Option<u64>> {
+        loop {
+            if let Some(raw) = read_small(staging, "slot")? {
+                return Ok(std::str::from_utf8(&raw)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok()));
+            }
+            if size % ALIGN as u64 != 0 {
+                return Ok(None);
+            }
+            // Exclusive creation: of two parts racing here, one sets the size
+            // and the other reads it on the next turn of the loop.
+            let flags = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC;
+            match rfs::openat(staging, "slot.new", flags, Mode::from_raw_mode(0o600)) {
+                Ok(fd) => {
+                    rustix::io::write(&fd, size.to_string().as_bytes())?;
+                    rfs::renameat(staging, "slot.new", staging, "slot")?;
+                    return Ok(Some(size));
+                }
+                Err(Errno::EXIST) => std::thread::yield_now(),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The parts uploaded so far, by number.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchUpload`].
+    pub fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Vec<PartInfo>> {
+        let (staging, _) = self.open_upload(bucket, key, upload_id)?;
+        let mut parts = Vec::new();
+        for entry in rfs::Dir::read_from(&staging)? {
+            let entry = entry?;
+            let Some(n) = entry
+                .file_name()
+                .to_str()
+                .ok()
+                .and_then(|n| n.strip_prefix("part-"))
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some(p) = read_part(staging.as_fd(), n)? {
+                parts.push(p);
+            }
+        }
+        parts.sort_by_key(|p| p.number);
+        Ok(parts)
+    }
+
+    /// The uploads in progress in `bucket`, by key then creation time.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`].
+    pub fn list_uploads(&self, bucket: &str) -> Result<Vec<UploadInfo>> {
+        BucketName::new(bucket)?;
+        self.bucket_fd(bucket)?;
+        let mut out: Vec<UploadInfo> = self
+            .all_uploads()?
+            .into_iter()
+            .filter(|u| u.bucket == bucket)
+            .collect();
+        out.sort_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then(a.initiated.cmp(&b.initiated))
+                .then(a.upload_id.cmp(&b.upload_id))
+        });
+        Ok(out)
+    }
+
+    fn all_uploads(&self) -> Result<Vec<UploadInfo>> {
+        let dir = fsys::open_dir(
+            self.inner.root_fd.as_fd(),
+            &format!("{INTERNAL_DIR}/multipart"),
+        )?;
+        let mut out = Vec::new();
+        for entry in rfs::Dir::read_from(&dir)? {
+            let entry = entry?;
+            let Ok(id) = entry.file_name().to_str() else {
+                continue;
+            };
+            if upload_dir(id).is_err() {
+                continue;
+            }
+            if let Ok(staging) = self.staging(id) {
+                if let Ok(info) = self.read_upload(staging.as_fd(), id) {
+                    out.push(info);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes an upload and all its parts.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchUpload`].
+    pub fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        self.open_upload(bucket, key, upload_id)?;
+        self.remove_upload(upload_id)
+    }
+
+    fn remove_upload(&self, upload_id: &str) -> Result<()> {
+        let path = self.inner.root.join(upload_dir(upload_id)?);
+        match std::fs::remove_dir_all(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NoSuchUpload),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes uploads created more than `age` ago; returns how many.
+    ///
+    /// # Errors
+    /// When the staging folder cannot be read.
+    pub fn remove_stale_uploads(&self, age: Duration) -> Result<usize> {
+        let cutoff = SystemTime::now()
+            .checked_sub(age)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut removed = 0;
+        for upload in self.all_uploads()? {
+            if upload.initiated < cutoff && self.remove_upload(&upload.upload_id).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Completes an upload from the listed parts (number, ETag with or
+    /// without quotes), in ascending order. Returns the object, whose ETag
+    /// is the MD5 of the parts' MD5s followed by `-` and the part count.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchUpload`], [`StoreError::InvalidPart`] (missing
+    /// part or ETag mismatch), [`StoreError::InvalidPartOrder`],
+    /// [`StoreError::EntityTooSmall`] (a part but the last below the minimum
+    /// part size), [`StoreError::KeyConflict`].
+    pub async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<ObjectInfo> {
+        let (staging, upload) = self.open_upload(bucket, key, upload_id)?;
+        let object_key = ObjectKey::new(key)?;
+        if parts.is_empty() {
+            return Err(StoreError::InvalidPart);
+        }
+        if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(StoreError::InvalidPartOrder);
+        }
+        let mut chosen = Vec::with_capacity(parts.len());
+        let mut md5s = Md5::new();
+        for (i, (n, etag)) in parts.iter().enumerate() {
+            let p = read_part(staging.as_fd(), *n)?.ok_or(StoreError::InvalidPart)?;
+            if p.etag != etag.trim_matches('"') {
+                return Err(StoreError::InvalidPart);
+            }
+            if i + 1 < parts.len() && p.size < self.inner.opts.min_part_size {
+                return Err(StoreError::EntityTooSmall);
+            }
+            md5s.update(decode_hex16(&p.etag).ok_or(StoreError::InvalidPart)?);
+            chosen.push(p);
+        }
+        let etag = format!("{}-{}", hex(&md5s.finalize()), chosen.len());
+        let total: u64 = chosen.iter().map(|p| p.size).sum();
+        let meta = ObjectMeta {
+            etag,
+            headers: upload.headers.clone(),
+        };
+        let bucket_fd = self.bucket_fd(bucket)?;
+        let slot = read_small(staging.as_fd(), "slot")?.and_then(|raw| {
+            std::str::from_utf8(&raw)
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+        });
+        // In place when parts 1..K fill whole slots but the last; a last part
+        // that got a file of its own (it arrived before the slot size was
+        // known) is copied into its slot first: at most one slot of copying.
+        let in_place = slot.is_some_and(|s| {
+            chosen.iter().enumerate().all(|(i, p)| {
+                let last = i + 1 == chosen.len();
+                p.number as usize == i + 1 && (last || (p.shared && p.size == s))
+            })
+        });
+        if in_place {
+            if let (Some(s), Some(last)) = (slot, chosen.last().filter(|p| !p.shared)) {
+                let src = fsys::open_beneath(
+                    staging.as_fd(),
+                    &part_file(last.number),
+                    OFlags::RDONLY,
+                    Mode::empty(),
+                )?;
+                let dst = fsys::open_beneath(staging.as_fd(), "data", OFlags::RDWR, Mode::empty())?;
+                copy_range(&src, 0, &dst, u64::from(last.number - 1) * s, last.size)?;
+            }
+        }
+        if in_place
+            && self
+                .complete_in_place(&staging, &bucket_fd, &object_key, total, &meta)
+                .await?
+        {
+            self.remove_upload(upload_id)?;
+            return Ok(ObjectInfo {
+                size: total,
+                modified: SystemTime::now(),
+                meta,
+                derived: false,
+            });
+        }
+        // Join the parts into a new file next to the target.
+        let parent = fsys::open_or_create_parent(bucket_fd.as_fd(), object_key.split_parent().0)?;
+        let mut target = self.new_target(parent, None)?;
+        let out = buffered_reopen(&target.temp.fd)?;
+        let mut at = 0u64;
+        for p in &chosen {
+            let (src, from) = if p.shared {
+                (
+                    fsys::open_beneath(staging.as_fd(), "data", OFlags::RDONLY, Mode::empty())?,
+                    u64::from(p.number - 1) * slot.unwrap_or(0),
+                )
+            } else {
+                (
+                    fsys::open_beneath(
+                        staging.as_fd(),
+                        &part_file(p.number),
+                        OFlags::RDONLY,
+                        Mode::empty(),
+                    )?,
+                    0,
+                )
+            };
+            copy_range(&src, from, &out, at, p.size)?;
+            at += p.size;
+        }
+        self.publish_target(&mut target, &bucket_fd, &object_key, &meta)
+            .await?;
+        self.remove_upload(upload_id)?;
+        Ok(ObjectInfo {
+            size: total,
+            modified: SystemTime::now(),
+            meta,
+            derived: false,
+        })
+    }
+
+    /// Truncates the shared file to the object's size and renames it into
+    /// place. False when the rename crosses filesystems (the caller copies).
+    async fn complete_in_place(
+        &self,
+        staging: &OwnedFd,
+        bucket_fd: &OwnedFd,
+        key: &ObjectKey,
+        total: u64,
+        meta: &ObjectMeta,
+    ) -> Result<bool> {
+        let data = fsys::open_beneath(staging.as_fd(), "data", OFlags::RDWR, Mode::empty())?;
+        rfs::ftruncate(&data, total)?;
+        rfs::fsetxattr(&data, META_XATTR, &meta.encode(), rfs::XattrFlags::empty())?;
+        if self.inner.opts.fdatasync {
+            rfs::fdatasync(&data)?;
+        }
+        let (parent_rel, name) = key.split_parent();
+        for _ in 0..3 {
+            let parent = fsys::open_or_create_parent(bucket_fd.as_fd(), parent_rel)?;
+            match rfs::renameat(staging, "data", &parent, name) {
+                Ok(()) => return Ok(true),
+                Err(Errno::XDEV) => return Ok(false),
+                // The parent went away under a concurrent delete: again.
+                Err(Errno::NOENT) => continue,
+                Err(Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST) => {
+                    return Err(StoreError::KeyConflict(
+                        "the key is an existing directory that holds other objects",
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Io(std::io::ErrorKind::NotFound.into()))
+    }
+}
+
+/// Copies `len` bytes between files with copy_file_range (a reflink where
+/// the filesystem can).
+fn copy_range(src: &OwnedFd, mut from: u64, dst: &OwnedFd, mut to: u64, len: u64) -> Result<()> {
+    let mut left = len;
+    while left > 0 {
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(1 << 30);
+        let n = rfs::copy_file_range(src, Some(&mut from), dst, Some(&mut to), want)?;
+        if n == 0 {
+            return Err(StoreError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// A buffered (non-O_DIRECT) descriptor of the same file, for
+/// copy_file_range.
+fn buffered_reopen(fd: &OwnedFd) -> Result<OwnedFd> {
+    let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
+    Ok(rfs::open(
+        path.as_str(),
+        OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+fn decode_hex16(text: &str) -> Option<[u8; 16]> {
+    let b = text.as_bytes();
+    if b.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in b.chunks_exact(2).enumerate() {
+        let v = |c: u8| char::from(c).to_digit(16);
+        out[i] = (v(pair[0])? * 16 + v(pair[1])?) as u8;
+    }
+    Some(out)
+}
+
+fn read_part(staging: BorrowedFd<'_>, number: u32) -> Result<Option<PartInfo>> {
+    let Some(raw) = read_small(staging, &part_record(number))? else {
+        return Ok(None);
+    };
+    let Some((head, headers)) = decode_lines(&raw, 1) else {
+        return Ok(None);
+    };
+    let fields: Vec<&str> = head[0].split(' ').collect();
+    let [size, etag, location, modified] = fields[..] else {
+        return Ok(None);
+    };
+    Ok(Some(PartInfo {
+        number,
+        size: size.parse().unwrap_or(0),
+        etag: etag.to_owned(),
+        modified: system_time(modified.parse().unwrap_or(0), 0),
+        headers,
+        shared: location == "shared",
+    }))
+}
+
+/// A part being written; see [`Store::upload_part`].
+pub struct PartWriter {
+    store: Store,
+    staging: OwnedFd,
+    number: u32,
+    sink: Sink,
+    /// The part's own temporary file when it is not in the shared file.
+    own: Option<fsys::TempFile>,
+    limit: Option<u64>,
+}
+
+impl std::fmt::Debug for PartWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartWriter")
+            .field("number", &self.number)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartWriter {
+    /// Appends bytes (see [`crate::ObjectWriter::write`]).
+    ///
+    /// # Errors
+    /// Write errors; more bytes than the size given at the start.
+    pub async fn write(&mut self, buf: AlignedBuf) -> Result<()> {
+        if self
+            .limit
+            .is_some_and(|l| self.sink.total() + buf.len() as u64 > l)
+        {
+            return Err(StoreError::EntityTooLarge);
+        }
+        self.sink.write(buf).await
+    }
+
+    /// The MD5 of the bytes written so far.
+    #[must_use]
+    pub fn md5(&self) -> [u8; 16] {
+        self.sink.md5()
+    }
+
+    /// Makes the part durable and records it (replacing an earlier upload of
+    /// the same number) with `headers`.
+    ///
+    /// # Errors
+    /// Write errors; fewer bytes than the size given at the start.
+    pub async fn finish(mut self, headers: Vec<(String, String)>) -> Result<PartInfo> {
+        if self.limit.is_some_and(|l| self.sink.total() != l) {
+            return Err(StoreError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        self.sink.flush().await?;
+        let size = self.sink.total();
+        let etag = hex(&self.sink.md5());
+        let sync = self.store.inner.opts.fdatasync;
+        let shared = match self.own.take() {
+            None => {
+                if sync {
+                    self.sink.file().sync_data().await?;
+                }
+                true
+            }
+            Some(mut temp) => {
+                rfs::ftruncate(&temp.fd, size)?;
+                if sync {
+                    self.sink.file().sync_data().await?;
+                }
+                let target = part_file(self.number);
+                let published = fsys::publish(self.staging.as_fd(), &temp, &target);
+                temp.name = None;
+                published?;
+                false
+            }
+        };
+        let modified = SystemTime::now();
+        let line = format!(
+            "{size} {etag} {} {}",
+            if shared { "shared" } else { "own" },
+            secs(modified)
+        );
+        write_small(
+            self.staging.as_fd(),
+            &part_record(self.number),
+            &encode_lines(&[line], &headers),
+            sync,
+        )?;
+        Ok(PartInfo {
+            number: self.number,
+            size,
+            etag,
+            modified,
+            headers,
+            shared,
+        })
+    }
+}

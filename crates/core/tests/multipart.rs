@@ -1,0 +1,298 @@
+//! Multipart uploads: in-place completion for equal parts (no copy: the
+//! staged file becomes the object), joining otherwise, S3's ETag, and every
+//! error a client can cause.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+
+use common::{content, get, md5_hex, TempRoot};
+use sluice_core::{AlignedBuf, Driver, Store, StoreError, StoreOptions};
+
+const MIN: u64 = 64 * 1024;
+
+fn store(tag: &str) -> (TempRoot, Store) {
+    let root = TempRoot::new(tag);
+    let opts = StoreOptions {
+        min_part_size: MIN,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&root.0, opts).unwrap();
+    store.create_bucket("bkt").unwrap();
+    (root, store)
+}
+
+async fn part(
+    store: &Store,
+    key: &str,
+    id: &str,
+    n: u32,
+    data: &[u8],
+    piece: usize,
+) -> Result<String, StoreError> {
+    let mut w = store.upload_part("bkt", key, id, n, Some(data.len() as u64))?;
+    for p in data.chunks(piece) {
+        let mut buf = AlignedBuf::new(piece);
+        buf.extend_from_slice(p);
+        w.write(buf).await?;
+    }
+    Ok(
+        w.finish(vec![("x-amz-checksum-crc32".into(), "AAAAAA==".into())])
+            .await?
+            .etag,
+    )
+}
+
+fn s3_etag(parts: &[&[u8]]) -> String {
+    use md5::Digest as _;
+    let mut h = md5::Md5::new();
+    for p in parts {
+        h.update(md5::Md5::digest(p));
+    }
+    format!(
+        "{}-{}",
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+        parts.len()
+    )
+}
+
+fn run<F: std::future::Future<Output = ()>>(f: impl Fn() -> F) {
+    for driver in [Driver::IoUring, Driver::Legacy] {
+        sluice_core::block_on(driver, f()).unwrap();
+    }
+}
+
+#[test]
+fn equal_parts_complete_in_place_without_copying() {
+    run(|| async {
+        let (root, store) = store("mpu-inplace");
+        let id = store
+            .create_multipart(
+                "bkt",
+                "big/object",
+                vec![("content-type".into(), "video/mp4".into())],
+            )
+            .unwrap();
+        let parts: Vec<Vec<u8>> = vec![
+            content(1, 1 << 20),
+            content(2, 1 << 20),
+            content(3, 1 << 20),
+            content(4, 300_001),
+        ];
+        // Out of order, concurrently, in odd buffer sizes.
+        let mut tasks = Vec::new();
+        for (i, data) in parts.iter().enumerate().rev() {
+            let (store, id, data) = (store.clone(), id.clone(), data.clone());
+            tasks.push(monoio::spawn(async move {
+                part(&store, "big/object", &id, i as u32 + 1, &data, 100_000)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut etags: Vec<String> = Vec::new();
+        for t in tasks {
+            etags.push(t.await);
+        }
+        etags.reverse();
+        for (e, p) in etags.iter().zip(&parts) {
+            assert_eq!(e, &md5_hex(p));
+        }
+        let listed = store.list_parts("bkt", "big/object", &id).unwrap();
+        assert_eq!(
+            listed.iter().map(|p| p.number).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        assert_eq!(listed[3].size, 300_001);
+        assert_eq!(
+            listed[0].headers,
+            [("x-amz-checksum-crc32".to_owned(), "AAAAAA==".to_owned())]
+        );
+        let staged = std::fs::metadata(root.0.join(format!(".sluice/multipart/{id}/data")))
+            .unwrap()
+            .ino();
+        let list: Vec<(u32, String)> = etags
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i as u32 + 1, format!("\"{e}\"")))
+            .collect();
+        let info = store
+            .complete_multipart("bkt", "big/object", &id, &list)
+            .await
+            .unwrap();
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        assert_eq!(info.meta.etag, s3_etag(&refs));
+        assert_eq!(info.size, 3 * (1 << 20) + 300_001);
+        let object = root.0.join("bkt/big/object");
+        assert_eq!(
+            std::fs::metadata(&object).unwrap().ino(),
+            staged,
+            "the staged file became the object: nothing copied"
+        );
+        assert_eq!(
+            get(&store, "bkt", "big/object").await.unwrap(),
+            parts.concat()
+        );
+        let head = store.head_object("bkt", "big/object").unwrap();
+        assert_eq!(head.meta.header("content-type"), Some("video/mp4"));
+        assert_eq!(head.meta.etag, info.meta.etag);
+        assert!(
+            !root.0.join(format!(".sluice/multipart/{id}")).exists(),
+            "staging is gone"
+        );
+        assert!(matches!(
+            store.list_parts("bkt", "big/object", &id),
+            Err(StoreError::NoSuchUpload)
+        ));
+    });
+}
+
+#[test]
+fn irregular_parts_and_subsets_are_joined() {
+    run(|| async {
+        let (_root, store) = store("mpu-join");
+        // Part 1 is not a whole number of blocks: no shared layout at all.
+        let id = store.create_multipart("bkt", "k", Vec::new()).unwrap();
+        let parts = [content(5, 100_003), content(6, 70_000), content(7, 5)];
+        let mut list = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            list.push((
+                i as u32 + 1,
+                part(&store, "k", &id, i as u32 + 1, p, 4096).await.unwrap(),
+            ));
+        }
+        let info = store
+            .complete_multipart("bkt", "k", &id, &list)
+            .await
+            .unwrap();
+        assert_eq!(get(&store, "bkt", "k").await.unwrap(), parts.concat());
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        assert_eq!(info.meta.etag, s3_etag(&refs));
+
+        // Equal parts, but completed with a subset (1 and 3) and a re-upload.
+        let id = store.create_multipart("bkt", "k2", Vec::new()).unwrap();
+        let a = content(8, 65_536);
+        let b = content(9, 65_536);
+        let c = content(10, 65_536);
+        let c2 = content(11, 40_000);
+        let ea = part(&store, "k2", &id, 1, &a, 65_536).await.unwrap();
+        part(&store, "k2", &id, 2, &b, 65_536).await.unwrap();
+        part(&store, "k2", &id, 3, &c, 65_536).await.unwrap();
+        let ec2 = part(&store, "k2", &id, 3, &c2, 1000).await.unwrap();
+        assert!(
+            matches!(
+                store
+                    .complete_multipart("bkt", "k2", &id, &[(1, ea.clone()), (3, md5_hex(&c))])
+                    .await,
+                Err(StoreError::InvalidPart)
+            ),
+            "the replaced part's ETag no longer matches"
+        );
+        store
+            .complete_multipart("bkt", "k2", &id, &[(1, ea), (3, ec2)])
+            .await
+            .unwrap();
+        assert_eq!(get(&store, "bkt", "k2").await.unwrap(), [a, c2].concat());
+    });
+}
+
+#[test]
+fn client_errors() {
+    run(|| async {
+        let (root, store) = store("mpu-errors");
+        let id = store.create_multipart("bkt", "k", Vec::new()).unwrap();
+        let big = content(1, 65_536);
+        let small = content(2, 1000);
+        let e1 = part(&store, "k", &id, 1, &small, 1000).await.unwrap();
+        let e2 = part(&store, "k", &id, 2, &big, 65_536).await.unwrap();
+        let complete = |parts: Vec<(u32, String)>| {
+            let (store, id) = (store.clone(), id.clone());
+            async move { store.complete_multipart("bkt", "k", &id, &parts).await }
+        };
+        assert!(matches!(
+            complete(vec![(1, e1.clone()), (2, e2.clone())]).await,
+            Err(StoreError::EntityTooSmall)
+        ));
+        assert!(matches!(
+            complete(vec![(2, e2.clone()), (1, e1.clone())]).await,
+            Err(StoreError::InvalidPartOrder)
+        ));
+        assert!(matches!(
+            complete(vec![(2, e2.clone()), (2, e2.clone())]).await,
+            Err(StoreError::InvalidPartOrder)
+        ));
+        assert!(matches!(
+            complete(vec![(1, "0".repeat(32))]).await,
+            Err(StoreError::InvalidPart)
+        ));
+        assert!(matches!(
+            complete(vec![(7, e1.clone())]).await,
+            Err(StoreError::InvalidPart)
+        ));
+        assert!(matches!(
+            complete(Vec::new()).await,
+            Err(StoreError::InvalidPart)
+        ));
+        for n in [0, 10_001] {
+            assert!(matches!(
+                store.upload_part("bkt", "k", &id, n, Some(1)),
+                Err(StoreError::InvalidPart)
+            ));
+        }
+        for (key, upload) in [
+            ("other", id.as_str()),
+            ("k", "0123456789abcdef0123456789abcdef"),
+            ("k", "../../etc"),
+        ] {
+            assert!(
+                matches!(
+                    store.upload_part("bkt", key, upload, 1, Some(1)),
+                    Err(StoreError::NoSuchUpload)
+                ),
+                "{key} {upload}"
+            );
+        }
+        // A part shorter than its Content-Length is not recorded.
+        let mut w = store.upload_part("bkt", "k", &id, 3, Some(10)).unwrap();
+        let mut buf = AlignedBuf::new(4096);
+        buf.extend_from_slice(b"short");
+        w.write(buf).await.unwrap();
+        assert!(w.finish(Vec::new()).await.is_err());
+        assert_eq!(store.list_parts("bkt", "k", &id).unwrap().len(), 2);
+        // Listing and aborting.
+        let other = store
+            .create_multipart("bkt", "a-first", Vec::new())
+            .unwrap();
+        let uploads = store.list_uploads("bkt").unwrap();
+        assert_eq!(
+            uploads.iter().map(|u| u.key.as_str()).collect::<Vec<_>>(),
+            ["a-first", "k"]
+        );
+        store.abort_multipart("bkt", "k", &id).unwrap();
+        assert!(matches!(
+            store.abort_multipart("bkt", "k", &id),
+            Err(StoreError::NoSuchUpload)
+        ));
+        assert!(matches!(
+            store.head_object("bkt", "k"),
+            Err(StoreError::NoSuchKey)
+        ));
+        assert_eq!(
+            store
+                .remove_stale_uploads(std::time::Duration::ZERO)
+                .unwrap(),
+            1
+        );
+        assert!(matches!(
+            store.list_parts("bkt", "a-first", &other),
+            Err(StoreError::NoSuchUpload)
+        ));
+        let left: Vec<_> = std::fs::read_dir(root.0.join(".sluice/multipart"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "abort and cleanup remove everything");
+    });
+}
