@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 mod buf;
+mod copy;
 mod error;
 mod fsys;
 mod list;

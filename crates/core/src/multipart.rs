@@ -17,6 +17,7 @@ use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::buf::{AlignedBuf, ALIGN};
+use crate::copy::buffered_reopen;
 use crate::error::{Result, StoreError};
 use crate::fsys::{self, META_XATTR};
 use crate::meta::ObjectMeta;
@@ -622,17 +623,6 @@ fn copy_range(src: &OwnedFd, mut from: u64, dst: &OwnedFd, mut to: u64, len: u64
         left -= n as u64;
     }
     Ok(())
-}
-
-/// A buffered (non-O_DIRECT) descriptor of the same file, for
-/// copy_file_range.
-fn buffered_reopen(fd: &OwnedFd) -> Result<OwnedFd> {
-    let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
-    Ok(rfs::open(
-        path.as_str(),
-        OFlags::RDWR | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)
 }
 
 fn decode_hex16(text: &str) -> Option<[u8; 16]> {

@@ -201,3 +201,58 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     out.sort();
     out
 }
+
+#[test]
+fn copies() {
+    on_both_drivers("copy", |store| async move {
+        store.create_bucket("bkt").unwrap();
+        store.create_bucket("other").unwrap();
+        let data = content(3, 3_000_017);
+        let src = put(&store, "bkt", "src/a", &data, 1 << 20).await.unwrap();
+        let same = store
+            .copy_object("bkt", "src/a", "other", "deep/copy", None)
+            .await
+            .unwrap();
+        assert_eq!(same.meta, src.meta, "COPY keeps metadata and ETag");
+        assert_eq!(get(&store, "other", "deep/copy").await.unwrap(), data);
+        let headers = vec![("content-type".to_owned(), "text/plain".to_owned())];
+        store
+            .copy_object("bkt", "src/a", "bkt", "src/a", Some(headers.clone()))
+            .await
+            .unwrap();
+        let head = store.head_object("bkt", "src/a").unwrap();
+        assert_eq!(
+            (head.meta.headers.clone(), head.meta.etag.clone()),
+            (headers, src.meta.etag.clone())
+        );
+        assert_eq!(
+            get(&store, "bkt", "src/a").await.unwrap(),
+            data,
+            "copying onto itself keeps the data"
+        );
+        put(&store, "bkt", "small", b"tiny", 4).await.unwrap();
+        store
+            .copy_object("bkt", "small", "other", "deep/copy", None)
+            .await
+            .unwrap();
+        assert_eq!(
+            get(&store, "other", "deep/copy").await.unwrap(),
+            b"tiny",
+            "copy replaces"
+        );
+        assert!(matches!(
+            store.copy_object("bkt", "missing", "bkt", "x", None).await,
+            Err(StoreError::NoSuchKey)
+        ));
+        assert!(matches!(
+            store.copy_object("bkt", "small", "nope", "x", None).await,
+            Err(StoreError::NoSuchBucket)
+        ));
+        assert!(matches!(
+            store
+                .copy_object("bkt", "small", "bkt", "small/x", None)
+                .await,
+            Err(StoreError::KeyConflict(_))
+        ));
+    });
+}
