@@ -100,17 +100,39 @@ pub fn temp_name() -> String {
     format!("{RESERVED_PREFIX}-tmp-{}-{n}", std::process::id())
 }
 
-/// A new file that is not yet visible: an unnamed O_TMPFILE in `dir`, or,
-/// where the filesystem has none, a reserved temporary name in `dir`.
+/// A new file that is not yet visible: an unnamed O_TMPFILE in the target
+/// directory, or, where the filesystem has none, a reserved temporary name
+/// in the store's internal `tmp` folder (or, across filesystems, in the
+/// target directory).
 #[derive(Debug)]
 pub struct TempFile {
     pub fd: OwnedFd,
-    /// The temporary name when O_TMPFILE was not available.
-    pub name: Option<String>,
+    /// The temporary name and the directory holding it, when O_TMPFILE was
+    /// not available. Cleared once published.
+    pub name: Option<(String, OwnedFd)>,
 }
 
-/// Creates a [`TempFile`] in `dir`, with O_DIRECT when `direct`.
-pub fn create_temp(dir: BorrowedFd<'_>, direct: bool) -> Result<TempFile> {
+impl TempFile {
+    /// Removes a named temporary file (an O_TMPFILE needs nothing: it
+    /// vanishes with its descriptors).
+    pub fn discard(&mut self) {
+        if let Some((name, dir)) = self.name.take() {
+            let _ = rfs::unlinkat(&dir, name.as_str(), AtFlags::empty());
+        }
+    }
+}
+
+fn same_device(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
+    matches!((rfs::fstat(a), rfs::fstat(b)), (Ok(x), Ok(y)) if x.st_dev == y.st_dev)
+}
+
+/// Creates a [`TempFile`] for `dir`, with O_DIRECT when `direct`.
+/// `internal` is the store's own temporary folder.
+pub fn create_temp(
+    dir: BorrowedFd<'_>,
+    internal: BorrowedFd<'_>,
+    direct: bool,
+) -> Result<TempFile> {
     let direct_flag = if direct {
         OFlags::DIRECT
     } else {
@@ -128,6 +150,13 @@ pub fn create_temp(dir: BorrowedFd<'_>, direct: bool) -> Result<TempFile> {
         Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => {}
         Err(e) => return Err(e.into()),
     }
+    // Named temporary files live in the internal folder, where a crash
+    // leaves them invisible, unless that is on another filesystem.
+    let home = if same_device(dir, internal) {
+        internal
+    } else {
+        dir
+    };
     let name = temp_name();
     let flags = OFlags::CREATE
         | OFlags::EXCL
@@ -135,20 +164,18 @@ pub fn create_temp(dir: BorrowedFd<'_>, direct: bool) -> Result<TempFile> {
         | OFlags::CLOEXEC
         | OFlags::NOFOLLOW
         | direct_flag;
-    let fd = rfs::openat(dir, name.as_str(), flags, mode)?;
+    let fd = rfs::openat(home, name.as_str(), flags, mode)?;
     Ok(TempFile {
         fd,
-        name: Some(name),
+        name: Some((name, rustix::io::dup(home)?)),
     })
 }
 
-/// Whether O_DIRECT works on the filesystem of `dir` (tmpfs refuses it).
+/// Whether O_DIRECT works on the filesystem of `dir` (ramfs refuses it).
 pub fn probe_direct(dir: BorrowedFd<'_>) -> bool {
-    match create_temp(dir, true) {
-        Ok(t) => {
-            if let Some(name) = t.name {
-                let _ = rfs::unlinkat(dir, name.as_str(), AtFlags::empty());
-            }
+    match create_temp(dir, dir, true) {
+        Ok(mut t) => {
+            t.discard();
             true
         }
         Err(_) => false,
@@ -156,56 +183,75 @@ pub fn probe_direct(dir: BorrowedFd<'_>) -> bool {
 }
 
 /// Makes `temp` visible as `name` in `dir`, atomically: readers see the old
-/// object or the new one, never a mix or nothing.
-pub fn publish(dir: BorrowedFd<'_>, temp: &TempFile, name: &str) -> Result<()> {
-    let result = match &temp.name {
-        None => {
-            let proc_path = format!(
-                "/proc/self/fd/{}",
-                std::os::fd::AsRawFd::as_raw_fd(&temp.fd)
-            );
-            match rfs::linkat(
+/// object or the new one, never a mix or nothing. `internal` is the store's
+/// temporary folder, where an intermediate name lives when an existing
+/// object is replaced, so that a crash at that moment leaves nothing in the
+/// bucket.
+pub fn publish(
+    dir: BorrowedFd<'_>,
+    internal: BorrowedFd<'_>,
+    temp: &mut TempFile,
+    name: &str,
+) -> Result<()> {
+    if let Some((tmp, home)) = temp.name.take() {
+        let result = rename_over(home.as_fd(), &tmp, dir, name);
+        if result.is_err() {
+            temp.name = Some((tmp, home));
+        }
+        return result;
+    }
+    let proc_path = format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&temp.fd)
+    );
+    match rfs::linkat(
+        rfs::CWD,
+        proc_path.as_str(),
+        dir,
+        name,
+        AtFlags::SYMLINK_FOLLOW,
+    ) {
+        Ok(()) => return Ok(()),
+        Err(Errno::EXIST) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // Replacing an object: link under a temporary name, then rename over the
+    // old one (rename is atomic).
+    let tmp = temp_name();
+    let home = match rfs::linkat(
+        rfs::CWD,
+        proc_path.as_str(),
+        internal,
+        tmp.as_str(),
+        AtFlags::SYMLINK_FOLLOW,
+    ) {
+        Ok(()) => internal,
+        Err(Errno::XDEV) => {
+            rfs::linkat(
                 rfs::CWD,
                 proc_path.as_str(),
                 dir,
-                name,
+                tmp.as_str(),
                 AtFlags::SYMLINK_FOLLOW,
-            ) {
-                Ok(()) => return Ok(()),
-                Err(Errno::EXIST) => {
-                    // Replacing an object: link under a temporary name, then
-                    // rename over the old one (rename is atomic).
-                    let tmp = temp_name();
-                    rfs::linkat(
-                        rfs::CWD,
-                        proc_path.as_str(),
-                        dir,
-                        tmp.as_str(),
-                        AtFlags::SYMLINK_FOLLOW,
-                    )?;
-                    rename_over(dir, &tmp, name)
-                }
-                Err(e) => Err(e.into()),
-            }
+            )?;
+            dir
         }
-        Some(tmp) => rename_over(dir, tmp, name),
+        Err(e) => return Err(e.into()),
     };
+    let result = rename_over(home, &tmp, dir, name);
+    if result.is_err() {
+        let _ = rfs::unlinkat(home, tmp.as_str(), AtFlags::empty());
+    }
     result
 }
 
-fn rename_over(dir: BorrowedFd<'_>, tmp: &str, name: &str) -> Result<()> {
-    match rfs::renameat(dir, tmp, dir, name) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = rfs::unlinkat(dir, tmp, AtFlags::empty());
-            Err(match e {
-                Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST => StoreError::KeyConflict(
-                    "the key is an existing directory that holds other objects",
-                ),
-                other => other.into(),
-            })
+fn rename_over(from: BorrowedFd<'_>, tmp: &str, dir: BorrowedFd<'_>, name: &str) -> Result<()> {
+    rfs::renameat(from, tmp, dir, name).map_err(|e| match e {
+        Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST => {
+            StoreError::KeyConflict("the key is an existing directory that holds other objects")
         }
-    }
+        other => other.into(),
+    })
 }
 
 /// Reads an xattr into a Vec; None when absent or unsupported.

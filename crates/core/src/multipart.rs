@@ -304,7 +304,7 @@ impl Store {
                 limit: size,
             });
         }
-        let temp = fsys::create_temp(staging.as_fd(), direct)?;
+        let temp = fsys::create_temp(staging.as_fd(), self.inner.tmp_fd.as_fd(), direct)?;
         let sink = Sink::new(
             &temp.fd,
             direct,
@@ -438,7 +438,8 @@ impl Store {
         }
     }
 
-    /// Removes uploads created more than `age` ago; returns how many.
+    /// Removes uploads created more than `age` ago, and staging folders
+    /// left half-made by a crash; returns how many.
     ///
     /// # Errors
     /// When the staging folder cannot be read.
@@ -446,9 +447,29 @@ impl Store {
         let cutoff = SystemTime::now()
             .checked_sub(age)
             .unwrap_or(SystemTime::UNIX_EPOCH);
+        let dir = fsys::open_dir(
+            self.inner.root_fd.as_fd(),
+            &format!("{INTERNAL_DIR}/multipart"),
+        )?;
         let mut removed = 0;
-        for upload in self.all_uploads()? {
-            if upload.initiated < cutoff && self.remove_upload(&upload.upload_id).is_ok() {
+        for entry in rfs::Dir::read_from(&dir)? {
+            let entry = entry?;
+            let Ok(id) = entry.file_name().to_str() else {
+                continue;
+            };
+            let Ok(staging) = self.staging(id) else {
+                continue;
+            };
+            // A folder without its record was cut short before creation
+            // returned: its age is the folder's.
+            let initiated = match self.read_upload(staging.as_fd(), id) {
+                Ok(info) => info.initiated,
+                Err(_) => {
+                    let st = rfs::fstat(&staging)?;
+                    system_time(st.st_mtime, st.st_mtime_nsec)
+                }
+            };
+            if initiated <= cutoff && self.remove_upload(id).is_ok() {
                 removed += 1;
             }
         }
@@ -725,8 +746,13 @@ impl PartWriter {
                     self.sink.file().sync_data().await?;
                 }
                 let target = part_file(self.number);
-                let published = fsys::publish(self.staging.as_fd(), &temp, &target);
-                temp.name = None;
+                let published = fsys::publish(
+                    self.staging.as_fd(),
+                    self.store.inner.tmp_fd.as_fd(),
+                    &mut temp,
+                    &target,
+                );
+                temp.discard();
                 published?;
                 false
             }

@@ -71,6 +71,8 @@ pub struct ObjectInfo {
 pub(crate) struct Inner {
     pub(crate) root: PathBuf,
     pub(crate) root_fd: OwnedFd,
+    /// `<root>/.sluice/tmp`: intermediate names of publishes.
+    pub(crate) tmp_fd: OwnedFd,
     root_dev: u64,
     root_direct: bool,
     pub(crate) opts: StoreOptions,
@@ -123,11 +125,14 @@ impl Store {
             Mode::empty(),
         )?;
         let root_dev = rfs::fstat(&root_fd)?.st_dev;
+        let tmp_fd = fsys::open_dir(root_fd.as_fd(), &format!("{INTERNAL_DIR}/tmp"))?;
+        remove_old_temporaries(tmp_fd.as_fd());
         let root_direct = opts.direct_io && fsys::probe_direct(root_fd.as_fd());
         Ok(Store {
             inner: Arc::new(Inner {
                 root,
                 root_fd,
+                tmp_fd,
                 root_dev,
                 root_direct,
                 opts,
@@ -301,6 +306,29 @@ impl Store {
             remove_empty_parents(bucket_fd.as_fd(), parent);
         }
         Ok(())
+    }
+}
+
+/// Removes what crashed publishes left in the internal temporary folder.
+/// Only files older than an hour go: other nodes sharing the filesystem may
+/// be publishing through it right now.
+fn remove_old_temporaries(tmp: BorrowedFd<'_>) {
+    let Ok(dir) = rfs::Dir::read_from(tmp) else {
+        return;
+    };
+    let cutoff = SystemTime::now() - Duration::from_secs(3600);
+    for entry in dir.flatten() {
+        let Ok(name) = entry.file_name().to_str() else {
+            continue;
+        };
+        if !name.starts_with(crate::names::RESERVED_PREFIX) {
+            continue;
+        }
+        if let Ok(st) = rfs::statat(tmp, name, AtFlags::SYMLINK_NOFOLLOW) {
+            if system_time(st.st_mtime, st.st_mtime_nsec) < cutoff {
+                let _ = rfs::unlinkat(tmp, name, AtFlags::empty());
+            }
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::SystemTime;
 
-use rustix::fs::{self as rfs, AtFlags, FallocateFlags};
+use rustix::fs::{self as rfs, FallocateFlags};
 use rustix::io::Errno;
 
 use crate::buf::{AlignedBuf, ALIGN};
@@ -78,7 +78,7 @@ impl Store {
     /// A temporary file in `parent` with a sink writing it.
     pub(crate) fn new_target(&self, parent: OwnedFd, size_hint: Option<u64>) -> Result<Target> {
         let direct = self.direct_for(parent.as_fd());
-        let temp = fsys::create_temp(parent.as_fd(), direct)?;
+        let temp = fsys::create_temp(parent.as_fd(), self.inner.tmp_fd.as_fd(), direct)?;
         let preallocated = match size_hint {
             Some(n) if n > 0 => rfs::fallocate(
                 &temp.fd,
@@ -234,7 +234,12 @@ impl Store {
         let (parent_rel, name) = key.split_parent();
         let mut attempts = 0;
         loop {
-            match fsys::publish(t.parent.as_fd(), &t.temp, name) {
+            match fsys::publish(
+                t.parent.as_fd(),
+                self.inner.tmp_fd.as_fd(),
+                &mut t.temp,
+                name,
+            ) {
                 Ok(()) => break,
                 // A concurrent delete removed the parent directory between
                 // our open and the link (versitygw#1988): recreate, retry.
@@ -247,7 +252,6 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
-        t.temp.name = None;
         Ok(())
     }
 }
@@ -256,8 +260,6 @@ impl Drop for Target {
     fn drop(&mut self) {
         // An O_TMPFILE vanishes with its descriptors; a named temporary file
         // of a filesystem without O_TMPFILE is removed here.
-        if let Some(name) = self.temp.name.take() {
-            let _ = rfs::unlinkat(&self.parent, name.as_str(), AtFlags::empty());
-        }
+        self.temp.discard();
     }
 }
