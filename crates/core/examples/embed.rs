@@ -8,7 +8,9 @@ use sluice_core::{BufPool, Driver, ListQuery, Store, StoreOptions, DEFAULT_BUF_S
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let root = args.next().unwrap_or_else(|| "/tmp/sluice-example".to_owned());
+    let root = args
+        .next()
+        .unwrap_or_else(|| "/tmp/sluice-example".to_owned());
     let file = args.next().unwrap_or_else(|| "Cargo.toml".to_owned());
     let data = std::fs::read(&file)?;
     let store = Store::open(&root, StoreOptions::default())?;
@@ -20,14 +22,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     sluice_core::block_on(Driver::Auto, async move {
         let pool = BufPool::new(DEFAULT_BUF_SIZE, 4);
         // Put: fill pool buffers and hand them to the writer.
-        let key = format!("files/{}", std::path::Path::new(&file).file_name().and_then(|n| n.to_str()).unwrap_or("file"));
+        let key = format!(
+            "files/{}",
+            std::path::Path::new(&file)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("file")
+        );
         let mut writer = store.put_object("examples", &key, Some(data.len() as u64))?;
         for piece in data.chunks(pool.buf_size()) {
             let mut buf = pool.get();
             buf.extend_from_slice(piece);
             writer.write(buf).await?;
         }
-        let info = writer.finish(vec![("content-type".into(), "text/plain".into())]).await?;
+        let info = writer
+            .finish(vec![("content-type".into(), "text/plain".into())])
+            .await?;
         println!("put {key}: {} bytes, ETag {}", info.size, info.meta.etag);
 
         // Get: aligned buffers come back from the reader.
@@ -40,9 +50,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("get {key}: {} bytes, identical", back.len());
 
         // List.
-        let page = store.list_objects("examples", &ListQuery { max_keys: 100, with_etag: true, ..ListQuery::default() })?;
+        let page = store.list_objects(
+            "examples",
+            &ListQuery {
+                max_keys: 100,
+                with_etag: true,
+                ..ListQuery::default()
+            },
+        )?;
         for object in page.objects {
-            println!("  {} {} {}", object.key, object.size, object.etag.unwrap_or_default());
+            println!(
+                "  {} {} {}",
+                object.key,
+                object.size,
+                object.etag.unwrap_or_default()
+            );
         }
         Ok::<_, sluice_core::StoreError>(())
     })??;

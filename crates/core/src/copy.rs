@@ -11,7 +11,7 @@ use crate::error::{Result, StoreError};
 use crate::fsys;
 use crate::meta::ObjectMeta;
 use crate::names::ObjectKey;
-use crate::store::{object_info, open_object, ObjectInfo, Store};
+use crate::store::{ObjectInfo, Store};
 
 impl Store {
     /// Copies an object. `headers` replaces the metadata (S3's REPLACE
@@ -29,9 +29,7 @@ impl Store {
         headers: Option<Vec<(String, String)>>,
     ) -> Result<ObjectInfo> {
         let src_key = ObjectKey::new(src_key)?;
-        let src_bucket_fd = self.bucket_fd(src_bucket)?;
-        let src = open_object(src_bucket_fd.as_fd(), &src_key, OFlags::RDONLY)?;
-        let info = object_info(src.as_fd(), &src_key)?;
+        let (src, info, _) = self.open_key(src_bucket, &src_key)?;
         let meta = ObjectMeta {
             etag: info.meta.etag.clone(),
             headers: headers.unwrap_or(info.meta.headers),

@@ -256,12 +256,10 @@ fn rename_over(from: BorrowedFd<'_>, tmp: &str, dir: BorrowedFd<'_>, name: &str)
 
 /// Reads an xattr into a Vec; None when absent or unsupported.
 pub fn get_xattr(fd: BorrowedFd<'_>, name: &str) -> Option<Vec<u8>> {
-    let mut buf = vec![0u8; 4096];
-    match rfs::fgetxattr(fd, name, &mut buf[..]) {
-        Ok(n) => {
-            buf.truncate(n);
-            Some(buf)
-        }
+    // Metadata is usually small: read it into the stack first.
+    let mut small = [0u8; 1024];
+    match rfs::fgetxattr(fd, name, &mut small[..]) {
+        Ok(n) => Some(small[..n].to_vec()),
         Err(Errno::RANGE) => {
             let size = rfs::fgetxattr_query(fd, name).ok()?;
             let mut buf = vec![0u8; size];

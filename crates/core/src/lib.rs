@@ -44,7 +44,7 @@ pub use list::{ListPage, ListQuery, ListedObject};
 pub use meta::{derived_etag, guess_content_type, ObjectMeta};
 pub use multipart::{PartInfo, PartWriter, UploadInfo, MAX_PARTS, MAX_PART_SIZE};
 pub use names::{is_valid_bucket_name, BucketName, ObjectKey, MAX_KEY_BYTES, RESERVED_PREFIX};
-pub use reader::{Chunk, ObjectReader};
+pub use reader::{Chunk, ObjectReader, DIRECT_READ_MIN};
 pub use runtime::{
     block_on, numa_cores_for_path, parse_cpu_list, pick_cores, start_runtimes, Driver,
 };

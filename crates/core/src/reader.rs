@@ -11,7 +11,7 @@ use rustix::fs::{Mode, OFlags};
 use crate::buf::{AlignedBuf, BufPool, ALIGN};
 use crate::error::{Result, StoreError};
 use crate::names::ObjectKey;
-use crate::store::{object_info, open_object, ObjectInfo, Store};
+use crate::store::{ObjectInfo, Store};
 
 /// A piece of an object: `buf[start..start + len]` holds the data.
 #[derive(Debug)]
@@ -33,6 +33,11 @@ impl Chunk {
 }
 
 type ReadResult = (io::Result<usize>, AlignedBuf);
+
+/// Objects from this size on are read with O_DIRECT (streaming them
+/// through the page cache would evict hotter data and cost a copy); smaller
+/// ones go through the cache.
+pub const DIRECT_READ_MIN: u64 = 256 * 1024;
 
 /// An open object. The file stays readable even if the object is replaced
 /// or deleted meanwhile: a reader sees the version it opened, whole.
@@ -66,9 +71,7 @@ impl Store {
     /// [`StoreError::NoSuchBucket`], [`StoreError::NoSuchKey`], invalid names.
     pub fn get_object(&self, bucket: &str, key: &str) -> Result<ObjectReader> {
         let key = ObjectKey::new(key)?;
-        let bucket_fd = self.bucket_fd(bucket)?;
-        let fd = open_object(bucket_fd.as_fd(), &key, OFlags::RDONLY)?;
-        let info = object_info(fd.as_fd(), &key)?;
+        let (fd, info, dev) = self.open_key(bucket, &key)?;
         if key.is_dir_marker() {
             return Ok(ObjectReader {
                 info,
@@ -81,19 +84,19 @@ impl Store {
                 _fd: None,
             });
         }
-        // A second descriptor with O_DIRECT where the filesystem allows it;
-        // the first one (plain) is what proved the object is a regular file.
-        let direct = self.direct_for(bucket_fd.as_fd());
-        let data_fd = if direct {
+        // A second descriptor with O_DIRECT where the filesystem allows it
+        // and the object is large; small objects are read through the page
+        // cache, which serves the hot ones without touching the disk. The
+        // first descriptor (plain) is what proved the object a regular file.
+        let direct = info.size >= DIRECT_READ_MIN && self.direct_for_dev(dev, fd.as_fd());
+        let (data_fd, keep) = if direct {
             let self_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
-            rustix::fs::open(
-                self_path.as_str(),
-                OFlags::RDONLY | OFlags::DIRECT | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(StoreError::from)?
+            let flags = OFlags::RDONLY | OFlags::DIRECT | OFlags::CLOEXEC;
+            let direct_fd = rustix::fs::open(self_path.as_str(), flags, Mode::empty())
+                .map_err(StoreError::from)?;
+            (direct_fd, Some(fd))
         } else {
-            fd.try_clone()?
+            (fd, None)
         };
         let file = monoio::fs::File::from_std(std::fs::File::from(data_fd))?;
         let end = info.size;
@@ -105,7 +108,7 @@ impl Store {
             end,
             next_read: 0,
             pending: None,
-            _fd: Some(fd),
+            _fd: keep,
         })
     }
 }
@@ -135,13 +138,24 @@ impl ObjectReader {
         if self.pos >= self.end {
             return Ok(None);
         }
-        if self.pending.is_none() {
-            self.submit(pool);
-        }
-        let Some((read_at, want, handle)) = self.pending.take() else {
-            return Ok(None);
+        let (read_at, want, (result, buf)) = match self.pending.take() {
+            Some((at, want, handle)) => (at, want, handle.await),
+            None => {
+                let Some((at, want, read)) = self.next_read(pool) else {
+                    return Ok(None);
+                };
+                if self.next_read < self.end {
+                    // More follows: read this piece in the background too, and
+                    // the next one right after it.
+                    let handle = monoio::spawn(read);
+                    self.submit(pool);
+                    (at, want, handle.await)
+                } else {
+                    // The whole range in one read (small objects): no task.
+                    (at, want, read.await)
+                }
+            }
         };
-        let (result, buf) = handle.await;
         let n = result? as u64;
         // A short read before the end of the range: the file shrank under us
         // (written over POSIX in place). Never hand out a gap.
@@ -151,16 +165,22 @@ impl ObjectReader {
         let start = (self.pos - read_at) as usize;
         let len = (n - start as u64).min(self.end - self.pos) as usize;
         self.pos += len as u64;
-        if self.next_read < self.end {
+        if self.pending.is_none() && self.next_read < self.end {
             self.submit(pool);
         }
         Ok(Some(Chunk { buf, start, len }))
     }
 
-    fn submit(&mut self, pool: &BufPool) {
-        let Some(file) = self.file.as_ref().map(Rc::clone) else {
-            return;
-        };
+    /// The next read of the range: offset, length and the read itself.
+    fn next_read(
+        &mut self,
+        pool: &BufPool,
+    ) -> Option<(
+        u64,
+        u64,
+        impl std::future::Future<Output = ReadResult> + 'static,
+    )> {
+        let file = self.file.as_ref().map(Rc::clone)?;
         let buf = pool.get();
         let cap = buf.capacity() as u64;
         let (at, want) = if self.direct {
@@ -170,10 +190,16 @@ impl ObjectReader {
             (self.next_read, (self.end - self.next_read).min(cap))
         };
         self.next_read = at + want;
-        let handle = monoio::spawn(async move {
+        let read = async move {
             let (result, slice) = file.read_at(buf.slice_mut(0..want as usize), at).await;
             (result, slice.into_inner())
-        });
-        self.pending = Some((at, want, handle));
+        };
+        Some((at, want, read))
+    }
+
+    fn submit(&mut self, pool: &BufPool) {
+        if let Some((at, want, read)) = self.next_read(pool) {
+            self.pending = Some((at, want, monoio::spawn(read)));
+        }
     }
 }

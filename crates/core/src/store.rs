@@ -166,13 +166,19 @@ impl Store {
 
     /// Whether O_DIRECT is usable for files in `dir`.
     pub(crate) fn direct_for(&self, dir: BorrowedFd<'_>) -> bool {
+        match rfs::fstat(dir) {
+            Ok(st) => self.direct_for_dev(st.st_dev, dir),
+            Err(_) => false,
+        }
+    }
+
+    /// Whether O_DIRECT is usable on device `dev`; `dir` (on that device) is
+    /// probed the first time a device other than the root's is seen.
+    pub(crate) fn direct_for_dev(&self, dev: u64, dir: BorrowedFd<'_>) -> bool {
         if !self.inner.opts.direct_io {
             return false;
         }
-        let Ok(st) = rfs::fstat(dir) else {
-            return false;
-        };
-        if st.st_dev == self.inner.root_dev {
+        if dev == self.inner.root_dev {
             return self.inner.root_direct;
         }
         let mut devices = self
@@ -181,8 +187,27 @@ impl Store {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *devices
-            .entry(st.st_dev)
+            .entry(dev)
             .or_insert_with(|| fsys::probe_direct(dir))
+    }
+
+    /// Opens `key` of `bucket` in one path resolution from the root (the
+    /// bucket is one validated path component), with its metadata.
+    pub(crate) fn open_key(
+        &self,
+        bucket: &str,
+        key: &ObjectKey,
+    ) -> Result<(OwnedFd, ObjectInfo, u64)> {
+        let name = BucketName::new(bucket)?;
+        let path = format!("{}/{}", name.as_str(), key.rel_path());
+        match open_object(self.inner.root_fd.as_fd(), &path, key) {
+            Err(StoreError::NoSuchKey) => {
+                // Tell a missing bucket from a missing key (errors only).
+                self.bucket_fd(bucket)?;
+                Err(StoreError::NoSuchKey)
+            }
+            other => other,
+        }
     }
 
     /// Creates a bucket.
@@ -259,9 +284,7 @@ impl Store {
     /// [`StoreError::NoSuchBucket`], [`StoreError::NoSuchKey`], invalid names.
     pub fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
         let key = ObjectKey::new(key)?;
-        let bucket_fd = self.bucket_fd(bucket)?;
-        let fd = open_object(bucket_fd.as_fd(), &key, OFlags::RDONLY)?;
-        object_info(fd.as_fd(), &key)
+        Ok(self.open_key(bucket, &key)?.1)
     }
 
     /// Deletes an object, then the parent directories the store created that
@@ -359,18 +382,19 @@ fn birth_time(fd: BorrowedFd<'_>) -> Result<SystemTime> {
     Ok(system_time(st.st_mtime, st.st_mtime_nsec))
 }
 
-/// Opens the file (or marker directory) of `key` beneath the bucket.
+/// Opens the file (or marker directory) of `key` beneath the bucket and
+/// reads its size, time and metadata (one open, one fstat, one xattr read).
 pub(crate) fn open_object(
-    bucket: BorrowedFd<'_>,
+    dir: BorrowedFd<'_>,
+    path: &str,
     key: &ObjectKey,
-    flags: OFlags,
-) -> Result<OwnedFd> {
-    let open_flags = if key.is_dir_marker() {
+) -> Result<(OwnedFd, ObjectInfo, u64)> {
+    let flags = if key.is_dir_marker() {
         OFlags::RDONLY | OFlags::DIRECTORY
     } else {
-        flags
+        OFlags::RDONLY
     };
-    let fd = match fsys::open_beneath(bucket, key.rel_path(), open_flags, Mode::empty()) {
+    let fd = match fsys::open_beneath(dir, path, flags, Mode::empty()) {
         Ok(fd) => fd,
         // Missing, a parent that is a file, a symlink on the way: no object.
         Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV | Errno::ISDIR) => {
@@ -386,16 +410,15 @@ pub(crate) fn open_object(
     } else {
         file_type == rfs::FileType::RegularFile
     };
-    if is_object {
-        Ok(fd)
-    } else {
-        Err(StoreError::NoSuchKey)
+    if !is_object {
+        return Err(StoreError::NoSuchKey);
     }
+    let info = object_info(fd.as_fd(), &st, key);
+    Ok((fd, info, st.st_dev))
 }
 
 /// Size, time and metadata of an open object.
-pub(crate) fn object_info(fd: BorrowedFd<'_>, key: &ObjectKey) -> Result<ObjectInfo> {
-    let st = rfs::fstat(fd)?;
+fn object_info(fd: BorrowedFd<'_>, st: &rfs::Stat, key: &ObjectKey) -> ObjectInfo {
     let modified = system_time(st.st_mtime, st.st_mtime_nsec);
     let size = if key.is_dir_marker() {
         0
@@ -403,12 +426,12 @@ pub(crate) fn object_info(fd: BorrowedFd<'_>, key: &ObjectKey) -> Result<ObjectI
         st.st_size as u64
     };
     if let Some(meta) = fsys::get_xattr(fd, META_XATTR).and_then(|raw| ObjectMeta::decode(&raw)) {
-        return Ok(ObjectInfo {
+        return ObjectInfo {
             size,
             modified,
             meta,
             derived: false,
-        });
+        };
     }
     let meta = ObjectMeta {
         etag: derived_etag(st.st_ino, size, modified),
@@ -417,10 +440,10 @@ pub(crate) fn object_info(fd: BorrowedFd<'_>, key: &ObjectKey) -> Result<ObjectI
             guess_content_type(key.rel_path()).to_owned(),
         )],
     };
-    Ok(ObjectInfo {
+    ObjectInfo {
         size,
         modified,
         meta,
         derived: true,
-    })
+    }
 }
