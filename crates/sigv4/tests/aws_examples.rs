@@ -229,6 +229,40 @@ fn stream_verify(head: &str, body: &[u8]) -> Result<Vec<u8>> {
     Ok(payload)
 }
 
+/// Signs a documented request head (its Authorization left out) with our
+/// signer, as a client would.
+fn sign_like_client(
+    head: &str,
+    signed_headers: &str,
+    payload: &str,
+) -> sluice_sigv4::HeaderSignature {
+    let mut fields = [httparse::EMPTY_HEADER; 32];
+    let Ok(Status::Complete(parsed)) =
+        RequestHead::parse(head.as_bytes(), &mut fields, &Limits::default())
+    else {
+        panic!("documented head does not parse")
+    };
+    let headers: Vec<(&str, &[u8])> = parsed
+        .headers()
+        .iter()
+        .filter(|(n, _)| *n != "Authorization")
+        .collect();
+    let req = SignedRequest {
+        method: "PUT",
+        path: parsed.raw_path(),
+        query: "",
+        headers: &headers[..],
+    };
+    sign_headers(
+        &req,
+        signed_headers,
+        payload,
+        &Credentials::new(ACCESS_KEY, SECRET),
+        "us-east-1",
+        T0,
+    )
+}
+
 #[test]
 fn streaming_upload_example_chunk_signatures() {
     let payload = stream_verify(&streaming_head(SEED), &streaming_body(b'a', CHUNK_SIGS)).unwrap();
@@ -245,32 +279,7 @@ fn streaming_upload_example_chunk_signatures() {
         Err(Error::SignatureDoesNotMatch)
     );
     // Our signer reproduces the documented seed and chunk signatures.
-    let head = streaming_head(SEED);
-    let mut fields = [httparse::EMPTY_HEADER; 32];
-    let Ok(Status::Complete(parsed)) =
-        RequestHead::parse(head.as_bytes(), &mut fields, &Limits::default())
-    else {
-        panic!()
-    };
-    let headers: Vec<(&str, &[u8])> = parsed
-        .headers()
-        .iter()
-        .filter(|(n, _)| *n != "Authorization")
-        .collect();
-    let req = SignedRequest {
-        method: "PUT",
-        path: parsed.raw_path(),
-        query: "",
-        headers: &headers[..],
-    };
-    let sig = sign_headers(
-        &req,
-        "content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class",
-        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-        &Credentials::new(ACCESS_KEY, SECRET),
-        "us-east-1",
-        T0,
-    );
+    let sig = sign_like_client(&streaming_head(SEED), "content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
     assert_eq!(&sig.signature, SEED.as_bytes());
     let mut signer = sig.chunk_signer();
     assert_eq!(&signer.sign_chunk(&[b'a'; 65536]), CHUNK_SIGS[0].as_bytes());
@@ -416,32 +425,7 @@ fn streaming_upload_with_signed_trailer_example() {
     let v = verify_raw(head(good.len()).as_bytes(), T0).unwrap();
     assert_eq!(v.payload, PayloadMode::StreamingSignedTrailer);
     // Our signer produces the same chain, trailer signature included.
-    let wire = head(good.len());
-    let mut fields = [httparse::EMPTY_HEADER; 32];
-    let Ok(Status::Complete(parsed)) =
-        RequestHead::parse(wire.as_bytes(), &mut fields, &Limits::default())
-    else {
-        panic!()
-    };
-    let headers: Vec<(&str, &[u8])> = parsed
-        .headers()
-        .iter()
-        .filter(|(n, _)| *n != "Authorization")
-        .collect();
-    let req = SignedRequest {
-        method: "PUT",
-        path: parsed.raw_path(),
-        query: "",
-        headers: &headers[..],
-    };
-    let sig = sign_headers(
-        &req,
-        "content-encoding;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class;x-amz-trailer",
-        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
-        &Credentials::new(ACCESS_KEY, SECRET),
-        "us-east-1",
-        T0,
-    );
+    let sig = sign_like_client(&head(good.len()), "content-encoding;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class;x-amz-trailer", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER");
     let mut signer = sig.chunk_signer();
     for (data, expected) in [
         (&[b'a'; 65536][..], SIGS[0]),
