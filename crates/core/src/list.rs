@@ -4,7 +4,9 @@
 //! tree; with the `/` delimiter, subtrees behind a common prefix are not
 //! entered at all.
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
@@ -64,12 +66,14 @@ struct Level {
     /// Key prefix of this directory (`""` or `a/b/`).
     path: String,
     fd: OwnedFd,
-    entries: Vec<Entry>,
+    /// The directory's entries, sorted; `next..end` are still to visit.
+    entries: Arc<Vec<Entry>>,
     next: usize,
+    end: usize,
 }
 
 #[derive(Debug)]
-struct Entry {
+pub(crate) struct Entry {
     /// The name as it sorts: a directory's name has `/` appended.
     sort_name: String,
     is_dir: bool,
@@ -96,7 +100,7 @@ impl Store {
     /// [`StoreError::NoSuchBucket`], read errors.
     pub fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage> {
         let bucket_fd = self.bucket_fd(bucket)?;
-        let mut walk = Walk::new(bucket_fd, q)?;
+        let mut walk = Walk::new(bucket_fd, q, &self.inner.dir_cache)?;
         let mut page = ListPage::default();
         let mut count = 0;
         while let Some(item) = walk.next_item()? {
@@ -120,6 +124,7 @@ impl Store {
 
 struct Walk<'q> {
     q: &'q ListQuery,
+    cache: &'q DirCache,
     stack: Vec<Level>,
     /// The `/` delimiter: subtrees become common prefixes without a walk.
     slash: bool,
@@ -131,10 +136,11 @@ struct Walk<'q> {
 }
 
 impl<'q> Walk<'q> {
-    fn new(bucket: OwnedFd, q: &'q ListQuery) -> Result<Self> {
+    fn new(bucket: OwnedFd, q: &'q ListQuery, cache: &'q DirCache) -> Result<Self> {
         let slash = q.delimiter.as_deref() == Some("/");
         let mut walk = Walk {
             q,
+            cache,
             stack: Vec::new(),
             slash,
             last_prefix: None,
@@ -164,22 +170,23 @@ impl<'q> Walk<'q> {
     }
 
     fn push(&mut self, path: String, fd: OwnedFd) -> Result<()> {
-        let mut entries = read_entries(fd.as_fd())?;
-        // Keep only what can hold keys starting with the prefix and after
-        // the start position.
-        let prefix = &self.q.prefix;
-        entries.retain(|e| {
-            let full = format!("{path}{}", e.sort_name);
-            let under_prefix = full.starts_with(prefix.as_str())
-                || (e.is_dir && prefix.starts_with(full.as_str()));
-            under_prefix && !self.entirely_before_start(&full, e.is_dir)
-        });
-        entries.sort_unstable_by(|a, b| a.sort_name.as_bytes().cmp(b.sort_name.as_bytes()));
+        let entries = self.cache.sorted_entries(fd.as_fd())?;
+        // Entries are sorted, so those under the prefix are one run, and
+        // those entirely before the start position are a run at its front:
+        // both ends are found by binary search, whatever the directory size.
+        let rest = self.q.prefix.get(path.len()..).unwrap_or("");
+        let lo = entries.partition_point(|e| e.sort_name.as_str() < rest);
+        let end = lo + entries[lo..].partition_point(|e| e.sort_name.starts_with(rest));
+        let next = lo
+            + entries[lo..end].partition_point(|e| {
+                self.entirely_before_start(&format!("{path}{}", e.sort_name), e.is_dir)
+            });
         self.stack.push(Level {
             path,
             fd,
             entries,
-            next: 0,
+            next,
+            end,
         });
         Ok(())
     }
@@ -209,10 +216,12 @@ impl<'q> Walk<'q> {
             let Some(level) = self.stack.last_mut() else {
                 return Ok(None);
             };
-            let Some(entry) = level.entries.get(level.next) else {
+            if level.next >= level.end {
                 self.stack.pop();
                 continue;
-            };
+            }
+            let entries = Arc::clone(&level.entries);
+            let entry = &entries[level.next];
             level.next += 1;
             let full = format!("{}{}", level.path, entry.sort_name);
             if !entry.is_dir {
@@ -268,6 +277,55 @@ impl<'q> Walk<'q> {
             Some(start) if item.name() <= start => None,
             _ => Some(item),
         }
+    }
+}
+
+/// Sorted entries of large directories, kept between the pages of a
+/// listing: a page of a 100,000-entry directory would otherwise read and
+/// sort all of it again. An entry is valid while the directory's mtime (which
+/// every create, rename and unlink in it changes) is the same.
+/// Device and inode of a directory.
+type DirId = (u64, u64);
+/// Modification time (seconds, nanoseconds).
+type MtimeStamp = (i64, u64);
+
+#[derive(Default)]
+pub(crate) struct DirCache {
+    dirs: Mutex<HashMap<DirId, (MtimeStamp, Arc<Vec<Entry>>)>>,
+}
+
+impl DirCache {
+    /// Directories smaller than this are read each time.
+    const MIN_ENTRIES: usize = 1024;
+    /// Entries held in all, before the cache empties itself.
+    const MAX_ENTRIES: usize = 2_000_000;
+
+    fn sorted_entries(&self, dir: std::os::fd::BorrowedFd<'_>) -> Result<Arc<Vec<Entry>>> {
+        let st = rfs::fstat(dir)?;
+        let id = (st.st_dev, st.st_ino);
+        let stamp = (st.st_mtime, st.st_mtime_nsec);
+        let lock = || {
+            self.dirs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((seen, entries)) = lock().get(&id) {
+            if *seen == stamp {
+                return Ok(Arc::clone(entries));
+            }
+        }
+        let mut entries = read_entries(dir)?;
+        entries.sort_unstable_by(|a, b| a.sort_name.as_bytes().cmp(b.sort_name.as_bytes()));
+        let entries = Arc::new(entries);
+        if entries.len() >= Self::MIN_ENTRIES {
+            let mut dirs = lock();
+            let held: usize = dirs.values().map(|(_, e)| e.len()).sum();
+            if held + entries.len() > Self::MAX_ENTRIES {
+                dirs.clear();
+            }
+            dirs.insert(id, (stamp, Arc::clone(&entries)));
+        }
+        Ok(entries)
     }
 }
 

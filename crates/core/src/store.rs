@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     pub(crate) opts: StoreOptions,
     /// O_DIRECT support of filesystems mounted below the root (rare).
     devices: Mutex<HashMap<u64, bool>>,
+    /// Sorted entries of large directories, between listing pages.
+    pub(crate) dir_cache: crate::list::DirCache,
 }
 
 /// A handle on the store. Cheap to clone; every runtime thread holds one.
@@ -137,6 +139,7 @@ impl Store {
                 root_direct,
                 opts,
                 devices: Mutex::new(HashMap::new()),
+                dir_cache: crate::list::DirCache::default(),
             }),
         })
     }
