@@ -288,10 +288,12 @@ impl<'q> Walk<'q> {
 type DirId = (u64, u64);
 /// Modification time (seconds, nanoseconds).
 type MtimeStamp = (i64, u64);
+/// A directory's sorted entries as of a modification time.
+type CachedDir = (MtimeStamp, Arc<Vec<Entry>>);
 
 #[derive(Default)]
 pub(crate) struct DirCache {
-    dirs: Mutex<HashMap<DirId, (MtimeStamp, Arc<Vec<Entry>>)>>,
+    dirs: Mutex<HashMap<DirId, CachedDir>>,
 }
 
 impl DirCache {
