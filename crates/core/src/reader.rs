@@ -43,7 +43,7 @@ pub const DIRECT_READ_MIN: u64 = 256 * 1024;
 /// or deleted meanwhile: a reader sees the version it opened, whole.
 pub struct ObjectReader {
     info: ObjectInfo,
-    file: Option<Rc<monoio::fs::File>>,
+    source: Source,
     direct: bool,
     /// Next offset to hand out, and the end of the range.
     pos: u64,
@@ -53,6 +53,17 @@ pub struct ObjectReader {
     /// Offset, length and handle of the read in flight.
     pending: Option<(u64, u64, JoinHandle<ReadResult>)>,
     _fd: Option<OwnedFd>,
+}
+
+/// Where reads go.
+enum Source {
+    /// Nothing to read (directory objects).
+    None,
+    /// A buffered descriptor not handed to the runtime yet: cached bytes are
+    /// read from it directly, without blocking (preadv2 RWF_NOWAIT).
+    Plain(OwnedFd),
+    /// Reads through io_uring (the runtime's file).
+    Uring(Rc<monoio::fs::File>),
 }
 
 impl std::fmt::Debug for ObjectReader {
@@ -75,7 +86,7 @@ impl Store {
         if key.is_dir_marker() {
             return Ok(ObjectReader {
                 info,
-                file: None,
+                source: Source::None,
                 direct: false,
                 pos: 0,
                 end: 0,
@@ -89,20 +100,20 @@ impl Store {
         // cache, which serves the hot ones without touching the disk. The
         // first descriptor (plain) is what proved the object a regular file.
         let direct = info.size >= DIRECT_READ_MIN && self.direct_for_dev(dev, fd.as_fd());
-        let (data_fd, keep) = if direct {
+        let (source, keep) = if direct {
             let self_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
             let flags = OFlags::RDONLY | OFlags::DIRECT | OFlags::CLOEXEC;
             let direct_fd = rustix::fs::open(self_path.as_str(), flags, Mode::empty())
                 .map_err(StoreError::from)?;
-            (direct_fd, Some(fd))
+            let file = monoio::fs::File::from_std(std::fs::File::from(direct_fd))?;
+            (Source::Uring(Rc::new(file)), Some(fd))
         } else {
-            (fd, None)
+            (Source::Plain(fd), None)
         };
-        let file = monoio::fs::File::from_std(std::fs::File::from(data_fd))?;
         let end = info.size;
         Ok(ObjectReader {
             info,
-            file: Some(Rc::new(file)),
+            source,
             direct,
             pos: 0,
             end,
@@ -138,11 +149,16 @@ impl ObjectReader {
         if self.pos >= self.end {
             return Ok(None);
         }
+        if let Some(chunk) = self.read_cached(pool)? {
+            return Ok(Some(chunk));
+        }
         let (read_at, want, (result, buf)) = match self.pending.take() {
             Some((at, want, handle)) => (at, want, handle.await),
             None => {
                 let Some((at, want, read)) = self.next_read(pool) else {
-                    return Ok(None);
+                    return Err(StoreError::Io(io::Error::other(
+                        "the object's file could not be handed to the runtime",
+                    )));
                 };
                 if self.next_read < self.end {
                     // More follows: read this piece in the background too, and
@@ -171,6 +187,56 @@ impl ObjectReader {
         Ok(Some(Chunk { buf, start, len }))
     }
 
+    /// Serves the next piece from the page cache when it is there, without
+    /// blocking and without a trip through io_uring; None to read normally.
+    fn read_cached(&mut self, pool: &BufPool) -> Result<Option<Chunk>> {
+        let Source::Plain(fd) = &self.source else {
+            return Ok(None);
+        };
+        if self.pending.is_some() {
+            return Ok(None);
+        }
+        let mut buf = pool.get();
+        let want = (buf.capacity() as u64).min(self.end - self.pos) as usize;
+        let mut slices = [std::io::IoSliceMut::new(&mut buf.spare_mut()[..want])];
+        match rustix::io::preadv2(
+            fd,
+            &mut slices,
+            self.pos,
+            rustix::io::ReadWriteFlags::NOWAIT,
+        ) {
+            Ok(0) => Err(StoreError::Io(io::ErrorKind::UnexpectedEof.into())),
+            Ok(n) => {
+                buf.set_len(n);
+                self.pos += n as u64;
+                self.next_read = self.pos;
+                Ok(Some(Chunk {
+                    buf,
+                    start: 0,
+                    len: n,
+                }))
+            }
+            // Not (all) in the cache: read through io_uring.
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The file for io_uring reads, handing the descriptor to the runtime on
+    /// first use.
+    fn uring_file(&mut self) -> Option<Rc<monoio::fs::File>> {
+        if let Source::Plain(_) = self.source {
+            let Source::Plain(fd) = std::mem::replace(&mut self.source, Source::None) else {
+                return None;
+            };
+            let file = monoio::fs::File::from_std(std::fs::File::from(fd)).ok()?;
+            self.source = Source::Uring(Rc::new(file));
+        }
+        match &self.source {
+            Source::Uring(file) => Some(Rc::clone(file)),
+            _ => None,
+        }
+    }
+
     /// The next read of the range: offset, length and the read itself.
     fn next_read(
         &mut self,
@@ -180,7 +246,7 @@ impl ObjectReader {
         u64,
         impl std::future::Future<Output = ReadResult> + 'static,
     )> {
-        let file = self.file.as_ref().map(Rc::clone)?;
+        let file = self.uring_file()?;
         let buf = pool.get();
         let cap = buf.capacity() as u64;
         let (at, want) = if self.direct {

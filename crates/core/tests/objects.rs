@@ -256,3 +256,34 @@ fn copies() {
         ));
     });
 }
+
+/// Small objects are read through the page cache: from the cache without
+/// blocking when the bytes are there, through io_uring when they are not,
+/// and from a cache that holds only part of the object.
+#[test]
+fn small_objects_read_from_disk_cache_and_partly_cached() {
+    on_both_drivers("cached", |store| async move {
+        store.create_bucket("bkt").unwrap();
+        let data = content(11, 200_000);
+        put(&store, "bkt", "small", &data, 65_536).await.unwrap();
+        // Written with O_DIRECT: not cached, read through io_uring.
+        assert_eq!(get(&store, "bkt", "small").await.unwrap(), data);
+        // Now cached.
+        assert_eq!(get(&store, "bkt", "small").await.unwrap(), data);
+        // Partly cached: the first 64 KiB only.
+        put(&store, "bkt", "partial", &data, 65_536).await.unwrap();
+        assert_eq!(
+            get_range(&store, "bkt", "partial", 0, 65_536)
+                .await
+                .unwrap(),
+            &data[..65_536]
+        );
+        assert_eq!(get(&store, "bkt", "partial").await.unwrap(), data);
+        assert_eq!(
+            get_range(&store, "bkt", "partial", 70_000, 150_000)
+                .await
+                .unwrap(),
+            &data[70_000..150_000]
+        );
+    });
+}
