@@ -46,7 +46,7 @@ pub use multipart::{PartInfo, PartWriter, UploadInfo, MAX_PARTS, MAX_PART_SIZE};
 pub use names::{is_valid_bucket_name, BucketName, ObjectKey, MAX_KEY_BYTES, RESERVED_PREFIX};
 pub use reader::{Chunk, ObjectReader, DIRECT_READ_MIN};
 pub use runtime::{
-    block_on, numa_cores_for_path, parse_cpu_list, pick_cores, start_runtimes, Driver,
+    block_on, numa_cores_for_path, parse_cpu_list, pick_cores, pin_to, start_runtimes, Driver,
 };
 pub use store::{BucketInfo, ObjectInfo, Store, StoreOptions, INTERNAL_DIR};
 pub use writer::ObjectWriter;

@@ -70,7 +70,11 @@ where
     Ok(handles)
 }
 
-fn pin_to(core: usize) -> std::io::Result<()> {
+/// Pins the calling thread to `core`.
+///
+/// # Errors
+/// When the core does not exist or is not allowed.
+pub fn pin_to(core: usize) -> std::io::Result<()> {
     let mut set = rustix::thread::CpuSet::new();
     set.set(core);
     rustix::thread::sched_setaffinity(None, &set)?;

@@ -1,0 +1,341 @@
+//! One connection: read a head, authenticate, answer 100-continue, run the
+//! operation with its body, write the response; keep-alive and pipelining
+//! until the client closes or asks to.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::{TcpListener, TcpStream};
+use sluice_core::{BufPool, Store};
+use sluice_http::{BodyDecoder, Limits, RequestHead, ResponseHead, Status};
+use sluice_sigv4::{Result as SigResult, SecretLookup, Verifier};
+
+use crate::error::S3Error;
+use crate::handlers::{self, Response};
+use crate::xml;
+
+/// Access keys and their secrets.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials(pub Vec<(String, String)>);
+
+impl SecretLookup for Credentials {
+    fn secret_key(&self, access_key: &str, session_token: Option<&str>) -> SigResult<String> {
+        if session_token.is_some() {
+            return Err(sluice_sigv4::Error::InvalidToken);
+        }
+        self.0
+            .iter()
+            .find(|(k, _)| k == access_key)
+            .map(|(_, s)| s.clone())
+            .ok_or(sluice_sigv4::Error::InvalidAccessKeyId)
+    }
+}
+
+/// What every thread serves with.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Region reported and accepted (requests signed for any region pass).
+    pub region: String,
+    /// Domain for virtual-hosted-style requests (`bucket.domain`).
+    pub domain: Option<String>,
+    /// HTTP limits.
+    pub limits: Limits,
+    /// Users' keys.
+    pub credentials: Credentials,
+    /// Time allowed to send a request head.
+    pub header_timeout: Duration,
+    /// Time a kept-alive connection may stay idle.
+    pub idle_timeout: Duration,
+    /// Connections per thread; more are closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            region: "us-east-1".into(),
+            domain: None,
+            limits: Limits::default(),
+            credentials: Credentials::default(),
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            max_connections: 4096,
+        }
+    }
+}
+
+/// Per-thread state: the store handle, a verifier with its key cache, a
+/// buffer pool, counters.
+pub struct ThreadContext {
+    pub(crate) store: Store,
+    pub(crate) config: ServiceConfig,
+    pub(crate) verifier: RefCell<Verifier>,
+    pub(crate) pool: BufPool,
+    connections: Cell<usize>,
+    requests: Cell<u64>,
+    id_prefix: u64,
+}
+
+impl std::fmt::Debug for ThreadContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadContext")
+            .field("connections", &self.connections.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ThreadContext {
+    /// Context for one runtime thread.
+    #[must_use]
+    pub fn new(store: Store, config: ServiceConfig, thread: usize) -> Rc<Self> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Rc::new(ThreadContext {
+            verifier: RefCell::new(Verifier::new(None, "s3")),
+            pool: BufPool::new(sluice_core::DEFAULT_BUF_SIZE, 16),
+            store,
+            config,
+            connections: Cell::new(0),
+            requests: Cell::new(0),
+            id_prefix: now ^ ((thread as u64) << 56),
+        })
+    }
+
+    pub(crate) fn request_id(&self) -> String {
+        let n = self.requests.get() + 1;
+        self.requests.set(n);
+        format!(
+            "{:016X}",
+            self.id_prefix
+                .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        )
+    }
+}
+
+/// Accepts connections on `listener` forever, one task per connection.
+pub async fn serve(listener: TcpListener, ctx: Rc<ThreadContext>) {
+    loop {
+        let Ok((stream, _peer)) = listener.accept().await else {
+            continue;
+        };
+        if ctx.connections.get() >= ctx.config.max_connections {
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let ctx = Rc::clone(&ctx);
+        monoio::spawn(async move {
+            ctx.connections.set(ctx.connections.get() + 1);
+            serve_connection(stream, &ctx).await;
+            ctx.connections.set(ctx.connections.get() - 1);
+        });
+    }
+}
+
+/// The request as owned data, once its head is parsed.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub method: sluice_http::Method,
+    pub method_str: String,
+    pub raw_path: String,
+    pub raw_query: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub keep_alive: bool,
+    pub expect_continue: bool,
+    pub has_body: bool,
+    pub decoded_length: Option<u64>,
+}
+
+impl Request {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+            .map(str::trim)
+    }
+}
+
+/// The connection's input: bytes read and not yet consumed.
+pub(crate) struct Input {
+    pub buf: Vec<u8>,
+    pub stream: TcpStream,
+}
+
+impl Input {
+    /// Reads more bytes; Ok(0) at end of stream.
+    pub(crate) async fn fill(&mut self, timeout: Duration) -> std::io::Result<usize> {
+        if self.buf.capacity() - self.buf.len() < 16 * 1024 {
+            self.buf.reserve(64 * 1024);
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let len = buf.len();
+        let read = self
+            .stream
+            .read(monoio::buf::IoBufMut::slice_mut(buf, len..));
+        match monoio::time::timeout(timeout, read).await {
+            Ok((result, slice)) => {
+                self.buf = slice.into_inner();
+                result
+            }
+            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+
+    pub(crate) async fn write_all(&mut self, data: Vec<u8>) -> std::io::Result<()> {
+        let (result, _) = self.stream.write_all(data).await;
+        result.map(|_| ())
+    }
+}
+
+/// Serves one connection until it closes.
+pub async fn serve_connection(stream: TcpStream, ctx: &ThreadContext) {
+    let mut input = Input {
+        buf: Vec::with_capacity(64 * 1024),
+        stream,
+    };
+    let limits = ctx.config.limits;
+    let mut first = true;
+    loop {
+        // The head.
+        let (request, decoder, head_len) = loop {
+            if !input.buf.is_empty() {
+                let mut fields = [httparse::EMPTY_HEADER; 128];
+                match RequestHead::parse(&input.buf, &mut fields, &limits) {
+                    Ok(Status::Complete(head)) => {
+                        let request = owned_request(&head);
+                        let decoder = BodyDecoder::for_head(&head, &limits);
+                        break (request, decoder, head.len());
+                    }
+                    Ok(Status::Partial) => {}
+                    Err(e) => {
+                        let id = ctx.request_id();
+                        let resp = handlers::error_response(&S3Error::from(e), "", &id);
+                        let _ = write_response(&mut input, resp, ctx, false, &id).await;
+                        return;
+                    }
+                }
+            }
+            let timeout = if input.buf.is_empty() && !first {
+                ctx.config.idle_timeout
+            } else {
+                ctx.config.header_timeout
+            };
+            match input.fill(timeout).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        };
+        first = false;
+        input.buf.drain(..head_len);
+        let id = ctx.request_id();
+        let outcome = handlers::handle(ctx, &request, decoder, &mut input, &id).await;
+        // A body left unread (an error before it) leaves the stream's position
+        // unknown: the connection closes after the answer.
+        let keep_alive = request.keep_alive && outcome.body_consumed;
+        if write_response(&mut input, outcome.response, ctx, keep_alive, &id)
+            .await
+            .is_err()
+            || !keep_alive
+        {
+            return;
+        }
+    }
+}
+
+fn owned_request(head: &RequestHead<'_, '_>) -> Request {
+    let headers = head
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.to_owned(), v.to_vec()))
+        .collect();
+    Request {
+        method: head.method(),
+        method_str: head.method_str().to_owned(),
+        raw_path: head.raw_path().to_owned(),
+        raw_query: head.raw_query().to_owned(),
+        headers,
+        keep_alive: head.keep_alive(),
+        expect_continue: head.expect_continue(),
+        has_body: !matches!(
+            head.framing(),
+            sluice_http::Framing::Empty | sluice_http::Framing::Length(0)
+        ),
+        decoded_length: head
+            .aws_chunked()
+            .map(|a| a.decoded_length)
+            .or(match head.framing() {
+                sluice_http::Framing::Length(n) => Some(n),
+                _ => None,
+            }),
+    }
+}
+
+/// Writes the response head and body.
+async fn write_response(
+    input: &mut Input,
+    resp: Response,
+    ctx: &ThreadContext,
+    keep_alive: bool,
+    id: &str,
+) -> std::io::Result<()> {
+    let mut head = vec![0u8; 8192];
+    let len = {
+        let mut h = ResponseHead::new(&mut head, resp.status);
+        h.header("x-amz-request-id", id)
+            .header("x-amz-id-2", id)
+            .header("Date", crate::time::http_date(SystemTime::now()));
+        h.header("Server", "sluice");
+        for (name, value) in &resp.headers {
+            h.header(name, value);
+        }
+        let body_len = match &resp.body {
+            handlers::Body::Bytes(b) => b.len() as u64,
+            handlers::Body::Object { len, .. } => *len,
+            handlers::Body::HeadOnly(n) => *n,
+            handlers::Body::Empty => 0,
+        };
+        if !(resp.status == 204 || resp.status == 304) || body_len > 0 {
+            h.content_length(body_len);
+        }
+        if !keep_alive {
+            h.close();
+        }
+        match h.finish() {
+            Ok(n) => n,
+            Err(e) => return Err(std::io::Error::other(e.to_string())),
+        }
+    };
+    head.truncate(len);
+    match resp.body {
+        handlers::Body::Bytes(b) => {
+            head.extend_from_slice(&b);
+            input.write_all(head).await
+        }
+        handlers::Body::Object { mut reader, .. } => {
+            input.write_all(head).await?;
+            while let Some(chunk) = reader
+                .next_chunk(&ctx.pool)
+                .await
+                .map_err(std::io::Error::from)?
+            {
+                let (start, len) = (chunk.start, chunk.len);
+                let (result, _) = input
+                    .stream
+                    .write_all(monoio::buf::IoBuf::slice(chunk.buf, start..start + len))
+                    .await;
+                result?;
+            }
+            Ok(())
+        }
+        handlers::Body::HeadOnly(_) | handlers::Body::Empty => input.write_all(head).await,
+    }
+}
+
+/// The error document as a response body.
+pub(crate) fn error_body(err: &S3Error, resource: &str, id: &str) -> Vec<u8> {
+    xml::error(err.code, &err.message, resource, id).into_bytes()
+}

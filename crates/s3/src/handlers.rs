@@ -1,0 +1,782 @@
+//! The operations: what each does with the store and what it answers.
+
+use std::time::SystemTime;
+
+use sluice_core::{ListQuery, ObjectInfo, ObjectReader};
+use sluice_http::{BodyDecoder, BodyEvent, Method, CONTINUE};
+use sluice_sigv4::{
+    base64_decode, Checksum, ChecksumAlgorithm, ChecksumValue, SignedRequest, Verified,
+};
+
+use crate::conn::{error_body, Input, Request, ThreadContext};
+use crate::error::S3Error;
+use crate::route::{route, Op, Route};
+use crate::time::{http_date, iso8601};
+use crate::xml::Xml;
+
+/// A response before it is written.
+pub(crate) struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+pub(crate) enum Body {
+    Empty,
+    Bytes(Vec<u8>),
+    /// An object (range already set on the reader).
+    Object {
+        reader: ObjectReader,
+        len: u64,
+    },
+    /// A HEAD answer: the length a GET would send, and no body.
+    HeadOnly(u64),
+}
+
+pub(crate) struct Outcome {
+    pub response: Response,
+    /// Whether the request body was read to its end (else the connection closes).
+    pub body_consumed: bool,
+}
+
+/// Failure with whether the body was consumed.
+type Fail = (S3Error, bool);
+
+fn response(status: u16) -> Response {
+    Response {
+        status,
+        headers: Vec::new(),
+        body: Body::Empty,
+    }
+}
+
+fn xml_response(status: u16, body: String) -> Response {
+    Response {
+        status,
+        headers: vec![("Content-Type".into(), "application/xml".into())],
+        body: Body::Bytes(body.into_bytes()),
+    }
+}
+
+pub(crate) fn error_response(err: &S3Error, resource: &str, id: &str) -> Response {
+    let mut r = response(err.status);
+    r.headers
+        .push(("Content-Type".into(), "application/xml".into()));
+    r.body = Body::Bytes(error_body(err, resource, id));
+    r
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Runs one request.
+pub(crate) async fn handle(
+    ctx: &ThreadContext,
+    req: &Request,
+    decoder: BodyDecoder,
+    input: &mut Input,
+    id: &str,
+) -> Outcome {
+    match run(ctx, req, decoder, input).await {
+        Ok(response) => Outcome {
+            response,
+            body_consumed: true,
+        },
+        Err((err, consumed)) => {
+            let resource = sluice_http::percent_decode(&req.raw_path, false)
+                .map(|p| p.into_owned())
+                .unwrap_or_default();
+            let mut response = error_response(&err, &resource, id);
+            if req.method == Method::Head {
+                response.body = Body::HeadOnly(0);
+                response.headers.clear();
+            }
+            Outcome {
+                response,
+                body_consumed: consumed || !req.has_body,
+            }
+        }
+    }
+}
+
+async fn run(
+    ctx: &ThreadContext,
+    req: &Request,
+    mut decoder: BodyDecoder,
+    input: &mut Input,
+) -> Result<Response, Fail> {
+    let early = |e: S3Error| (e, false);
+    let r = route(
+        req.method,
+        &req.raw_path,
+        &req.raw_query,
+        req.header("host"),
+        ctx.config.domain.as_deref(),
+    )
+    .map_err(early)?;
+    let signed = SignedRequest {
+        method: &req.method_str,
+        path: &req.raw_path,
+        query: &req.raw_query,
+        headers: &req.headers[..],
+    };
+    let verified = ctx
+        .verifier
+        .borrow_mut()
+        .verify(&signed, &ctx.config.credentials, now())
+        .map_err(|e| early(e.into()))?;
+    if req.expect_continue {
+        input
+            .write_all(CONTINUE.to_vec())
+            .await
+            .map_err(|e| early(S3Error::internal(e)))?;
+    }
+    if r.op == Op::PutObject {
+        return put_object(ctx, req, &r, &verified, decoder, input).await;
+    }
+    // The other operations take no body worth streaming: read what there is.
+    let body = read_small_body(&mut decoder, input, ctx).await?;
+    let bucket = r.bucket.as_deref().unwrap_or_default();
+    let key = r.key.as_deref().unwrap_or_default();
+    let store = &ctx.store;
+    let s3 = |e: sluice_core::StoreError| (S3Error::from(e), true);
+    Ok(match r.op {
+        Op::ListBuckets => list_buckets(ctx)?,
+        Op::CreateBucket => {
+            let _location_constraint = body;
+            store.create_bucket(bucket).map_err(s3)?;
+            let mut resp = response(200);
+            resp.headers.push(("Location".into(), format!("/{bucket}")));
+            resp
+        }
+        Op::DeleteBucket => {
+            store.delete_bucket(bucket).map_err(s3)?;
+            response(204)
+        }
+        Op::HeadBucket => {
+            store.head_bucket(bucket).map_err(s3)?;
+            let mut resp = response(200);
+            resp.headers
+                .push(("x-amz-bucket-region".into(), ctx.config.region.clone()));
+            resp
+        }
+        Op::GetBucketLocation => {
+            store.head_bucket(bucket).map_err(s3)?;
+            let mut x = Xml::new();
+            x.root("LocationConstraint");
+            if ctx.config.region != "us-east-1" {
+                crate::xml::escape_into(x.text_mut(), &ctx.config.region);
+            }
+            x.close("LocationConstraint");
+            xml_response(200, x.finish())
+        }
+        Op::GetBucketVersioning => {
+            store.head_bucket(bucket).map_err(s3)?;
+            let mut x = Xml::new();
+            x.root("VersioningConfiguration")
+                .close("VersioningConfiguration");
+            xml_response(200, x.finish())
+        }
+        Op::ListObjectsV2 | Op::ListObjects => {
+            list_objects(ctx, bucket, &r).map_err(|e| (e, true))?
+        }
+        Op::GetObject | Op::HeadObject => {
+            get_object(ctx, req, &r, bucket, key).map_err(|e| (e, true))?
+        }
+        Op::DeleteObject => {
+            match store.delete_object(bucket, key) {
+                // S3 answers 204 whether or not the key existed.
+                Ok(()) | Err(sluice_core::StoreError::NoSuchKey) => {}
+                Err(e) => return Err(s3(e)),
+            }
+            response(204)
+        }
+        // Streamed above, before any body is read.
+        Op::PutObject => {
+            return Err((
+                S3Error::internal("PutObject reached the small-body path"),
+                true,
+            ))
+        }
+    })
+}
+
+/// Reads a body that must be small (bucket configuration XML); at most 1 MiB.
+async fn read_small_body(
+    decoder: &mut BodyDecoder,
+    input: &mut Input,
+    ctx: &ThreadContext,
+) -> Result<Vec<u8>, Fail> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    loop {
+        let (used, event) = decoder
+            .decode(&input.buf[pos..])
+            .map_err(|e| (S3Error::from(e), false))?;
+        pos += used;
+        match event {
+            Some(BodyEvent::Data(d)) => {
+                if out.len() + d.len() > 1 << 20 {
+                    return Err((
+                        S3Error::new("MaxMessageLengthExceeded", 400, "Your request was too big."),
+                        false,
+                    ));
+                }
+                out.extend_from_slice(d);
+            }
+            Some(BodyEvent::End) => break,
+            Some(_) => {}
+            None => {
+                input.buf.drain(..pos);
+                pos = 0;
+                match input.fill(ctx.config.header_timeout).await {
+                    Ok(0) | Err(_) => return Err((S3Error::new("IncompleteBody", 400, "You did not provide the number of bytes specified by the Content-Length HTTP header."), false)),
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+    input.buf.drain(..pos);
+    Ok(out)
+}
+
+/// Headers kept with an object and returned on GET/HEAD.
+fn kept_headers(req: &Request) -> Vec<(String, String)> {
+    let mut kept = Vec::new();
+    for (name, value) in &req.headers {
+        let lower = name.to_ascii_lowercase();
+        let keep = matches!(
+            lower.as_str(),
+            "content-type"
+                | "cache-control"
+                | "content-disposition"
+                | "content-language"
+                | "expires"
+        ) || lower.starts_with("x-amz-meta-");
+        if keep {
+            kept.push((lower, String::from_utf8_lossy(value).trim().to_owned()));
+        }
+    }
+    if let Some(encoding) = req
+        .header("content-encoding")
+        .and_then(|v| sluice_http::stored_content_encoding(v.as_bytes()))
+    {
+        kept.push(("content-encoding".into(), encoding));
+    }
+    if !kept.iter().any(|(n, _)| n == "content-type") {
+        kept.push(("content-type".into(), "binary/octet-stream".into()));
+    }
+    kept
+}
+
+fn bad_checksum_header(alg: ChecksumAlgorithm) -> S3Error {
+    S3Error::new(
+        "InvalidRequest",
+        400,
+        format!("Value for {} header is invalid.", alg.header_name()),
+    )
+}
+
+async fn put_object(
+    ctx: &ThreadContext,
+    req: &Request,
+    r: &Route,
+    verified: &Verified,
+    mut decoder: BodyDecoder,
+    input: &mut Input,
+) -> Result<Response, Fail> {
+    let early = |e: S3Error| (e, false);
+    let bucket = r.bucket.as_deref().unwrap_or_default();
+    let key = r.key.as_deref().unwrap_or_default();
+    let content_md5 = match req.header("content-md5") {
+        Some(v) => Some(
+            base64_decode(v.as_bytes())
+                .filter(|d| d.len() == 16)
+                .ok_or_else(|| {
+                    early(S3Error::new(
+                        "InvalidDigest",
+                        400,
+                        "The Content-MD5 you specified is not valid.",
+                    ))
+                })?,
+        ),
+        None => None,
+    };
+    let header_checksum = match ChecksumAlgorithm::ALL
+        .into_iter()
+        .find(|a| req.header(a.header_name()).is_some())
+    {
+        Some(alg) => {
+            let value = req.header(alg.header_name()).unwrap_or_default();
+            Some(
+                ChecksumValue::from_base64(alg, value.as_bytes())
+                    .map_err(|_| early(bad_checksum_header(alg)))?,
+            )
+        }
+        None => None,
+    };
+    let trailer_alg = req
+        .header("x-amz-trailer")
+        .and_then(|t| ChecksumAlgorithm::from_header_name(t.as_bytes()));
+    let algorithm = header_checksum.map(|c| c.algorithm()).or(trailer_alg);
+    let mut checksum = algorithm.map(Checksum::new);
+    let mut writer = ctx
+        .store
+        .put_object(bucket, key, req.decoded_length)
+        .map_err(|e| early(e.into()))?;
+    let mut payload_hash = verified.payload_hash();
+    let mut chunks = verified.chunk_verifier();
+    let mut trailer_value: Option<ChecksumValue> = None;
+    let mut payload = ctx.pool.get();
+    let mut pos = 0;
+    let body_err = |e: S3Error| (e, false);
+    loop {
+        let (used, event) = decoder
+            .decode(&input.buf[pos..])
+            .map_err(|e| body_err(e.into()))?;
+        pos += used;
+        let need_more = match event {
+            None => true,
+            Some(BodyEvent::Data(d)) => {
+                if let Some(h) = payload_hash.as_mut() {
+                    h.update(d);
+                }
+                if let Some(c) = chunks.as_mut() {
+                    c.update(d);
+                }
+                if let Some(c) = checksum.as_mut() {
+                    c.update(d);
+                }
+                let mut rest = d;
+                while !rest.is_empty() {
+                    let n = payload.extend_from_slice(rest);
+                    rest = &rest[n..];
+                    if payload.len() == payload.capacity() {
+                        let full = std::mem::replace(&mut payload, ctx.pool.get());
+                        writer.write(full).await.map_err(|e| body_err(e.into()))?;
+                    }
+                }
+                false
+            }
+            Some(BodyEvent::ChunkStart { size, signature }) => {
+                if let Some(c) = chunks.as_mut() {
+                    c.chunk_start(size, signature)
+                        .map_err(|e| body_err(e.into()))?;
+                }
+                false
+            }
+            Some(BodyEvent::ChunkEnd) => {
+                if let Some(c) = chunks.as_mut() {
+                    c.chunk_end().map_err(|e| body_err(e.into()))?;
+                }
+                false
+            }
+            Some(BodyEvent::Trailer { name, value }) => {
+                if let Some(c) = chunks.as_mut() {
+                    c.trailer(name, value).map_err(|e| body_err(e.into()))?;
+                }
+                if let Some(alg) =
+                    trailer_alg.filter(|a| a.header_name().as_bytes().eq_ignore_ascii_case(name))
+                {
+                    trailer_value = Some(
+                        ChecksumValue::from_base64(alg, value)
+                            .map_err(|_| body_err(bad_checksum_header(alg)))?,
+                    );
+                }
+                false
+            }
+            Some(BodyEvent::End) => break,
+        };
+        if need_more {
+            input.buf.drain(..pos);
+            pos = 0;
+            match input.fill(ctx.config.header_timeout).await {
+                Ok(0) | Err(_) => {
+                    return Err(body_err(S3Error::new(
+                        "IncompleteBody",
+                        400,
+                        "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+                    )))
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    input.buf.drain(..pos);
+    // The body is complete: from here on errors keep the connection.
+    let done = |e: S3Error| (e, true);
+    if !payload.is_empty() {
+        writer.write(payload).await.map_err(|e| done(e.into()))?;
+    }
+    if let Some(h) = payload_hash {
+        h.finish().map_err(|e| done(e.into()))?;
+    }
+    if let Some(c) = &chunks {
+        c.finish().map_err(|e| done(e.into()))?;
+    }
+    let mut headers = kept_headers(req);
+    if let Some(c) = checksum {
+        let expected = match header_checksum.or(trailer_value) {
+            Some(v) => v,
+            None => {
+                return Err(done(S3Error::new(
+                    "InvalidRequest",
+                    400,
+                    "The trailer named in x-amz-trailer was not sent.",
+                )))
+            }
+        };
+        let computed = c.finish();
+        computed.verify(&expected).map_err(|e| done(e.into()))?;
+        headers.push((
+            computed.algorithm().header_name().to_owned(),
+            computed.to_base64(),
+        ));
+    }
+    if let Some(md5) = content_md5 {
+        if writer.md5()[..] != md5[..] {
+            return Err(done(S3Error::new(
+                "BadDigest",
+                400,
+                "The Content-MD5 you specified did not match what we received.",
+            )));
+        }
+    }
+    let info = writer.finish(headers).await.map_err(|e| done(e.into()))?;
+    let mut resp = response(200);
+    resp.headers
+        .push(("ETag".into(), format!("\"{}\"", info.meta.etag)));
+    for (n, v) in &info.meta.headers {
+        if n.starts_with("x-amz-checksum-") {
+            resp.headers.push((n.clone(), v.clone()));
+        }
+    }
+    Ok(resp)
+}
+
+fn list_buckets(ctx: &ThreadContext) -> Result<Response, Fail> {
+    let buckets = ctx
+        .store
+        .list_buckets()
+        .map_err(|e| (S3Error::from(e), true))?;
+    let mut x = Xml::new();
+    x.root("ListAllMyBucketsResult")
+        .open("Owner")
+        .leaf("ID", "sluice")
+        .leaf("DisplayName", "sluice")
+        .close("Owner")
+        .open("Buckets");
+    for b in buckets {
+        x.open("Bucket")
+            .leaf("Name", &b.name)
+            .leaf("CreationDate", &iso8601(b.created))
+            .close("Bucket");
+    }
+    x.close("Buckets").close("ListAllMyBucketsResult");
+    Ok(xml_response(200, x.finish()))
+}
+
+fn hex_token(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex_token(t: &str) -> Option<String> {
+    if t.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..t.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+fn list_objects(ctx: &ThreadContext, bucket: &str, r: &Route) -> Result<Response, S3Error> {
+    let v2 = r.op == Op::ListObjectsV2;
+    let max_keys = match r.param("max-keys") {
+        Some(v) => v.parse::<usize>().map_err(|_| {
+            S3Error::new(
+                "InvalidArgument",
+                400,
+                "Provided max-keys not an integer or within integer range",
+            )
+        })?,
+        None => 1000,
+    }
+    .min(1000);
+    let url = r.param("encoding-type") == Some("url");
+    let enc = |s: &str| {
+        if url {
+            sluice_sigv4::uri_encode(s, true)
+        } else {
+            s.to_owned()
+        }
+    };
+    let token = r.param("continuation-token");
+    let start_after = if v2 {
+        match token {
+            Some(t) => Some(unhex_token(t).ok_or_else(|| {
+                S3Error::new(
+                    "InvalidArgument",
+                    400,
+                    "The continuation token provided is incorrect",
+                )
+            })?),
+            None => r.param("start-after").map(str::to_owned),
+        }
+    } else {
+        r.param("marker").map(str::to_owned)
+    };
+    let prefix = r.param("prefix").unwrap_or_default().to_owned();
+    let delimiter = r
+        .param("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned);
+    let q = ListQuery {
+        prefix: prefix.clone(),
+        delimiter: delimiter.clone(),
+        start_after,
+        max_keys,
+        with_etag: true,
+    };
+    let page = if max_keys == 0 {
+        ctx.store.head_bucket(bucket)?;
+        sluice_core::ListPage::default()
+    } else {
+        ctx.store.list_objects(bucket, &q)?
+    };
+    let mut x = Xml::new();
+    x.root("ListBucketResult")
+        .leaf("Name", bucket)
+        .leaf("Prefix", &enc(&prefix))
+        .leaf("MaxKeys", &max_keys.to_string());
+    if let Some(d) = &delimiter {
+        x.leaf("Delimiter", &enc(d));
+    }
+    if url {
+        x.leaf("EncodingType", "url");
+    }
+    x.leaf("IsTruncated", if page.truncated { "true" } else { "false" });
+    if v2 {
+        x.leaf(
+            "KeyCount",
+            &(page.objects.len() + page.common_prefixes.len()).to_string(),
+        );
+        if let Some(t) = token {
+            x.leaf("ContinuationToken", t);
+        }
+        if let Some(sa) = r.param("start-after") {
+            x.leaf("StartAfter", &enc(sa));
+        }
+        if let Some(next) = &page.next_marker {
+            x.leaf("NextContinuationToken", &hex_token(next));
+        }
+    } else {
+        x.leaf("Marker", &enc(r.param("marker").unwrap_or_default()));
+        if let Some(next) = &page.next_marker {
+            x.leaf("NextMarker", &enc(next));
+        }
+    }
+    let owner = !v2 || r.param("fetch-owner") == Some("true");
+    for o in &page.objects {
+        x.open("Contents")
+            .leaf("Key", &enc(&o.key))
+            .leaf("LastModified", &iso8601(o.modified));
+        x.leaf(
+            "ETag",
+            &format!("\"{}\"", o.etag.as_deref().unwrap_or_default()),
+        )
+        .leaf("Size", &o.size.to_string());
+        if owner {
+            x.open("Owner")
+                .leaf("ID", "sluice")
+                .leaf("DisplayName", "sluice")
+                .close("Owner");
+        }
+        x.leaf("StorageClass", "STANDARD").close("Contents");
+    }
+    for p in &page.common_prefixes {
+        x.open("CommonPrefixes")
+            .leaf("Prefix", &enc(p))
+            .close("CommonPrefixes");
+    }
+    x.close("ListBucketResult");
+    Ok(xml_response(200, x.finish()))
+}
+
+/// Parses `Range: bytes=a-b | a- | -n` against `size`: Some((start, end)) or
+/// None to serve the whole object (an unparseable range is ignored, as S3 does).
+fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, S3Error> {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let num = |s: &str| s.trim().parse::<u64>().ok();
+    let unsatisfiable = || {
+        S3Error::new(
+            "InvalidRange",
+            416,
+            "The requested range is not satisfiable",
+        )
+    };
+    let range = match (a.trim().is_empty(), num(a), num(b)) {
+        (true, _, Some(n)) if n > 0 => (size.saturating_sub(n), size),
+        (true, _, _) => return Err(unsatisfiable()),
+        (false, Some(start), None) if b.trim().is_empty() => (start, size),
+        (false, Some(start), Some(end)) if end >= start => (start, (end + 1).min(size)),
+        _ => return Ok(None),
+    };
+    if range.0 >= size {
+        return Err(unsatisfiable());
+    }
+    Ok(Some(range))
+}
+
+fn etag_matches(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
+        .any(|t| t == "*" || t == etag)
+}
+
+fn get_object(
+    ctx: &ThreadContext,
+    req: &Request,
+    r: &Route,
+    bucket: &str,
+    key: &str,
+) -> Result<Response, S3Error> {
+    let mut reader = ctx.store.get_object(bucket, key)?;
+    let info: ObjectInfo = reader.info().clone();
+    let etag = info.meta.etag.clone();
+    let modified_secs = info
+        .modified
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let since = |h: &str| {
+        req.header(h)
+            .and_then(|v| sluice_sigv4::parse_http_date(v.as_bytes()))
+    };
+    let mut base = Vec::new();
+    base.push(("ETag".to_owned(), format!("\"{etag}\"")));
+    base.push(("Last-Modified".to_owned(), http_date(info.modified)));
+    // Preconditions in RFC 9110 order.
+    if let Some(m) = req.header("if-match") {
+        if !etag_matches(m, &etag) {
+            return Err(S3Error::new(
+                "PreconditionFailed",
+                412,
+                "At least one of the pre-conditions you specified did not hold",
+            ));
+        }
+    } else if since("if-unmodified-since").is_some_and(|t| modified_secs > t) {
+        return Err(S3Error::new(
+            "PreconditionFailed",
+            412,
+            "At least one of the pre-conditions you specified did not hold",
+        ));
+    }
+    let not_modified = match req.header("if-none-match") {
+        Some(m) => etag_matches(m, &etag),
+        None => since("if-modified-since").is_some_and(|t| modified_secs <= t),
+    };
+    if not_modified {
+        let mut resp = response(304);
+        resp.headers = base;
+        return Ok(resp);
+    }
+    let range = match req.header("range") {
+        Some(v) => parse_range(v, info.size)?,
+        None => None,
+    };
+    let mut headers = base;
+    headers.push(("Accept-Ranges".into(), "bytes".into()));
+    let checksum_mode = req
+        .header("x-amz-checksum-mode")
+        .is_some_and(|v| v.eq_ignore_ascii_case("ENABLED"));
+    for (n, v) in &info.meta.headers {
+        if n.starts_with("x-amz-checksum-") && !(checksum_mode && range.is_none()) {
+            continue;
+        }
+        let overridden = r.query.iter().any(|(q, _)| {
+            q.strip_prefix("response-")
+                .is_some_and(|h| h.eq_ignore_ascii_case(n))
+        });
+        if !overridden {
+            headers.push((n.clone(), v.clone()));
+        }
+    }
+    for (q, v) in &r.query {
+        if let Some(h) = q.strip_prefix("response-") {
+            if matches!(
+                h,
+                "content-type"
+                    | "content-language"
+                    | "expires"
+                    | "cache-control"
+                    | "content-disposition"
+                    | "content-encoding"
+            ) {
+                headers.push((h.to_owned(), v.clone()));
+            }
+        }
+    }
+    let (status, len) = match range {
+        Some((start, end)) => {
+            reader.set_range(start, end);
+            headers.push((
+                "Content-Range".into(),
+                format!("bytes {start}-{}/{}", end - 1, info.size),
+            ));
+            (206, end - start)
+        }
+        None => (200, info.size),
+    };
+    let body = if req.method == Method::Head {
+        Body::HeadOnly(len)
+    } else {
+        Body::Object { reader, len }
+    };
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), Some((0, 10)));
+        assert_eq!(parse_range("bytes=90-", 100).unwrap(), Some((90, 100)));
+        assert_eq!(parse_range("bytes=-10", 100).unwrap(), Some((90, 100)));
+        assert_eq!(parse_range("bytes=-200", 100).unwrap(), Some((0, 100)));
+        assert_eq!(parse_range("bytes=50-1000", 100).unwrap(), Some((50, 100)));
+        assert_eq!(parse_range("bytes=100-", 100).unwrap_err().status, 416);
+        assert_eq!(parse_range("bytes=-0", 100).unwrap_err().status, 416);
+        assert_eq!(parse_range("bytes=5-1", 100).unwrap(), None);
+        assert_eq!(parse_range("items=0-1", 100).unwrap(), None);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None);
+    }
+
+    #[test]
+    fn tokens_and_etags() {
+        assert_eq!(unhex_token(&hex_token("a/b ü")).as_deref(), Some("a/b ü"));
+        assert_eq!(unhex_token("zz"), None);
+        assert!(etag_matches("\"abc\"", "abc"));
+        assert!(etag_matches("W/\"x\", \"abc\"", "abc"));
+        assert!(etag_matches("*", "abc"));
+        assert!(!etag_matches("\"abd\"", "abc"));
+    }
+}

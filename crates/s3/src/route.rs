@@ -1,0 +1,256 @@
+//! From a request line to an S3 operation, path-style or virtual-hosted.
+
+use sluice_http::{percent_decode, query_pairs, Method};
+
+use crate::error::S3Error;
+
+/// The operations sluice answers. Anything else is NotImplemented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// GET /
+    ListBuckets,
+    /// PUT /bucket
+    CreateBucket,
+    /// DELETE /bucket
+    DeleteBucket,
+    /// HEAD /bucket
+    HeadBucket,
+    /// GET /bucket?location
+    GetBucketLocation,
+    /// GET /bucket?versioning
+    GetBucketVersioning,
+    /// GET /bucket?list-type=2
+    ListObjectsV2,
+    /// GET /bucket
+    ListObjects,
+    /// PUT /bucket/key
+    PutObject,
+    /// GET /bucket/key
+    GetObject,
+    /// HEAD /bucket/key
+    HeadObject,
+    /// DELETE /bucket/key
+    DeleteObject,
+}
+
+/// A routed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The operation.
+    pub op: Op,
+    /// Bucket, when the request names one.
+    pub bucket: Option<String>,
+    /// Key, decoded, when the request names one.
+    pub key: Option<String>,
+    /// Query parameters, decoded.
+    pub query: Vec<(String, String)>,
+}
+
+impl Route {
+    /// The value of a query parameter.
+    #[must_use]
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Query parameters naming sub-resources sluice does not implement yet.
+const UNIMPLEMENTED: &[&str] = &[
+    "acl",
+    "policy",
+    "cors",
+    "lifecycle",
+    "tagging",
+    "uploads",
+    "uploadId",
+    "delete",
+    "versions",
+    "website",
+    "logging",
+    "notification",
+    "replication",
+    "encryption",
+    "object-lock",
+    "retention",
+    "legal-hold",
+    "attributes",
+    "restore",
+    "select",
+    "torrent",
+    "accelerate",
+    "requestPayment",
+    "ownershipControls",
+    "publicAccessBlock",
+    "analytics",
+    "inventory",
+    "metrics",
+    "intelligent-tiering",
+    "policyStatus",
+];
+
+/// Routes a request. With `domain` set, a Host of `bucket.domain` names the
+/// bucket (virtual-hosted style); otherwise the first path segment does.
+///
+/// # Errors
+/// Bad percent-encoding, methods S3 does not have, sub-resources not
+/// implemented (NotImplemented).
+pub fn route(
+    method: Method,
+    raw_path: &str,
+    raw_query: &str,
+    host: Option<&str>,
+    domain: Option<&str>,
+) -> Result<Route, S3Error> {
+    let bad = |_| S3Error::new("InvalidURI", 400, "Couldn't parse the specified URI.");
+    let mut query = Vec::new();
+    for (n, v) in query_pairs(raw_query) {
+        query.push((
+            percent_decode(n, true).map_err(bad)?.into_owned(),
+            percent_decode(v, true).map_err(bad)?.into_owned(),
+        ));
+    }
+    let path = percent_decode(raw_path, false).map_err(bad)?;
+    let path = path.strip_prefix('/').unwrap_or(&path);
+    let host_bucket = match (host, domain) {
+        (Some(h), Some(d)) => {
+            let h = h.rsplit_once(':').map_or(h, |(name, port)| {
+                if port.bytes().all(|b| b.is_ascii_digit()) {
+                    name
+                } else {
+                    h
+                }
+            });
+            h.strip_suffix(d)
+                .and_then(|b| b.strip_suffix('.'))
+                .filter(|b| !b.is_empty())
+                .map(str::to_owned)
+        }
+        _ => None,
+    };
+    let (bucket, key) = match host_bucket {
+        Some(b) => (Some(b), Some(path.to_owned()).filter(|k| !k.is_empty())),
+        None => match path.split_once('/') {
+            Some((b, k)) => (
+                Some(b.to_owned()),
+                Some(k.to_owned()).filter(|k| !k.is_empty()),
+            ),
+            None => (Some(path.to_owned()).filter(|b| !b.is_empty()), None),
+        },
+    };
+    if let Some((name, _)) = query
+        .iter()
+        .find(|(n, _)| UNIMPLEMENTED.contains(&n.as_str()))
+    {
+        return Err(S3Error::not_implemented(&format!(
+            "The ?{name} sub-resource"
+        )));
+    }
+    let has = |name: &str| query.iter().any(|(n, _)| n == name);
+    let op = match (method, bucket.is_some(), key.is_some()) {
+        (Method::Get, false, _) => Op::ListBuckets,
+        (Method::Put, true, false) => Op::CreateBucket,
+        (Method::Delete, true, false) => Op::DeleteBucket,
+        (Method::Head, true, false) => Op::HeadBucket,
+        (Method::Get, true, false) if has("location") => Op::GetBucketLocation,
+        (Method::Get, true, false) if has("versioning") => Op::GetBucketVersioning,
+        (Method::Get, true, false) if query.iter().any(|(n, v)| n == "list-type" && v == "2") => {
+            Op::ListObjectsV2
+        }
+        (Method::Get, true, false) => Op::ListObjects,
+        (Method::Put, true, true) if has("partNumber") => {
+            return Err(S3Error::not_implemented("UploadPart"))
+        }
+        (Method::Put, true, true) => Op::PutObject,
+        (Method::Get, true, true) => Op::GetObject,
+        (Method::Head, true, true) => Op::HeadObject,
+        (Method::Delete, true, true) => Op::DeleteObject,
+        (Method::Post, _, _) => return Err(S3Error::not_implemented("This POST operation")),
+        _ => {
+            return Err(S3Error::new(
+                "MethodNotAllowed",
+                405,
+                "The specified method is not allowed against this resource.",
+            ))
+        }
+    };
+    Ok(Route {
+        op,
+        bucket,
+        key,
+        query,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(method: Method, path: &str, query: &str) -> Result<Route, S3Error> {
+        route(method, path, query, Some("127.0.0.1:9000"), None)
+    }
+
+    #[test]
+    fn path_style() {
+        assert_eq!(r(Method::Get, "/", "").unwrap().op, Op::ListBuckets);
+        assert_eq!(r(Method::Put, "/b", "").unwrap().op, Op::CreateBucket);
+        assert_eq!(r(Method::Put, "/b/", "").unwrap().op, Op::CreateBucket);
+        let put = r(Method::Put, "/b/dir/a%20b%2Bc", "x-id=PutObject").unwrap();
+        assert_eq!(
+            (put.op, put.bucket.as_deref(), put.key.as_deref()),
+            (Op::PutObject, Some("b"), Some("dir/a b+c"))
+        );
+        let list = r(Method::Get, "/b", "list-type=2&prefix=a%2Fb+c").unwrap();
+        assert_eq!(
+            (list.op, list.param("prefix")),
+            (Op::ListObjectsV2, Some("a/b c"))
+        );
+        assert_eq!(
+            r(Method::Get, "/b", "location").unwrap().op,
+            Op::GetBucketLocation
+        );
+        assert_eq!(
+            r(Method::Get, "/b/k/", "").unwrap().key.as_deref(),
+            Some("k/")
+        );
+        assert_eq!(
+            r(Method::Get, "/b", "acl").unwrap_err().code,
+            "NotImplemented"
+        );
+        assert_eq!(
+            r(Method::Post, "/b", "delete").unwrap_err().code,
+            "NotImplemented"
+        );
+        assert_eq!(r(Method::Other, "/b", "").unwrap_err().status, 405);
+        assert_eq!(r(Method::Get, "/b/%zz", "").unwrap_err().code, "InvalidURI");
+    }
+
+    #[test]
+    fn virtual_hosted_style() {
+        let v = route(
+            Method::Get,
+            "/photos/cat.jpg",
+            "",
+            Some("my-bucket.s3.local:9000"),
+            Some("s3.local"),
+        )
+        .unwrap();
+        assert_eq!(
+            (v.op, v.bucket.as_deref(), v.key.as_deref()),
+            (Op::GetObject, Some("my-bucket"), Some("photos/cat.jpg"))
+        );
+        let root = route(Method::Get, "/", "", Some("s3.local"), Some("s3.local")).unwrap();
+        assert_eq!(root.op, Op::ListBuckets);
+        let b = route(
+            Method::Get,
+            "/",
+            "list-type=2",
+            Some("b1.s3.local"),
+            Some("s3.local"),
+        )
+        .unwrap();
+        assert_eq!((b.op, b.bucket.as_deref()), (Op::ListObjectsV2, Some("b1")));
+    }
+}

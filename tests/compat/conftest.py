@@ -1,0 +1,81 @@
+"""Starts a real `sluice serve` on a free port of 127.0.0.1 with a fresh
+root for the test session, and stops it by PID afterwards."""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="session")
+def server():
+    binary = os.environ.get("SLUICE_BIN", os.path.join(ROOT, "target", "debug", "sluice"))
+    if not os.path.exists(binary):
+        raise RuntimeError(f"{binary} not built: run tools/test.sh (or cargo build -p sluice-server)")
+    root = tempfile.mkdtemp(prefix="sluice-compat-", dir=os.path.join(ROOT, "target"))
+    proc = subprocess.Popen(
+        [binary, "serve", "--root", root, "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines = []
+    deadline = time.time() + 30
+    info = {}
+    while time.time() < deadline and len(info) < 3:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if m := re.search(r"http://([0-9.]+:[0-9]+)", line):
+            info["endpoint"] = "http://" + m.group(1)
+        if m := re.search(r"access key: (\S+)", line):
+            info["access"] = m.group(1)
+        if m := re.search(r"secret key: (\S+)", line):
+            info["secret"] = m.group(1)
+    if len(info) < 3:
+        proc.kill()
+        raise RuntimeError("sluice did not start:\n" + "".join(lines))
+    info["root"] = root
+    info["proc"] = proc
+    yield info
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def make_client(server, **config):
+    return boto3.client(
+        "s3",
+        endpoint_url=server["endpoint"],
+        aws_access_key_id=server["access"],
+        aws_secret_access_key=server["secret"],
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **config),
+    )
+
+
+@pytest.fixture(scope="session")
+def s3(server):
+    return make_client(server)
+
+
+_counter = [0]
+
+
+@pytest.fixture
+def bucket(s3):
+    _counter[0] += 1
+    name = f"test-bucket-{os.getpid()}-{_counter[0]}"
+    s3.create_bucket(Bucket=name)
+    return name
