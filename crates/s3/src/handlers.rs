@@ -4,14 +4,13 @@ use std::time::SystemTime;
 
 use sluice_core::{ListQuery, ObjectInfo, ObjectReader};
 use sluice_http::{BodyDecoder, BodyEvent, Method, CONTINUE};
-use sluice_sigv4::{
-    base64_decode, Checksum, ChecksumAlgorithm, ChecksumValue, SignedRequest, Verified,
-};
+use sluice_sigv4::{SignedRequest, Verified};
 
 use crate::conn::{error_body, Input, Request, ThreadContext};
 use crate::error::S3Error;
 use crate::route::{route, Op, Route};
 use crate::time::{http_date, iso8601};
+use crate::upload::receive;
 use crate::xml::Xml;
 
 /// A response before it is written.
@@ -135,7 +134,20 @@ async fn run(
             .map_err(|e| early(S3Error::internal(e)))?;
     }
     if r.op == Op::PutObject {
+        if let Some(source) = req.header("x-amz-copy-source") {
+            let _ = read_small_body(&mut decoder, input, ctx).await?;
+            let (bucket, key) = (
+                r.bucket.as_deref().unwrap_or_default(),
+                r.key.as_deref().unwrap_or_default(),
+            );
+            return crate::multipart::copy_object(ctx, req, bucket, key, source)
+                .await
+                .map_err(|e| (e, true));
+        }
         return put_object(ctx, req, &r, &verified, decoder, input).await;
+    }
+    if r.op == Op::UploadPart {
+        return crate::multipart::upload_part(ctx, req, &r, &verified, decoder, input).await;
     }
     // The other operations take no body worth streaming: read what there is.
     let body = read_small_body(&mut decoder, input, ctx).await?;
@@ -195,9 +207,28 @@ async fn run(
             response(204)
         }
         // Streamed above, before any body is read.
-        Op::PutObject => {
+        Op::CreateMultipartUpload => {
+            crate::multipart::create(ctx, req, &r, bucket, key).map_err(|e| (e, true))?
+        }
+        Op::CompleteMultipartUpload => crate::multipart::complete(ctx, &r, bucket, key, &body)
+            .await
+            .map_err(|e| (e, true))?,
+        Op::AbortMultipartUpload => {
+            crate::multipart::abort(ctx, &r, bucket, key).map_err(|e| (e, true))?
+        }
+        Op::ListParts => {
+            crate::multipart::list_parts(ctx, &r, bucket, key).map_err(|e| (e, true))?
+        }
+        Op::ListMultipartUploads => {
+            crate::multipart::list_uploads(ctx, &r, bucket).map_err(|e| (e, true))?
+        }
+        Op::DeleteObjects => {
+            crate::multipart::delete_objects(ctx, bucket, &body).map_err(|e| (e, true))?
+        }
+        // Streamed above, before any body is read.
+        Op::PutObject | Op::UploadPart => {
             return Err((
-                S3Error::internal("PutObject reached the small-body path"),
+                S3Error::internal("a streamed operation reached the small-body path"),
                 true,
             ))
         }
@@ -244,7 +275,7 @@ async fn read_small_body(
 }
 
 /// Headers kept with an object and returned on GET/HEAD.
-fn kept_headers(req: &Request) -> Vec<(String, String)> {
+pub(crate) fn kept_headers(req: &Request) -> Vec<(String, String)> {
     let mut kept = Vec::new();
     for (name, value) in &req.headers {
         let lower = name.to_ascii_lowercase();
@@ -272,188 +303,28 @@ fn kept_headers(req: &Request) -> Vec<(String, String)> {
     kept
 }
 
-fn bad_checksum_header(alg: ChecksumAlgorithm) -> S3Error {
-    S3Error::new(
-        "InvalidRequest",
-        400,
-        format!("Value for {} header is invalid.", alg.header_name()),
-    )
-}
-
 async fn put_object(
     ctx: &ThreadContext,
     req: &Request,
     r: &Route,
     verified: &Verified,
-    mut decoder: BodyDecoder,
+    decoder: BodyDecoder,
     input: &mut Input,
 ) -> Result<Response, Fail> {
-    let early = |e: S3Error| (e, false);
     let bucket = r.bucket.as_deref().unwrap_or_default();
     let key = r.key.as_deref().unwrap_or_default();
-    let content_md5 = match req.header("content-md5") {
-        Some(v) => Some(
-            base64_decode(v.as_bytes())
-                .filter(|d| d.len() == 16)
-                .ok_or_else(|| {
-                    early(S3Error::new(
-                        "InvalidDigest",
-                        400,
-                        "The Content-MD5 you specified is not valid.",
-                    ))
-                })?,
-        ),
-        None => None,
-    };
-    let header_checksum = match ChecksumAlgorithm::ALL
-        .into_iter()
-        .find(|a| req.header(a.header_name()).is_some())
-    {
-        Some(alg) => {
-            let value = req.header(alg.header_name()).unwrap_or_default();
-            Some(
-                ChecksumValue::from_base64(alg, value.as_bytes())
-                    .map_err(|_| early(bad_checksum_header(alg)))?,
-            )
-        }
-        None => None,
-    };
-    let trailer_alg = req
-        .header("x-amz-trailer")
-        .and_then(|t| ChecksumAlgorithm::from_header_name(t.as_bytes()));
-    let algorithm = header_checksum.map(|c| c.algorithm()).or(trailer_alg);
-    let mut checksum = algorithm.map(Checksum::new);
     let mut writer = ctx
         .store
         .put_object(bucket, key, req.decoded_length)
-        .map_err(|e| early(e.into()))?;
-    let mut payload_hash = verified.payload_hash();
-    let mut chunks = verified.chunk_verifier();
-    let mut trailer_value: Option<ChecksumValue> = None;
-    let mut payload = ctx.pool.get();
-    let mut pos = 0;
-    let body_err = |e: S3Error| (e, false);
-    loop {
-        let (used, event) = decoder
-            .decode(&input.buf[pos..])
-            .map_err(|e| body_err(e.into()))?;
-        pos += used;
-        let need_more = match event {
-            None => true,
-            Some(BodyEvent::Data(d)) => {
-                if let Some(h) = payload_hash.as_mut() {
-                    h.update(d);
-                }
-                if let Some(c) = chunks.as_mut() {
-                    c.update(d);
-                }
-                if let Some(c) = checksum.as_mut() {
-                    c.update(d);
-                }
-                let mut rest = d;
-                while !rest.is_empty() {
-                    let n = payload.extend_from_slice(rest);
-                    rest = &rest[n..];
-                    if payload.len() == payload.capacity() {
-                        let full = std::mem::replace(&mut payload, ctx.pool.get());
-                        writer.write(full).await.map_err(|e| body_err(e.into()))?;
-                    }
-                }
-                false
-            }
-            Some(BodyEvent::ChunkStart { size, signature }) => {
-                if let Some(c) = chunks.as_mut() {
-                    c.chunk_start(size, signature)
-                        .map_err(|e| body_err(e.into()))?;
-                }
-                false
-            }
-            Some(BodyEvent::ChunkEnd) => {
-                if let Some(c) = chunks.as_mut() {
-                    c.chunk_end().map_err(|e| body_err(e.into()))?;
-                }
-                false
-            }
-            Some(BodyEvent::Trailer { name, value }) => {
-                if let Some(c) = chunks.as_mut() {
-                    c.trailer(name, value).map_err(|e| body_err(e.into()))?;
-                }
-                if let Some(alg) =
-                    trailer_alg.filter(|a| a.header_name().as_bytes().eq_ignore_ascii_case(name))
-                {
-                    trailer_value = Some(
-                        ChecksumValue::from_base64(alg, value)
-                            .map_err(|_| body_err(bad_checksum_header(alg)))?,
-                    );
-                }
-                false
-            }
-            Some(BodyEvent::End) => break,
-        };
-        if need_more {
-            input.buf.drain(..pos);
-            pos = 0;
-            match input.fill(ctx.config.header_timeout).await {
-                Ok(0) | Err(_) => {
-                    return Err(body_err(S3Error::new(
-                        "IncompleteBody",
-                        400,
-                        "You did not provide the number of bytes specified by the Content-Length HTTP header.",
-                    )))
-                }
-                Ok(_) => {}
-            }
-        }
-    }
-    input.buf.drain(..pos);
-    // The body is complete: from here on errors keep the connection.
-    let done = |e: S3Error| (e, true);
-    if !payload.is_empty() {
-        writer.write(payload).await.map_err(|e| done(e.into()))?;
-    }
-    if let Some(h) = payload_hash {
-        h.finish().map_err(|e| done(e.into()))?;
-    }
-    if let Some(c) = &chunks {
-        c.finish().map_err(|e| done(e.into()))?;
-    }
+        .map_err(|e| (e.into(), false))?;
+    let received = receive(ctx, req, verified, decoder, input, &mut writer).await?;
     let mut headers = kept_headers(req);
-    if let Some(c) = checksum {
-        let expected = match header_checksum.or(trailer_value) {
-            Some(v) => v,
-            None => {
-                return Err(done(S3Error::new(
-                    "InvalidRequest",
-                    400,
-                    "The trailer named in x-amz-trailer was not sent.",
-                )))
-            }
-        };
-        let computed = c.finish();
-        computed.verify(&expected).map_err(|e| done(e.into()))?;
-        headers.push((
-            computed.algorithm().header_name().to_owned(),
-            computed.to_base64(),
-        ));
-    }
-    if let Some(md5) = content_md5 {
-        if writer.md5()[..] != md5[..] {
-            return Err(done(S3Error::new(
-                "BadDigest",
-                400,
-                "The Content-MD5 you specified did not match what we received.",
-            )));
-        }
-    }
-    let info = writer.finish(headers).await.map_err(|e| done(e.into()))?;
+    headers.extend(received.checksum_header());
+    let info = writer.finish(headers).await.map_err(|e| (e.into(), true))?;
     let mut resp = response(200);
     resp.headers
         .push(("ETag".into(), format!("\"{}\"", info.meta.etag)));
-    for (n, v) in &info.meta.headers {
-        if n.starts_with("x-amz-checksum-") {
-            resp.headers.push((n.clone(), v.clone()));
-        }
-    }
+    resp.headers.extend(received.checksum_header());
     Ok(resp)
 }
 

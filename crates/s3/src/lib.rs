@@ -15,8 +15,10 @@
 mod conn;
 mod error;
 mod handlers;
+mod multipart;
 mod route;
 mod time;
+mod upload;
 mod xml;
 
 pub use conn::{serve, serve_connection, Credentials, ServiceConfig, ThreadContext};

@@ -31,6 +31,20 @@ pub enum Op {
     HeadObject,
     /// DELETE /bucket/key
     DeleteObject,
+    /// POST /bucket?delete
+    DeleteObjects,
+    /// POST /bucket/key?uploads
+    CreateMultipartUpload,
+    /// PUT /bucket/key?partNumber&uploadId
+    UploadPart,
+    /// POST /bucket/key?uploadId
+    CompleteMultipartUpload,
+    /// DELETE /bucket/key?uploadId
+    AbortMultipartUpload,
+    /// GET /bucket/key?uploadId
+    ListParts,
+    /// GET /bucket?uploads
+    ListMultipartUploads,
 }
 
 /// A routed request.
@@ -64,9 +78,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "cors",
     "lifecycle",
     "tagging",
-    "uploads",
-    "uploadId",
-    "delete",
     "versions",
     "website",
     "logging",
@@ -154,6 +165,13 @@ pub fn route(
         (Method::Put, true, false) => Op::CreateBucket,
         (Method::Delete, true, false) => Op::DeleteBucket,
         (Method::Head, true, false) => Op::HeadBucket,
+        (Method::Get, true, false) if has("uploads") => Op::ListMultipartUploads,
+        (Method::Post, true, false) if has("delete") => Op::DeleteObjects,
+        (Method::Post, true, true) if has("uploads") => Op::CreateMultipartUpload,
+        (Method::Post, true, true) if has("uploadId") => Op::CompleteMultipartUpload,
+        (Method::Put, true, true) if has("uploadId") && has("partNumber") => Op::UploadPart,
+        (Method::Delete, true, true) if has("uploadId") => Op::AbortMultipartUpload,
+        (Method::Get, true, true) if has("uploadId") => Op::ListParts,
         (Method::Get, true, false) if has("location") => Op::GetBucketLocation,
         (Method::Get, true, false) if has("versioning") => Op::GetBucketVersioning,
         (Method::Get, true, false) if query.iter().any(|(n, v)| n == "list-type" && v == "2") => {
@@ -220,7 +238,37 @@ mod tests {
             "NotImplemented"
         );
         assert_eq!(
-            r(Method::Post, "/b", "delete").unwrap_err().code,
+            r(Method::Post, "/b", "delete").unwrap().op,
+            Op::DeleteObjects
+        );
+        assert_eq!(
+            r(Method::Post, "/b/k", "uploads").unwrap().op,
+            Op::CreateMultipartUpload
+        );
+        assert_eq!(
+            r(Method::Put, "/b/k", "partNumber=2&uploadId=x")
+                .unwrap()
+                .op,
+            Op::UploadPart
+        );
+        assert_eq!(
+            r(Method::Post, "/b/k", "uploadId=x").unwrap().op,
+            Op::CompleteMultipartUpload
+        );
+        assert_eq!(
+            r(Method::Delete, "/b/k", "uploadId=x").unwrap().op,
+            Op::AbortMultipartUpload
+        );
+        assert_eq!(
+            r(Method::Get, "/b/k", "uploadId=x").unwrap().op,
+            Op::ListParts
+        );
+        assert_eq!(
+            r(Method::Get, "/b", "uploads").unwrap().op,
+            Op::ListMultipartUploads
+        );
+        assert_eq!(
+            r(Method::Post, "/b/k", "select").unwrap_err().code,
             "NotImplemented"
         );
         assert_eq!(r(Method::Other, "/b", "").unwrap_err().status, 405);

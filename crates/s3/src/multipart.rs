@@ -1,0 +1,361 @@
+//! Multipart uploads, multi-object delete and copy.
+
+use sluice_core::StoreError;
+use sluice_http::BodyDecoder;
+use sluice_sigv4::Verified;
+
+use crate::conn::{Input, Request, ThreadContext};
+use crate::error::S3Error;
+use crate::handlers::{kept_headers, Response};
+use crate::route::Route;
+use crate::time::iso8601;
+use crate::upload::receive;
+use crate::xml::{elements, unescape, Xml};
+
+type Fail = (S3Error, bool);
+
+fn xml(status: u16, body: String) -> Response {
+    Response {
+        status,
+        headers: vec![("Content-Type".into(), "application/xml".into())],
+        body: crate::handlers::Body::Bytes(body.into_bytes()),
+    }
+}
+
+fn malformed() -> S3Error {
+    S3Error::new("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema.")
+}
+
+fn upload_id(r: &Route) -> &str {
+    r.param("uploadId").unwrap_or_default()
+}
+
+pub(crate) fn create(
+    ctx: &ThreadContext,
+    req: &Request,
+    r: &Route,
+    bucket: &str,
+    key: &str,
+) -> Result<Response, S3Error> {
+    let id = ctx.store.create_multipart(bucket, key, kept_headers(req))?;
+    let _ = r;
+    let mut x = Xml::new();
+    x.root("InitiateMultipartUploadResult")
+        .leaf("Bucket", bucket)
+        .leaf("Key", key)
+        .leaf("UploadId", &id);
+    x.close("InitiateMultipartUploadResult");
+    Ok(xml(200, x.finish()))
+}
+
+pub(crate) async fn upload_part(
+    ctx: &ThreadContext,
+    req: &Request,
+    r: &Route,
+    verified: &Verified,
+    decoder: BodyDecoder,
+    input: &mut Input,
+) -> Result<Response, Fail> {
+    let early = |e: S3Error| (e, false);
+    if req.header("x-amz-copy-source").is_some() {
+        return Err(early(S3Error::not_implemented("UploadPartCopy")));
+    }
+    let bucket = r.bucket.as_deref().unwrap_or_default();
+    let key = r.key.as_deref().unwrap_or_default();
+    let number: u32 = r
+        .param("partNumber")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| {
+            early(S3Error::new(
+                "InvalidArgument",
+                400,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            ))
+        })?;
+    let mut part = ctx
+        .store
+        .upload_part(bucket, key, upload_id(r), number, req.decoded_length)
+        .map_err(|e| early(e.into()))?;
+    let received = receive(ctx, req, verified, decoder, input, &mut part).await?;
+    let info = part
+        .finish(received.checksum_header().into_iter().collect())
+        .await
+        .map_err(|e| (e.into(), true))?;
+    let mut resp = Response {
+        status: 200,
+        headers: Vec::new(),
+        body: crate::handlers::Body::Empty,
+    };
+    resp.headers
+        .push(("ETag".into(), format!("\"{}\"", info.etag)));
+    resp.headers.extend(received.checksum_header());
+    Ok(resp)
+}
+
+pub(crate) async fn complete(
+    ctx: &ThreadContext,
+    r: &Route,
+    bucket: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<Response, S3Error> {
+    let doc = std::str::from_utf8(body).map_err(|_| malformed())?;
+    let mut parts = Vec::new();
+    for part in elements(doc, "Part") {
+        let number = elements(part, "PartNumber")
+            .first()
+            .and_then(|n| n.trim().parse::<u32>().ok())
+            .ok_or_else(malformed)?;
+        let etag = elements(part, "ETag")
+            .first()
+            .and_then(|e| unescape(e.trim()))
+            .ok_or_else(malformed)?;
+        parts.push((number, etag));
+    }
+    if parts.is_empty() {
+        return Err(malformed());
+    }
+    let info = ctx
+        .store
+        .complete_multipart(bucket, key, upload_id(r), &parts)
+        .await?;
+    let mut x = Xml::new();
+    x.root("CompleteMultipartUploadResult")
+        .leaf("Location", &format!("/{bucket}/{key}"))
+        .leaf("Bucket", bucket)
+        .leaf("Key", key);
+    x.leaf("ETag", &format!("\"{}\"", info.meta.etag))
+        .close("CompleteMultipartUploadResult");
+    Ok(xml(200, x.finish()))
+}
+
+pub(crate) fn abort(
+    ctx: &ThreadContext,
+    r: &Route,
+    bucket: &str,
+    key: &str,
+) -> Result<Response, S3Error> {
+    ctx.store.abort_multipart(bucket, key, upload_id(r))?;
+    Ok(Response {
+        status: 204,
+        headers: Vec::new(),
+        body: crate::handlers::Body::Empty,
+    })
+}
+
+pub(crate) fn list_parts(
+    ctx: &ThreadContext,
+    r: &Route,
+    bucket: &str,
+    key: &str,
+) -> Result<Response, S3Error> {
+    let max: usize = r
+        .param("max-parts")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1000)
+        .min(1000);
+    let marker: u32 = r
+        .param("part-number-marker")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let all = ctx.store.list_parts(bucket, key, upload_id(r))?;
+    let after: Vec<_> = all.into_iter().filter(|p| p.number > marker).collect();
+    let truncated = after.len() > max;
+    let mut x = Xml::new();
+    x.root("ListPartsResult")
+        .leaf("Bucket", bucket)
+        .leaf("Key", key)
+        .leaf("UploadId", upload_id(r));
+    x.leaf("PartNumberMarker", &marker.to_string());
+    if let Some(last) = after.get(after.len().min(max).wrapping_sub(1)) {
+        x.leaf("NextPartNumberMarker", &last.number.to_string());
+    }
+    x.leaf("MaxParts", &max.to_string())
+        .leaf("IsTruncated", if truncated { "true" } else { "false" });
+    x.leaf("StorageClass", "STANDARD");
+    for p in after.iter().take(max) {
+        x.open("Part")
+            .leaf("PartNumber", &p.number.to_string())
+            .leaf("LastModified", &iso8601(p.modified));
+        x.leaf("ETag", &format!("\"{}\"", p.etag))
+            .leaf("Size", &p.size.to_string());
+        for (n, v) in &p.headers {
+            if let Some(alg) = n.strip_prefix("x-amz-checksum-") {
+                x.leaf(&format!("Checksum{}", alg.to_ascii_uppercase()), v);
+            }
+        }
+        x.close("Part");
+    }
+    x.close("ListPartsResult");
+    Ok(xml(200, x.finish()))
+}
+
+pub(crate) fn list_uploads(
+    ctx: &ThreadContext,
+    r: &Route,
+    bucket: &str,
+) -> Result<Response, S3Error> {
+    let prefix = r.param("prefix").unwrap_or_default();
+    let max: usize = r
+        .param("max-uploads")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1000)
+        .min(1000);
+    let key_marker = r.param("key-marker").unwrap_or_default();
+    let uploads: Vec<_> = ctx
+        .store
+        .list_uploads(bucket)?
+        .into_iter()
+        .filter(|u| u.key.starts_with(prefix) && u.key.as_str() > key_marker)
+        .collect();
+    let truncated = uploads.len() > max;
+    let mut x = Xml::new();
+    x.root("ListMultipartUploadsResult")
+        .leaf("Bucket", bucket)
+        .leaf("KeyMarker", key_marker)
+        .leaf("UploadIdMarker", "");
+    if truncated {
+        if let Some(last) = uploads.get(max - 1) {
+            x.leaf("NextKeyMarker", &last.key)
+                .leaf("NextUploadIdMarker", &last.upload_id);
+        }
+    }
+    x.leaf("Prefix", prefix)
+        .leaf("MaxUploads", &max.to_string())
+        .leaf("IsTruncated", if truncated { "true" } else { "false" });
+    for u in uploads.iter().take(max) {
+        x.open("Upload")
+            .leaf("Key", &u.key)
+            .leaf("UploadId", &u.upload_id);
+        x.open("Initiator")
+            .leaf("ID", "sluice")
+            .leaf("DisplayName", "sluice")
+            .close("Initiator");
+        x.open("Owner")
+            .leaf("ID", "sluice")
+            .leaf("DisplayName", "sluice")
+            .close("Owner");
+        x.leaf("StorageClass", "STANDARD")
+            .leaf("Initiated", &iso8601(u.initiated))
+            .close("Upload");
+    }
+    x.close("ListMultipartUploadsResult");
+    Ok(xml(200, x.finish()))
+}
+
+/// POST ?delete: each key deleted, each result reported (errors per key).
+pub(crate) fn delete_objects(
+    ctx: &ThreadContext,
+    bucket: &str,
+    body: &[u8],
+) -> Result<Response, S3Error> {
+    ctx.store.head_bucket(bucket)?;
+    let doc = std::str::from_utf8(body).map_err(|_| malformed())?;
+    let quiet = elements(doc, "Quiet")
+        .first()
+        .is_some_and(|q| q.trim() == "true");
+    let objects = elements(doc, "Object");
+    if objects.len() > 1000 {
+        return Err(malformed());
+    }
+    let mut x = Xml::new();
+    x.root("DeleteResult");
+    for object in objects {
+        let key = elements(object, "Key")
+            .first()
+            .and_then(|k| unescape(k))
+            .ok_or_else(malformed)?;
+        match ctx.store.delete_object(bucket, &key) {
+            Ok(()) | Err(StoreError::NoSuchKey) => {
+                if !quiet {
+                    x.open("Deleted").leaf("Key", &key).close("Deleted");
+                }
+            }
+            Err(e) => {
+                let e = S3Error::from(e);
+                x.open("Error")
+                    .leaf("Key", &key)
+                    .leaf("Code", e.code)
+                    .leaf("Message", &e.message)
+                    .close("Error");
+            }
+        }
+    }
+    x.close("DeleteResult");
+    Ok(xml(200, x.finish()))
+}
+
+/// PUT with x-amz-copy-source.
+pub(crate) async fn copy_object(
+    ctx: &ThreadContext,
+    req: &Request,
+    bucket: &str,
+    key: &str,
+    source: &str,
+) -> Result<Response, S3Error> {
+    let source = sluice_http::percent_decode(source, false)
+        .map_err(|_| S3Error::new("InvalidArgument", 400, "Invalid copy source encoding"))?;
+    let source = source.split_once('?').map_or(source.as_ref(), |(s, _)| s);
+    let (src_bucket, src_key) = source
+        .trim_start_matches('/')
+        .split_once('/')
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        .ok_or_else(|| {
+            S3Error::new(
+                "InvalidArgument",
+                400,
+                "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            )
+        })?;
+    let head = ctx.store.head_object(src_bucket, src_key)?;
+    let etag = &head.meta.etag;
+    let failed = || {
+        S3Error::new(
+            "PreconditionFailed",
+            412,
+            "At least one of the pre-conditions you specified did not hold",
+        )
+    };
+    if let Some(m) = req.header("x-amz-copy-source-if-match") {
+        if m.trim_matches('"') != etag && m != "*" {
+            return Err(failed());
+        }
+    }
+    if let Some(m) = req.header("x-amz-copy-source-if-none-match") {
+        if m.trim_matches('"') == etag || m == "*" {
+            return Err(failed());
+        }
+    }
+    let replace = req
+        .header("x-amz-metadata-directive")
+        .is_some_and(|d| d.eq_ignore_ascii_case("REPLACE"));
+    if !replace && src_bucket == bucket && src_key == key {
+        return Err(S3Error::new(
+            "InvalidRequest",
+            400,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    let headers = replace.then(|| {
+        let mut kept = kept_headers(req);
+        kept.extend(
+            head.meta
+                .headers
+                .iter()
+                .filter(|(n, _)| n.starts_with("x-amz-checksum-"))
+                .cloned(),
+        );
+        kept
+    });
+    let info = ctx
+        .store
+        .copy_object(src_bucket, src_key, bucket, key, headers)
+        .await?;
+    let mut x = Xml::new();
+    x.root("CopyObjectResult")
+        .leaf("LastModified", &iso8601(info.modified))
+        .leaf("ETag", &format!("\"{}\"", info.meta.etag));
+    x.close("CopyObjectResult");
+    Ok(xml(200, x.finish()))
+}

@@ -1,0 +1,224 @@
+//! Receiving a request body into the store: decoding its framing, checking
+//! every signature, digest and checksum in the same pass, handing aligned
+//! buffers to an object or part writer.
+
+use sluice_core::{AlignedBuf, ObjectWriter, PartWriter, StoreError};
+use sluice_http::{BodyDecoder, BodyEvent};
+use sluice_sigv4::{base64_decode, Checksum, ChecksumAlgorithm, ChecksumValue, Verified};
+
+use crate::conn::{Input, Request, ThreadContext};
+use crate::error::S3Error;
+
+/// Where the payload goes.
+pub(crate) trait DataSink {
+    async fn write(&mut self, buf: AlignedBuf) -> Result<(), StoreError>;
+    fn md5(&self) -> [u8; 16];
+}
+
+impl DataSink for ObjectWriter {
+    async fn write(&mut self, buf: AlignedBuf) -> Result<(), StoreError> {
+        ObjectWriter::write(self, buf).await
+    }
+
+    fn md5(&self) -> [u8; 16] {
+        ObjectWriter::md5(self)
+    }
+}
+
+impl DataSink for PartWriter {
+    async fn write(&mut self, buf: AlignedBuf) -> Result<(), StoreError> {
+        PartWriter::write(self, buf).await
+    }
+
+    fn md5(&self) -> [u8; 16] {
+        PartWriter::md5(self)
+    }
+}
+
+/// What a received body proved.
+pub(crate) struct Received {
+    /// The flexible checksum computed and verified, if one was sent.
+    pub checksum: Option<ChecksumValue>,
+}
+
+impl Received {
+    /// The checksum as a header to store and return.
+    pub(crate) fn checksum_header(&self) -> Option<(String, String)> {
+        self.checksum
+            .map(|c| (c.algorithm().header_name().to_owned(), c.to_base64()))
+    }
+}
+
+fn bad_checksum_header(alg: ChecksumAlgorithm) -> S3Error {
+    S3Error::new(
+        "InvalidRequest",
+        400,
+        format!("Value for {} header is invalid.", alg.header_name()),
+    )
+}
+
+/// Failure with whether the body was consumed.
+type Fail = (S3Error, bool);
+
+/// Streams the body into `sink`, verifying the payload SHA-256 or chunk
+/// signatures, the flexible checksum (header or trailer) and Content-MD5.
+/// On error nothing the sink wrote may be published: the caller drops it.
+pub(crate) async fn receive<S: DataSink>(
+    ctx: &ThreadContext,
+    req: &Request,
+    verified: &Verified,
+    mut decoder: BodyDecoder,
+    input: &mut Input,
+    sink: &mut S,
+) -> Result<Received, Fail> {
+    let early = |e: S3Error| (e, false);
+    let content_md5 = match req.header("content-md5") {
+        Some(v) => Some(
+            base64_decode(v.as_bytes())
+                .filter(|d| d.len() == 16)
+                .ok_or_else(|| {
+                    early(S3Error::new(
+                        "InvalidDigest",
+                        400,
+                        "The Content-MD5 you specified is not valid.",
+                    ))
+                })?,
+        ),
+        None => None,
+    };
+    let header_checksum = match ChecksumAlgorithm::ALL
+        .into_iter()
+        .find(|a| req.header(a.header_name()).is_some())
+    {
+        Some(alg) => {
+            let value = req.header(alg.header_name()).unwrap_or_default();
+            Some(
+                ChecksumValue::from_base64(alg, value.as_bytes())
+                    .map_err(|_| early(bad_checksum_header(alg)))?,
+            )
+        }
+        None => None,
+    };
+    let trailer_alg = req
+        .header("x-amz-trailer")
+        .and_then(|t| ChecksumAlgorithm::from_header_name(t.as_bytes()));
+    let mut checksum = header_checksum
+        .map(|c| c.algorithm())
+        .or(trailer_alg)
+        .map(Checksum::new);
+    let mut payload_hash = verified.payload_hash();
+    let mut chunks = verified.chunk_verifier();
+    let mut trailer_value: Option<ChecksumValue> = None;
+    let mut payload = ctx.pool.get();
+    let mut pos = 0;
+    let body_err = |e: S3Error| (e, false);
+    loop {
+        let (used, event) = decoder
+            .decode(&input.buf[pos..])
+            .map_err(|e| body_err(e.into()))?;
+        pos += used;
+        let need_more = match event {
+            None => true,
+            Some(BodyEvent::Data(d)) => {
+                if let Some(h) = payload_hash.as_mut() {
+                    h.update(d);
+                }
+                if let Some(c) = chunks.as_mut() {
+                    c.update(d);
+                }
+                if let Some(c) = checksum.as_mut() {
+                    c.update(d);
+                }
+                let mut rest = d;
+                while !rest.is_empty() {
+                    let n = payload.extend_from_slice(rest);
+                    rest = &rest[n..];
+                    if payload.len() == payload.capacity() {
+                        let full = std::mem::replace(&mut payload, ctx.pool.get());
+                        sink.write(full).await.map_err(|e| body_err(e.into()))?;
+                    }
+                }
+                false
+            }
+            Some(BodyEvent::ChunkStart { size, signature }) => {
+                if let Some(c) = chunks.as_mut() {
+                    c.chunk_start(size, signature)
+                        .map_err(|e| body_err(e.into()))?;
+                }
+                false
+            }
+            Some(BodyEvent::ChunkEnd) => {
+                if let Some(c) = chunks.as_mut() {
+                    c.chunk_end().map_err(|e| body_err(e.into()))?;
+                }
+                false
+            }
+            Some(BodyEvent::Trailer { name, value }) => {
+                if let Some(c) = chunks.as_mut() {
+                    c.trailer(name, value).map_err(|e| body_err(e.into()))?;
+                }
+                if let Some(alg) =
+                    trailer_alg.filter(|a| a.header_name().as_bytes().eq_ignore_ascii_case(name))
+                {
+                    trailer_value = Some(
+                        ChecksumValue::from_base64(alg, value)
+                            .map_err(|_| body_err(bad_checksum_header(alg)))?,
+                    );
+                }
+                false
+            }
+            Some(BodyEvent::End) => break,
+        };
+        if need_more {
+            input.buf.drain(..pos);
+            pos = 0;
+            match input.fill(ctx.config.header_timeout).await {
+                Ok(0) | Err(_) => {
+                    return Err(body_err(S3Error::new(
+                        "IncompleteBody",
+                        400,
+                        "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+                    )))
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    input.buf.drain(..pos);
+    // The body is complete: from here on errors keep the connection.
+    let done = |e: S3Error| (e, true);
+    if !payload.is_empty() {
+        sink.write(payload).await.map_err(|e| done(e.into()))?;
+    }
+    if let Some(h) = payload_hash {
+        h.finish().map_err(|e| done(e.into()))?;
+    }
+    if let Some(c) = &chunks {
+        c.finish().map_err(|e| done(e.into()))?;
+    }
+    let mut verified_checksum = None;
+    if let Some(c) = checksum {
+        let Some(expected) = header_checksum.or(trailer_value) else {
+            return Err(done(S3Error::new(
+                "InvalidRequest",
+                400,
+                "The trailer named in x-amz-trailer was not sent.",
+            )));
+        };
+        let computed = c.finish();
+        computed.verify(&expected).map_err(|e| done(e.into()))?;
+        verified_checksum = Some(computed);
+    }
+    if let Some(md5) = content_md5 {
+        if sink.md5()[..] != md5[..] {
+            return Err(done(S3Error::new(
+                "BadDigest",
+                400,
+                "The Content-MD5 you specified did not match what we received.",
+            )));
+        }
+    }
+    Ok(Received {
+        checksum: verified_checksum,
+    })
+}
