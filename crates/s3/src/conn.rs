@@ -4,6 +4,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
@@ -50,6 +52,10 @@ pub struct ServiceConfig {
     pub idle_timeout: Duration,
     /// Connections per thread; more are closed at once.
     pub max_connections: usize,
+    /// Set when the server shuts down: no new connections, none kept alive.
+    pub draining: Arc<AtomicBool>,
+    /// Connections open, across threads (for a graceful shutdown to wait on).
+    pub active: Arc<AtomicUsize>,
 }
 
 impl Default for ServiceConfig {
@@ -62,6 +68,8 @@ impl Default for ServiceConfig {
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
             max_connections: 4096,
+            draining: Arc::new(AtomicBool::new(false)),
+            active: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -121,16 +129,20 @@ pub async fn serve(listener: TcpListener, ctx: Rc<ThreadContext>) {
         let Ok((stream, _peer)) = listener.accept().await else {
             continue;
         };
-        if ctx.connections.get() >= ctx.config.max_connections {
+        if ctx.connections.get() >= ctx.config.max_connections
+            || ctx.config.draining.load(Ordering::Relaxed)
+        {
             drop(stream);
             continue;
         }
         let _ = stream.set_nodelay(true);
         let ctx = Rc::clone(&ctx);
+        ctx.config.active.fetch_add(1, Ordering::SeqCst);
         monoio::spawn(async move {
             ctx.connections.set(ctx.connections.get() + 1);
             serve_connection(stream, &ctx).await;
             ctx.connections.set(ctx.connections.get() - 1);
+            ctx.config.active.fetch_sub(1, Ordering::SeqCst);
         });
     }
 }
@@ -219,12 +231,15 @@ pub async fn serve_connection(stream: TcpStream, ctx: &ThreadContext) {
                     }
                 }
             }
-            let timeout = if input.buf.is_empty() && !first {
-                ctx.config.idle_timeout
-            } else {
-                ctx.config.header_timeout
-            };
-            match input.fill(timeout).await {
+            if input.buf.is_empty() && !first {
+                // Idle between requests: wait in short slices so that a
+                // shutdown closes idle connections promptly.
+                if !wait_idle(&mut input, ctx).await {
+                    return;
+                }
+                continue;
+            }
+            match input.fill(ctx.config.header_timeout).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }
@@ -235,7 +250,9 @@ pub async fn serve_connection(stream: TcpStream, ctx: &ThreadContext) {
         let outcome = handlers::handle(ctx, &request, decoder, &mut input, &id).await;
         // A body left unread (an error before it) leaves the stream's position
         // unknown: the connection closes after the answer.
-        let keep_alive = request.keep_alive && outcome.body_consumed;
+        let keep_alive = request.keep_alive
+            && outcome.body_consumed
+            && !ctx.config.draining.load(Ordering::Relaxed);
         if write_response(&mut input, outcome.response, ctx, keep_alive, &id)
             .await
             .is_err()
@@ -243,6 +260,23 @@ pub async fn serve_connection(stream: TcpStream, ctx: &ThreadContext) {
         {
             return;
         }
+    }
+}
+
+/// Waits for the next request on an idle connection. False when the
+/// connection should close: the peer closed, the idle timeout passed, or the
+/// server is shutting down. (A read abandoned here is never followed by
+/// another on this connection, so its bytes cannot be lost to a later read.)
+async fn wait_idle(input: &mut Input, ctx: &ThreadContext) -> bool {
+    let draining = Arc::clone(&ctx.config.draining);
+    let watch = async move {
+        while !draining.load(Ordering::Relaxed) {
+            monoio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    monoio::select! {
+        filled = input.fill(ctx.config.idle_timeout) => matches!(filled, Ok(n) if n > 0),
+        () = watch => false,
     }
 }
 

@@ -10,7 +10,9 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use sluice_core::{Driver, Store, StoreOptions};
 use sluice_s3::{Credentials, ServiceConfig, ThreadContext};
@@ -157,6 +159,13 @@ fn run(args: Args) -> Result<(), String> {
             .map_err(|_| "a server thread died at start".to_owned())??;
         threads.push(handle);
     }
+    // SIGTERM or SIGINT: stop accepting, let requests in flight finish (at
+    // most 30 s), close idle connections, exit.
+    let signal = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&signal))
+            .map_err(|e| format!("cannot handle signals: {e}"))?;
+    }
     println!(
         "sluice: serving {} on http://{listen} with {} thread(s) (O_DIRECT: {})",
         args.root.display(),
@@ -167,9 +176,21 @@ fn run(args: Args) -> Result<(), String> {
     println!("  secret key: {secret}");
     println!("  try: AWS_ACCESS_KEY_ID={access} AWS_SECRET_ACCESS_KEY={secret} aws --endpoint-url http://{listen} s3 ls");
     let _ = std::io::stdout().flush();
-    for t in threads {
-        let _ = t.join();
+    while !signal.load(Ordering::Relaxed) {
+        if threads.iter().any(std::thread::JoinHandle::is_finished) {
+            return Err("a server thread stopped".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
+    config.draining.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while config.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "sluice: stopped ({} connection(s) cut at the deadline)",
+        config.active.load(Ordering::SeqCst)
+    );
     Ok(())
 }
 
