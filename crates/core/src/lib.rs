@@ -42,7 +42,9 @@ pub use buf::{AlignedBuf, BufPool, ALIGN, DEFAULT_BUF_SIZE};
 pub use error::{Result, StoreError};
 pub use list::{ListPage, ListQuery, ListedObject};
 pub use meta::{derived_etag, guess_content_type, ObjectMeta};
-pub use multipart::{PartInfo, PartWriter, UploadInfo, MAX_PARTS, MAX_PART_SIZE};
+pub use multipart::{
+    PartInfo, PartWriter, UploadInfo, MAX_PARTS, MAX_PART_SIZE, PART_SIZES_HEADER,
+};
 pub use names::{is_valid_bucket_name, BucketName, ObjectKey, MAX_KEY_BYTES, RESERVED_PREFIX};
 pub use reader::{Chunk, ObjectReader, DIRECT_READ_MIN};
 pub use runtime::{

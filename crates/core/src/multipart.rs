@@ -27,6 +27,10 @@ use crate::store::{system_time, ObjectInfo, Store, INTERNAL_DIR};
 
 /// Highest part number S3 allows.
 pub const MAX_PARTS: u32 = 10_000;
+/// Metadata entry listing the part sizes of a multipart object
+/// (comma-separated), kept for reads by part number.
+pub const PART_SIZES_HEADER: &str = "x-sluice-part-sizes";
+
 /// Largest part S3 allows.
 pub const MAX_PART_SIZE: u64 = 5 << 30;
 
@@ -515,10 +519,11 @@ impl Store {
         }
         let etag = format!("{}-{}", hex(&md5s.finalize()), chosen.len());
         let total: u64 = chosen.iter().map(|p| p.size).sum();
-        let meta = ObjectMeta {
-            etag,
-            headers: upload.headers.clone(),
-        };
+        // The part sizes stay with the object, for GET ?partNumber=N.
+        let mut headers = upload.headers.clone();
+        let sizes: Vec<String> = chosen.iter().map(|p| p.size.to_string()).collect();
+        headers.push((PART_SIZES_HEADER.to_owned(), sizes.join(",")));
+        let meta = ObjectMeta { etag, headers };
         let bucket_fd = self.bucket_fd(bucket)?;
         let slot = read_small(staging.as_fd(), "slot")?.and_then(|raw| {
             std::str::from_utf8(&raw)

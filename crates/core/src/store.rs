@@ -290,6 +290,31 @@ impl Store {
         Ok(self.open_key(bucket, &key)?.1)
     }
 
+    /// Replaces an object's kept headers (tagging, for one) without touching
+    /// its data or ETag. A file written over POSIX gets stored metadata with
+    /// its derived ETag.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], [`StoreError::NoSuchKey`], invalid names.
+    pub fn update_headers(
+        &self,
+        bucket: &str,
+        key: &str,
+        update: impl FnOnce(&mut Vec<(String, String)>),
+    ) -> Result<ObjectInfo> {
+        let key = ObjectKey::new(key)?;
+        let (fd, mut info, _) = self.open_key(bucket, &key)?;
+        update(&mut info.meta.headers);
+        rfs::fsetxattr(
+            &fd,
+            META_XATTR,
+            &info.meta.encode(),
+            rfs::XattrFlags::empty(),
+        )?;
+        info.derived = false;
+        Ok(info)
+    }
+
     /// Deletes an object, then the parent directories the store created that
     /// are now empty.
     ///

@@ -127,6 +127,16 @@ async fn run(
         .borrow_mut()
         .verify(&signed, &ctx.config.credentials, now())
         .map_err(|e| early(e.into()))?;
+    crate::extras::check_expected_owner(req).map_err(early)?;
+    if matches!(r.op, Op::PutObject | Op::CompleteMultipartUpload)
+        && req.header("x-amz-copy-source").is_none()
+    {
+        let (bucket, key) = (
+            r.bucket.as_deref().unwrap_or_default(),
+            r.key.as_deref().unwrap_or_default(),
+        );
+        crate::extras::check_write_conditions(ctx, req, bucket, key).map_err(early)?;
+    }
     if req.expect_continue {
         input
             .write_all(CONTINUE.to_vec())
@@ -156,7 +166,7 @@ async fn run(
     let store = &ctx.store;
     let s3 = |e: sluice_core::StoreError| (S3Error::from(e), true);
     Ok(match r.op {
-        Op::ListBuckets => list_buckets(ctx)?,
+        Op::ListBuckets => list_buckets(ctx, &r)?,
         Op::CreateBucket => {
             let _location_constraint = body;
             store.create_bucket(bucket).map_err(s3)?;
@@ -225,6 +235,18 @@ async fn run(
         Op::DeleteObjects => {
             crate::multipart::delete_objects(ctx, bucket, &body).map_err(|e| (e, true))?
         }
+        Op::ListObjectVersions => {
+            crate::extras::list_versions(ctx, bucket, &r).map_err(|e| (e, true))?
+        }
+        Op::PutObjectTagging => {
+            crate::extras::put_tagging(ctx, bucket, key, &body).map_err(|e| (e, true))?
+        }
+        Op::GetObjectTagging => {
+            crate::extras::get_tagging(ctx, bucket, key).map_err(|e| (e, true))?
+        }
+        Op::DeleteObjectTagging => {
+            crate::extras::delete_tagging(ctx, bucket, key).map_err(|e| (e, true))?
+        }
         // Streamed above, before any body is read.
         Op::PutObject | Op::UploadPart => {
             return Err((
@@ -286,7 +308,8 @@ pub(crate) fn kept_headers(req: &Request) -> Vec<(String, String)> {
                 | "content-disposition"
                 | "content-language"
                 | "expires"
-        ) || lower.starts_with("x-amz-meta-");
+        ) || lower.starts_with("x-amz-meta-")
+            || lower == crate::extras::TAGGING;
         if keep {
             kept.push((lower, String::from_utf8_lossy(value).trim().to_owned()));
         }
@@ -328,25 +351,47 @@ async fn put_object(
     Ok(resp)
 }
 
-fn list_buckets(ctx: &ThreadContext) -> Result<Response, Fail> {
-    let buckets = ctx
+fn list_buckets(ctx: &ThreadContext, r: &Route) -> Result<Response, Fail> {
+    let mut buckets = ctx
         .store
         .list_buckets()
         .map_err(|e| (S3Error::from(e), true))?;
+    let prefix = r.param("prefix").unwrap_or_default();
+    let after = r.param("continuation-token").and_then(unhex_token);
+    buckets.retain(|b| {
+        b.name.starts_with(prefix) && after.as_ref().is_none_or(|a| b.name.as_str() > a.as_str())
+    });
+    let max = r
+        .param("max-buckets")
+        .and_then(|m| m.parse::<usize>().ok())
+        .unwrap_or(10_000)
+        .clamp(1, 10_000);
+    let truncated = buckets.len() > max;
+    buckets.truncate(max);
     let mut x = Xml::new();
     x.root("ListAllMyBucketsResult")
         .open("Owner")
-        .leaf("ID", "sluice")
-        .leaf("DisplayName", "sluice")
-        .close("Owner")
-        .open("Buckets");
-    for b in buckets {
+        .leaf("ID", crate::extras::OWNER_ID)
+        .leaf("DisplayName", crate::extras::OWNER_ID)
+        .close("Owner");
+    x.open("Buckets");
+    for b in &buckets {
         x.open("Bucket")
             .leaf("Name", &b.name)
             .leaf("CreationDate", &iso8601(b.created))
+            .leaf("BucketRegion", &ctx.config.region)
             .close("Bucket");
     }
-    x.close("Buckets").close("ListAllMyBucketsResult");
+    x.close("Buckets");
+    if truncated {
+        if let Some(last) = buckets.last() {
+            x.leaf("ContinuationToken", &hex_token(&last.name));
+        }
+    }
+    if !prefix.is_empty() {
+        x.leaf("Prefix", prefix);
+    }
+    x.close("ListAllMyBucketsResult");
     Ok(xml_response(200, x.finish()))
 }
 
@@ -564,17 +609,55 @@ fn get_object(
         resp.headers = base;
         return Ok(resp);
     }
-    let range = match req.header("range") {
-        Some(v) => parse_range(v, info.size)?,
-        None => None,
+    let part_sizes: Option<Vec<u64>> = info
+        .meta
+        .header(sluice_core::PART_SIZES_HEADER)
+        .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect());
+    let range = match (r.param("partNumber"), req.header("range")) {
+        (Some(n), _) => {
+            let n: usize = n.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                S3Error::new(
+                    "InvalidArgument",
+                    400,
+                    "Part number must be an integer between 1 and 10000, inclusive",
+                )
+            })?;
+            let sizes = part_sizes.clone().unwrap_or_else(|| vec![info.size]);
+            let start: u64 = sizes.iter().take(n - 1).sum();
+            let size = *sizes.get(n - 1).ok_or_else(|| {
+                S3Error::new(
+                    "InvalidPartNumber",
+                    416,
+                    "The requested partnumber is not satisfiable",
+                )
+            })?;
+            Some((start, start + size))
+        }
+        (None, Some(v)) => parse_range(v, info.size)?,
+        (None, None) => None,
     };
     let mut headers = base;
     headers.push(("Accept-Ranges".into(), "bytes".into()));
     let checksum_mode = req
         .header("x-amz-checksum-mode")
         .is_some_and(|v| v.eq_ignore_ascii_case("ENABLED"));
+    if let Some(sizes) = &part_sizes {
+        if r.param("partNumber").is_some() {
+            headers.push(("x-amz-mp-parts-count".into(), sizes.len().to_string()));
+        }
+    }
     for (n, v) in &info.meta.headers {
         if n.starts_with("x-amz-checksum-") && !(checksum_mode && range.is_none()) {
+            continue;
+        }
+        if n.starts_with("x-sluice-") {
+            continue;
+        }
+        if n == crate::extras::TAGGING {
+            headers.push((
+                "x-amz-tagging-count".into(),
+                crate::extras::tag_pairs(v).len().to_string(),
+            ));
             continue;
         }
         let overridden = r.query.iter().any(|(q, _)| {

@@ -14,6 +14,7 @@
 
 mod conn;
 mod error;
+mod extras;
 mod handlers;
 mod multipart;
 mod route;

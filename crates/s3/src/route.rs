@@ -45,6 +45,14 @@ pub enum Op {
     ListParts,
     /// GET /bucket?uploads
     ListMultipartUploads,
+    /// GET /bucket?versions
+    ListObjectVersions,
+    /// PUT /bucket/key?tagging
+    PutObjectTagging,
+    /// GET /bucket/key?tagging
+    GetObjectTagging,
+    /// DELETE /bucket/key?tagging
+    DeleteObjectTagging,
 }
 
 /// A routed request.
@@ -77,8 +85,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "policy",
     "cors",
     "lifecycle",
-    "tagging",
-    "versions",
     "website",
     "logging",
     "notification",
@@ -160,12 +166,32 @@ pub fn route(
         )));
     }
     let has = |name: &str| query.iter().any(|(n, _)| n == name);
+    if bucket.is_some() && key.is_none() && has("tagging") {
+        return Err(S3Error::not_implemented("Bucket tagging"));
+    }
+    // PUT, DELETE or HEAD on a bucket with a sub-resource (?versioning,
+    // ?policy, ...) is a configuration call sluice does not have: never let
+    // it pass for CreateBucket or DeleteBucket.
+    if bucket.is_some()
+        && key.is_none()
+        && matches!(method, Method::Put | Method::Delete | Method::Head)
+    {
+        if let Some((name, _)) = query.iter().find(|(n, _)| n != "x-id") {
+            return Err(S3Error::not_implemented(&format!(
+                "The ?{name} sub-resource"
+            )));
+        }
+    }
     let op = match (method, bucket.is_some(), key.is_some()) {
         (Method::Get, false, _) => Op::ListBuckets,
         (Method::Put, true, false) => Op::CreateBucket,
         (Method::Delete, true, false) => Op::DeleteBucket,
         (Method::Head, true, false) => Op::HeadBucket,
         (Method::Get, true, false) if has("uploads") => Op::ListMultipartUploads,
+        (Method::Get, true, false) if has("versions") => Op::ListObjectVersions,
+        (Method::Put, true, true) if has("tagging") => Op::PutObjectTagging,
+        (Method::Get, true, true) if has("tagging") => Op::GetObjectTagging,
+        (Method::Delete, true, true) if has("tagging") => Op::DeleteObjectTagging,
         (Method::Post, true, false) if has("delete") => Op::DeleteObjects,
         (Method::Post, true, true) if has("uploads") => Op::CreateMultipartUpload,
         (Method::Post, true, true) if has("uploadId") => Op::CompleteMultipartUpload,
@@ -272,6 +298,14 @@ mod tests {
             "NotImplemented"
         );
         assert_eq!(r(Method::Other, "/b", "").unwrap_err().status, 405);
+        assert_eq!(
+            r(Method::Put, "/b", "versioning").unwrap_err().code,
+            "NotImplemented"
+        );
+        assert_eq!(
+            r(Method::Delete, "/b", "policy").unwrap_err().code,
+            "NotImplemented"
+        );
         assert_eq!(r(Method::Get, "/b/%zz", "").unwrap_err().code, "InvalidURI");
     }
 
