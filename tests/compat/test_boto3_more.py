@@ -108,3 +108,26 @@ def test_expected_bucket_owner(s3, bucket):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         s3.get_object(Bucket=bucket, Key="o", ExpectedBucketOwner="123456789012")
     assert error_code(e) == "AccessDenied" and status(e) == 403
+
+
+def test_upload_part_copy_and_object_attributes(s3, bucket):
+    source = os.urandom(7 * MIB)
+    s3.put_object(Bucket=bucket, Key="source", Body=source, ChecksumAlgorithm="CRC32")
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="assembled")["UploadId"]
+    p1 = s3.upload_part_copy(Bucket=bucket, Key="assembled", UploadId=uid, PartNumber=1,
+                             CopySource={"Bucket": bucket, "Key": "source"}, CopySourceRange=f"bytes=0-{5 * MIB - 1}")
+    tail = b"tail bytes"
+    p2 = s3.upload_part(Bucket=bucket, Key="assembled", UploadId=uid, PartNumber=2, Body=tail)
+    s3.complete_multipart_upload(Bucket=bucket, Key="assembled", UploadId=uid, MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": p1["CopyPartResult"]["ETag"]}, {"PartNumber": 2, "ETag": p2["ETag"]}]})
+    assert s3.get_object(Bucket=bucket, Key="assembled")["Body"].read() == source[:5 * MIB] + tail
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.upload_part_copy(Bucket=bucket, Key="assembled", UploadId="0" * 32, PartNumber=1,
+                            CopySource={"Bucket": bucket, "Key": "source"})
+    assert error_code(e) == "NoSuchUpload"
+    attrs = s3.get_object_attributes(Bucket=bucket, Key="assembled", ObjectAttributes=["ETag", "ObjectParts", "ObjectSize", "StorageClass"])
+    assert attrs["ObjectSize"] == 5 * MIB + len(tail) and attrs["StorageClass"] == "STANDARD"
+    assert attrs["ObjectParts"]["TotalPartsCount"] == 2
+    assert [p["Size"] for p in attrs["ObjectParts"]["Parts"]] == [5 * MIB, len(tail)]
+    single = s3.get_object_attributes(Bucket=bucket, Key="source", ObjectAttributes=["Checksum", "ETag"])
+    assert single["Checksum"]["ChecksumCRC32"] == s3.head_object(Bucket=bucket, Key="source", ChecksumMode="ENABLED")["ChecksumCRC32"]

@@ -244,6 +244,9 @@ async fn run(
         Op::GetObjectTagging => {
             crate::extras::get_tagging(ctx, bucket, key).map_err(|e| (e, true))?
         }
+        Op::GetObjectAttributes => {
+            crate::multipart::object_attributes(ctx, req, &r, bucket, key).map_err(|e| (e, true))?
+        }
         Op::DeleteObjectTagging => {
             crate::extras::delete_tagging(ctx, bucket, key).map_err(|e| (e, true))?
         }

@@ -57,8 +57,10 @@ pub(crate) async fn upload_part(
     input: &mut Input,
 ) -> Result<Response, Fail> {
     let early = |e: S3Error| (e, false);
-    if req.header("x-amz-copy-source").is_some() {
-        return Err(early(S3Error::not_implemented("UploadPartCopy")));
+    if let Some(source) = req.header("x-amz-copy-source") {
+        return upload_part_copy(ctx, req, r, source)
+            .await
+            .map_err(|e| (e, true));
     }
     let bucket = r.bucket.as_deref().unwrap_or_default();
     let key = r.key.as_deref().unwrap_or_default();
@@ -358,4 +360,184 @@ pub(crate) async fn copy_object(
         .leaf("ETag", &format!("\"{}\"", info.meta.etag));
     x.close("CopyObjectResult");
     Ok(xml(200, x.finish()))
+}
+
+/// The source bucket and key of `x-amz-copy-source`.
+fn copy_source(source: &str) -> Result<(String, String), S3Error> {
+    let source = sluice_http::percent_decode(source, false)
+        .map_err(|_| S3Error::new("InvalidArgument", 400, "Invalid copy source encoding"))?;
+    let source = source.split_once('?').map_or(source.as_ref(), |(s, _)| s);
+    source
+        .trim_start_matches('/')
+        .split_once('/')
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        .map(|(b, k)| (b.to_owned(), k.to_owned()))
+        .ok_or_else(|| {
+            S3Error::new(
+                "InvalidArgument",
+                400,
+                "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            )
+        })
+}
+
+/// UploadPartCopy: a part filled from (a range of) another object.
+async fn upload_part_copy(
+    ctx: &ThreadContext,
+    req: &Request,
+    r: &Route,
+    source: &str,
+) -> Result<Response, S3Error> {
+    let (src_bucket, src_key) = copy_source(source)?;
+    let bucket = r.bucket.as_deref().unwrap_or_default();
+    let key = r.key.as_deref().unwrap_or_default();
+    let number: u32 = r
+        .param("partNumber")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| {
+            S3Error::new(
+                "InvalidArgument",
+                400,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })?;
+    let mut reader = ctx.store.get_object(&src_bucket, &src_key)?;
+    let size = reader.info().size;
+    let (start, end) = match req.header("x-amz-copy-source-range") {
+        Some(range) => {
+            let bad = || {
+                S3Error::new("InvalidArgument", 400, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+            };
+            let (a, b) = range
+                .trim()
+                .strip_prefix("bytes=")
+                .and_then(|s| s.split_once('-'))
+                .ok_or_else(bad)?;
+            let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            if a > b || b >= size {
+                return Err(S3Error::new(
+                    "InvalidRange",
+                    416,
+                    "The requested range is not satisfiable",
+                ));
+            }
+            (a, b + 1)
+        }
+        None => (0, size),
+    };
+    reader.set_range(start, end);
+    let mut part = ctx
+        .store
+        .upload_part(bucket, key, upload_id(r), number, Some(end - start))?;
+    let mut out = ctx.pool.get();
+    while let Some(chunk) = reader.next_chunk(&ctx.pool).await? {
+        let mut rest = chunk.data();
+        while !rest.is_empty() {
+            let n = out.extend_from_slice(rest);
+            rest = &rest[n..];
+            if out.len() == out.capacity() {
+                part.write(std::mem::replace(&mut out, ctx.pool.get()))
+                    .await?;
+            }
+        }
+    }
+    if !out.is_empty() {
+        part.write(out).await?;
+    }
+    let info = part.finish(Vec::new()).await?;
+    let mut x = Xml::new();
+    x.root("CopyPartResult")
+        .leaf("LastModified", &iso8601(info.modified))
+        .leaf("ETag", &format!("\"{}\"", info.etag));
+    x.close("CopyPartResult");
+    Ok(xml(200, x.finish()))
+}
+
+/// GetObjectAttributes: the attributes named in `x-amz-object-attributes`.
+pub(crate) fn object_attributes(
+    ctx: &ThreadContext,
+    req: &Request,
+    r: &Route,
+    bucket: &str,
+    key: &str,
+) -> Result<Response, S3Error> {
+    let info = ctx.store.head_object(bucket, key)?;
+    let wanted: Vec<String> = req
+        .header("x-amz-object-attributes")
+        .unwrap_or_default()
+        .split(',')
+        .map(|a| a.trim().to_owned())
+        .collect();
+    let want = |name: &str| wanted.iter().any(|w| w.eq_ignore_ascii_case(name));
+    let mut x = Xml::new();
+    x.root("GetObjectAttributesResponse");
+    if want("ETag") {
+        x.leaf("ETag", &info.meta.etag);
+    }
+    if want("Checksum") {
+        let sums: Vec<_> = info
+            .meta
+            .headers
+            .iter()
+            .filter(|(n, _)| n.starts_with("x-amz-checksum-"))
+            .collect();
+        if !sums.is_empty() {
+            x.open("Checksum");
+            for (n, v) in sums {
+                let alg = n.trim_start_matches("x-amz-checksum-").to_ascii_uppercase();
+                x.leaf(&format!("Checksum{alg}"), v);
+            }
+            x.close("Checksum");
+        }
+    }
+    if want("ObjectParts") {
+        if let Some(sizes) = info.meta.header(sluice_core::PART_SIZES_HEADER) {
+            let sizes: Vec<&str> = sizes.split(',').collect();
+            let max: usize = r
+                .param("max-parts")
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(1000);
+            let marker: usize = req
+                .header("x-amz-part-number-marker")
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(0);
+            x.open("ObjectParts")
+                .leaf("PartsCount", &sizes.len().to_string())
+                .leaf("PartNumberMarker", &marker.to_string());
+            let shown: Vec<(usize, &&str)> =
+                sizes.iter().enumerate().skip(marker).take(max).collect();
+            if let Some((last, _)) = shown.last() {
+                x.leaf("NextPartNumberMarker", &(last + 1).to_string());
+            }
+            x.leaf("MaxParts", &max.to_string()).leaf(
+                "IsTruncated",
+                if marker + shown.len() < sizes.len() {
+                    "true"
+                } else {
+                    "false"
+                },
+            );
+            for (i, size) in shown {
+                x.open("Part")
+                    .leaf("PartNumber", &(i + 1).to_string())
+                    .leaf("Size", size)
+                    .close("Part");
+            }
+            x.close("ObjectParts");
+        }
+    }
+    if want("StorageClass") {
+        x.leaf("StorageClass", "STANDARD");
+    }
+    if want("ObjectSize") {
+        x.leaf("ObjectSize", &info.size.to_string());
+    }
+    x.close("GetObjectAttributesResponse");
+    let mut resp = xml(200, x.finish());
+    resp.headers.push((
+        "Last-Modified".into(),
+        crate::time::http_date(info.modified),
+    ));
+    Ok(resp)
 }

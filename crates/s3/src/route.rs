@@ -53,6 +53,8 @@ pub enum Op {
     GetObjectTagging,
     /// DELETE /bucket/key?tagging
     DeleteObjectTagging,
+    /// GET /bucket/key?attributes
+    GetObjectAttributes,
 }
 
 /// A routed request.
@@ -93,7 +95,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "object-lock",
     "retention",
     "legal-hold",
-    "attributes",
     "restore",
     "select",
     "torrent",
@@ -191,6 +192,7 @@ pub fn route(
         (Method::Get, true, false) if has("versions") => Op::ListObjectVersions,
         (Method::Put, true, true) if has("tagging") => Op::PutObjectTagging,
         (Method::Get, true, true) if has("tagging") => Op::GetObjectTagging,
+        (Method::Get, true, true) if has("attributes") => Op::GetObjectAttributes,
         (Method::Delete, true, true) if has("tagging") => Op::DeleteObjectTagging,
         (Method::Post, true, false) if has("delete") => Op::DeleteObjects,
         (Method::Post, true, true) if has("uploads") => Op::CreateMultipartUpload,

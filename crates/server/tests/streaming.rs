@@ -31,8 +31,12 @@ impl Drop for Server {
 }
 
 fn start() -> Server {
-    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("sluice-streaming-{}", std::process::id()));
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "sluice-streaming-{}-{}",
+        std::process::id(),
+        STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_dir_all(&root);
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["serve", "--root"])
@@ -43,8 +47,10 @@ fn start() -> Server {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut addr, mut access, mut secret) = (String::new(), String::new(), String::new());
+    let mut seen = Vec::new();
     for line in lines.by_ref().take(4) {
         let line = line.unwrap();
+        seen.push(line.clone());
         if let Some(i) = line.find("http://") {
             addr = line[i + 7..].split_whitespace().next().unwrap().to_owned();
         } else if let Some(a) = line.trim().strip_prefix("access key: ") {
@@ -55,7 +61,7 @@ fn start() -> Server {
     }
     assert!(
         !addr.is_empty() && !secret.is_empty(),
-        "server did not start"
+        "server did not start: {seen:?}"
     );
     Server {
         child,
