@@ -203,5 +203,8 @@ def test_not_implemented_is_never_a_wrong_success(s3, bucket):
         s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})
     assert error_code(e) == "NotImplemented"
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        s3.get_bucket_cors(Bucket=bucket)
+        s3.get_bucket_policy(Bucket=bucket)
     assert error_code(e) == "NotImplemented"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    assert error_code(e) == "NotImplemented", "never a wrong success"

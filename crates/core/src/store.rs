@@ -243,6 +243,36 @@ impl Store {
         }
     }
 
+    /// A bucket configuration document (CORS, ...) kept in the bucket
+    /// directory's `user.sluice.bucket.<name>` xattr; None when unset.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`].
+    pub fn bucket_config(&self, bucket: &str, name: &str) -> Result<Option<Vec<u8>>> {
+        let fd = self.bucket_fd(bucket)?;
+        Ok(fsys::get_xattr(
+            fd.as_fd(),
+            &format!("user.sluice.bucket.{name}"),
+        ))
+    }
+
+    /// Sets (Some) or removes (None) a bucket configuration document.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], xattr errors.
+    pub fn set_bucket_config(&self, bucket: &str, name: &str, value: Option<&[u8]>) -> Result<()> {
+        let fd = self.bucket_fd(bucket)?;
+        let attr = format!("user.sluice.bucket.{name}");
+        match value {
+            Some(v) => rfs::fsetxattr(&fd, attr.as_str(), v, rfs::XattrFlags::empty())?,
+            None => match rfs::fremovexattr(&fd, attr.as_str()) {
+                Ok(()) | Err(Errno::NODATA) => {}
+                Err(e) => return Err(e.into()),
+            },
+        }
+        Ok(())
+    }
+
     /// The bucket's information.
     ///
     /// # Errors

@@ -79,7 +79,8 @@ pub(crate) async fn handle(
     input: &mut Input,
     id: &str,
 ) -> Outcome {
-    match run(ctx, req, decoder, input).await {
+    let cors_bucket = cors_bucket(ctx, req);
+    let mut outcome = match run(ctx, req, decoder, input).await {
         Ok(response) => Outcome {
             response,
             body_consumed: true,
@@ -98,7 +99,30 @@ pub(crate) async fn handle(
                 body_consumed: consumed || !req.has_body,
             }
         }
+    };
+    if let Some(bucket) = cors_bucket {
+        if req.method != Method::Options {
+            outcome
+                .response
+                .headers
+                .extend(crate::cors::headers_for(ctx, req, &bucket));
+        }
     }
+    outcome
+}
+
+/// The bucket of a cross-origin request (one with an Origin header).
+fn cors_bucket(ctx: &ThreadContext, req: &Request) -> Option<String> {
+    req.header("origin")?;
+    let r = route(
+        req.method,
+        &req.raw_path,
+        &req.raw_query,
+        req.header("host"),
+        ctx.config.domain.as_deref(),
+    )
+    .ok()?;
+    r.bucket
 }
 
 async fn run(
@@ -116,6 +140,11 @@ async fn run(
         ctx.config.domain.as_deref(),
     )
     .map_err(early)?;
+    if r.op == Op::CorsPreflight {
+        let _ = read_small_body(&mut decoder, input, ctx).await?;
+        return crate::cors::preflight(ctx, req, r.bucket.as_deref().unwrap_or_default())
+            .map_err(|e| (e, true));
+    }
     let signed = SignedRequest {
         method: &req.method_str,
         path: &req.raw_path,
@@ -246,6 +275,15 @@ async fn run(
         }
         Op::GetObjectAttributes => {
             crate::multipart::object_attributes(ctx, req, &r, bucket, key).map_err(|e| (e, true))?
+        }
+        Op::PutBucketCors => crate::cors::put(ctx, bucket, &body).map_err(|e| (e, true))?,
+        Op::GetBucketCors => crate::cors::get(ctx, bucket).map_err(|e| (e, true))?,
+        Op::DeleteBucketCors => crate::cors::delete(ctx, bucket).map_err(|e| (e, true))?,
+        Op::CorsPreflight => {
+            return Err((
+                S3Error::internal("preflight reached the operation table"),
+                true,
+            ))
         }
         Op::DeleteObjectTagging => {
             crate::extras::delete_tagging(ctx, bucket, key).map_err(|e| (e, true))?

@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 mod conn;
+mod cors;
 mod error;
 mod extras;
 mod handlers;

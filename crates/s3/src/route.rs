@@ -55,6 +55,14 @@ pub enum Op {
     DeleteObjectTagging,
     /// GET /bucket/key?attributes
     GetObjectAttributes,
+    /// PUT /bucket?cors
+    PutBucketCors,
+    /// GET /bucket?cors
+    GetBucketCors,
+    /// DELETE /bucket?cors
+    DeleteBucketCors,
+    /// OPTIONS /bucket[/key]: CORS preflight (not authenticated)
+    CorsPreflight,
 }
 
 /// A routed request.
@@ -85,7 +93,6 @@ impl Route {
 const UNIMPLEMENTED: &[&str] = &[
     "acl",
     "policy",
-    "cors",
     "lifecycle",
     "website",
     "logging",
@@ -173,6 +180,23 @@ pub fn route(
     // PUT, DELETE or HEAD on a bucket with a sub-resource (?versioning,
     // ?policy, ...) is a configuration call sluice does not have: never let
     // it pass for CreateBucket or DeleteBucket.
+    let cors = bucket.is_some() && key.is_none() && has("cors");
+    if cors && method == Method::Put {
+        return Ok(Route {
+            op: Op::PutBucketCors,
+            bucket,
+            key,
+            query,
+        });
+    }
+    if cors && method == Method::Delete {
+        return Ok(Route {
+            op: Op::DeleteBucketCors,
+            bucket,
+            key,
+            query,
+        });
+    }
     if bucket.is_some()
         && key.is_none()
         && matches!(method, Method::Put | Method::Delete | Method::Head)
@@ -188,6 +212,8 @@ pub fn route(
         (Method::Put, true, false) => Op::CreateBucket,
         (Method::Delete, true, false) => Op::DeleteBucket,
         (Method::Head, true, false) => Op::HeadBucket,
+        (Method::Options, true, _) => Op::CorsPreflight,
+        (Method::Get, true, false) if has("cors") => Op::GetBucketCors,
         (Method::Get, true, false) if has("uploads") => Op::ListMultipartUploads,
         (Method::Get, true, false) if has("versions") => Op::ListObjectVersions,
         (Method::Put, true, true) if has("tagging") => Op::PutObjectTagging,
