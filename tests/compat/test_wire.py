@@ -201,3 +201,51 @@ def test_sigterm_finishes_the_request_in_flight(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def start_server(tmp_path, *extra):
+    binary = os.environ.get("SLUICE_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "sluice"))
+    proc = subprocess.Popen([binary, "serve", "--root", str(tmp_path / "root"), "--listen", "127.0.0.1:0", *extra],
+                            stdout=subprocess.PIPE, text=True)
+    info = {"proc": proc}
+    for _ in range(10):
+        line = proc.stdout.readline()
+        if m := re.search(r"http://([0-9.]+:[0-9]+)", line):
+            info["endpoint"] = "http://" + m.group(1)
+        if m := re.search(r"access key: (\S+)", line):
+            info["access"] = m.group(1)
+        if m := re.search(r"secret key: (\S+)", line):
+            info["secret"] = m.group(1)
+            break
+    return info
+
+
+def test_slow_heads_and_idle_connections_time_out_without_blocking_others(tmp_path):
+    info = start_server(tmp_path, "--header-timeout", "1", "--idle-timeout", "1", "--cores", "0")
+    proc = info["proc"]
+    try:
+        # A client trickling a head: cut after the header timeout in total.
+        slow = connect(info)
+        start = time.time()
+        slow.sendall(b"GET / HTTP/1.1\r\n")
+        for _ in range(6):
+            time.sleep(0.3)
+            try:
+                slow.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                break
+            # Meanwhile, on the same single thread, others are served at once.
+            quick = connect(info)
+            quick.sendall(signed_head(info, "GET", "/"))
+            assert read_response(quick, timeout=2)[0] == 200
+            quick.close()
+        assert closed(slow) and time.time() - start < 4
+        # An idle kept-alive connection is closed after the idle timeout.
+        idle = connect(info)
+        idle.sendall(signed_head(info, "GET", "/"))
+        assert read_response(idle)[0] == 200
+        time.sleep(1.6)
+        assert closed(idle)
+    finally:
+        proc.kill()
+        proc.wait()

@@ -213,6 +213,9 @@ pub async fn serve_connection(stream: TcpStream, ctx: &ThreadContext) {
     let mut first = true;
     loop {
         // The head.
+        // The whole head must arrive within the header timeout, however
+        // slowly it trickles in (slowloris); it starts with its first byte.
+        let mut deadline: Option<std::time::Instant> = None;
         let (request, decoder, head_len) = loop {
             if !input.buf.is_empty() {
                 let mut fields = [httparse::EMPTY_HEADER; 128];
@@ -237,9 +240,16 @@ pub async fn serve_connection(stream: TcpStream, ctx: &ThreadContext) {
                 if !wait_idle(&mut input, ctx).await {
                     return;
                 }
+                deadline = Some(std::time::Instant::now() + ctx.config.header_timeout);
                 continue;
             }
-            match input.fill(ctx.config.header_timeout).await {
+            let now = std::time::Instant::now();
+            let deadline = *deadline.get_or_insert(now + ctx.config.header_timeout);
+            let left = deadline.saturating_duration_since(now);
+            if left.is_zero() {
+                return;
+            }
+            match input.fill(left).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }

@@ -23,9 +23,11 @@ struct Args {
     cores: Option<Vec<usize>>,
     domain: Option<String>,
     region: String,
+    header_timeout: Duration,
+    idle_timeout: Duration,
 }
 
-const USAGE: &str = "usage: sluice serve [--root DIR] [--listen ADDR] [--cores LIST] [--domain NAME] [--region NAME]";
+const USAGE: &str = "usage: sluice serve [--root DIR] [--listen ADDR] [--cores LIST] [--domain NAME] [--region NAME] [--header-timeout SECS] [--idle-timeout SECS]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
@@ -40,6 +42,8 @@ fn parse_args() -> Result<Args, String> {
         cores: None,
         domain: None,
         region: "us-east-1".into(),
+        header_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(120),
     };
     while let Some(flag) = args.next() {
         let mut value = || {
@@ -58,6 +62,17 @@ fn parse_args() -> Result<Args, String> {
             }
             "--domain" => out.domain = Some(value()?),
             "--region" => out.region = value()?,
+            "--header-timeout" | "--idle-timeout" => {
+                let secs: f64 = value()?
+                    .parse()
+                    .map_err(|_| format!("{flag} takes seconds"))?;
+                let d = Duration::from_secs_f64(secs.clamp(0.01, 86_400.0));
+                if flag == "--header-timeout" {
+                    out.header_timeout = d;
+                } else {
+                    out.idle_timeout = d;
+                }
+            }
             _ => return Err(format!("unknown option {flag}\n{USAGE}")),
         }
     }
@@ -118,6 +133,8 @@ fn run(args: Args) -> Result<(), String> {
         region: args.region.clone(),
         domain: args.domain.clone(),
         credentials: Credentials(vec![(access.clone(), secret.clone())]),
+        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
         ..ServiceConfig::default()
     };
     let cores = sluice_core::pick_cores(&args.root, args.cores.as_deref());
