@@ -158,6 +158,9 @@ pub(crate) struct Request {
     pub keep_alive: bool,
     pub expect_continue: bool,
     pub has_body: bool,
+    /// The body is exactly this many plain bytes (Content-Length, no
+    /// aws-chunked coding): it can be read straight into aligned buffers.
+    pub plain_length: Option<u64>,
     pub decoded_length: Option<u64>,
 }
 
@@ -308,6 +311,10 @@ fn owned_request(head: &RequestHead<'_, '_>) -> Request {
             head.framing(),
             sluice_http::Framing::Empty | sluice_http::Framing::Length(0)
         ),
+        plain_length: match (head.framing(), head.aws_chunked()) {
+            (sluice_http::Framing::Length(n), None) => Some(n),
+            _ => None,
+        },
         decoded_length: head
             .aws_chunked()
             .map(|a| a.decoded_length)

@@ -49,6 +49,14 @@ impl Received {
     }
 }
 
+fn incomplete() -> S3Error {
+    S3Error::new(
+        "IncompleteBody",
+        400,
+        "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+    )
+}
+
 fn bad_checksum_header(alg: ChecksumAlgorithm) -> S3Error {
     S3Error::new(
         "InvalidRequest",
@@ -112,7 +120,66 @@ pub(crate) async fn receive<S: DataSink>(
     let mut payload = ctx.pool.get();
     let mut pos = 0;
     let body_err = |e: S3Error| (e, false);
-    loop {
+    if let Some(length) = req.plain_length {
+        // A plain body: what arrived with the head is copied once, the rest
+        // is read from the socket straight into aligned buffers and hashed
+        // there, then written with O_DIRECT: no copy in user space.
+        let mut remaining = length;
+        let take = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(input.buf.len());
+        let mut head_bytes = &input.buf[..take];
+        if let Some(h) = payload_hash.as_mut() {
+            h.update(head_bytes);
+        }
+        if let Some(c) = checksum.as_mut() {
+            c.update(head_bytes);
+        }
+        while !head_bytes.is_empty() {
+            let n = payload.extend_from_slice(head_bytes);
+            head_bytes = &head_bytes[n..];
+            if payload.len() == payload.capacity() {
+                sink.write(std::mem::replace(&mut payload, ctx.pool.get()))
+                    .await
+                    .map_err(|e| body_err(e.into()))?;
+            }
+        }
+        input.buf.drain(..take);
+        remaining -= take as u64;
+        while remaining > 0 {
+            let start = payload.len();
+            let want =
+                (payload.capacity() - start).min(usize::try_from(remaining).unwrap_or(usize::MAX));
+            let read = monoio::io::AsyncReadRent::read(
+                &mut input.stream,
+                monoio::buf::IoBufMut::slice_mut(payload, start..start + want),
+            );
+            let (result, slice) = match monoio::time::timeout(ctx.config.header_timeout, read).await
+            {
+                Ok(done) => done,
+                Err(_) => return Err(body_err(incomplete())),
+            };
+            payload = slice.into_inner();
+            let n = match result {
+                Ok(n) if n > 0 => n,
+                _ => return Err(body_err(incomplete())),
+            };
+            let fresh = &payload.as_slice()[start..start + n];
+            if let Some(h) = payload_hash.as_mut() {
+                h.update(fresh);
+            }
+            if let Some(c) = checksum.as_mut() {
+                c.update(fresh);
+            }
+            remaining -= n as u64;
+            if payload.len() == payload.capacity() {
+                sink.write(std::mem::replace(&mut payload, ctx.pool.get()))
+                    .await
+                    .map_err(|e| body_err(e.into()))?;
+            }
+        }
+    }
+    while req.plain_length.is_none() {
         let (used, event) = decoder
             .decode(&input.buf[pos..])
             .map_err(|e| body_err(e.into()))?;
@@ -173,13 +240,7 @@ pub(crate) async fn receive<S: DataSink>(
             input.buf.drain(..pos);
             pos = 0;
             match input.fill(ctx.config.header_timeout).await {
-                Ok(0) | Err(_) => {
-                    return Err(body_err(S3Error::new(
-                        "IncompleteBody",
-                        400,
-                        "You did not provide the number of bytes specified by the Content-Length HTTP header.",
-                    )))
-                }
+                Ok(0) | Err(_) => return Err(body_err(incomplete())),
                 Ok(_) => {}
             }
         }
