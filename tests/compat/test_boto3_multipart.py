@@ -110,3 +110,16 @@ def test_delete_objects_and_emptying_a_bucket(s3, bucket):
                               aws_secret_access_key=s3._request_signer._credentials.secret_key, region_name="us-east-1")
     resource.Bucket(bucket).objects.all().delete()
     s3.delete_bucket(Bucket=bucket)
+
+
+def test_copy_source_date_conditions(s3, bucket):
+    import datetime
+    s3.put_object(Bucket=bucket, Key="dated", Body=b"d")
+    past = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+    future = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    s3.copy_object(Bucket=bucket, Key="c1", CopySource={"Bucket": bucket, "Key": "dated"}, CopySourceIfModifiedSince=past)
+    s3.copy_object(Bucket=bucket, Key="c2", CopySource={"Bucket": bucket, "Key": "dated"}, CopySourceIfUnmodifiedSince=future)
+    for kwargs in [{"CopySourceIfModifiedSince": future}, {"CopySourceIfUnmodifiedSince": past}]:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            s3.copy_object(Bucket=bucket, Key="c3", CopySource={"Bucket": bucket, "Key": "dated"}, **kwargs)
+        assert error_code(e) == "PreconditionFailed"

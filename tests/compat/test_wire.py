@@ -249,3 +249,44 @@ def test_slow_heads_and_idle_connections_time_out_without_blocking_others(tmp_pa
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_virtual_hosted_style_with_domain(tmp_path):
+    info = start_server(tmp_path, "--domain", "s3.sluice.test")
+    proc = info["proc"]
+    try:
+        port = info["endpoint"].rsplit(":", 1)[1]
+        vhost = {"endpoint": f"http://vbucket.s3.sluice.test:{port}", "access": info["access"], "secret": info["secret"]}
+        path_style = connect(info)
+        path_style.sendall(signed_head(info, "PUT", "/vbucket"))
+        assert read_response(path_style)[0] == 200
+        for head, body in [(signed_head(vhost, "PUT", "/photos/cat.txt", body=b"meow"), b"meow"), (signed_head(vhost, "GET", "/photos/cat.txt"), b"")]:
+            sock = connect(info)  # 127.0.0.1, with Host: vbucket.s3.sluice.test
+            sock.sendall(head + body)
+            status, _, got, _ = read_response(sock)
+            assert status == 200, got
+            if not body:
+                assert got == b"meow"
+        with open(tmp_path / "root" / "vbucket" / "photos" / "cat.txt", "rb") as f:
+            assert f.read() == b"meow"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_body_longer_than_declared_is_not_stored_past_its_length(server, s3, bucket):
+    sock = connect(server)
+    head = signed_head(server, "PUT", f"/{bucket}/exact", body=b"12345")
+    # Five bytes declared and sent, then garbage where the next request would be.
+    sock.sendall(head + b"12345" + b"GARBAGE NOT HTTP\r\n\r\n")
+    status, _, _, rest = read_response(sock)
+    assert status == 200
+    data = rest
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 400"), data[:40]
+    assert closed(sock)
+    assert s3.get_object(Bucket=bucket, Key="exact")["Body"].read() == b"12345"

@@ -329,6 +329,19 @@ pub(crate) async fn copy_object(
             return Err(failed());
         }
     }
+    let modified = head
+        .modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let date = |h: &str| {
+        req.header(h)
+            .and_then(|v| sluice_sigv4::parse_http_date(v.as_bytes()))
+    };
+    if date("x-amz-copy-source-if-unmodified-since").is_some_and(|t| modified > t)
+        || date("x-amz-copy-source-if-modified-since").is_some_and(|t| modified <= t)
+    {
+        return Err(failed());
+    }
     let replace = req
         .header("x-amz-metadata-directive")
         .is_some_and(|d| d.eq_ignore_ascii_case("REPLACE"));
