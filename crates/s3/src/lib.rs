@@ -23,6 +23,9 @@ mod time;
 mod upload;
 mod xml;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use conn::{serve, serve_connection, Credentials, ServiceConfig, ThreadContext};
 pub use error::S3Error;
 pub use route::{route, Op, Route};
