@@ -15,14 +15,14 @@ from botocore.config import Config
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.fixture(scope="session")
-def server():
+def start_sluice(root, *extra):
+    """Starts `sluice serve` on a free port with `root`; returns endpoint,
+    keys, root and the process (to stop by PID)."""
     binary = os.environ.get("SLUICE_BIN", os.path.join(ROOT, "target", "debug", "sluice"))
     if not os.path.exists(binary):
         raise RuntimeError(f"{binary} not built: run tools/test.sh (or cargo build -p sluice-server)")
-    root = tempfile.mkdtemp(prefix="sluice-compat-", dir=os.path.join(ROOT, "target"))
     proc = subprocess.Popen(
-        [binary, "serve", "--root", root, "--listen", "127.0.0.1:0"],
+        [binary, "serve", "--root", str(root), "--listen", "127.0.0.1:0", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     lines = []
@@ -41,16 +41,29 @@ def server():
             info["secret"] = m.group(1)
     if len(info) < 3:
         proc.kill()
+        proc.wait()
         raise RuntimeError("sluice did not start:\n" + "".join(lines))
-    info["root"] = root
+    info["root"] = str(root)
     info["proc"] = proc
-    yield info
+    return info
+
+
+def stop_sluice(info):
+    proc = info["proc"]
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server():
+    root = tempfile.mkdtemp(prefix="sluice-compat-", dir=os.path.join(ROOT, "target"))
+    info = start_sluice(root)
+    yield info
+    stop_sluice(info)
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -13,6 +13,8 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from conftest import start_sluice
+
 
 def addr(server):
     host, port = server["endpoint"][len("http://"):].split(":")
@@ -166,19 +168,9 @@ def test_pipelined_requests(server, s3, bucket):
 
 
 def test_sigterm_finishes_the_request_in_flight(tmp_path):
-    root = str(tmp_path / "root")
-    binary = os.environ.get("SLUICE_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "sluice"))
-    proc = subprocess.Popen([binary, "serve", "--root", root, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
-    info = {}
-    for _ in range(10):
-        line = proc.stdout.readline()
-        if m := re.search(r"http://([0-9.]+:[0-9]+)", line):
-            info["endpoint"] = "http://" + m.group(1)
-        if m := re.search(r"access key: (\S+)", line):
-            info["access"] = m.group(1)
-        if m := re.search(r"secret key: (\S+)", line):
-            info["secret"] = m.group(1)
-            break
+    info = start_server(tmp_path)
+    root = info["root"]
+    proc = info["proc"]
     try:
         sock = connect(info)
         sock.sendall(signed_head(info, "PUT", "/inflight-bucket"))
@@ -204,20 +196,7 @@ def test_sigterm_finishes_the_request_in_flight(tmp_path):
 
 
 def start_server(tmp_path, *extra):
-    binary = os.environ.get("SLUICE_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "sluice"))
-    proc = subprocess.Popen([binary, "serve", "--root", str(tmp_path / "root"), "--listen", "127.0.0.1:0", *extra],
-                            stdout=subprocess.PIPE, text=True)
-    info = {"proc": proc}
-    for _ in range(10):
-        line = proc.stdout.readline()
-        if m := re.search(r"http://([0-9.]+:[0-9]+)", line):
-            info["endpoint"] = "http://" + m.group(1)
-        if m := re.search(r"access key: (\S+)", line):
-            info["access"] = m.group(1)
-        if m := re.search(r"secret key: (\S+)", line):
-            info["secret"] = m.group(1)
-            break
-    return info
+    return start_sluice(tmp_path / "root", *extra)
 
 
 def test_slow_heads_and_idle_connections_time_out_without_blocking_others(tmp_path):

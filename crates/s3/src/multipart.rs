@@ -26,6 +26,20 @@ fn malformed() -> S3Error {
     S3Error::new("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema.")
 }
 
+/// The part number of an UploadPart(Copy), 1..=10000.
+fn part_number(r: &Route) -> Result<u32, S3Error> {
+    r.param("partNumber")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| {
+            S3Error::new(
+                "InvalidArgument",
+                400,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })
+}
+
 fn upload_id(r: &Route) -> &str {
     r.param("uploadId").unwrap_or_default()
 }
@@ -64,17 +78,7 @@ pub(crate) async fn upload_part(
     }
     let bucket = r.bucket.as_deref().unwrap_or_default();
     let key = r.key.as_deref().unwrap_or_default();
-    let number: u32 = r
-        .param("partNumber")
-        .and_then(|n| n.parse().ok())
-        .filter(|n| (1..=10_000).contains(n))
-        .ok_or_else(|| {
-            early(S3Error::new(
-                "InvalidArgument",
-                400,
-                "Part number must be an integer between 1 and 10000, inclusive",
-            ))
-        })?;
+    let number = part_number(r).map_err(early)?;
     let mut part = ctx
         .store
         .upload_part(bucket, key, upload_id(r), number, req.decoded_length)
@@ -296,20 +300,8 @@ pub(crate) async fn copy_object(
     key: &str,
     source: &str,
 ) -> Result<Response, S3Error> {
-    let source = sluice_http::percent_decode(source, false)
-        .map_err(|_| S3Error::new("InvalidArgument", 400, "Invalid copy source encoding"))?;
-    let source = source.split_once('?').map_or(source.as_ref(), |(s, _)| s);
-    let (src_bucket, src_key) = source
-        .trim_start_matches('/')
-        .split_once('/')
-        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
-        .ok_or_else(|| {
-            S3Error::new(
-                "InvalidArgument",
-                400,
-                "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
-            )
-        })?;
+    let (src_bucket, src_key) = copy_source(source)?;
+    let (src_bucket, src_key) = (src_bucket.as_str(), src_key.as_str());
     let head = ctx.store.head_object(src_bucket, src_key)?;
     let etag = &head.meta.etag;
     let failed = || {
@@ -404,17 +396,7 @@ async fn upload_part_copy(
     let (src_bucket, src_key) = copy_source(source)?;
     let bucket = r.bucket.as_deref().unwrap_or_default();
     let key = r.key.as_deref().unwrap_or_default();
-    let number: u32 = r
-        .param("partNumber")
-        .and_then(|n| n.parse().ok())
-        .filter(|n| (1..=10_000).contains(n))
-        .ok_or_else(|| {
-            S3Error::new(
-                "InvalidArgument",
-                400,
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )
-        })?;
+    let number = part_number(r)?;
     let mut reader = ctx.store.get_object(&src_bucket, &src_key)?;
     let size = reader.info().size;
     let (start, end) = match req.header("x-amz-copy-source-range") {

@@ -5,25 +5,15 @@ use std::time::SystemTime;
 fn civil(t: SystemTime) -> (i64, i64, i64, i64, i64, i64, i64, u32) {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let weekday = (days + 4).rem_euclid(7); // 1970-01-01 was a Thursday
+    let (year, month, day, hour, minute, second) = sluice_sigv4::unix_to_civil(secs);
+    let weekday = (secs.div_euclid(86_400) + 4).rem_euclid(7); // 1970-01-01 was a Thursday
     (
         year,
         month,
         day,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
+        hour,
+        minute,
+        second,
         weekday,
         d.subsec_millis(),
     )

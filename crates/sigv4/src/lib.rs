@@ -64,7 +64,7 @@ pub use payload::{sha256_hex, PayloadHash, EMPTY_SHA256};
 pub use request::{HeaderSource, SignedRequest};
 pub use sign::{presign, sign_headers, ChunkSigner, Credentials, HeaderSignature, PresignRequest};
 pub use streaming::{ChunkVerifier, StreamingMode};
-pub use time::{format_amz_date, parse_amz_date, parse_http_date};
+pub use time::{format_amz_date, parse_amz_date, parse_http_date, unix_to_civil};
 pub use verify::{
     auth_kind, AuthKind, PayloadMode, SecretLookup, Verified, Verifier, MAX_SKEW_SECONDS,
 };

@@ -91,7 +91,9 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn unix_to_civil(unix: i64) -> (i64, i64, i64, i64, i64, i64) {
+/// Seconds since the epoch to (year, month, day, hour, minute, second), UTC.
+#[must_use]
+pub fn unix_to_civil(unix: i64) -> (i64, i64, i64, i64, i64, i64) {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
     let z = days + 719_468;
