@@ -33,8 +33,8 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 cargo_passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 
 step "compatibility suite (tests/compat, boto3 against sluice serve)"
-cargo build --locked -p sluice-server --bin sluice
-SLUICE_BIN="$PWD/target/debug/sluice" "$SLUICE_PYTHON" -m pytest -q -p no:cacheprovider tests/compat 2>&1 | tee "$log"
+cargo build --locked -p sluice-server -p sluice-bench
+SLUICE_BIN="$PWD/target/debug/sluice" SLUICE_BENCH_BIN="$PWD/target/debug/sluice-bench" "$SLUICE_PYTHON" -m pytest -q -p no:cacheprovider tests/compat 2>&1 | tee "$log"
 py_passed=$(grep -oE '[0-9]+ passed' "$log" | tail -1 | awk '{print $1 + 0}')
 
 echo
