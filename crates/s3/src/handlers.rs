@@ -247,7 +247,7 @@ async fn run(
         }
         // Streamed above, before any body is read.
         Op::CreateMultipartUpload => {
-            crate::multipart::create(ctx, req, &r, bucket, key).map_err(|e| (e, true))?
+            crate::multipart::create(ctx, req, bucket, key).map_err(|e| (e, true))?
         }
         Op::CompleteMultipartUpload => crate::multipart::complete(ctx, &r, bucket, key, &body)
             .await

@@ -47,12 +47,10 @@ fn upload_id(r: &Route) -> &str {
 pub(crate) fn create(
     ctx: &ThreadContext,
     req: &Request,
-    r: &Route,
     bucket: &str,
     key: &str,
 ) -> Result<Response, S3Error> {
     let id = ctx.store.create_multipart(bucket, key, kept_headers(req))?;
-    let _ = r;
     let mut x = Xml::new();
     x.root("InitiateMultipartUploadResult")
         .leaf("Bucket", bucket)
