@@ -36,6 +36,8 @@ mod reader;
 mod runtime;
 mod sink;
 mod store;
+#[doc(hidden)]
+pub mod testing;
 mod writer;
 
 pub use buf::{AlignedBuf, BufPool, ALIGN, DEFAULT_BUF_SIZE};

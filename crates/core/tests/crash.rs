@@ -14,22 +14,6 @@ use std::time::Duration;
 use common::{md5_hex, TempRoot};
 use sluice_core::{Driver, ListQuery, Store, StoreOptions};
 
-/// Rebuilds the content a version must have (see src/bin/crash_writer.rs).
-fn expected(version: u64, len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len.max(16));
-    out.extend_from_slice(&version.to_le_bytes());
-    out.extend_from_slice(&(len as u64).to_le_bytes());
-    let mut x = version.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.push(x as u8);
-    }
-    out.truncate(len.max(16));
-    out
-}
-
 fn no_temporary_files(dir: &Path) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
@@ -68,7 +52,7 @@ fn check(store: &Store) -> usize {
         let len = u64::from_le_bytes(data[8..16].try_into().unwrap()) as usize;
         assert_eq!(data.len(), len, "{} v{version}: length", object.key);
         assert!(
-            data == expected(version, len),
+            data == sluice_core::testing::self_describing(version, len),
             "{} v{version}: content is not one whole version",
             object.key
         );

@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sluice_sigv4::{
     format_amz_date, sign_headers, Checksum, ChecksumAlgorithm, Credentials, SignedRequest,
+    EMPTY_SHA256,
 };
 
 struct Server {
@@ -78,12 +79,8 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-/// Sends a request and returns (status, body).
-fn send(server: &Server, head: String, body: &[u8]) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(&server.addr).unwrap();
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut reader = BufReader::new(s);
+/// Reads a response head: the status and the Content-Length.
+fn read_head(reader: &mut BufReader<TcpStream>) -> (u16, usize) {
     let mut status_line = String::new();
     reader.read_line(&mut status_line).unwrap();
     let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
@@ -92,12 +89,32 @@ fn send(server: &Server, head: String, body: &[u8]) -> (u16, Vec<u8>) {
         let mut line = String::new();
         reader.read_line(&mut line).unwrap();
         if line == "\r\n" {
-            break;
+            return (status, len);
         }
         if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
             len = v.trim().parse().unwrap();
         }
     }
+}
+
+fn create_bucket(server: &Server, path: &str) {
+    let (head, _) = signed(
+        server,
+        "PUT",
+        path,
+        vec![("content-length".into(), "0".into())],
+        EMPTY_SHA256,
+    );
+    assert_eq!(send(server, head, b"").0, 200);
+}
+
+/// Sends a request and returns (status, body).
+fn send(server: &Server, head: String, body: &[u8]) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut reader = BufReader::new(s);
+    let (status, len) = read_head(&mut reader);
     let mut body = vec![0u8; len];
     reader.read_exact(&mut body).unwrap();
     (status, body)
@@ -147,8 +164,7 @@ fn signed(
 }
 
 fn get(server: &Server, path: &str) -> (u16, Vec<u8>) {
-    let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-    let (head, _) = signed(server, "GET", path, Vec::new(), empty);
+    let (head, _) = signed(server, "GET", path, Vec::new(), EMPTY_SHA256);
     send(server, head, b"")
 }
 
@@ -214,15 +230,7 @@ fn signed_body(
 #[test]
 fn aws_chunked_modes_through_the_server() {
     let server = start();
-    let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-    let (head, _) = signed(
-        &server,
-        "PUT",
-        "/streams",
-        vec![("content-length".into(), "0".into())],
-        empty,
-    );
-    assert_eq!(send(&server, head, b"").0, 200);
+    create_bucket(&server, "/streams");
     let payload = data(300_000);
 
     // Signed chunks, Content-Length framed.
@@ -375,15 +383,7 @@ fn large_object_through_the_server_in_bounded_memory() {
         .unwrap_or(1);
     let size = gib << 30;
     let server = start();
-    let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-    let (head, _) = signed(
-        &server,
-        "PUT",
-        "/big",
-        vec![("content-length".into(), "0".into())],
-        empty,
-    );
-    assert_eq!(send(&server, head, b"").0, 200);
+    create_bucket(&server, "/big");
     let (head, _) = signed(
         &server,
         "PUT",
@@ -398,26 +398,16 @@ fn large_object_through_the_server_in_bounded_memory() {
         s.write_all(&block).unwrap();
     }
     let mut reader = BufReader::new(s);
-    let mut status = String::new();
-    reader.read_line(&mut status).unwrap();
-    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert_eq!(read_head(&mut reader).0, 200);
     let after_put = peak_rss_kib(server.child.id());
     // GET it back, counting bytes without keeping them.
-    let (head, _) = signed(&server, "GET", "/big/object", Vec::new(), empty);
+    let (head, _) = signed(&server, "GET", "/big/object", Vec::new(), EMPTY_SHA256);
     let mut s = TcpStream::connect(&server.addr).unwrap();
     s.write_all(head.as_bytes()).unwrap();
     let mut reader = BufReader::new(s);
-    let mut len = 0u64;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if line == "\r\n" {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap();
-        }
-    }
+    let (status, len) = read_head(&mut reader);
+    assert_eq!(status, 200);
+    let len = len as u64;
     assert_eq!(len, size);
     let mut buf = vec![0u8; 1 << 20];
     let mut got = 0u64;

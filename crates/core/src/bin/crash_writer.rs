@@ -6,22 +6,6 @@
 
 use sluice_core::{AlignedBuf, Driver, Store, StoreOptions};
 
-/// Content of `version`: its number, its length, then pseudo-random bytes.
-fn object(version: u64, len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len.max(16));
-    out.extend_from_slice(&version.to_le_bytes());
-    out.extend_from_slice(&(len as u64).to_le_bytes());
-    let mut x = version.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.push(x as u8);
-    }
-    out.truncate(len.max(16));
-    out
-}
-
 async fn write_all<F>(mut write: F, data: &[u8]) -> sluice_core::Result<()>
 where
     F: AsyncFnMut(AlignedBuf) -> sluice_core::Result<()>,
@@ -50,7 +34,7 @@ fn main() {
     let run = async move {
         for version in first.. {
             let len = 16 + (version as usize * 7919) % 3_000_000;
-            let data = object(version, len);
+            let data = sluice_core::testing::self_describing(version, len);
             if version % 4 == 0 {
                 let id = store
                     .create_multipart("crash", "mpu/object", Vec::new())
