@@ -1,28 +1,153 @@
-"""sluice-bench, the load generator of the benchmarks, against sluice serve:
-every workload runs and reports, and the objects it wrote are whole."""
+"""sluice-bench, the load generator of the benchmarks, against a real
+`sluice serve`: every benchmark runs, reports JSON with the server's cost
+from /proc, verifies what it reads (a corrupted object is caught), and
+cleans up; and `sluice serve --null` verifies and discards bodies while
+keeping the namespace."""
 
+import json
 import os
-import re
 import subprocess
+import tempfile
+import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import pytest
+
+from conftest import ROOT, make_client, start_sluice, stop_sluice
+
+BENCH = os.environ.get("SLUICE_BENCH_BIN", os.path.join(ROOT, "target", "debug", "sluice-bench"))
 
 
-def test_sluice_bench_all_workloads(server, s3):
-    binary = os.environ.get("SLUICE_BENCH_BIN", os.path.join(ROOT, "target", "debug", "sluice-bench"))
-    assert os.path.exists(binary), "built by tools/test.sh"
-    base = [binary, "put", "--endpoint", server["endpoint"], "--access-key", server["access"], "--secret-key", server["secret"],
-            "--bucket", "bench-test", "--size", "100KiB", "--count", "40", "--concurrency", "4", "--sign-payload"]
-    out = subprocess.run(base, capture_output=True, text=True, timeout=120)
+def bench(server, kind, *extra, timeout=120):
+    assert os.path.exists(BENCH), "built by tools/test.sh"
+    host = server["endpoint"].removeprefix("http://")
+    cmd = [BENCH, kind, "--host", host, "--access-key", server["access"], "--secret-key", server["secret"],
+           "--server-pid", str(server["proc"].pid), "--json", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def report(out):
     assert out.returncode == 0, out.stderr
-    assert re.search(r"^PUT\s+40 ops", out.stdout, re.M)
-    body = s3.get_object(Bucket="bench-test", Key="obj/00000007")["Body"].read()
-    assert body == bytes(i * 131 % 251 for i in range(100 * 1024))
-    for workload, pattern in [("get", r"^GET\s+40 ops"), ("list", r"40 keys listed"), ("delete", r"^DELETE\s+40 ops")]:
-        out = subprocess.run([binary, workload, *base[2:]], capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, out.stderr
-        assert re.search(pattern, out.stdout, re.M), out.stdout
-    assert "Contents" not in s3.list_objects_v2(Bucket="bench-test")
-    bad = subprocess.run([binary, "get", *base[2:4], "--access-key", server["access"], "--secret-key", "wrong"],
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode != 0 and "403" in bad.stderr
+    return json.loads(out.stdout)
+
+
+def op(rep, name):
+    return next(o for o in rep["operations"] if o["op"] == name)
+
+
+@pytest.mark.parametrize("kind,ops", [
+    ("put", ["PUT"]), ("get", ["GET"]), ("stat", ["STAT"]), ("list", ["LIST"]),
+    ("delete", ["DELETE"]), ("multipart", ["MULTIPART"]), ("mixed", ["DELETE", "GET", "PUT", "STAT"]),
+])
+def test_every_benchmark_runs_verifies_and_cleans_up(server, s3, kind, ops):
+    bucket = f"bench-{kind}"
+    size = "6MiB" if kind == "multipart" else "20KiB"
+    rep = report(bench(server, kind, "--bucket", bucket, "--obj.size", size, "--part.size", "5MiB",
+                       "--objects", "60", "--concurrent", "4", "--duration", "1500ms", "--checksum", "CRC32C"))
+    assert rep["benchmark"] == kind
+    assert sorted(o["op"] for o in rep["operations"]) == ops
+    for o in rep["operations"]:
+        assert o["ops"] > 0 and o["errors"] == {}, o
+        assert o["latency"]["p50_us"] > 0 and o["latency"]["max_us"] >= o["latency"]["p99_us"]
+    if kind == "get":
+        assert op(rep, "GET")["bytes"] == op(rep, "GET")["ops"] * 20 * 1024
+        assert op(rep, "GET")["ttfb"]["avg_us"] <= op(rep, "GET")["latency"]["avg_us"]
+    if kind == "list":
+        # Every page lists the 60 prepared keys.
+        assert op(rep, "LIST")["objects"] == 60 * op(rep, "LIST")["ops"]
+    if kind == "delete":
+        assert op(rep, "DELETE")["ops"] == 60
+    assert rep["server_peak_rss_kib"] > 1000 and rep["other_cpu_s"] >= 0
+    if kind != "delete":
+        # 1.5 s of load: both sides used at least a clock tick (delete of
+        # 60 objects may finish within one).
+        assert rep["server_cpu_s"] > 0 and rep["client_cpu_s"] > 0
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket), "cleaned up"
+
+
+def test_count_csv_and_text_report(server, tmp_path):
+    csv = tmp_path / "ops.csv"
+    host = server["endpoint"].removeprefix("http://")
+    out = subprocess.run([BENCH, "put", "--host", host, "--access-key", server["access"], "--secret-key", server["secret"],
+                          "--bucket", "bench-count", "--obj.size", "1KiB", "--count", "25", "--concurrent", "3",
+                          "--disable-sha256-payload", "--csv", str(csv)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "Operation: PUT. Concurrency: 3." in out.stdout
+    assert "(25 ops, 25 objects)" in out.stdout
+    lines = csv.read_text().splitlines()
+    assert lines[0].startswith("op,thread,start_ns,end_ns") and len(lines) == 26
+    assert all(line.startswith("PUT,") and line.endswith(",1024,1,") for line in lines[1:])
+
+
+def test_a_corrupted_object_is_caught(server, s3):
+    """Objects are overwritten over POSIX while GETs run: the bench reports
+    VerifyFailed and exits 1 rather than counting them as reads."""
+    host = server["endpoint"].removeprefix("http://")
+    proc = subprocess.Popen([BENCH, "get", "--host", host, "--access-key", server["access"], "--secret-key", server["secret"],
+                             "--bucket", "bench-verify", "--prefix", "vf", "--obj.size", "64KiB", "--objects", "4",
+                             "--concurrent", "2", "--duration", "4s", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    folder = os.path.join(server["root"], "bench-verify", "vf")
+    deadline = time.time() + 30
+    while time.time() < deadline and not (os.path.isdir(folder) and len(os.listdir(folder)) == 4):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    for name in os.listdir(folder):
+        with open(os.path.join(folder, name), "r+b") as f:
+            f.seek(1000)
+            f.write(b"\xff" * 16)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    rep = json.loads(out)
+    errors = op(rep, "GET")["errors"]
+    assert any(k.startswith("VerifyFailed") for k in errors), errors
+    assert "differed" in err
+
+
+def test_bad_flags_and_keys(server):
+    host = server["endpoint"].removeprefix("http://")
+    base = [BENCH, "get", "--host", host, "--access-key", server["access"]]
+    out = subprocess.run([*base, "--secret-key", "wrong"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "SignatureDoesNotMatch" in out.stderr
+    out = subprocess.run([*base, "--secret-key", "x", "--obj.size", "lots"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "--obj.size" in out.stderr
+    out = subprocess.run([BENCH, "warp"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "usage" in out.stderr
+
+
+def test_null_server_verifies_discards_and_generates():
+    root = tempfile.mkdtemp(prefix="sluice-null-", dir=os.path.join(ROOT, "target"))
+    info = start_sluice(root, "--null")
+    try:
+        s3 = make_client(info)
+        # PUT bodies are verified: a wrong Content-MD5 is still refused.
+        s3.create_bucket(Bucket="nul")
+        with pytest.raises(Exception) as e:
+            s3.put_object(Bucket="nul", Key="bad", Body=b"x" * 10, ContentMD5="AAAAAAAAAAAAAAAAAAAAAA==")
+        assert "BadDigest" in str(e.value)
+        body = os.urandom(1 << 20)
+        put = s3.put_object(Bucket="nul", Key="k", Body=body)
+        import hashlib
+        assert put["ETag"] == '"%s"' % hashlib.md5(body).hexdigest()
+        # The object is a sparse file of its size: no data was written (at
+        # most a block for the metadata xattr is allocated, not 2048).
+        st = os.stat(os.path.join(root, "nul", "k"))
+        assert st.st_size == 1 << 20 and st.st_blocks <= 8
+        got = s3.get_object(Bucket="nul", Key="k")
+        assert got["ResponseMetadata"]["HTTPHeaders"]["x-sluice-generated"] == "true"
+        data = got["Body"].read()
+        assert data == bytes(i % 251 for i in range(1 << 20))
+        part = s3.get_object(Bucket="nul", Key="k", Range="bytes=1000-1009")["Body"].read()
+        assert part == bytes(i % 251 for i in range(1000, 1010))
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket="nul")["Contents"]] == ["k"]
+        # sluice-bench counts generated GETs instead of failing them.
+        rep = report(bench(info, "get", "--bucket", "nulb", "--obj.size", "300KiB", "--objects", "10",
+                           "--concurrent", "2", "--duration", "1s"))
+        assert rep["generated_gets"] == op(rep, "GET")["ops"] > 0
+        assert op(rep, "GET")["errors"] == {}
+        rep = report(bench(info, "multipart", "--bucket", "nulb", "--obj.size", "11MiB", "--part.size", "5MiB",
+                           "--concurrent", "2", "--count", "2"))
+        assert op(rep, "MULTIPART")["ops"] == 2
+    finally:
+        stop_sluice(info)
+        import shutil
+        shutil.rmtree(root, ignore_errors=True)

@@ -298,6 +298,7 @@ impl Store {
                 Tail::Buffered(tail),
                 MAX_PART_SIZE,
                 opts.writes_in_flight,
+                opts.null_data,
             )?;
             return Ok(PartWriter {
                 store: self.clone(),
@@ -316,6 +317,7 @@ impl Store {
             Tail::Pad,
             MAX_PART_SIZE,
             opts.writes_in_flight,
+            opts.null_data,
         )?;
         Ok(PartWriter {
             store: self.clone(),

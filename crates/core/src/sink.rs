@@ -41,6 +41,8 @@ pub(crate) struct Sink {
     md5: Md5,
     max_size: u64,
     writes_in_flight: usize,
+    /// Hash and count, write nothing (benchmark mode).
+    discard: bool,
 }
 
 impl Sink {
@@ -51,6 +53,7 @@ impl Sink {
         tail: Tail,
         max_size: u64,
         writes_in_flight: usize,
+        discard: bool,
     ) -> Result<Self> {
         let file = monoio::fs::File::from_std(std::fs::File::from(fd.try_clone()?))?;
         Ok(Sink {
@@ -65,6 +68,7 @@ impl Sink {
             md5: Md5::new(),
             max_size,
             writes_in_flight: writes_in_flight.max(1),
+            discard,
         })
     }
 
@@ -94,6 +98,9 @@ impl Sink {
             return Err(StoreError::EntityTooLarge);
         }
         self.md5.update(buf.as_slice());
+        if self.discard {
+            return Ok(());
+        }
         if self.carry.is_none() && buf.len() % ALIGN == 0 {
             return self.submit(buf).await;
         }

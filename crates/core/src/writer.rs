@@ -80,7 +80,7 @@ impl Store {
         let direct = self.direct_for(parent.as_fd());
         let temp = fsys::create_temp(parent.as_fd(), self.inner.tmp_fd.as_fd(), direct)?;
         let preallocated = match size_hint {
-            Some(n) if n > 0 => rfs::fallocate(
+            Some(n) if n > 0 && !self.inner.opts.null_data => rfs::fallocate(
                 &temp.fd,
                 FallocateFlags::empty(),
                 0,
@@ -97,6 +97,7 @@ impl Store {
             Tail::Pad,
             opts.max_object_size,
             opts.writes_in_flight,
+            opts.null_data,
         )?;
         Ok(Target {
             parent,

@@ -735,6 +735,11 @@ fn get_object(
         }
         None => (200, info.size),
     };
+    if ctx.store.options().null_data {
+        // `sluice serve --null`: the body is generated, say so to clients
+        // that verify what they read (sluice-bench).
+        headers.push(("x-sluice-generated".into(), "true".into()));
+    }
     let body = if req.method == Method::Head {
         Body::HeadOnly(len)
     } else {

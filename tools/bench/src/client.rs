@@ -1,207 +1,439 @@
-//! A minimal keep-alive HTTP/1.1 S3 client over std TCP, signing with
-//! sluice-sigv4.
+//! A keep-alive HTTP/1.1 S3 client on monoio, signing with sluice-sigv4.
+//!
+//! One [`Conn`] is one TCP connection, reopened when the server closes it.
+//! Response bodies are either kept (XML answers, errors) or streamed through
+//! CRC32C and dropped (object data), so a 64 MiB GET costs one 1 MiB buffer.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use sluice_http::{httparse, BodyEvent, ChunkedDecoder, Limits};
 use sluice_sigv4::{
-    format_amz_date, sha256_hex, sign_headers, Credentials, SignedRequest, EMPTY_SHA256,
+    format_amz_date, sign_headers, Checksum, ChecksumAlgorithm, Credentials, SignedRequest,
+    EMPTY_SHA256,
 };
 
-/// Where requests go.
+/// Bodies up to this size are sent in the same write as the head.
+const INLINE_BODY: usize = 64 << 10;
+/// The receive buffer of a connection.
+const READ_BUF: usize = 1 << 20;
+
+/// Where and how requests are signed.
 #[derive(Clone, Debug)]
-pub struct Target {
-    /// `host:port`.
-    pub host: String,
+pub struct Signer {
     /// Keys.
     pub creds: Credentials,
+    /// Region in the credential scope.
+    pub region: String,
 }
 
-impl Default for Target {
-    fn default() -> Self {
-        Target {
-            host: String::new(),
-            creds: Credentials::new("", ""),
+/// A request body.
+pub enum Body {
+    /// None.
+    Empty,
+    /// A slice of the benchmark's generated data.
+    Static(&'static [u8]),
+    /// A small body built for this request (multipart completion).
+    Owned(Vec<u8>),
+}
+
+impl Body {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Empty => &[],
+            Body::Static(b) => b,
+            Body::Owned(b) => b,
         }
     }
 }
 
-/// One connection, reopened when the server closes it.
-pub struct Client {
-    target: Target,
-    conn: Option<BufReader<TcpStream>>,
-    sink: Vec<u8>,
+/// One request to send.
+pub struct Request<'a> {
+    /// Method.
+    pub method: &'static str,
+    /// Path, already URI-encoded (`/bucket/key`).
+    pub path: &'a str,
+    /// Query string, already encoded, without `?`.
+    pub query: &'a str,
+    /// Body.
+    pub body: Body,
+    /// The x-amz-content-sha256 value: a hex digest, UNSIGNED-PAYLOAD, or
+    /// None for the empty body's digest.
+    pub payload_hash: Option<&'a str>,
+    /// Extra headers, unsigned (Content-MD5, x-amz-checksum-*).
+    pub extra: &'a [(&'static str, String)],
 }
 
-impl Client {
-    pub fn new(target: Target) -> Self {
-        Client {
-            target,
-            conn: None,
-            sink: vec![0u8; 1 << 20],
+/// What to do with the response body.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Keep it (XML answers); error bodies are always kept.
+    Body,
+    /// Stream it through CRC32C and drop it.
+    Crc,
+}
+
+/// A response.
+#[derive(Debug, Default)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Body bytes received.
+    pub len: u64,
+    /// The body, when kept.
+    pub body: Vec<u8>,
+    /// CRC32C of the body, when streamed.
+    pub crc32c: Option<u32>,
+    /// The ETag header.
+    pub etag: Option<String>,
+    /// Content-Length of a HEAD answer.
+    pub content_length: Option<u64>,
+    /// The server said the body is generated (`sluice serve --null`).
+    pub generated: bool,
+    /// When the first byte of the response arrived.
+    pub first_byte: Option<Instant>,
+}
+
+impl Response {
+    /// The S3 error code of an error answer (`HTTP 503` when there is none).
+    pub fn error_code(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        text.split_once("<Code>")
+            .and_then(|(_, r)| r.split_once("</Code>"))
+            .map_or_else(|| format!("HTTP {}", self.status), |(c, _)| c.to_owned())
+    }
+
+    /// The text of the first `<tag>` element of a kept body.
+    pub fn element(&self, tag: &str) -> Option<String> {
+        let text = std::str::from_utf8(&self.body).ok()?;
+        let open = format!("<{tag}>");
+        let close = format!("</{tag}>");
+        let (_, rest) = text.split_once(&open)?;
+        let (value, _) = rest.split_once(&close)?;
+        Some(xml_unescape(value))
+    }
+}
+
+/// Undoes XML's five entity escapes.
+pub fn xml_unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// One connection to one host.
+pub struct Conn {
+    host: String,
+    stream: Option<TcpStream>,
+    /// Received bytes not yet consumed are `buf[pos..]`.
+    buf: Vec<u8>,
+    pos: usize,
+    head: Vec<u8>,
+}
+
+impl Conn {
+    /// A connection to `host` (`ip:port`), opened on first use.
+    pub fn new(host: String) -> Self {
+        Conn {
+            host,
+            stream: None,
+            buf: Vec::with_capacity(READ_BUF),
+            pos: 0,
+            head: Vec::with_capacity(INLINE_BODY + 2048),
         }
     }
 
-    fn stream(&mut self) -> Result<&mut BufReader<TcpStream>, String> {
-        if self.conn.is_none() {
-            let s = TcpStream::connect(&self.target.host)
-                .map_err(|e| format!("connect {}: {e}", self.target.host))?;
-            let _ = s.set_nodelay(true);
-            self.conn = Some(BufReader::with_capacity(1 << 20, s));
-        }
-        self.conn.as_mut().ok_or_else(|| "no connection".to_owned())
-    }
-
-    fn head(
-        &self,
-        method: &str,
-        path: &str,
-        query: &str,
-        body: &[u8],
-        sign_payload: bool,
-    ) -> String {
+    fn build_head(&mut self, req: &Request<'_>, signer: &Signer) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let payload = if sign_payload {
-            String::from_utf8_lossy(&sha256_hex(body)).into_owned()
-        } else if body.is_empty() {
-            EMPTY_SHA256.to_owned()
-        } else {
-            "UNSIGNED-PAYLOAD".to_owned()
-        };
+        let date = format_amz_date(now);
+        let payload = req.payload_hash.unwrap_or(EMPTY_SHA256);
         let headers = [
-            ("host", self.target.host.as_bytes().to_vec()),
+            ("host", self.host.as_bytes().to_vec()),
             ("x-amz-content-sha256", payload.as_bytes().to_vec()),
-            ("x-amz-date", format_amz_date(now).into_bytes()),
+            ("x-amz-date", date.as_bytes().to_vec()),
         ];
-        let req = SignedRequest {
-            method,
-            path,
-            query,
+        let signed = SignedRequest {
+            method: req.method,
+            path: req.path,
+            query: req.query,
             headers: &headers[..],
         };
         let sig = sign_headers(
-            &req,
+            &signed,
             "host;x-amz-content-sha256;x-amz-date",
-            &payload,
-            &self.target.creds,
-            "us-east-1",
+            payload,
+            &signer.creds,
+            &signer.region,
             now,
         );
-        let target = if query.is_empty() {
-            path.to_owned()
-        } else {
-            format!("{path}?{query}")
-        };
-        format!(
-            "{method} {target} HTTP/1.1\r\nHost: {}\r\nx-amz-content-sha256: {payload}\r\nx-amz-date: {}\r\nAuthorization: {}\r\nContent-Length: {}\r\n\r\n",
-            self.target.host,
-            format_amz_date(now),
-            sig.authorization,
-            body.len()
-        )
-    }
-
-    /// Sends a request; returns the status and the number of body bytes
-    /// received (the body itself is discarded).
-    pub fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: &[u8],
-        sign_payload: bool,
-    ) -> Result<(u16, u64), String> {
-        let (status, len, _) = self.exchange(method, path, "", body, sign_payload, false)?;
-        Ok((status, len))
-    }
-
-    /// GETs a small body as text.
-    pub fn get_body(&mut self, path: &str, query: &str) -> Result<String, String> {
-        let (status, _, body) = self.exchange("GET", path, query, &[], false, true)?;
-        if status != 200 {
-            return Err(format!("GET {path}?{query} answered {status}: {body}"));
+        let body = req.body.bytes();
+        let h = &mut self.head;
+        h.clear();
+        h.extend_from_slice(req.method.as_bytes());
+        h.push(b' ');
+        h.extend_from_slice(req.path.as_bytes());
+        if !req.query.is_empty() {
+            h.push(b'?');
+            h.extend_from_slice(req.query.as_bytes());
         }
-        Ok(body)
-    }
-
-    fn exchange(
-        &mut self,
-        method: &str,
-        path: &str,
-        query: &str,
-        body: &[u8],
-        sign: bool,
-        keep: bool,
-    ) -> Result<(u16, u64, String), String> {
-        let head = self.head(method, path, query, body, sign);
-        let result = self.try_exchange(&head, method, body, keep);
-        if result.is_err() {
-            // The server may have closed a kept-alive connection: retry once on a new one.
-            self.conn = None;
-            return self.try_exchange(&head, method, body, keep);
+        h.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+        h.extend_from_slice(self.host.as_bytes());
+        h.extend_from_slice(b"\r\nx-amz-content-sha256: ");
+        h.extend_from_slice(payload.as_bytes());
+        h.extend_from_slice(b"\r\nx-amz-date: ");
+        h.extend_from_slice(date.as_bytes());
+        h.extend_from_slice(b"\r\nAuthorization: ");
+        h.extend_from_slice(sig.authorization.as_bytes());
+        for (name, value) in req.extra {
+            h.extend_from_slice(b"\r\n");
+            h.extend_from_slice(name.as_bytes());
+            h.extend_from_slice(b": ");
+            h.extend_from_slice(value.as_bytes());
         }
-        result
+        if !body.is_empty() || matches!(req.method, "PUT" | "POST") {
+            h.extend_from_slice(b"\r\nContent-Length: ");
+            h.extend_from_slice(body.len().to_string().as_bytes());
+        }
+        h.extend_from_slice(b"\r\n\r\n");
+        if body.len() <= INLINE_BODY {
+            h.extend_from_slice(body);
+        }
     }
 
-    fn try_exchange(
+    /// Sends `req` and reads the whole response. A kept-alive connection
+    /// the server closed before answering is reopened and the request sent
+    /// once more.
+    pub async fn send(
         &mut self,
-        head: &str,
-        method: &str,
-        body: &[u8],
-        keep: bool,
-    ) -> Result<(u16, u64, String), String> {
-        let io = |e: std::io::Error| e.to_string();
-        let mut sink = std::mem::take(&mut self.sink);
-        let out = (|| {
-            let s = self.stream()?;
-            s.get_mut().write_all(head.as_bytes()).map_err(io)?;
-            s.get_mut().write_all(body).map_err(io)?;
-            let mut line = String::new();
-            if s.read_line(&mut line).map_err(io)? == 0 {
-                return Err("connection closed".to_owned());
+        req: &Request<'_>,
+        signer: &Signer,
+        keep: Keep,
+    ) -> Result<Response, String> {
+        self.build_head(req, signer);
+        let reused = self.stream.is_some();
+        match self.exchange(req, keep).await {
+            Err(Failure::BeforeAnswer(_)) if reused => {
+                self.reset();
+                self.exchange(req, keep).await.map_err(Failure::text)
             }
-            let status: u16 = line
-                .split(' ')
-                .nth(1)
-                .and_then(|c| c.parse().ok())
-                .ok_or("bad status line")?;
-            let (mut len, mut close) = (0u64, false);
-            loop {
-                let mut h = String::new();
-                s.read_line(&mut h).map_err(io)?;
-                if h == "\r\n" || h.is_empty() {
+            other => other.map_err(Failure::text),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.stream = None;
+        self.buf.clear();
+        self.pos = 0;
+    }
+
+    async fn exchange(&mut self, req: &Request<'_>, keep: Keep) -> Result<Response, Failure> {
+        if self.stream.is_none() {
+            let s = TcpStream::connect(self.host.as_str())
+                .await
+                .map_err(|e| Failure::BeforeAnswer(format!("connect {}: {e}", self.host)))?;
+            let _ = s.set_nodelay(true);
+            self.stream = Some(s);
+            self.buf.clear();
+            self.pos = 0;
+        }
+        let out = self.exchange_on(req, keep).await;
+        if out.is_err() {
+            self.reset();
+        }
+        out
+    }
+
+    async fn exchange_on(&mut self, req: &Request<'_>, keep: Keep) -> Result<Response, Failure> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Failure::BeforeAnswer("no connection".into()));
+        };
+        let head = std::mem::take(&mut self.head);
+        let (res, head) = stream.write_all(head).await;
+        self.head = head;
+        res.map_err(|e| Failure::BeforeAnswer(format!("send: {e}")))?;
+        let body = req.body.bytes();
+        if body.len() > INLINE_BODY {
+            let res = match &req.body {
+                Body::Static(b) => stream.write_all(*b).await.0,
+                Body::Owned(b) => stream.write_all(b.clone()).await.0,
+                Body::Empty => Ok(0),
+            };
+            res.map_err(|e| Failure::BeforeAnswer(format!("send body: {e}")))?;
+        }
+        let mut resp = Response::default();
+        let (framing, close) = self.read_head(&mut resp).await?;
+        let keep_body = keep == Keep::Body || resp.status >= 300;
+        let mut crc = (!keep_body).then(|| Checksum::new(ChecksumAlgorithm::Crc32c));
+        let no_body = req.method == "HEAD" || resp.status == 204 || resp.status == 304;
+        let framing = if no_body { Framing::Length(0) } else { framing };
+        let mut sink = |data: &[u8], resp: &mut Response| {
+            resp.len += data.len() as u64;
+            match crc.as_mut() {
+                Some(c) => c.update(data),
+                None => resp.body.extend_from_slice(data),
+            }
+        };
+        match framing {
+            Framing::Length(mut left) => {
+                while left > 0 {
+                    if self.pos == self.buf.len() {
+                        self.fill().await?;
+                    }
+                    let n = (self.buf.len() - self.pos).min(usize::try_from(left).unwrap_or(usize::MAX));
+                    sink(&self.buf[self.pos..self.pos + n], &mut resp);
+                    self.pos += n;
+                    left -= n as u64;
+                }
+            }
+            Framing::Chunked => {
+                let mut dec = ChunkedDecoder::http(&Limits::default());
+                while !dec.is_done() {
+                    if self.pos == self.buf.len() {
+                        self.fill().await?;
+                    }
+                    let (used, event) = dec
+                        .decode(&self.buf[self.pos..])
+                        .map_err(|e| Failure::After(format!("chunked response: {e}")))?;
+                    if let Some(BodyEvent::Data(d)) = event {
+                        sink(d, &mut resp);
+                    }
+                    self.pos += used;
+                }
+            }
+            Framing::UntilClose => loop {
+                if self.pos < self.buf.len() {
+                    sink(&self.buf[self.pos..], &mut resp);
+                    self.pos = self.buf.len();
+                }
+                if self.fill().await.is_err() {
                     break;
                 }
-                let lower = h.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    len = v.trim().parse().map_err(|_| "bad content-length")?;
+            },
+        }
+        resp.crc32c = crc.map(|c| {
+            let v = c.finish();
+            let b = v.as_bytes();
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+        });
+        if close || matches!(framing, Framing::UntilClose) {
+            self.reset();
+        } else if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+        Ok(resp)
+    }
+
+    /// Reads more bytes into the buffer, compacting it first.
+    async fn fill(&mut self) -> Result<(), Failure> {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.buf.len() == self.buf.capacity() {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            if self.buf.len() == self.buf.capacity() {
+                return Err(Failure::After("response head too large".into()));
+            }
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Failure::After("no connection".into()));
+        };
+        let buf = std::mem::take(&mut self.buf);
+        let (res, buf) = stream.read(buf).await;
+        self.buf = buf;
+        match res {
+            Ok(0) => Err(Failure::After("connection closed".into())),
+            Ok(_) => Ok(()),
+            Err(e) => Err(Failure::After(format!("receive: {e}"))),
+        }
+    }
+
+    async fn read_head(&mut self, resp: &mut Response) -> Result<(Framing, bool), Failure> {
+        let mut first = true;
+        loop {
+            if self.pos < self.buf.len() {
+                let mut headers = [httparse::EMPTY_HEADER; 64];
+                let mut parsed = httparse::Response::new(&mut headers);
+                match parsed.parse(&self.buf[self.pos..]) {
+                    Ok(httparse::Status::Complete(n)) => {
+                        let facts = head_facts(&parsed, resp)?;
+                        self.pos += n;
+                        return Ok(facts);
+                    }
+                    Ok(httparse::Status::Partial) => {}
+                    Err(e) => return Err(Failure::After(format!("bad response head: {e}"))),
                 }
-                close |= lower.starts_with("connection:") && lower.contains("close");
             }
-            if method == "HEAD" {
-                len = 0;
-            }
-            let mut text = String::new();
-            let mut left = len;
-            while left > 0 {
-                let want = sink.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                let n = s.read(&mut sink[..want]).map_err(io)?;
-                if n == 0 {
-                    return Err("body cut short".to_owned());
+            match self.fill().await {
+                Ok(()) => {}
+                // Nothing of an answer arrived: the server closed a kept-alive
+                // connection, the request may be sent again.
+                Err(Failure::After(e)) if first && self.buf.len() == self.pos => {
+                    return Err(Failure::BeforeAnswer(e))
                 }
-                if keep {
-                    text.push_str(&String::from_utf8_lossy(&sink[..n]));
-                }
-                left -= n as u64;
+                Err(e) => return Err(e),
             }
-            if close {
-                self.conn = None;
+            if first {
+                resp.first_byte = Some(Instant::now());
+                first = false;
             }
-            Ok((status, len, text))
-        })();
-        self.sink = sink;
-        out
+        }
+    }
+}
+
+fn head_facts(
+    parsed: &httparse::Response<'_, '_>,
+    resp: &mut Response,
+) -> Result<(Framing, bool), Failure> {
+    resp.status = parsed.code.unwrap_or(0);
+    let mut framing = Framing::UntilClose;
+    let mut close = parsed.version == Some(0);
+    for h in parsed.headers.iter() {
+        let value = std::str::from_utf8(h.value).unwrap_or("").trim();
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let n = value
+                .parse()
+                .map_err(|_| Failure::After(format!("bad Content-Length {value:?}")))?;
+            resp.content_length = Some(n);
+            if framing != Framing::Chunked {
+                framing = Framing::Length(n);
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            framing = Framing::Chunked;
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            close |= value.eq_ignore_ascii_case("close");
+        } else if h.name.eq_ignore_ascii_case("etag") {
+            resp.etag = Some(value.to_owned());
+        } else if h.name.eq_ignore_ascii_case("x-sluice-generated") {
+            resp.generated = true;
+        }
+    }
+    Ok((framing, close))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Framing {
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+enum Failure {
+    /// Nothing was answered: a fresh connection may be tried.
+    BeforeAnswer(String),
+    After(String),
+}
+
+impl Failure {
+    fn text(self) -> String {
+        match self {
+            Failure::BeforeAnswer(s) | Failure::After(s) => s,
+        }
     }
 }

@@ -1,267 +1,1098 @@
-//! sluice-bench: a small warp-style S3 load generator.
+//! sluice-bench: an S3 load generator whose benchmarks and flags follow MinIO
+//! warp, built on the same thread-per-core monoio runtime as sluice.
 //!
 //! ```text
-//! sluice-bench WORKLOAD --endpoint http://127.0.0.1:9000 --access-key K --secret-key S
-//!              [--bucket B] [--size BYTES[KiB|MiB|GiB]] [--count N] [--concurrency C]
-//!              [--sign-payload] [--prefix P]
-//! WORKLOAD: put | get | list | delete | all (put, get, list, delete in order)
+//! sluice-bench get|put|delete|list|stat|mixed|multipart --host H[,H...]
+//!     --access-key K --secret-key S [--bucket B] [--obj.size 10MiB] [--obj.randsize]
+//!     [--objects 2500] [--concurrent 20] [--duration 5m] [--autoterm]
+//!     [--noprefix] [--prefix P] [--disable-sha256-payload] [--checksum CRC32C]
+//!     [--part.size 5MiB] [--region us-east-1]
+//!     [--count N] [--cores N] [--noclear] [--server-pid PID] [--json] [--csv FILE]
 //! ```
 //!
-//! Each worker thread keeps one HTTP/1.1 connection alive and runs its share
-//! of the operations; requests are signed with sluice-sigv4 (UNSIGNED-PAYLOAD
-//! unless --sign-payload, which sends the body's SHA-256 as s5cmd does).
-//! Prints operations per second, MB/s and latency percentiles per workload.
+//! Every benchmark but `put` and `multipart` first uploads `--objects`
+//! objects (not measured); the measured phase then runs `--concurrent`
+//! connections spread over `--cores` runtime threads until `--duration`
+//! passes, `--count` operations were issued, `--autoterm` finds the
+//! throughput stable, or (for `delete`) the objects run out. Everything the
+//! benchmark made is deleted afterwards unless `--noclear`.
+//!
+//! GETs are verified: the CRC32C of every body received is compared with
+//! that of the bytes put. With `--server-pid` the report adds the server's
+//! CPU time and peak RSS over the measured phase, read from /proc, and the
+//! CPU other processes used meanwhile.
 
 mod client;
+mod procfs;
+mod stats;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::{IsTerminal as _, Write as _};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use client::{Client, Target};
+use client::{Body, Conn, Keep, Request, Response, Signer};
+use sluice_sigv4::{sha256_hex, uri_encode, Checksum, ChecksumAlgorithm, Credentials};
+use stats::{Op, Record};
 
-struct Options {
-    workload: String,
-    target: Target,
-    bucket: String,
-    size: u64,
-    count: u64,
-    concurrency: u64,
-    sign_payload: bool,
-    prefix: String,
+const USAGE: &str = "usage: sluice-bench get|put|delete|list|stat|mixed|multipart --host HOST:PORT[,HOST:PORT...] --access-key K --secret-key S [--bucket B] [--obj.size SIZE] [--obj.randsize] [--objects N] [--concurrent N] [--duration 5m] [--autoterm] [--autoterm.dur 10s] [--autoterm.pct 7.5] [--noprefix] [--prefix P] [--disable-sha256-payload] [--checksum CRC32|CRC32C|CRC64NVME|SHA1|SHA256] [--part.size SIZE] [--region R] [--count N] [--cores N] [--noclear] [--server-pid PID] [--json] [--csv FILE]";
+
+/// Distinct bodies: object n is a slice of the generated data starting at
+/// `(n % VARIANTS) * STRIDE`, so objects differ without generating data per
+/// request and each body's digests are computed once.
+const VARIANTS: u64 = 32;
+const STRIDE: u64 = 4099;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bench {
+    Get,
+    Put,
+    Delete,
+    List,
+    Stat,
+    Mixed,
+    Multipart,
 }
 
-const USAGE: &str = "usage: sluice-bench put|get|list|delete|all --endpoint URL --access-key K --secret-key S [--bucket B] [--size N[KiB|MiB|GiB]] [--count N] [--concurrency C] [--sign-payload] [--prefix P]";
+#[derive(Clone, Debug)]
+struct Options {
+    bench: Bench,
+    bench_name: String,
+    hosts: Vec<String>,
+    signer: Signer,
+    bucket: String,
+    obj_size: u64,
+    randsize: bool,
+    objects: usize,
+    concurrent: usize,
+    duration: Duration,
+    autoterm: bool,
+    autoterm_dur: Duration,
+    autoterm_pct: f64,
+    prefix: String,
+    sign_payload: bool,
+    checksum: Option<ChecksumAlgorithm>,
+    part_size: u64,
+    count: Option<u64>,
+    cores: usize,
+    noclear: bool,
+    server_pid: Option<u32>,
+    json: bool,
+    csv: Option<String>,
+}
 
 fn parse_size(text: &str) -> Option<u64> {
-    let (num, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((text, ""), |i| text.split_at(i));
-    let n: u64 = num.parse().ok()?;
-    let mult = match unit.to_ascii_lowercase().as_str() {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
+        "k" | "kib" | "ki" => 1 << 10,
+        "kb" => 1000,
+        "m" | "mib" | "mi" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" | "gi" => 1 << 30,
+        "gb" => 1_000_000_000,
         _ => return None,
     };
-    n.checked_mul(mult)
+    let v = n * mult as f64;
+    (v.is_finite() && v >= 0.0 && v < 2f64.powi(63)).then_some(v as u64)
 }
 
-fn parse() -> Result<Options, String> {
-    let mut args = std::env::args().skip(1);
-    let workload = args
-        .next()
-        .filter(|w| ["put", "get", "list", "delete", "all"].contains(&w.as_str()))
-        .ok_or(USAGE)?;
-    let (mut endpoint, mut access, mut secret) = (None, None, None);
-    let mut o = Options {
-        workload,
-        target: Target::default(),
-        bucket: "sluice-bench".into(),
-        size: 4096,
-        count: 1000,
-        concurrency: 8,
-        sign_payload: false,
-        prefix: "obj".into(),
+fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = 0f64;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(split);
+        let n: f64 = num.parse().ok()?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        total += n * match unit {
+            "ms" => 0.001,
+            "" | "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = tail;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+fn random_prefix() -> String {
+    let mut rng = Rng::seeded(0);
+    (0..8)
+        .map(|_| char::from(b'a' + (rng.next() % 26) as u8))
+        .collect::<String>()
+        + "/"
+}
+
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
+    let mut args = args.peekable();
+    let bench_name = args.next().ok_or(USAGE)?;
+    let bench = match bench_name.as_str() {
+        "get" => Bench::Get,
+        "put" => Bench::Put,
+        "delete" => Bench::Delete,
+        "list" => Bench::List,
+        "stat" => Bench::Stat,
+        "mixed" => Bench::Mixed,
+        "multipart" => Bench::Multipart,
+        _ => return Err(format!("unknown benchmark {bench_name:?}\n{USAGE}")),
     };
-    while let Some(flag) = args.next() {
-        if flag == "--sign-payload" {
-            o.sign_payload = true;
-            continue;
-        }
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+    let mut o = Options {
+        bench,
+        bench_name,
+        hosts: vec!["127.0.0.1:9000".into()],
+        signer: Signer {
+            creds: Credentials::new("", ""),
+            region: "us-east-1".into(),
+        },
+        bucket: "sluice-bench".into(),
+        obj_size: 10 << 20,
+        randsize: false,
+        objects: 2500,
+        concurrent: 20,
+        duration: Duration::from_secs(300),
+        autoterm: false,
+        autoterm_dur: Duration::from_secs(10),
+        autoterm_pct: 7.5,
+        prefix: String::new(),
+        sign_payload: true,
+        checksum: None,
+        part_size: 5 << 20,
+        count: None,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        noclear: false,
+        server_pid: None,
+        json: false,
+        csv: None,
+    };
+    let (mut access, mut secret, mut noprefix, mut prefix) = (None, None, false, None);
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
         match flag.as_str() {
-            "--endpoint" => endpoint = Some(value),
-            "--access-key" => access = Some(value),
-            "--secret-key" => secret = Some(value),
-            "--bucket" => o.bucket = value,
-            "--size" => {
-                o.size =
-                    parse_size(&value).ok_or("--size takes bytes, with an optional KiB/MiB/GiB")?
+            "--obj.randsize" => o.randsize = true,
+            "--autoterm" => o.autoterm = true,
+            "--noprefix" => noprefix = true,
+            "--disable-sha256-payload" => o.sign_payload = false,
+            "--noclear" => o.noclear = true,
+            "--json" => o.json = true,
+            "--tls" | "--insecure" => {
+                return Err(format!(
+                    "{flag}: sluice-bench speaks plain HTTP only for now (TLS is not built yet)"
+                ))
             }
-            "--count" => o.count = value.parse().map_err(|_| "--count takes a number")?,
-            "--concurrency" => {
-                o.concurrency = value
-                    .parse::<u64>()
-                    .map_err(|_| "--concurrency takes a number")?
-                    .max(1)
+            _ => {
+                let value = match inline {
+                    Some(v) => v,
+                    None => args
+                        .next()
+                        .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?,
+                };
+                let bad = |what: &str| format!("{flag} takes {what}, not {value:?}");
+                match flag.as_str() {
+                    "--host" => {
+                        o.hosts = value
+                            .split(',')
+                            .map(|h| {
+                                h.trim()
+                                    .trim_start_matches("http://")
+                                    .trim_end_matches('/')
+                                    .to_owned()
+                            })
+                            .filter(|h| !h.is_empty())
+                            .collect();
+                        if o.hosts.is_empty() {
+                            return Err(bad("HOST:PORT[,HOST:PORT...]"));
+                        }
+                    }
+                    "--access-key" => access = Some(value),
+                    "--secret-key" => secret = Some(value),
+                    "--region" => o.signer.region = value,
+                    "--bucket" => o.bucket = value,
+                    "--prefix" => prefix = Some(value),
+                    "--obj.size" => {
+                        o.obj_size = parse_size(&value).ok_or_else(|| bad("a size like 4KiB"))?
+                    }
+                    "--part.size" => {
+                        o.part_size = parse_size(&value)
+                            .filter(|&n| n > 0)
+                            .ok_or_else(|| bad("a size like 8MiB"))?
+                    }
+                    "--objects" => {
+                        o.objects = value.parse().map_err(|_| bad("a number"))?;
+                    }
+                    "--concurrent" => {
+                        o.concurrent = value
+                            .parse::<usize>()
+                            .ok()
+                            .filter(|&n| n > 0)
+                            .ok_or_else(|| bad("a number above 0"))?;
+                    }
+                    "--cores" => {
+                        o.cores = value
+                            .parse::<usize>()
+                            .ok()
+                            .filter(|&n| n > 0)
+                            .ok_or_else(|| bad("a number above 0"))?;
+                    }
+                    "--count" => o.count = Some(value.parse().map_err(|_| bad("a number"))?),
+                    "--duration" => {
+                        o.duration = parse_duration(&value).ok_or_else(|| bad("a duration like 30s"))?
+                    }
+                    "--autoterm.dur" => {
+                        o.autoterm_dur =
+                            parse_duration(&value).ok_or_else(|| bad("a duration like 10s"))?
+                    }
+                    "--autoterm.pct" => {
+                        o.autoterm_pct = value.parse().map_err(|_| bad("a percentage"))?
+                    }
+                    "--checksum" => {
+                        let name = value.to_ascii_uppercase();
+                        let name = name.trim_end_matches("-FO").trim_end_matches("-C");
+                        o.checksum = Some(ChecksumAlgorithm::from_name(name.as_bytes()).ok_or_else(
+                            || bad("CRC32, CRC32C, CRC64NVME, SHA1 or SHA256"),
+                        )?);
+                    }
+                    "--server-pid" => {
+                        o.server_pid = Some(value.parse().map_err(|_| bad("a process id"))?)
+                    }
+                    "--csv" => o.csv = Some(value),
+                    _ => return Err(format!("unknown option {flag}\n{USAGE}")),
+                }
             }
-            "--prefix" => o.prefix = value,
-            _ => return Err(format!("unknown option {flag}\n{USAGE}")),
         }
     }
-    let endpoint = endpoint.ok_or("--endpoint is required")?;
-    let host = endpoint
-        .strip_prefix("http://")
-        .ok_or("--endpoint must be http://HOST:PORT")?
-        .trim_end_matches('/')
-        .to_owned();
-    o.target = Target {
-        host,
-        creds: sluice_sigv4::Credentials::new(
-            &access.ok_or("--access-key is required")?,
-            &secret.ok_or("--secret-key is required")?,
-        ),
+    o.signer.creds = Credentials::new(
+        &access.ok_or("--access-key is required")?,
+        &secret.ok_or("--secret-key is required")?,
+    );
+    o.prefix = match (prefix, noprefix) {
+        (_, true) => String::new(),
+        (Some(p), false) => format!("{}/", p.trim_end_matches('/')),
+        (None, false) => random_prefix(),
     };
+    if o.bench == Bench::Multipart && o.obj_size == 0 {
+        return Err("multipart needs --obj.size above 0".into());
+    }
     Ok(o)
 }
 
-/// Latency percentiles of a run, in microseconds.
-fn report(name: &str, ops: u64, bytes: u64, elapsed: Duration, mut latencies: Vec<u64>) {
-    latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 - 1.0) * p) as usize)
-            .copied()
-            .unwrap_or(0)
-    };
-    let secs = elapsed.as_secs_f64();
-    println!(
-        "{name:<7} {ops:>8} ops in {secs:>7.2} s  {:>10.1} ops/s  {:>9.1} MB/s  latency µs p50 {:>7} p90 {:>7} p99 {:>7} max {:>7}",
-        ops as f64 / secs,
-        bytes as f64 / secs / 1e6,
-        pct(0.5),
-        pct(0.9),
-        pct(0.99),
-        latencies.last().copied().unwrap_or(0)
-    );
+/// xorshift64*: enough randomness for picking objects and sizes.
+struct Rng(u64);
+
+impl Rng {
+    fn seeded(salt: u64) -> Self {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        Rng((t ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
 }
 
-/// Runs `op(client, index)` for indexes 0..count over `concurrency` threads.
-fn run<F>(o: &Options, name: &str, count: u64, op: F) -> Result<(), String>
-where
-    F: Fn(&mut Client, u64) -> Result<u64, String> + Send + Sync + 'static + Clone,
-{
-    let next = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let mut handles = Vec::new();
-    for _ in 0..o.concurrency.min(count.max(1)) {
-        let (next, op, target) = (Arc::clone(&next), op.clone(), o.target.clone());
-        handles.push(std::thread::spawn(
-            move || -> Result<(u64, Vec<u64>), String> {
-                let mut client = Client::new(target);
-                let (mut bytes, mut lat) = (0u64, Vec::new());
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= count {
-                        return Ok((bytes, lat));
-                    }
-                    let t = Instant::now();
-                    bytes += op(&mut client, i)?;
-                    lat.push(t.elapsed().as_micros() as u64);
-                }
+/// An object the benchmark put.
+#[derive(Clone, Debug)]
+struct Obj {
+    key: String,
+    size: u64,
+    variant: u64,
+    crc: u32,
+}
+
+/// Digests of one body, computed once per (variant, size).
+struct Facts {
+    sha256: String,
+    crc: u32,
+    checksum: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// Upload `--objects` objects for the benchmark to use.
+    Prepare,
+    /// The measured benchmark.
+    Measure,
+    /// Delete what the benchmark made.
+    Cleanup,
+}
+
+/// One phase's shared state.
+struct Phase {
+    work: Work,
+    o: Arc<Options>,
+    data: &'static [u8],
+    t0: Instant,
+    stop: AtomicBool,
+    issued: AtomicU64,
+    next: AtomicUsize,
+    key_seq: Arc<AtomicU64>,
+    /// Objects to read, stat, list or delete.
+    objs: Vec<Obj>,
+    ops: AtomicU64,
+    bytes: AtomicU64,
+    errors: AtomicU64,
+    generated: AtomicU64,
+    /// The first few distinct failures, for the progress output.
+    first_errors: Mutex<Vec<String>>,
+}
+
+/// What one thread hands back.
+#[derive(Default)]
+struct Outcome {
+    records: Vec<Record>,
+    /// Objects that exist after the phase (for the next phase or cleanup).
+    made: Vec<Obj>,
+}
+
+/// Per-thread state shared by its tasks.
+struct ThreadCtx {
+    phase: Arc<Phase>,
+    thread: u16,
+    facts: RefCell<HashMap<(u64, u64), Rc<Facts>>>,
+    /// For `mixed`: the objects this thread may read and delete.
+    pool: RefCell<Vec<Obj>>,
+}
+
+impl ThreadCtx {
+    fn now(&self) -> u64 {
+        self.phase.t0.elapsed().as_nanos() as u64
+    }
+
+    fn body(&self, variant: u64, offset: u64, len: u64) -> &'static [u8] {
+        let start = (variant * STRIDE + offset) as usize;
+        &self.phase.data[start..start + len as usize]
+    }
+
+    fn facts(&self, variant: u64, offset: u64, len: u64) -> Rc<Facts> {
+        let key = (variant, offset << 40 | len);
+        if let Some(f) = self.facts.borrow().get(&key) {
+            return Rc::clone(f);
+        }
+        let body = self.body(variant, offset, len);
+        let o = &self.phase.o;
+        let mut crc = Checksum::new(ChecksumAlgorithm::Crc32c);
+        crc.update(body);
+        let crc = crc.finish();
+        let b = crc.as_bytes();
+        let facts = Rc::new(Facts {
+            sha256: if o.sign_payload {
+                String::from_utf8_lossy(&sha256_hex(body)).into_owned()
+            } else {
+                "UNSIGNED-PAYLOAD".into()
             },
-        ));
+            crc: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            checksum: o.checksum.map(|alg| {
+                let mut c = Checksum::new(alg);
+                c.update(body);
+                c.finish().to_base64()
+            }),
+        });
+        // Random sizes would fill the cache with single-use entries.
+        if !o.randsize {
+            self.facts.borrow_mut().insert(key, Rc::clone(&facts));
+        }
+        facts
     }
-    let (mut bytes, mut latencies) = (0, Vec::new());
+
+    fn record(&self, op: Op, start: u64, resp: Option<&Response>, bytes: u64, objects: u64, error: Option<String>) -> Record {
+        let end = self.now();
+        let p = &self.phase;
+        if let Some(e) = &error {
+            p.errors.fetch_add(1, Ordering::Relaxed);
+            let mut first = p.first_errors.lock().unwrap_or_else(|e| e.into_inner());
+            if first.len() < 5 && !first.contains(e) {
+                first.push(e.clone());
+            }
+        } else {
+            p.ops.fetch_add(1, Ordering::Relaxed);
+            p.bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+        Record {
+            op,
+            thread: self.thread,
+            start,
+            end,
+            first_byte: resp
+                .and_then(|r| r.first_byte)
+                .map(|f| f.duration_since(p.t0).as_nanos() as u64),
+            bytes,
+            objects,
+            error,
+        }
+    }
+
+    fn path(&self, key: &str) -> String {
+        format!(
+            "/{}/{}",
+            uri_encode(&self.phase.o.bucket, false),
+            uri_encode(key, true)
+        )
+    }
+
+    fn new_obj(&self, rng: &mut Rng) -> Obj {
+        let o = &self.phase.o;
+        let n = self.phase.key_seq.fetch_add(1, Ordering::Relaxed);
+        let size = if o.randsize {
+            1 + rng.below(o.obj_size.max(1))
+        } else {
+            o.obj_size
+        };
+        let variant = n % VARIANTS;
+        Obj {
+            key: format!("{}{n:08}.obj", o.prefix),
+            size,
+            variant,
+            crc: self.facts(variant, 0, size).crc,
+        }
+    }
+
+    async fn put(&self, conn: &mut Conn, rng: &mut Rng) -> (Record, Option<Obj>) {
+        let obj = self.new_obj(rng);
+        let facts = self.facts(obj.variant, 0, obj.size);
+        let mut extra = Vec::new();
+        if let (Some(alg), Some(value)) = (self.phase.o.checksum, &facts.checksum) {
+            extra.push((alg.header_name(), value.clone()));
+        }
+        let path = self.path(&obj.key);
+        let req = Request {
+            method: "PUT",
+            path: &path,
+            query: "",
+            body: Body::Static(self.body(obj.variant, 0, obj.size)),
+            payload_hash: Some(&facts.sha256),
+            extra: &extra,
+        };
+        let start = self.now();
+        match conn.send(&req, &self.phase.o.signer, Keep::Body).await {
+            Ok(r) if r.status == 200 => (self.record(Op::Put, start, Some(&r), obj.size, 1, None), Some(obj)),
+            Ok(r) => (self.record(Op::Put, start, Some(&r), 0, 1, Some(r.error_code())), None),
+            Err(e) => (self.record(Op::Put, start, None, 0, 1, Some(e)), None),
+        }
+    }
+
+    async fn get(&self, conn: &mut Conn, obj: &Obj) -> Record {
+        let path = self.path(&obj.key);
+        let req = Request {
+            method: "GET",
+            path: &path,
+            query: "",
+            body: Body::Empty,
+            payload_hash: None,
+            extra: &[],
+        };
+        let start = self.now();
+        match conn.send(&req, &self.phase.o.signer, Keep::Crc).await {
+            Ok(r) if r.status == 200 => {
+                let error = if r.len != obj.size {
+                    Some(format!("VerifyFailed: {} bytes, expected {}", r.len, obj.size))
+                } else if r.generated {
+                    self.phase.generated.fetch_add(1, Ordering::Relaxed);
+                    None
+                } else if r.crc32c != Some(obj.crc) {
+                    Some("VerifyFailed: CRC32C differs from the bytes put".into())
+                } else {
+                    None
+                };
+                let bytes = if error.is_none() { r.len } else { 0 };
+                self.record(Op::Get, start, Some(&r), bytes, 1, error)
+            }
+            Ok(r) => self.record(Op::Get, start, Some(&r), 0, 1, Some(r.error_code())),
+            Err(e) => self.record(Op::Get, start, None, 0, 1, Some(e)),
+        }
+    }
+
+    async fn stat(&self, conn: &mut Conn, obj: &Obj) -> Record {
+        let path = self.path(&obj.key);
+        let req = Request {
+            method: "HEAD",
+            path: &path,
+            query: "",
+            body: Body::Empty,
+            payload_hash: None,
+            extra: &[],
+        };
+        let start = self.now();
+        match conn.send(&req, &self.phase.o.signer, Keep::Body).await {
+            Ok(r) if r.status == 200 && r.content_length == Some(obj.size) => {
+                self.record(Op::Stat, start, Some(&r), 0, 1, None)
+            }
+            Ok(r) if r.status == 200 => self.record(
+                Op::Stat,
+                start,
+                Some(&r),
+                0,
+                1,
+                Some(format!("VerifyFailed: size {:?}, expected {}", r.content_length, obj.size)),
+            ),
+            Ok(r) => self.record(Op::Stat, start, Some(&r), 0, 1, Some(format!("HTTP {}", r.status))),
+            Err(e) => self.record(Op::Stat, start, None, 0, 1, Some(e)),
+        }
+    }
+
+    async fn delete(&self, conn: &mut Conn, obj: &Obj) -> Record {
+        let path = self.path(&obj.key);
+        let req = Request {
+            method: "DELETE",
+            path: &path,
+            query: "",
+            body: Body::Empty,
+            payload_hash: None,
+            extra: &[],
+        };
+        let start = self.now();
+        match conn.send(&req, &self.phase.o.signer, Keep::Body).await {
+            Ok(r) if r.status == 204 || r.status == 200 => {
+                self.record(Op::Delete, start, Some(&r), 0, 1, None)
+            }
+            Ok(r) => self.record(Op::Delete, start, Some(&r), 0, 1, Some(r.error_code())),
+            Err(e) => self.record(Op::Delete, start, None, 0, 1, Some(e)),
+        }
+    }
+
+    /// One page of ListObjectsV2 under the benchmark's prefix; `token`
+    /// carries the continuation between calls and is cleared at the end.
+    async fn list_page(&self, conn: &mut Conn, token: &mut Option<String>) -> Record {
+        let o = &self.phase.o;
+        let mut query = String::new();
+        if let Some(t) = token.as_deref() {
+            query.push_str("continuation-token=");
+            query.push_str(&uri_encode(t, false));
+            query.push('&');
+        }
+        query.push_str("list-type=2&max-keys=1000");
+        if !o.prefix.is_empty() {
+            query.push_str("&prefix=");
+            query.push_str(&uri_encode(&o.prefix, false));
+        }
+        let path = format!("/{}", uri_encode(&o.bucket, false));
+        let req = Request {
+            method: "GET",
+            path: &path,
+            query: &query,
+            body: Body::Empty,
+            payload_hash: None,
+            extra: &[],
+        };
+        let start = self.now();
+        match conn.send(&req, &o.signer, Keep::Body).await {
+            Ok(r) if r.status == 200 => {
+                let text = String::from_utf8_lossy(&r.body);
+                let keys = text.matches("<Key>").count() as u64;
+                *token = if r.element("IsTruncated").as_deref() == Some("true") {
+                    r.element("NextContinuationToken")
+                } else {
+                    None
+                };
+                self.record(Op::List, start, Some(&r), 0, keys, None)
+            }
+            Ok(r) => {
+                *token = None;
+                self.record(Op::List, start, Some(&r), 0, 0, Some(r.error_code()))
+            }
+            Err(e) => {
+                *token = None;
+                self.record(Op::List, start, None, 0, 0, Some(e))
+            }
+        }
+    }
+
+    /// A whole multipart upload of one new object: create, parts of
+    /// `--part.size` in order on this connection, complete.
+    async fn multipart(&self, conn: &mut Conn, rng: &mut Rng) -> (Record, Option<Obj>) {
+        let start = self.now();
+        let obj = self.new_obj(rng);
+        match self.try_multipart(conn, &obj).await {
+            Ok(()) => (self.record(Op::Multipart, start, None, obj.size, 1, None), Some(obj)),
+            Err(e) => (self.record(Op::Multipart, start, None, 0, 1, Some(e)), None),
+        }
+    }
+
+    async fn try_multipart(&self, conn: &mut Conn, obj: &Obj) -> Result<(), String> {
+        let o = &self.phase.o;
+        let path = self.path(&obj.key);
+        let req = Request {
+            method: "POST",
+            path: &path,
+            query: "uploads=",
+            body: Body::Empty,
+            payload_hash: None,
+            extra: &[],
+        };
+        let r = conn.send(&req, &o.signer, Keep::Body).await?;
+        let upload = match r.element("UploadId") {
+            Some(id) if r.status == 200 => id,
+            _ => return Err(r.error_code()),
+        };
+        let upload_q = uri_encode(&upload, false);
+        let mut complete = String::from("<CompleteMultipartUpload>");
+        let mut offset = 0;
+        let mut number = 1;
+        while offset < obj.size {
+            let len = o.part_size.min(obj.size - offset);
+            let facts = self.facts(obj.variant, offset, len);
+            let query = format!("partNumber={number}&uploadId={upload_q}");
+            let req = Request {
+                method: "PUT",
+                path: &path,
+                query: &query,
+                body: Body::Static(self.body(obj.variant, offset, len)),
+                payload_hash: Some(&facts.sha256),
+                extra: &[],
+            };
+            let r = conn.send(&req, &o.signer, Keep::Body).await?;
+            let etag = match r.etag {
+                Some(e) if r.status == 200 => e,
+                _ => return Err(r.error_code()),
+            };
+            complete.push_str(&format!(
+                "<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag></Part>",
+                etag.replace('&', "&amp;").replace('"', "&quot;")
+            ));
+            offset += len;
+            number += 1;
+        }
+        complete.push_str("</CompleteMultipartUpload>");
+        let body = complete.into_bytes();
+        let hash = String::from_utf8_lossy(&sha256_hex(&body)).into_owned();
+        let query = format!("uploadId={upload_q}");
+        let req = Request {
+            method: "POST",
+            path: &path,
+            query: &query,
+            body: Body::Owned(body),
+            payload_hash: Some(&hash),
+            extra: &[],
+        };
+        let r = conn.send(&req, &o.signer, Keep::Body).await?;
+        // S3 may answer 200 with an error document.
+        if r.status != 200 || r.element("Code").is_some() {
+            return Err(r.error_code());
+        }
+        Ok(())
+    }
+}
+
+/// One connection's loop.
+async fn task(ctx: Rc<ThreadCtx>, host: String, salt: u64) -> Outcome {
+    let mut conn = Conn::new(host);
+    let mut rng = Rng::seeded(salt);
+    let mut out = Outcome::default();
+    let p = Arc::clone(&ctx.phase);
+    let o = Arc::clone(&p.o);
+    let mut token = None;
+    while !p.stop.load(Ordering::Relaxed) {
+        match p.work {
+            Work::Prepare => {
+                if p.next.fetch_add(1, Ordering::Relaxed) >= o.objects {
+                    break;
+                }
+                let (rec, obj) = ctx.put(&mut conn, &mut rng).await;
+                if let Some(e) = rec.error {
+                    // Preparing must succeed for the benchmark to mean anything.
+                    p.first_errors
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(format!("preparing: {e}"));
+                    p.stop.store(true, Ordering::Relaxed);
+                }
+                out.made.extend(obj);
+            }
+            Work::Cleanup => {
+                let i = p.next.fetch_add(1, Ordering::Relaxed);
+                let Some(obj) = p.objs.get(i) else { break };
+                ctx.delete(&mut conn, obj).await;
+            }
+            Work::Measure => {
+                if let Some(limit) = o.count {
+                    if p.issued.fetch_add(1, Ordering::Relaxed) >= limit {
+                        break;
+                    }
+                }
+                let rec = match o.bench {
+                    Bench::Put => {
+                        let (rec, obj) = ctx.put(&mut conn, &mut rng).await;
+                        out.made.extend(obj);
+                        rec
+                    }
+                    Bench::Multipart => {
+                        let (rec, obj) = ctx.multipart(&mut conn, &mut rng).await;
+                        out.made.extend(obj);
+                        rec
+                    }
+                    Bench::Get | Bench::Stat => {
+                        let Some(obj) = p.objs.get(rng.below(p.objs.len() as u64) as usize)
+                        else {
+                            break;
+                        };
+                        if o.bench == Bench::Get {
+                            ctx.get(&mut conn, obj).await
+                        } else {
+                            ctx.stat(&mut conn, obj).await
+                        }
+                    }
+                    Bench::Delete => {
+                        let i = p.next.fetch_add(1, Ordering::Relaxed);
+                        let Some(obj) = p.objs.get(i) else { break };
+                        ctx.delete(&mut conn, obj).await
+                    }
+                    Bench::List => ctx.list_page(&mut conn, &mut token).await,
+                    Bench::Mixed => mixed_step(&ctx, &mut conn, &mut rng).await,
+                };
+                out.records.push(rec);
+            }
+        }
+    }
+    out
+}
+
+/// One operation of `mixed`: 45% GET, 30% STAT, 15% PUT, 10% DELETE over
+/// this thread's pool of objects.
+async fn mixed_step(ctx: &ThreadCtx, conn: &mut Conn, rng: &mut Rng) -> Record {
+    let roll = rng.below(100);
+    let picked = {
+        let pool = ctx.pool.borrow();
+        (!pool.is_empty()).then(|| rng.below(pool.len() as u64) as usize)
+    };
+    let Some(i) = picked.filter(|_| roll < 85) else {
+        let (rec, obj) = ctx.put(conn, rng).await;
+        ctx.pool.borrow_mut().extend(obj);
+        return rec;
+    };
+    if roll < 75 {
+        let obj = ctx.pool.borrow()[i].clone();
+        if roll < 45 {
+            ctx.get(conn, &obj).await
+        } else {
+            ctx.stat(conn, &obj).await
+        }
+    } else {
+        let obj = ctx.pool.borrow_mut().swap_remove(i);
+        let rec = ctx.delete(conn, &obj).await;
+        if rec.error.is_some() {
+            ctx.pool.borrow_mut().push(obj);
+        }
+        rec
+    }
+}
+
+/// Runs `phase` over `--cores` threads with `--concurrent` connections.
+fn run_phase(phase: &Arc<Phase>, pools: Vec<Vec<Obj>>, label: &str) -> Result<Vec<Outcome>, String> {
+    let o = &phase.o;
+    let threads = o.cores.min(o.concurrent).max(1);
+    let mut pools = pools.into_iter();
+    let mut handles = Vec::new();
+    for t in 0..threads {
+        let tasks = o.concurrent / threads + usize::from(t < o.concurrent % threads);
+        let phase = Arc::clone(phase);
+        let pool = pools.next().unwrap_or_default();
+        let handle = std::thread::Builder::new()
+            .name(format!("bench-{t}"))
+            .spawn(move || -> Result<Vec<Outcome>, String> {
+                let ctx = Rc::new(ThreadCtx {
+                    phase: Arc::clone(&phase),
+                    thread: t as u16,
+                    facts: RefCell::new(HashMap::new()),
+                    pool: RefCell::new(pool),
+                });
+                let hosts = phase.o.hosts.clone();
+                sluice_core::block_on(sluice_core::Driver::Auto, async move {
+                    let mut joins = Vec::new();
+                    for k in 0..tasks {
+                        let n = t + k * threads;
+                        let host = hosts[n % hosts.len()].clone();
+                        joins.push(monoio::spawn(task(Rc::clone(&ctx), host, n as u64)));
+                    }
+                    let mut outs = Vec::new();
+                    for j in joins {
+                        outs.push(j.await);
+                    }
+                    let mut pool = ctx.pool.borrow_mut();
+                    if !pool.is_empty() {
+                        outs.push(Outcome {
+                            records: Vec::new(),
+                            made: std::mem::take(&mut *pool),
+                        });
+                    }
+                    outs
+                })
+                .map_err(|e| format!("cannot start a runtime: {e}"))
+            })
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
+        handles.push(handle);
+    }
+    watch(phase, &handles, label);
+    let mut outs = Vec::new();
     for h in handles {
-        let (b, l) = h.join().map_err(|_| "a worker panicked".to_owned())??;
-        bytes += b;
-        latencies.extend(l);
+        outs.extend(h.join().map_err(|_| "a client thread panicked".to_owned())??);
     }
-    report(
-        name,
-        latencies.len() as u64,
-        bytes,
-        start.elapsed(),
-        latencies,
-    );
-    Ok(())
+    if phase.stop.load(Ordering::Relaxed) && phase.work == Work::Prepare {
+        let errors = phase.first_errors.lock().unwrap_or_else(|e| e.into_inner());
+        if !errors.is_empty() {
+            return Err(errors.join("; "));
+        }
+    }
+    Ok(outs)
+}
+
+/// Prints progress every second and stops the phase at its duration or
+/// when `--autoterm` finds the throughput stable.
+fn watch<T>(phase: &Phase, handles: &[std::thread::JoinHandle<T>], label: &str) {
+    let o = &phase.o;
+    let tty = std::io::stderr().is_terminal();
+    let mut per_second: Vec<f64> = Vec::new();
+    let (mut last_ops, mut last_bytes) = (0, 0);
+    let mut next_tick = Duration::from_secs(1);
+    while !handles.iter().all(|h| h.is_finished()) {
+        std::thread::sleep(Duration::from_millis(20));
+        let elapsed = phase.t0.elapsed();
+        if phase.work == Work::Measure && elapsed >= o.duration {
+            phase.stop.store(true, Ordering::Relaxed);
+        }
+        if elapsed < next_tick {
+            continue;
+        }
+        next_tick += Duration::from_secs(1);
+        let ops = phase.ops.load(Ordering::Relaxed);
+        let bytes = phase.bytes.load(Ordering::Relaxed);
+        let errors = phase.errors.load(Ordering::Relaxed);
+        let (d_ops, d_bytes) = (ops - last_ops, bytes - last_bytes);
+        (last_ops, last_bytes) = (ops, bytes);
+        per_second.push(if d_bytes > 0 { d_bytes as f64 } else { d_ops as f64 });
+        let line = format!(
+            "{label}: {:.0}s, {ops} ops, {:.1} MiB/s, {d_ops} ops/s, {errors} errors",
+            elapsed.as_secs_f64(),
+            d_bytes as f64 / (1 << 20) as f64
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = if tty {
+            write!(err, "\r{line}    ")
+        } else {
+            writeln!(err, "{line}")
+        };
+        let window = o.autoterm_dur.as_secs().max(2) as usize;
+        if phase.work == Work::Measure && o.autoterm && per_second.len() >= window {
+            let last = &per_second[per_second.len() - window..];
+            let mean = last.iter().sum::<f64>() / window as f64;
+            let limit = mean * o.autoterm_pct / 100.0;
+            if mean > 0.0 && last.iter().all(|v| (v - mean).abs() <= limit) {
+                let _ = writeln!(err, "\nthroughput stable for {window}s: stopping (--autoterm)");
+                phase.stop.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    if tty {
+        let _ = writeln!(std::io::stderr());
+    }
+}
+
+fn new_phase(o: &Arc<Options>, work: Work, data: &'static [u8], seq: &Arc<AtomicU64>, objs: Vec<Obj>) -> Arc<Phase> {
+    Arc::new(Phase {
+        work,
+        o: Arc::clone(o),
+        data,
+        t0: Instant::now(),
+        stop: AtomicBool::new(false),
+        issued: AtomicU64::new(0),
+        next: AtomicUsize::new(0),
+        key_seq: Arc::clone(seq),
+        objs,
+        ops: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        generated: AtomicU64::new(0),
+        first_errors: Mutex::new(Vec::new()),
+    })
+}
+
+/// Creates the bucket (an existing one of ours is fine).
+fn create_bucket(o: &Options) -> Result<(), String> {
+    let o = o.clone();
+    sluice_core::block_on(sluice_core::Driver::Auto, async move {
+        let mut conn = Conn::new(o.hosts[0].clone());
+        let path = format!("/{}", uri_encode(&o.bucket, false));
+        let req = Request {
+            method: "PUT",
+            path: &path,
+            query: "",
+            body: Body::Empty,
+            payload_hash: None,
+            extra: &[],
+        };
+        let r = conn.send(&req, &o.signer, Keep::Body).await?;
+        match r.status {
+            200 => Ok(()),
+            409 if r.error_code() == "BucketAlreadyOwnedByYou" => Ok(()),
+            _ => Err(format!("cannot create bucket {}: {}", o.bucket, r.error_code())),
+        }
+    })
+    .map_err(|e| format!("cannot start a runtime: {e}"))?
+}
+
+fn generate_data(len: u64) -> &'static [u8] {
+    let mut rng = Rng::seeded(7);
+    let mut data = Vec::with_capacity(len as usize + 8);
+    while (data.len() as u64) < len {
+        data.extend_from_slice(&rng.next().to_le_bytes());
+    }
+    data.truncate(len as usize);
+    // The data lives as long as the program; requests borrow it while in
+    // flight on the runtimes.
+    Box::leak(data.into_boxed_slice())
+}
+
+fn run(o: Options) -> Result<bool, String> {
+    let o = Arc::new(o);
+    create_bucket(&o)?;
+    let data = generate_data(o.obj_size + VARIANTS * STRIDE);
+    let seq = Arc::new(AtomicU64::new(0));
+    let needs_objects = !matches!(o.bench, Bench::Put | Bench::Multipart);
+    let mut objs = Vec::new();
+    if needs_objects && o.objects > 0 {
+        let prep = new_phase(&o, Work::Prepare, data, &seq, Vec::new());
+        let outs = run_phase(&prep, Vec::new(), "preparing")?;
+        objs = outs.into_iter().flat_map(|x| x.made).collect();
+        eprintln!("prepared {} objects of {} bytes{}", objs.len(), o.obj_size, if o.randsize { " at most" } else { "" });
+    }
+    // `mixed` gives each thread its own share of the objects.
+    let threads = o.cores.min(o.concurrent).max(1);
+    let mut pools = vec![Vec::new(); threads];
+    if o.bench == Bench::Mixed {
+        for (i, obj) in std::mem::take(&mut objs).into_iter().enumerate() {
+            pools[i % threads].push(obj);
+        }
+    }
+    let before = procfs::begin(o.server_pid);
+    let phase = new_phase(&o, Work::Measure, data, &seq, objs);
+    let outs = run_phase(&phase, pools, &o.bench_name)?;
+    let cost = procfs::end(&before, o.server_pid);
+    let seconds = phase.t0.elapsed().as_secs_f64().min(cost.seconds.max(1e-9));
+    let mut records = Vec::new();
+    let mut left = Vec::new();
+    for out in outs {
+        records.extend(out.records);
+        left.extend(out.made);
+    }
+    let generated = phase.generated.load(Ordering::Relaxed);
+    let summaries = stats::summarize(&records, seconds);
+    if o.json {
+        println!("{}", stats::json(&o.bench_name, &summaries, &cost, o.concurrent, generated));
+    } else {
+        print!("{}", stats::text(&summaries, &cost, o.concurrent, generated));
+    }
+    if let Some(path) = &o.csv {
+        std::fs::write(path, stats::csv(&records)).map_err(|e| format!("{path}: {e}"))?;
+    }
+    // What still exists: the prepared objects nobody deleted, and new ones.
+    let Phase { objs, .. } = Arc::try_unwrap(phase).map_err(|_| "phase still shared")?;
+    if o.bench != Bench::Delete {
+        left.extend(objs);
+    }
+    if !o.noclear && !left.is_empty() {
+        let clean = new_phase(&o, Work::Cleanup, data, &seq, left);
+        run_phase(&clean, Vec::new(), "cleaning up")?;
+    }
+    let verify_failed = records
+        .iter()
+        .any(|r| r.error.as_deref().is_some_and(|e| e.starts_with("VerifyFailed")));
+    Ok(!verify_failed)
 }
 
 fn main() {
-    let o = match parse() {
+    let o = match parse_args(std::env::args().skip(1)) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(2);
         }
     };
-    if let Err(e) = workloads(&o) {
-        eprintln!("sluice-bench: {e}");
-        std::process::exit(1);
+    match run(o) {
+        Ok(true) => {}
+        Ok(false) => {
+            eprintln!("sluice-bench: data read back differed from what was written");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("sluice-bench: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
-fn workloads(o: &Options) -> Result<(), String> {
-    let mut setup = Client::new(o.target.clone());
-    let status = setup
-        .request("PUT", &format!("/{}", o.bucket), &[], false)?
-        .0;
-    if !(status == 200 || status == 409) {
-        return Err(format!("cannot create bucket {}: HTTP {status}", o.bucket));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> impl Iterator<Item = String> + '_ {
+        s.split_whitespace().map(str::to_owned)
     }
-    let all = o.workload == "all";
-    let key = {
-        let (bucket, prefix) = (o.bucket.clone(), o.prefix.clone());
-        move |i: u64| format!("/{bucket}/{prefix}/{i:08}")
-    };
-    if all || o.workload == "put" {
-        let body = Arc::new(
-            (0..o.size)
-                .map(|i| (i * 131 % 251) as u8)
-                .collect::<Vec<u8>>(),
-        );
-        let (key, sign) = (key.clone(), o.sign_payload);
-        run(o, "PUT", o.count, move |c, i| {
-            let (status, _) = c.request("PUT", &key(i), &body, sign)?;
-            if status != 200 {
-                return Err(format!("PUT answered {status}"));
-            }
-            Ok(body.len() as u64)
-        })?;
+
+    #[test]
+    fn warp_style_flags() {
+        let o = parse_args(args(
+            "get --host 127.0.0.1:1,http://127.0.0.1:2/ --access-key a --secret-key=b --obj.size 4KiB --objects=50 --concurrent 64 --duration 1m30s --autoterm --noprefix --disable-sha256-payload --checksum crc32c --part.size 8MiB",
+        ))
+        .unwrap();
+        assert_eq!(o.bench, Bench::Get);
+        assert_eq!(o.hosts, ["127.0.0.1:1", "127.0.0.1:2"]);
+        assert_eq!(o.obj_size, 4096);
+        assert_eq!(o.objects, 50);
+        assert_eq!(o.concurrent, 64);
+        assert_eq!(o.duration, Duration::from_secs(90));
+        assert!(o.autoterm && !o.sign_payload);
+        assert_eq!(o.prefix, "");
+        assert_eq!(o.checksum, Some(ChecksumAlgorithm::Crc32c));
+        assert_eq!(o.part_size, 8 << 20);
+        let o = parse_args(args("put --access-key a --secret-key b")).unwrap();
+        assert_eq!(o.prefix.len(), 9);
+        assert!(o.prefix.ends_with('/'));
+        assert!(parse_args(args("get --access-key a")).is_err());
+        assert!(parse_args(args("warp --access-key a --secret-key b")).is_err());
+        assert!(parse_args(args("get --access-key a --secret-key b --obj.size 4QB")).is_err());
+        assert!(parse_args(args("get --access-key a --secret-key b --tls")).is_err());
     }
-    if all || o.workload == "get" {
-        let key = key.clone();
-        run(o, "GET", o.count, move |c, i| {
-            let (status, len) = c.request("GET", &key(i), &[], false)?;
-            if status != 200 {
-                return Err(format!("GET answered {status}"));
-            }
-            Ok(len)
-        })?;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("64MiB"), Some(64 << 20));
+        assert_eq!(parse_size("1.5KiB"), Some(1536));
+        assert_eq!(parse_size("10MB"), Some(10_000_000));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("5"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration("5x"), None);
     }
-    if all || o.workload == "list" {
-        let (bucket, prefix) = (o.bucket.clone(), o.prefix.clone());
-        let mut client = Client::new(o.target.clone());
-        let start = Instant::now();
-        let (mut keys, mut pages, mut token, mut lat) = (0u64, 0u64, String::new(), Vec::new());
-        loop {
-            let mut query = format!("list-type=2&max-keys=1000&prefix={prefix}%2F");
-            if !token.is_empty() {
-                query.push_str(&format!("&continuation-token={token}"));
-            }
-            let t = Instant::now();
-            let body = client.get_body(&format!("/{bucket}"), &query)?;
-            lat.push(t.elapsed().as_micros() as u64);
-            pages += 1;
-            keys += body.matches("<Key>").count() as u64;
-            match body
-                .split_once("<NextContinuationToken>")
-                .and_then(|(_, r)| r.split_once('<'))
-            {
-                Some((next, _)) => token = next.to_owned(),
-                None => break,
-            }
-        }
-        report("LIST", pages, 0, start.elapsed(), lat);
-        println!(
-            "        {keys} keys listed: {:.2} µs per key",
-            start.elapsed().as_secs_f64() * 1e6 / keys.max(1) as f64
-        );
-    }
-    if all || o.workload == "delete" {
-        let key = key.clone();
-        run(o, "DELETE", o.count, move |c, i| {
-            let (status, _) = c.request("DELETE", &key(i), &[], false)?;
-            if status != 204 {
-                return Err(format!("DELETE answered {status}"));
-            }
-            Ok(0)
-        })?;
-    }
-    Ok(())
 }
