@@ -74,6 +74,9 @@ impl Default for ServiceConfig {
     }
 }
 
+/// Bodies up to this size are carried in buffers of this size.
+pub(crate) const SMALL_BUF_SIZE: usize = 64 << 10;
+
 /// Per-thread state: the store handle, a verifier with its key cache, a
 /// buffer pool, counters.
 pub struct ThreadContext {
@@ -81,6 +84,7 @@ pub struct ThreadContext {
     pub(crate) config: ServiceConfig,
     pub(crate) verifier: RefCell<Verifier>,
     pub(crate) pool: BufPool,
+    small_pool: BufPool,
     connections: Cell<usize>,
     requests: Cell<u64>,
     id_prefix: u64,
@@ -104,12 +108,24 @@ impl ThreadContext {
         Rc::new(ThreadContext {
             verifier: RefCell::new(Verifier::new(None, "s3")),
             pool: BufPool::new(sluice_core::DEFAULT_BUF_SIZE, 16),
+            small_pool: BufPool::new(SMALL_BUF_SIZE, 256),
             store,
             config,
             connections: Cell::new(0),
             requests: Cell::new(0),
             id_prefix: now ^ ((thread as u64) << 56),
         })
+    }
+
+    /// The pool for a body of `len` bytes: small bodies take small buffers,
+    /// so many small requests in flight neither pin nor allocate (and zero)
+    /// a megabyte each.
+    pub(crate) fn pool_for(&self, len: u64) -> &BufPool {
+        if len <= SMALL_BUF_SIZE as u64 {
+            &self.small_pool
+        } else {
+            &self.pool
+        }
     }
 
     pub(crate) fn request_id(&self) -> String {
@@ -366,10 +382,22 @@ async fn write_response(
             head.extend_from_slice(&b);
             input.write_all(head).await
         }
-        handlers::Body::Object { mut reader, .. } => {
+        handlers::Body::Object { mut reader, len } => {
+            let pool = ctx.pool_for(len);
+            if len <= SMALL_BUF_SIZE as u64 {
+                // A small object leaves with its head in one write.
+                while let Some(chunk) = reader
+                    .next_chunk(pool)
+                    .await
+                    .map_err(std::io::Error::from)?
+                {
+                    head.extend_from_slice(chunk.data());
+                }
+                return input.write_all(head).await;
+            }
             input.write_all(head).await?;
             while let Some(chunk) = reader
-                .next_chunk(&ctx.pool)
+                .next_chunk(pool)
                 .await
                 .map_err(std::io::Error::from)?
             {

@@ -117,7 +117,8 @@ pub(crate) async fn receive<S: DataSink>(
     let mut payload_hash = verified.payload_hash();
     let mut chunks = verified.chunk_verifier();
     let mut trailer_value: Option<ChecksumValue> = None;
-    let mut payload = ctx.pool.get();
+    let pool = ctx.pool_for(req.plain_length.unwrap_or(u64::MAX));
+    let mut payload = pool.get();
     let mut pos = 0;
     let body_err = |e: S3Error| (e, false);
     if let Some(length) = req.plain_length {
@@ -139,7 +140,7 @@ pub(crate) async fn receive<S: DataSink>(
             let n = payload.extend_from_slice(head_bytes);
             head_bytes = &head_bytes[n..];
             if payload.len() == payload.capacity() {
-                sink.write(std::mem::replace(&mut payload, ctx.pool.get()))
+                sink.write(std::mem::replace(&mut payload, pool.get()))
                     .await
                     .map_err(|e| body_err(e.into()))?;
             }
@@ -173,7 +174,7 @@ pub(crate) async fn receive<S: DataSink>(
             }
             remaining -= n as u64;
             if payload.len() == payload.capacity() {
-                sink.write(std::mem::replace(&mut payload, ctx.pool.get()))
+                sink.write(std::mem::replace(&mut payload, pool.get()))
                     .await
                     .map_err(|e| body_err(e.into()))?;
             }
@@ -201,7 +202,7 @@ pub(crate) async fn receive<S: DataSink>(
                     let n = payload.extend_from_slice(rest);
                     rest = &rest[n..];
                     if payload.len() == payload.capacity() {
-                        let full = std::mem::replace(&mut payload, ctx.pool.get());
+                        let full = std::mem::replace(&mut payload, pool.get());
                         sink.write(full).await.map_err(|e| body_err(e.into()))?;
                     }
                 }

@@ -381,7 +381,7 @@ struct Outcome {
 struct ThreadCtx {
     phase: Arc<Phase>,
     thread: u16,
-    facts: RefCell<HashMap<(u64, u64), Rc<Facts>>>,
+    facts: RefCell<HashMap<(u64, u64, u64), Rc<Facts>>>,
     /// For `mixed`: the objects this thread may read and delete.
     pool: RefCell<Vec<Obj>>,
 }
@@ -397,7 +397,7 @@ impl ThreadCtx {
     }
 
     fn facts(&self, variant: u64, offset: u64, len: u64) -> Rc<Facts> {
-        let key = (variant, offset << 40 | len);
+        let key = (variant, offset, len);
         if let Some(f) = self.facts.borrow().get(&key) {
             return Rc::clone(f);
         }

