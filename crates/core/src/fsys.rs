@@ -200,17 +200,7 @@ pub fn publish(
         }
         return result;
     }
-    let proc_path = format!(
-        "/proc/self/fd/{}",
-        std::os::fd::AsRawFd::as_raw_fd(&temp.fd)
-    );
-    match rfs::linkat(
-        rfs::CWD,
-        proc_path.as_str(),
-        dir,
-        name,
-        AtFlags::SYMLINK_FOLLOW,
-    ) {
+    match link_fd(temp.fd.as_fd(), dir, name) {
         Ok(()) => return Ok(()),
         Err(Errno::EXIST) => {}
         Err(e) => return Err(e.into()),
@@ -218,22 +208,10 @@ pub fn publish(
     // Replacing an object: link under a temporary name, then rename over the
     // old one (rename is atomic).
     let tmp = temp_name();
-    let home = match rfs::linkat(
-        rfs::CWD,
-        proc_path.as_str(),
-        internal,
-        tmp.as_str(),
-        AtFlags::SYMLINK_FOLLOW,
-    ) {
+    let home = match link_fd(temp.fd.as_fd(), internal, tmp.as_str()) {
         Ok(()) => internal,
         Err(Errno::XDEV) => {
-            rfs::linkat(
-                rfs::CWD,
-                proc_path.as_str(),
-                dir,
-                tmp.as_str(),
-                AtFlags::SYMLINK_FOLLOW,
-            )?;
+            link_fd(temp.fd.as_fd(), dir, tmp.as_str())?;
             dir
         }
         Err(e) => return Err(e.into()),
@@ -243,6 +221,40 @@ pub fn publish(
         let _ = rfs::unlinkat(home, tmp.as_str(), AtFlags::empty());
     }
     result
+}
+
+/// Set once linkat(AT_EMPTY_PATH) was refused (kernels before 6.10 without
+/// CAP_DAC_READ_SEARCH): /proc/self/fd is used from then on.
+static EMPTY_PATH_REFUSED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Gives the open file `fd` the name `name` in `dir`.
+fn link_fd(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> rustix::io::Result<()> {
+    if !EMPTY_PATH_REFUSED.load(Ordering::Relaxed) {
+        match rfs::linkat(fd, "", dir, name, AtFlags::EMPTY_PATH) {
+            Err(Errno::PERM | Errno::NOENT | Errno::INVAL) => {
+                // Refused, or `dir` is gone: the /proc path tells which.
+                let via_proc = link_via_proc(fd, dir, name);
+                if via_proc.is_ok() {
+                    EMPTY_PATH_REFUSED.store(true, Ordering::Relaxed);
+                }
+                return via_proc;
+            }
+            other => return other,
+        }
+    }
+    link_via_proc(fd, dir, name)
+}
+
+fn link_via_proc(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> rustix::io::Result<()> {
+    let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+    rfs::linkat(
+        rfs::CWD,
+        proc_path.as_str(),
+        dir,
+        name,
+        AtFlags::SYMLINK_FOLLOW,
+    )
 }
 
 fn rename_over(from: BorrowedFd<'_>, tmp: &str, dir: BorrowedFd<'_>, name: &str) -> Result<()> {

@@ -25,28 +25,80 @@ impl ObjectMeta {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Serialises as `etag: ...` then one `name: value` line per header.
+    /// Serialises compactly, so that the metadata of a typical object fits
+    /// in the inode (ext4 keeps about 60 bytes of xattr value there; beyond
+    /// that every object costs an extra block to allocate, write and sync):
+    ///
+    /// - byte 0 is 1 followed by the 16 bytes of an MD5 ETag (32 lowercase
+    ///   hex digits), or 2 followed by any other ETag and `\n`;
+    /// - then one line per header: a byte below 0x20 naming a common
+    ///   header ([`COMMON_HEADERS`]) or `name:`, then the value and `\n`.
+    ///
     /// Names and values cannot contain newlines (HTTP forbids them; the
-    /// encoder drops characters that would break the format).
+    /// encoder drops characters that would break the format). [`Self::decode`]
+    /// also reads the older `etag: ...` text form.
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.headers.len() * 32);
-        let mut line = |name: &str, value: &str| {
-            out.extend(name.bytes().filter(|&b| b != b'\n' && b != b':'));
-            out.extend_from_slice(b": ");
-            out.extend(value.bytes().filter(|&b| b != b'\n'));
-            out.push(b'\n');
-        };
-        line("etag", &self.etag);
+        match md5_bytes(&self.etag) {
+            Some(raw) => {
+                out.push(1);
+                out.extend_from_slice(&raw);
+            }
+            None => {
+                out.push(2);
+                out.extend(self.etag.bytes().filter(|&b| b != b'\n'));
+                out.push(b'\n');
+            }
+        }
         for (n, v) in &self.headers {
-            line(n, v);
+            match COMMON_HEADERS.iter().position(|c| c == n) {
+                Some(i) => out.push(FIRST_CODE + i as u8),
+                None => {
+                    out.extend(n.bytes().filter(|&b| b != b'\n' && b != b':'));
+                    out.push(b':');
+                }
+            }
+            out.extend(v.bytes().filter(|&b| b != b'\n'));
+            out.push(b'\n');
         }
         out
     }
 
-    /// Parses [`ObjectMeta::encode`]'s format; None when it is not that.
+    /// Parses [`ObjectMeta::encode`]'s format (or the older text form);
+    /// None when it is neither.
     #[must_use]
     pub fn decode(bytes: &[u8]) -> Option<Self> {
+        if bytes.starts_with(b"etag: ") {
+            return Self::decode_text(bytes);
+        }
+        let (etag, rest) = match bytes.split_first()? {
+            (1, rest) if rest.len() >= 16 => (hex16(&rest[..16]), &rest[16..]),
+            (2, rest) => {
+                let end = rest.iter().position(|&b| b == b'\n')?;
+                (
+                    std::str::from_utf8(&rest[..end]).ok()?.to_owned(),
+                    &rest[end + 1..],
+                )
+            }
+            _ => return None,
+        };
+        let text = std::str::from_utf8(rest).ok()?;
+        let mut headers = Vec::new();
+        for line in text.split_terminator('\n') {
+            let first = *line.as_bytes().first()?;
+            if first < 0x20 {
+                let name = COMMON_HEADERS.get(usize::from(first.checked_sub(FIRST_CODE)?))?;
+                headers.push(((*name).to_owned(), line[1..].to_owned()));
+            } else {
+                let (n, v) = line.split_once(':')?;
+                headers.push((n.to_owned(), v.to_owned()));
+            }
+        }
+        Some(ObjectMeta { etag, headers })
+    }
+
+    fn decode_text(bytes: &[u8]) -> Option<Self> {
         let text = std::str::from_utf8(bytes).ok()?;
         let mut lines = text.lines();
         let etag = lines.next()?.strip_prefix("etag: ")?.to_owned();
@@ -58,6 +110,60 @@ impl ObjectMeta {
             .collect::<Option<Vec<_>>>()?;
         Some(ObjectMeta { etag, headers })
     }
+}
+
+/// Headers stored as one byte in [`ObjectMeta::encode`]: the code of
+/// `COMMON_HEADERS[i]` is `FIRST_CODE + i`. Append only: stored objects
+/// carry these codes.
+pub const COMMON_HEADERS: [&str; 16] = [
+    "content-type",
+    "content-encoding",
+    "content-language",
+    "content-disposition",
+    "cache-control",
+    "expires",
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-crc32c",
+    "x-amz-checksum-crc64nvme",
+    "x-amz-checksum-sha1",
+    "x-amz-checksum-sha256",
+    "x-amz-checksum-type",
+    "x-sluice-part-sizes",
+    "x-amz-tagging",
+    "x-amz-website-redirect-location",
+    "x-amz-storage-class",
+];
+const FIRST_CODE: u8 = 0x10;
+
+/// The 16 bytes of an ETag that is an MD5 in lowercase hex.
+fn md5_bytes(etag: &str) -> Option<[u8; 16]> {
+    let b = etag.as_bytes();
+    if b.len() != 32 {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 16];
+    for (i, pair) in b.chunks_exact(2).enumerate() {
+        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
+fn hex16(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| {
+            [
+                HEX[usize::from(b >> 4)] as char,
+                HEX[usize::from(b & 0xf)] as char,
+            ]
+        })
+        .collect()
 }
 
 /// An ETag for a file that has no stored metadata (written over POSIX):
@@ -144,6 +250,34 @@ mod tests {
         assert_eq!(ObjectMeta::decode(&m.encode()), Some(m.clone()));
         assert_eq!(m.header("content-type"), Some("text/plain"));
         assert_eq!(ObjectMeta::decode(b"garbage"), None);
+        // The older text form still reads.
+        assert_eq!(
+            ObjectMeta::decode(b"etag: abc\ncontent-type: text/plain\nx-amz-meta-a: x: y\n"),
+            Some(m.clone())
+        );
+        // MD5 ETags are stored as 16 bytes, common headers as one byte: a
+        // typical object's metadata fits ext4's in-inode xattr space.
+        let typical = ObjectMeta {
+            etag: "b74c75a1f343cc1cfd2b06c52242a820".into(),
+            headers: vec![
+                ("content-type".into(), "application/octet-stream".into()),
+                ("x-amz-checksum-crc32".into(), "AAAAAA==".into()),
+            ],
+        };
+        let bytes = typical.encode();
+        assert!(bytes.len() <= 60, "{} bytes", bytes.len());
+        assert_eq!(ObjectMeta::decode(&bytes), Some(typical));
+        // Upper-case or multipart ETags keep their text.
+        for etag in ["B74C75A1F343CC1CFD2B06C52242A820", "abc-3", ""] {
+            let m = ObjectMeta {
+                etag: etag.into(),
+                headers: vec![],
+            };
+            assert_eq!(ObjectMeta::decode(&m.encode()).unwrap().etag, etag);
+        }
+        assert_eq!(ObjectMeta::decode(&[1, 2, 3]), None);
+        assert_eq!(ObjectMeta::decode(&[2, b'x']), None);
+        assert_eq!(ObjectMeta::decode(&[2, b'\n', 0x05, b'\n']), None);
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub(crate) struct Target {
     pub(crate) parent: OwnedFd,
     pub(crate) temp: TempFile,
     pub(crate) sink: Sink,
-    preallocated: bool,
+    /// The file's length after preallocation.
+    preallocated: Option<u64>,
 }
 
 impl std::fmt::Debug for ObjectWriter {
@@ -80,14 +81,13 @@ impl Store {
         let direct = self.direct_for(parent.as_fd());
         let temp = fsys::create_temp(parent.as_fd(), self.inner.tmp_fd.as_fd(), direct)?;
         let preallocated = match size_hint {
-            Some(n) if n > 0 && !self.inner.opts.null_data => rfs::fallocate(
-                &temp.fd,
-                FallocateFlags::empty(),
-                0,
-                n.next_multiple_of(ALIGN as u64),
-            )
-            .is_ok(),
-            _ => false,
+            Some(n) if n > 0 && !self.inner.opts.null_data => {
+                let len = n.next_multiple_of(ALIGN as u64);
+                rfs::fallocate(&temp.fd, FallocateFlags::empty(), 0, len)
+                    .is_ok()
+                    .then_some(len)
+            }
+            _ => None,
         };
         let opts = &self.inner.opts;
         let sink = Sink::new(
@@ -179,7 +179,9 @@ impl ObjectWriter {
         };
         t.sink.flush().await?;
         let total = t.sink.total();
-        if t.sink.written() != total || t.preallocated {
+        // The length is right already when whole blocks were written and the
+        // preallocation (if any) was of exactly that length.
+        if t.sink.written() != total || t.preallocated.is_some_and(|n| n != total) {
             rfs::ftruncate(&t.temp.fd, total)?;
         }
         self.store

@@ -287,3 +287,35 @@ fn small_objects_read_from_disk_cache_and_partly_cached() {
         );
     });
 }
+
+/// On ext4 a 4 KiB object with a content type and a checksum takes one
+/// data block: its metadata fits in the inode, so no xattr block is
+/// allocated, written and synced per object.
+#[test]
+fn small_object_metadata_stays_in_the_inode_on_ext4() {
+    use std::os::unix::fs::MetadataExt as _;
+    on_both_drivers("inline-meta", |store| async move {
+        let fs = rustix::fs::statfs(store.root()).unwrap();
+        if fs.f_type as i64 != 0xEF53 {
+            eprintln!("not ext4: nothing to check");
+            return;
+        }
+        store.create_bucket("bkt").unwrap();
+        let data = content(3, 4096);
+        let mut w = store.put_object("bkt", "k", Some(4096)).unwrap();
+        let mut buf = sluice_core::AlignedBuf::new(4096);
+        buf.extend_from_slice(&data);
+        w.write(buf).await.unwrap();
+        w.finish(vec![
+            ("content-type".into(), "application/octet-stream".into()),
+            ("x-amz-checksum-crc32".into(), "AAAAAA==".into()),
+        ])
+        .await
+        .unwrap();
+        let md = std::fs::metadata(store.root().join("bkt").join("k")).unwrap();
+        assert_eq!(md.len(), 4096);
+        assert_eq!(md.blocks(), 8, "one 4 KiB data block, no xattr block");
+        let head = store.head_object("bkt", "k").unwrap();
+        assert_eq!(head.meta.header("x-amz-checksum-crc32"), Some("AAAAAA=="));
+    });
+}

@@ -141,8 +141,7 @@ fn run(args: Args) -> Result<(), String> {
         fdatasync: !args.null,
         ..StoreOptions::default()
     };
-    let store = Store::open(&args.root, opts)
-        .map_err(|e| format!("cannot open the store: {e}"))?;
+    let store = Store::open(&args.root, opts).map_err(|e| format!("cannot open the store: {e}"))?;
     let (access, secret) = root_credentials(&args.root)
         .map_err(|e| format!("cannot read or create credentials: {e}"))?;
     let config = ServiceConfig {

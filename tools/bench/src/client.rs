@@ -284,7 +284,8 @@ impl Conn {
                     if self.pos == self.buf.len() {
                         self.fill().await?;
                     }
-                    let n = (self.buf.len() - self.pos).min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let n = (self.buf.len() - self.pos)
+                        .min(usize::try_from(left).unwrap_or(usize::MAX));
                     sink(&self.buf[self.pos..self.pos + n], &mut resp);
                     self.pos += n;
                     left -= n as u64;

@@ -256,7 +256,8 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
                     }
                     "--count" => o.count = Some(value.parse().map_err(|_| bad("a number"))?),
                     "--duration" => {
-                        o.duration = parse_duration(&value).ok_or_else(|| bad("a duration like 30s"))?
+                        o.duration =
+                            parse_duration(&value).ok_or_else(|| bad("a duration like 30s"))?
                     }
                     "--autoterm.dur" => {
                         o.autoterm_dur =
@@ -268,9 +269,10 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
                     "--checksum" => {
                         let name = value.to_ascii_uppercase();
                         let name = name.trim_end_matches("-FO").trim_end_matches("-C");
-                        o.checksum = Some(ChecksumAlgorithm::from_name(name.as_bytes()).ok_or_else(
-                            || bad("CRC32, CRC32C, CRC64NVME, SHA1 or SHA256"),
-                        )?);
+                        o.checksum = Some(
+                            ChecksumAlgorithm::from_name(name.as_bytes())
+                                .ok_or_else(|| bad("CRC32, CRC32C, CRC64NVME, SHA1 or SHA256"))?,
+                        );
                     }
                     "--server-pid" => {
                         o.server_pid = Some(value.parse().map_err(|_| bad("a process id"))?)
@@ -427,7 +429,15 @@ impl ThreadCtx {
         facts
     }
 
-    fn record(&self, op: Op, start: u64, resp: Option<&Response>, bytes: u64, objects: u64, error: Option<String>) -> Record {
+    fn record(
+        &self,
+        op: Op,
+        start: u64,
+        resp: Option<&Response>,
+        bytes: u64,
+        objects: u64,
+        error: Option<String>,
+    ) -> Record {
         let end = self.now();
         let p = &self.phase;
         if let Some(e) = &error {
@@ -497,8 +507,14 @@ impl ThreadCtx {
         };
         let start = self.now();
         match conn.send(&req, &self.phase.o.signer, Keep::Body).await {
-            Ok(r) if r.status == 200 => (self.record(Op::Put, start, Some(&r), obj.size, 1, None), Some(obj)),
-            Ok(r) => (self.record(Op::Put, start, Some(&r), 0, 1, Some(r.error_code())), None),
+            Ok(r) if r.status == 200 => (
+                self.record(Op::Put, start, Some(&r), obj.size, 1, None),
+                Some(obj),
+            ),
+            Ok(r) => (
+                self.record(Op::Put, start, Some(&r), 0, 1, Some(r.error_code())),
+                None,
+            ),
             Err(e) => (self.record(Op::Put, start, None, 0, 1, Some(e)), None),
         }
     }
@@ -517,7 +533,10 @@ impl ThreadCtx {
         match conn.send(&req, &self.phase.o.signer, Keep::Crc).await {
             Ok(r) if r.status == 200 => {
                 let error = if r.len != obj.size {
-                    Some(format!("VerifyFailed: {} bytes, expected {}", r.len, obj.size))
+                    Some(format!(
+                        "VerifyFailed: {} bytes, expected {}",
+                        r.len, obj.size
+                    ))
                 } else if r.generated {
                     self.phase.generated.fetch_add(1, Ordering::Relaxed);
                     None
@@ -555,9 +574,19 @@ impl ThreadCtx {
                 Some(&r),
                 0,
                 1,
-                Some(format!("VerifyFailed: size {:?}, expected {}", r.content_length, obj.size)),
+                Some(format!(
+                    "VerifyFailed: size {:?}, expected {}",
+                    r.content_length, obj.size
+                )),
             ),
-            Ok(r) => self.record(Op::Stat, start, Some(&r), 0, 1, Some(format!("HTTP {}", r.status))),
+            Ok(r) => self.record(
+                Op::Stat,
+                start,
+                Some(&r),
+                0,
+                1,
+                Some(format!("HTTP {}", r.status)),
+            ),
             Err(e) => self.record(Op::Stat, start, None, 0, 1, Some(e)),
         }
     }
@@ -635,7 +664,10 @@ impl ThreadCtx {
         let start = self.now();
         let obj = self.new_obj(rng);
         match self.try_multipart(conn, &obj).await {
-            Ok(()) => (self.record(Op::Multipart, start, None, obj.size, 1, None), Some(obj)),
+            Ok(()) => (
+                self.record(Op::Multipart, start, None, obj.size, 1, None),
+                Some(obj),
+            ),
             Err(e) => (self.record(Op::Multipart, start, None, 0, 1, Some(e)), None),
         }
     }
@@ -753,8 +785,7 @@ async fn task(ctx: Rc<ThreadCtx>, host: String, salt: u64) -> Outcome {
                         rec
                     }
                     Bench::Get | Bench::Stat => {
-                        let Some(obj) = p.objs.get(rng.below(p.objs.len() as u64) as usize)
-                        else {
+                        let Some(obj) = p.objs.get(rng.below(p.objs.len() as u64) as usize) else {
                             break;
                         };
                         if o.bench == Bench::Get {
@@ -809,7 +840,11 @@ async fn mixed_step(ctx: &ThreadCtx, conn: &mut Conn, rng: &mut Rng) -> Record {
 }
 
 /// Runs `phase` over `--cores` threads with `--concurrent` connections.
-fn run_phase(phase: &Arc<Phase>, pools: Vec<Vec<Obj>>, label: &str) -> Result<Vec<Outcome>, String> {
+fn run_phase(
+    phase: &Arc<Phase>,
+    pools: Vec<Vec<Obj>>,
+    label: &str,
+) -> Result<Vec<Outcome>, String> {
     let o = &phase.o;
     let threads = o.cores.min(o.concurrent).max(1);
     let mut pools = pools.into_iter();
@@ -856,7 +891,10 @@ fn run_phase(phase: &Arc<Phase>, pools: Vec<Vec<Obj>>, label: &str) -> Result<Ve
     watch(phase, &handles, label);
     let mut outs = Vec::new();
     for h in handles {
-        outs.extend(h.join().map_err(|_| "a client thread panicked".to_owned())??);
+        outs.extend(
+            h.join()
+                .map_err(|_| "a client thread panicked".to_owned())??,
+        );
     }
     if phase.stop.load(Ordering::Relaxed) && phase.work == Work::Prepare {
         let errors = phase.first_errors.lock().unwrap_or_else(|e| e.into_inner());
@@ -890,7 +928,11 @@ fn watch<T>(phase: &Phase, handles: &[std::thread::JoinHandle<T>], label: &str) 
         let errors = phase.errors.load(Ordering::Relaxed);
         let (d_ops, d_bytes) = (ops - last_ops, bytes - last_bytes);
         (last_ops, last_bytes) = (ops, bytes);
-        per_second.push(if d_bytes > 0 { d_bytes as f64 } else { d_ops as f64 });
+        per_second.push(if d_bytes > 0 {
+            d_bytes as f64
+        } else {
+            d_ops as f64
+        });
         let line = format!(
             "{label}: {:.0}s, {ops} ops, {:.1} MiB/s, {d_ops} ops/s, {errors} errors",
             elapsed.as_secs_f64(),
@@ -908,7 +950,10 @@ fn watch<T>(phase: &Phase, handles: &[std::thread::JoinHandle<T>], label: &str) 
             let mean = last.iter().sum::<f64>() / window as f64;
             let limit = mean * o.autoterm_pct / 100.0;
             if mean > 0.0 && last.iter().all(|v| (v - mean).abs() <= limit) {
-                let _ = writeln!(err, "\nthroughput stable for {window}s: stopping (--autoterm)");
+                let _ = writeln!(
+                    err,
+                    "\nthroughput stable for {window}s: stopping (--autoterm)"
+                );
                 phase.stop.store(true, Ordering::Relaxed);
             }
         }
@@ -918,7 +963,13 @@ fn watch<T>(phase: &Phase, handles: &[std::thread::JoinHandle<T>], label: &str) 
     }
 }
 
-fn new_phase(o: &Arc<Options>, work: Work, data: &'static [u8], seq: &Arc<AtomicU64>, objs: Vec<Obj>) -> Arc<Phase> {
+fn new_phase(
+    o: &Arc<Options>,
+    work: Work,
+    data: &'static [u8],
+    seq: &Arc<AtomicU64>,
+    objs: Vec<Obj>,
+) -> Arc<Phase> {
     Arc::new(Phase {
         work,
         o: Arc::clone(o),
@@ -955,7 +1006,11 @@ fn create_bucket(o: &Options) -> Result<(), String> {
         match r.status {
             200 => Ok(()),
             409 if r.error_code() == "BucketAlreadyOwnedByYou" => Ok(()),
-            _ => Err(format!("cannot create bucket {}: {}", o.bucket, r.error_code())),
+            _ => Err(format!(
+                "cannot create bucket {}: {}",
+                o.bucket,
+                r.error_code()
+            )),
         }
     })
     .map_err(|e| format!("cannot start a runtime: {e}"))?
@@ -984,7 +1039,12 @@ fn run(o: Options) -> Result<bool, String> {
         let prep = new_phase(&o, Work::Prepare, data, &seq, Vec::new());
         let outs = run_phase(&prep, Vec::new(), "preparing")?;
         objs = outs.into_iter().flat_map(|x| x.made).collect();
-        eprintln!("prepared {} objects of {} bytes{}", objs.len(), o.obj_size, if o.randsize { " at most" } else { "" });
+        eprintln!(
+            "prepared {} objects of {} bytes{}",
+            objs.len(),
+            o.obj_size,
+            if o.randsize { " at most" } else { "" }
+        );
     }
     // `mixed` gives each thread its own share of the objects.
     let threads = o.cores.min(o.concurrent).max(1);
@@ -1008,9 +1068,15 @@ fn run(o: Options) -> Result<bool, String> {
     let generated = phase.generated.load(Ordering::Relaxed);
     let summaries = stats::summarize(&records, seconds);
     if o.json {
-        println!("{}", stats::json(&o.bench_name, &summaries, &cost, o.concurrent, generated));
+        println!(
+            "{}",
+            stats::json(&o.bench_name, &summaries, &cost, o.concurrent, generated)
+        );
     } else {
-        print!("{}", stats::text(&summaries, &cost, o.concurrent, generated));
+        print!(
+            "{}",
+            stats::text(&summaries, &cost, o.concurrent, generated)
+        );
     }
     if let Some(path) = &o.csv {
         std::fs::write(path, stats::csv(&records)).map_err(|e| format!("{path}: {e}"))?;
@@ -1024,9 +1090,11 @@ fn run(o: Options) -> Result<bool, String> {
         let clean = new_phase(&o, Work::Cleanup, data, &seq, left);
         run_phase(&clean, Vec::new(), "cleaning up")?;
     }
-    let verify_failed = records
-        .iter()
-        .any(|r| r.error.as_deref().is_some_and(|e| e.starts_with("VerifyFailed")));
+    let verify_failed = records.iter().any(|r| {
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("VerifyFailed"))
+    });
     Ok(!verify_failed)
 }
 

@@ -149,11 +149,7 @@ fn summarize_op(op: Op, records: &[Record], seconds: f64) -> Summary {
     let bytes: u64 = ok.iter().map(|r| r.bytes).sum();
     let objects: u64 = ok.iter().map(|r| r.objects).sum();
     let secs = seconds.max(1e-9);
-    let lat = Latency::of(
-        ok.iter()
-            .map(|r| (r.end - r.start) as f64 / 1e3)
-            .collect(),
-    );
+    let lat = Latency::of(ok.iter().map(|r| (r.end - r.start) as f64 / 1e3).collect());
     let ttfb = Latency::of(
         ok.iter()
             .filter_map(|r| r.first_byte.map(|f| (f - r.start) as f64 / 1e3))
