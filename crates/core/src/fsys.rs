@@ -268,10 +268,11 @@ fn rename_over(from: BorrowedFd<'_>, tmp: &str, dir: BorrowedFd<'_>, name: &str)
 
 /// Reads an xattr into a Vec; None when absent or unsupported.
 pub fn get_xattr(fd: BorrowedFd<'_>, name: &str) -> Option<Vec<u8>> {
-    // Metadata is usually small: read it into the stack first.
-    let mut small = [0u8; 1024];
-    match rfs::fgetxattr(fd, name, &mut small[..]) {
-        Ok(n) => Some(small[..n].to_vec()),
+    // Metadata is usually small: read it into 1 KiB of spare capacity
+    // (nothing to zero first); ERANGE asks for the real size.
+    let mut small = Vec::with_capacity(1024);
+    match rfs::fgetxattr(fd, name, rustix::buffer::spare_capacity(&mut small)) {
+        Ok(_) => Some(small),
         Err(Errno::RANGE) => {
             let size = rfs::fgetxattr_query(fd, name).ok()?;
             let mut buf = vec![0u8; size];

@@ -382,11 +382,8 @@ fn object_item(
         let st = rfs::fstat(&fd)?;
         let modified = system_time(st.st_mtime, st.st_mtime_nsec);
         let etag = fsys::get_xattr(fd.as_fd(), META_XATTR)
-            .and_then(|raw| ObjectMeta::decode(&raw))
-            .map_or_else(
-                || derived_etag(st.st_ino, st.st_size as u64, modified),
-                |m| m.etag,
-            );
+            .and_then(|raw| ObjectMeta::decode_etag(&raw))
+            .unwrap_or_else(|| derived_etag(st.st_ino, st.st_size as u64, modified));
         return Ok(Some(ListedObject {
             key,
             size: st.st_size as u64,

@@ -98,6 +98,16 @@ impl ObjectMeta {
         Some(ObjectMeta { etag, headers })
     }
 
+    /// Only the ETag of [`ObjectMeta::decode`]'s input (what a listing
+    /// needs), without building the headers.
+    #[must_use]
+    pub fn decode_etag(bytes: &[u8]) -> Option<String> {
+        match bytes.split_first()? {
+            (1, rest) if rest.len() >= 16 => Some(hex16(&rest[..16])),
+            _ => Self::decode(bytes).map(|m| m.etag),
+        }
+    }
+
     fn decode_text(bytes: &[u8]) -> Option<Self> {
         let text = std::str::from_utf8(bytes).ok()?;
         let mut lines = text.lines();
@@ -266,7 +276,9 @@ mod tests {
         };
         let bytes = typical.encode();
         assert!(bytes.len() <= 60, "{} bytes", bytes.len());
-        assert_eq!(ObjectMeta::decode(&bytes), Some(typical));
+        assert_eq!(ObjectMeta::decode(&bytes), Some(typical.clone()));
+        assert_eq!(ObjectMeta::decode_etag(&bytes), Some(typical.etag));
+        assert_eq!(ObjectMeta::decode_etag(&m.encode()).as_deref(), Some("abc"));
         // Upper-case or multipart ETags keep their text.
         for etag in ["B74C75A1F343CC1CFD2B06C52242A820", "abc-3", ""] {
             let m = ObjectMeta {

@@ -37,8 +37,30 @@ pub fn http_date(t: SystemTime) -> String {
 /// `2009-10-12T17:50:30.000Z` (LastModified in XML).
 #[must_use]
 pub fn iso8601(t: SystemTime) -> String {
+    let mut out = String::with_capacity(24);
+    iso8601_into(&mut out, t);
+    out
+}
+
+/// [`iso8601`] appended to `out`, without formatting machinery (listings
+/// write one per key).
+pub fn iso8601_into(out: &mut String, t: SystemTime) {
     let (y, mo, d, h, mi, s, _, ms) = civil(t);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+    let mut buf = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (at..at + width).rev() {
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y.max(0) as u64);
+    put(5, 2, mo.max(0) as u64);
+    put(8, 2, d.max(0) as u64);
+    put(11, 2, h.max(0) as u64);
+    put(14, 2, mi.max(0) as u64);
+    put(17, 2, s.max(0) as u64);
+    put(20, 3, u64::from(ms));
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
 }
 
 #[cfg(test)]

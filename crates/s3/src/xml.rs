@@ -57,18 +57,30 @@ impl Xml {
 
 /// Escapes `&`, `<`, `>`, `"` and `'`; drops characters XML 1.0 cannot carry.
 pub fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => out.push_str(&format!("&#x{:X};", c as u32)),
-            c => out.push(c),
+    // Most text (keys, ETags, dates) needs no escaping: copy runs of plain
+    // bytes whole and look only at the few that matter.
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let replacement = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&apos;",
+            b'\t' | b'\n' | b'\r' => continue,
+            b if b < 0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&text[start..i]);
+        if replacement.is_empty() {
+            out.push_str(&format!("&#x{b:X};"));
+        } else {
+            out.push_str(replacement);
         }
+        start = i + 1;
     }
+    out.push_str(&text[start..]);
 }
 
 /// The text of every `<tag>...</tag>` in `doc`, in order. Enough for the
@@ -169,6 +181,9 @@ mod tests {
             x.finish(),
             r#"<?xml version="1.0" encoding="UTF-8"?><R xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Key>a&lt;b&gt;&amp;&quot;c&apos;</Key></R>"#
         );
+        let mut out = String::new();
+        escape_into(&mut out, "ü/\u{1}x\ty€&");
+        assert_eq!(out, "ü/&#x1;x\ty€&amp;");
         assert!(error("NoSuchKey", "m", "/b/k", "id").contains("<Code>NoSuchKey</Code><Message>m</Message><Resource>/b/k</Resource><RequestId>id</RequestId>"));
     }
 }

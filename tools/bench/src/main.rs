@@ -1005,7 +1005,14 @@ fn create_bucket(o: &Options) -> Result<(), String> {
         let r = conn.send(&req, &o.signer, Keep::Body).await?;
         match r.status {
             200 => Ok(()),
-            409 if r.error_code() == "BucketAlreadyOwnedByYou" => Ok(()),
+            // Servers differ on what an existing bucket of ours is called.
+            409 if matches!(
+                r.error_code().as_str(),
+                "BucketAlreadyOwnedByYou" | "BucketAlreadyExists"
+            ) =>
+            {
+                Ok(())
+            }
             _ => Err(format!(
                 "cannot create bucket {}: {}",
                 o.bucket,
