@@ -4,10 +4,15 @@
 //! Response bodies are either kept (XML answers, errors) or streamed through
 //! CRC32C and dropped (object data), so a 64 MiB GET costs one 1 MiB buffer.
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use monoio::buf::IoBuf;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
+use monoio::BufResult;
+use monoio_rustls::{ClientTlsStream, TlsConnector};
+use rustls::pki_types::{CertificateDer, ServerName};
 use sluice_http::{httparse, BodyEvent, ChunkedDecoder, Limits};
 use sluice_sigv4::{
     format_amz_date, sign_headers, Checksum, ChecksumAlgorithm, Credentials, SignedRequest,
@@ -124,10 +129,117 @@ pub fn xml_unescape(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// TLS settings: `--tls`, with `--cacert` roots, or `--insecure`.
+pub fn tls_connector(insecure: bool, cacert: Option<&str>) -> Result<TlsConnector, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?;
+    let config = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth()
+    } else {
+        // The roots: --cacert (a server's downloaded certificate, say), else
+        // SSL_CERT_FILE, else the system's bundle.
+        let path = cacert
+            .map(str::to_owned)
+            .or_else(|| std::env::var("SSL_CERT_FILE").ok())
+            .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
+        let mut roots = rustls::RootCertStore::empty();
+        let certs = {
+            use rustls::pki_types::pem::PemObject as _;
+            CertificateDer::pem_file_iter(&path)
+                .map_err(|e| format!("--cacert {path}: {e}"))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("--cacert {path}: {e}"))?
+        };
+        let (added, _) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(format!("--cacert {path}: no certificate in it"));
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// `--insecure`: any certificate is accepted; signatures are still checked.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A plain or TLS connection.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<ClientTlsStream<TcpStream>>),
+}
+
+impl Stream {
+    async fn write_all<T: IoBuf + 'static>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Stream::Plain(s) => s.write_all(buf).await,
+            Stream::Tls(s) => s.write_all(buf).await,
+        }
+    }
+
+    async fn read(&mut self, buf: Vec<u8>) -> BufResult<usize, Vec<u8>> {
+        match self {
+            Stream::Plain(s) => s.read(buf).await,
+            Stream::Tls(s) => s.read(buf).await,
+        }
+    }
+}
+
 /// One connection to one host.
 pub struct Conn {
     host: String,
-    stream: Option<TcpStream>,
+    tls: Option<TlsConnector>,
+    stream: Option<Stream>,
     /// Received bytes not yet consumed are `buf[pos..]`.
     buf: Vec<u8>,
     pos: usize,
@@ -135,10 +247,12 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// A connection to `host` (`ip:port`), opened on first use.
-    pub fn new(host: String) -> Self {
+    /// A connection to `host` (`ip:port`), opened on first use, over TLS
+    /// when `tls` is given.
+    pub fn new(host: String, tls: Option<TlsConnector>) -> Self {
         Conn {
             host,
+            tls,
             stream: None,
             buf: Vec::with_capacity(READ_BUF),
             pos: 0,
@@ -237,7 +351,26 @@ impl Conn {
                 .await
                 .map_err(|e| Failure::BeforeAnswer(format!("connect {}: {e}", self.host)))?;
             let _ = s.set_nodelay(true);
-            self.stream = Some(s);
+            let stream = match &self.tls {
+                None => Stream::Plain(s),
+                Some(connector) => {
+                    let name = self
+                        .host
+                        .rsplit_once(':')
+                        .map_or(self.host.as_str(), |(h, _)| h)
+                        .trim_start_matches('[')
+                        .trim_end_matches(']');
+                    let name = ServerName::try_from(name.to_owned())
+                        .map_err(|e| Failure::After(format!("TLS name {name}: {e}")))?;
+                    // A failed handshake is not worth a second try.
+                    let tls = connector
+                        .connect(name, s)
+                        .await
+                        .map_err(|e| Failure::After(format!("TLS handshake: {e}")))?;
+                    Stream::Tls(Box::new(tls))
+                }
+            };
+            self.stream = Some(stream);
             self.buf.clear();
             self.pos = 0;
         }

@@ -6,7 +6,7 @@
 //!     --access-key K --secret-key S [--bucket B] [--obj.size 10MiB] [--obj.randsize]
 //!     [--objects 2500] [--concurrent 20] [--duration 5m] [--autoterm]
 //!     [--noprefix] [--prefix P] [--disable-sha256-payload] [--checksum CRC32C]
-//!     [--part.size 5MiB] [--region us-east-1]
+//!     [--part.size 5MiB] [--tls [--insecure | --cacert PEM]] [--region us-east-1]
 //!     [--count N] [--cores N] [--noclear] [--server-pid PID] [--json] [--csv FILE]
 //! ```
 //!
@@ -38,7 +38,7 @@ use client::{Body, Conn, Keep, Request, Response, Signer};
 use sluice_sigv4::{sha256_hex, uri_encode, Checksum, ChecksumAlgorithm, Credentials};
 use stats::{Op, Record};
 
-const USAGE: &str = "usage: sluice-bench get|put|delete|list|stat|mixed|multipart --host HOST:PORT[,HOST:PORT...] --access-key K --secret-key S [--bucket B] [--obj.size SIZE] [--obj.randsize] [--objects N] [--concurrent N] [--duration 5m] [--autoterm] [--autoterm.dur 10s] [--autoterm.pct 7.5] [--noprefix] [--prefix P] [--disable-sha256-payload] [--checksum CRC32|CRC32C|CRC64NVME|SHA1|SHA256] [--part.size SIZE] [--region R] [--count N] [--cores N] [--noclear] [--server-pid PID] [--json] [--csv FILE]";
+const USAGE: &str = "usage: sluice-bench get|put|delete|list|stat|mixed|multipart --host HOST:PORT[,HOST:PORT...] --access-key K --secret-key S [--bucket B] [--obj.size SIZE] [--obj.randsize] [--objects N] [--concurrent N] [--duration 5m] [--autoterm] [--autoterm.dur 10s] [--autoterm.pct 7.5] [--noprefix] [--prefix P] [--disable-sha256-payload] [--checksum CRC32|CRC32C|CRC64NVME|SHA1|SHA256] [--part.size SIZE] [--tls [--insecure | --cacert PEM]] [--region R] [--count N] [--cores N] [--noclear] [--server-pid PID] [--json] [--csv FILE]";
 
 /// Distinct bodies: object n is a slice of the generated data starting at
 /// `(n % VARIANTS) * STRIDE`, so objects differ without generating data per
@@ -82,6 +82,9 @@ struct Options {
     server_pid: Option<u32>,
     json: bool,
     csv: Option<String>,
+    tls: bool,
+    insecure: bool,
+    cacert: Option<String>,
 }
 
 fn parse_size(text: &str) -> Option<u64> {
@@ -181,6 +184,9 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
         server_pid: None,
         json: false,
         csv: None,
+        tls: false,
+        insecure: false,
+        cacert: None,
     };
     let (mut access, mut secret, mut noprefix, mut prefix) = (None, None, false, None);
     while let Some(arg) = args.next() {
@@ -195,11 +201,8 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
             "--disable-sha256-payload" => o.sign_payload = false,
             "--noclear" => o.noclear = true,
             "--json" => o.json = true,
-            "--tls" | "--insecure" => {
-                return Err(format!(
-                    "{flag}: sluice-bench speaks plain HTTP only for now (TLS is not built yet)"
-                ))
-            }
+            "--tls" => o.tls = true,
+            "--insecure" => o.insecure = true,
             _ => {
                 let value = match inline {
                     Some(v) => v,
@@ -278,6 +281,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
                         o.server_pid = Some(value.parse().map_err(|_| bad("a process id"))?)
                     }
                     "--csv" => o.csv = Some(value),
+                    "--cacert" => o.cacert = Some(value),
                     _ => return Err(format!("unknown option {flag}\n{USAGE}")),
                 }
             }
@@ -292,6 +296,9 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
         (Some(p), false) => format!("{}/", p.trim_end_matches('/')),
         (None, false) => random_prefix(),
     };
+    if (o.insecure || o.cacert.is_some()) && !o.tls {
+        return Err("--insecure and --cacert go with --tls".into());
+    }
     if o.bench == Bench::Multipart && o.obj_size == 0 {
         return Err("multipart needs --obj.size above 0".into());
     }
@@ -369,6 +376,7 @@ struct Phase {
     generated: AtomicU64,
     /// The first few distinct failures, for the progress output.
     first_errors: Mutex<Vec<String>>,
+    tls: Option<monoio_rustls::TlsConnector>,
 }
 
 /// What one thread hands back.
@@ -739,7 +747,7 @@ impl ThreadCtx {
 
 /// One connection's loop.
 async fn task(ctx: Rc<ThreadCtx>, host: String, salt: u64) -> Outcome {
-    let mut conn = Conn::new(host);
+    let mut conn = Conn::new(host, ctx.phase.tls.clone());
     let mut rng = Rng::seeded(salt);
     let mut out = Outcome::default();
     let p = Arc::clone(&ctx.phase);
@@ -969,6 +977,7 @@ fn new_phase(
     data: &'static [u8],
     seq: &Arc<AtomicU64>,
     objs: Vec<Obj>,
+    tls: &Option<monoio_rustls::TlsConnector>,
 ) -> Arc<Phase> {
     Arc::new(Phase {
         work,
@@ -985,14 +994,15 @@ fn new_phase(
         errors: AtomicU64::new(0),
         generated: AtomicU64::new(0),
         first_errors: Mutex::new(Vec::new()),
+        tls: tls.clone(),
     })
 }
 
 /// Creates the bucket (an existing one of ours is fine).
-fn create_bucket(o: &Options) -> Result<(), String> {
-    let o = o.clone();
+fn create_bucket(o: &Options, tls: &Option<monoio_rustls::TlsConnector>) -> Result<(), String> {
+    let (o, tls) = (o.clone(), tls.clone());
     sluice_core::block_on(sluice_core::Driver::Auto, async move {
-        let mut conn = Conn::new(o.hosts[0].clone());
+        let mut conn = Conn::new(o.hosts[0].clone(), tls);
         let path = format!("/{}", uri_encode(&o.bucket, false));
         let req = Request {
             method: "PUT",
@@ -1037,13 +1047,18 @@ fn generate_data(len: u64) -> &'static [u8] {
 
 fn run(o: Options) -> Result<bool, String> {
     let o = Arc::new(o);
-    create_bucket(&o)?;
+    let tls = if o.tls {
+        Some(client::tls_connector(o.insecure, o.cacert.as_deref())?)
+    } else {
+        None
+    };
+    create_bucket(&o, &tls)?;
     let data = generate_data(o.obj_size + VARIANTS * STRIDE);
     let seq = Arc::new(AtomicU64::new(0));
     let needs_objects = !matches!(o.bench, Bench::Put | Bench::Multipart);
     let mut objs = Vec::new();
     if needs_objects && o.objects > 0 {
-        let prep = new_phase(&o, Work::Prepare, data, &seq, Vec::new());
+        let prep = new_phase(&o, Work::Prepare, data, &seq, Vec::new(), &tls);
         let outs = run_phase(&prep, Vec::new(), "preparing")?;
         objs = outs.into_iter().flat_map(|x| x.made).collect();
         eprintln!(
@@ -1062,7 +1077,7 @@ fn run(o: Options) -> Result<bool, String> {
         }
     }
     let before = procfs::begin(o.server_pid);
-    let phase = new_phase(&o, Work::Measure, data, &seq, objs);
+    let phase = new_phase(&o, Work::Measure, data, &seq, objs, &tls);
     let outs = run_phase(&phase, pools, &o.bench_name)?;
     let cost = procfs::end(&before, o.server_pid);
     let seconds = phase.t0.elapsed().as_secs_f64().min(cost.seconds.max(1e-9));
@@ -1094,7 +1109,7 @@ fn run(o: Options) -> Result<bool, String> {
         left.extend(objs);
     }
     if !o.noclear && !left.is_empty() {
-        let clean = new_phase(&o, Work::Cleanup, data, &seq, left);
+        let clean = new_phase(&o, Work::Cleanup, data, &seq, left, &tls);
         run_phase(&clean, Vec::new(), "cleaning up")?;
     }
     let verify_failed = records.iter().any(|r| {
@@ -1156,7 +1171,9 @@ mod tests {
         assert!(parse_args(args("get --access-key a")).is_err());
         assert!(parse_args(args("warp --access-key a --secret-key b")).is_err());
         assert!(parse_args(args("get --access-key a --secret-key b --obj.size 4QB")).is_err());
-        assert!(parse_args(args("get --access-key a --secret-key b --tls")).is_err());
+        let o = parse_args(args("get --access-key a --secret-key b --tls --insecure")).unwrap();
+        assert!(o.tls && o.insecure);
+        assert!(parse_args(args("get --access-key a --secret-key b --insecure")).is_err());
     }
 
     #[test]
