@@ -151,3 +151,91 @@ def test_null_server_verifies_discards_and_generates():
         stop_sluice(info)
         import shutil
         shutil.rmtree(root, ignore_errors=True)
+
+
+class TlsProxy:
+    """A TLS-terminating proxy on 127.0.0.1 in front of sluice (which has
+    no TLS of its own yet), with a fresh self-signed certificate for
+    IP:127.0.0.1: enough to drive sluice-bench's --tls for real."""
+
+    def __init__(self, target, folder):
+        import socket
+        import ssl
+        import threading
+        self.cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", self.cert,
+                        "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        # A server certificate, not a CA: webpki refuses a CA as the end entity.
+                        "-addext", "basicConstraints=critical,CA:FALSE"],
+                       check=True, capture_output=True)
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(self.cert, key)
+        host, port = target.removeprefix("http://").split(":")
+        self.target = (host, int(port))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.handshakes = 0
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        import socket
+        import threading
+        while True:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                tls = self.ctx.wrap_socket(raw, server_side=True)
+            except OSError:
+                raw.close()
+                continue
+            self.handshakes += 1
+            upstream = socket.create_connection(self.target)
+            for a, b in ((tls, upstream), (upstream, tls)):
+                threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pipe(a, b):
+        try:
+            while data := a.recv(1 << 16):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def close(self):
+        self.sock.close()
+
+
+def test_tls_with_the_server_certificate_or_insecure(server, tmp_path):
+    proxy = TlsProxy(server["endpoint"], str(tmp_path))
+    try:
+        tls_server = dict(server, endpoint=f"http://127.0.0.1:{proxy.port}")
+        for flags in (["--cacert", proxy.cert], ["--insecure"]):
+            rep = report(bench(tls_server, "get", "--tls", *flags, "--bucket", "bench-tls", "--obj.size", "100KiB",
+                               "--objects", "10", "--concurrent", "2", "--count", "30"))
+            assert op(rep, "GET")["ops"] == 30 and op(rep, "GET")["errors"] == {}
+        assert proxy.handshakes >= 4
+        # Trusting another certificate only, the handshake is refused.
+        other = tmp_path / "other"
+        other.mkdir()
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(other / "k.pem"),
+                        "-out", str(other / "c.pem"), "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"],
+                       check=True, capture_output=True)
+        out = bench(tls_server, "put", "--tls", "--cacert", str(other / "c.pem"),
+                    "--bucket", "bench-tls", "--count", "1")
+        assert out.returncode == 1 and "certificate" in out.stderr.lower(), out.stderr
+        # Plain HTTP to the TLS port gets no answer it can read.
+        out = bench(tls_server, "put", "--bucket", "bench-tls", "--count", "1", timeout=60)
+        assert out.returncode == 1
+    finally:
+        proxy.close()

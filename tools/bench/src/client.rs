@@ -366,7 +366,7 @@ impl Conn {
                     let tls = connector
                         .connect(name, s)
                         .await
-                        .map_err(|e| Failure::After(format!("TLS handshake: {e}")))?;
+                        .map_err(|e| Failure::After(format!("TLS handshake: {e:?}")))?;
                     Stream::Tls(Box::new(tls))
                 }
             };
