@@ -519,7 +519,7 @@ COLORS = {"sluice": "#1f77b4", "sluice-null": "#aec7e8", "seaweedfs": "#2ca02c",
 
 def svg_chart(path, title, rows, servers, unit, lower_better):
     """Grouped horizontal bars: one group per workload, a bar per server."""
-    bar, gap, left, width = 14, 12, 250, 420
+    bar, gap, left, width = 14, 12, 300, 400
     height = 60 + len(rows) * (len(servers) * bar + gap) + 30
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 140}" height="{height}" '
              f'font-family="sans-serif" font-size="12">',
@@ -528,7 +528,7 @@ def svg_chart(path, title, rows, servers, unit, lower_better):
              f'<text x="10" y="40" fill="#555">{unit}, {"lower" if lower_better else "higher"} is better</text>']
     y = 55
     for label, values in rows:
-        top = max([v for v in values.values() if v] or [1])
+        top = max([values[s] for s in servers if values.get(s)] or [1])
         parts.append(f'<text x="10" y="{y + len(servers) * bar / 2 + 4}">{label}</text>')
         for s in servers:
             v = values.get(s)

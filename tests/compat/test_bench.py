@@ -64,6 +64,30 @@ def test_every_benchmark_runs_verifies_and_cleans_up(server, s3, kind, ops):
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket), "cleaned up"
 
 
+def test_autoterm_stops_when_throughput_is_stable(server):
+    start = time.time()
+    out = bench(server, "stat", "--bucket", "bench-autoterm", "--obj.size", "1KiB", "--objects", "20",
+                "--concurrent", "4", "--duration", "60s", "--autoterm", "--autoterm.dur", "2s", "--autoterm.pct", "60")
+    rep = report(out)
+    assert "stable" in out.stderr
+    assert rep["seconds"] < 30 and time.time() - start < 45
+    assert op(rep, "STAT")["ops"] > 0
+
+
+def test_random_sizes_hosts_round_robin_and_no_prefix(server, s3):
+    host = server["endpoint"].removeprefix("http://")
+    # Two entries for the same server: connections alternate between them.
+    rep = report(bench(server, "get", "--host", f"{host},{host}", "--bucket", "bench-rand", "--noprefix",
+                       "--obj.size", "64KiB", "--obj.randsize", "--objects", "30", "--concurrent", "4",
+                       "--count", "200", "--noclear"))
+    get = op(rep, "GET")
+    assert get["ops"] == 200 and get["errors"] == {}
+    sizes = {o["Size"] for o in s3.list_objects_v2(Bucket="bench-rand")["Contents"]}
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="bench-rand")["Contents"]]
+    assert len(keys) == 30 and all("/" not in k for k in keys), "--noprefix puts objects at the top"
+    assert len(sizes) > 5 and max(sizes) <= 64 * 1024, sizes
+
+
 def test_count_csv_and_text_report(server, tmp_path):
     csv = tmp_path / "ops.csv"
     host = server["endpoint"].removeprefix("http://")
