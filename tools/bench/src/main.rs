@@ -394,6 +394,9 @@ struct ThreadCtx {
     facts: RefCell<HashMap<(u64, u64, u64), Rc<Facts>>>,
     /// For `mixed`: the objects this thread may read and delete.
     pool: RefCell<Vec<Obj>>,
+    /// For `mixed`: keys of the pool being read now, which a DELETE must
+    /// not take from under the reader.
+    reading: RefCell<HashMap<String, u32>>,
 }
 
 impl ThreadCtx {
@@ -832,13 +835,37 @@ async fn mixed_step(ctx: &ThreadCtx, conn: &mut Conn, rng: &mut Rng) -> Record {
     };
     if roll < 75 {
         let obj = ctx.pool.borrow()[i].clone();
-        if roll < 45 {
+        *ctx.reading.borrow_mut().entry(obj.key.clone()).or_insert(0) += 1;
+        let rec = if roll < 45 {
             ctx.get(conn, &obj).await
         } else {
             ctx.stat(conn, &obj).await
+        };
+        let mut reading = ctx.reading.borrow_mut();
+        if let Some(n) = reading.get_mut(&obj.key) {
+            *n -= 1;
+            if *n == 0 {
+                reading.remove(&obj.key);
+            }
         }
+        rec
     } else {
-        let obj = ctx.pool.borrow_mut().swap_remove(i);
+        // An object nobody is reading; a few tries, else a PUT instead.
+        let free = (0..4).find_map(|attempt| {
+            let pool = ctx.pool.borrow();
+            let j = if attempt == 0 {
+                i
+            } else {
+                rng.below(pool.len() as u64) as usize
+            };
+            (!ctx.reading.borrow().contains_key(&pool[j].key)).then_some(j)
+        });
+        let Some(j) = free else {
+            let (rec, obj) = ctx.put(conn, rng).await;
+            ctx.pool.borrow_mut().extend(obj);
+            return rec;
+        };
+        let obj = ctx.pool.borrow_mut().swap_remove(j);
         let rec = ctx.delete(conn, &obj).await;
         if rec.error.is_some() {
             ctx.pool.borrow_mut().push(obj);
@@ -869,6 +896,7 @@ fn run_phase(
                     thread: t as u16,
                     facts: RefCell::new(HashMap::new()),
                     pool: RefCell::new(pool),
+                    reading: RefCell::new(HashMap::new()),
                 });
                 let hosts = phase.o.hosts.clone();
                 sluice_core::block_on(sluice_core::Driver::Auto, async move {
