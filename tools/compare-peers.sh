@@ -4,7 +4,7 @@
 # into target/peers) and the limit tools (fio, iperf3 from Debian), then runs
 # tools/compare_peers.py, which writes docs/BENCHMARKS.md and docs/bench/*.svg.
 # Arguments go to compare_peers.py (--servers, --clients, --quick).
-# Takes about 15 minutes on a 2-core machine; needs root for drop_caches and
+# Takes about 30 minutes on a 2-core machine; needs root for drop_caches and
 # the servers' clear_refs (it runs without them, less exactly).
 set -euo pipefail
 cd "$(dirname "$0")/.."

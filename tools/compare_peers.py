@@ -287,9 +287,13 @@ def measured(server, run):
 
 
 def sluice_bench(server, kind, *args):
+    # Objects stay until the server's directory goes: ext4 creates files
+    # several times slower for about 30 s after mass deletes (DESIGN.md §3),
+    # which would slow whichever step came next.
+    keep = [] if kind == "delete" else ["--noclear"]
     cmd = ["taskset", "-c", CLIENT_CORE, BENCH, kind, "--host", server.host, "--access-key", server.access,
            "--secret-key", server.secret, "--cores", "1", "--server-pid", str(server.proc.pid), "--json",
-           "--bucket", f"sb-{kind}", *args]
+           "--bucket", f"sb-{kind}", *keep, *args]
     t0, u0 = time.time(), user_process_ticks({server.proc.pid})
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     users = max(0.0, (user_process_ticks({server.proc.pid}) - u0) / HZ)
@@ -432,6 +436,13 @@ def s5_steps(server, quick):
         "list": listing,
         "delete": lambda: s5_step(server, nsmall, 0, nsmall, "rm", "s3://s5cmd-bench/small/*"),
     }
+
+
+def settle(seconds=30):
+    """Waits out ext4's slow creates after mass deletes (the delete step, a
+    removed data directory), so the next step does not pay for them."""
+    log(f"  (waiting {seconds} s after deletes)")
+    time.sleep(seconds)
 
 
 def run_step(name, fn, max_other_share=0.10):
@@ -738,6 +749,9 @@ def main():
         res["servers"][name] = {}
         try:
             for client in args.clients.split(","):
+                # After the previous client's delete step or the previous
+                # server's removed directory.
+                settle()
                 steps = bench_steps(server, args.quick) if client == "sluice-bench" else s5_steps(server, args.quick)
                 out = res["servers"][name].setdefault(client, {})
                 for key, title, _ in WORKLOADS:
