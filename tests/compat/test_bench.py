@@ -263,3 +263,60 @@ def test_tls_with_the_server_certificate_or_insecure(server, tmp_path):
         assert out.returncode == 1
     finally:
         proxy.close()
+
+
+def test_response_heads_that_arrive_in_pieces():
+    """A server that sends each response head in three writes, 30 ms apart
+    (a slow proxy, say): sluice-bench must assemble the head, not read over
+    the part it has."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    answered = []
+
+    def serve(conn):
+        buf = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                while len(buf) < length:
+                    buf += conn.recv(65536)
+                buf = buf[length:]
+                answered.append(head.split(b" ")[0])
+                for piece in (b"HTTP/1.1 200 OK\r\nx-amz-request-id: 1\r\n", b"ETag: \"abc\"\r\nContent-Le",
+                              b"ngth: 0\r\n\r\n"):
+                    conn.sendall(piece)
+                    time.sleep(0.03)
+
+    def accept():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        out = subprocess.run([BENCH, "put", "--host", f"127.0.0.1:{port}", "--access-key", "a", "--secret-key", "b",
+                              "--obj.size", "1KiB", "--count", "3", "--concurrent", "1", "--noclear", "--json"],
+                             capture_output=True, text=True, timeout=60)
+        rep = report(out)
+        assert op(rep, "PUT")["ops"] == 3 and op(rep, "PUT")["errors"] == {}
+        assert answered.count(b"PUT") == 4, answered  # the bucket, then three objects
+    finally:
+        listener.close()

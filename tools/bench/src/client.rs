@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use monoio::buf::IoBuf;
+use monoio::buf::{IoBuf, IoBufMut, SliceMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use monoio::BufResult;
@@ -23,6 +23,8 @@ use sluice_sigv4::{
 const INLINE_BODY: usize = 64 << 10;
 /// The receive buffer of a connection.
 const READ_BUF: usize = 1 << 20;
+/// Longest wait for one request's whole answer.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Where and how requests are signed.
 #[derive(Clone, Debug)]
@@ -227,7 +229,7 @@ impl Stream {
         }
     }
 
-    async fn read(&mut self, buf: Vec<u8>) -> BufResult<usize, Vec<u8>> {
+    async fn read<T: IoBufMut + 'static>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Stream::Plain(s) => s.read(buf).await,
             Stream::Tls(s) => s.read(buf).await,
@@ -330,12 +332,36 @@ impl Conn {
     ) -> Result<Response, String> {
         self.build_head(req, signer);
         let reused = self.stream.is_some();
-        match self.exchange(req, keep).await {
-            Err(Failure::BeforeAnswer(_)) if reused => {
+        match self.exchange_in_time(req, keep).await {
+            // A kept-alive connection the server had closed: send again on a
+            // new one, unless it is a POST (not idempotent: multipart
+            // create and complete).
+            Err(Failure::BeforeAnswer(_)) if reused && req.method != "POST" => {
                 self.reset();
-                self.exchange(req, keep).await.map_err(Failure::text)
+                self.exchange_in_time(req, keep)
+                    .await
+                    .map_err(Failure::text)
             }
             other => other.map_err(Failure::text),
+        }
+    }
+
+    /// One exchange, given up after [`REQUEST_TIMEOUT`] so that a stalled
+    /// server cannot hold a run past its end.
+    async fn exchange_in_time(
+        &mut self,
+        req: &Request<'_>,
+        keep: Keep,
+    ) -> Result<Response, Failure> {
+        match monoio::time::timeout(REQUEST_TIMEOUT, self.exchange(req, keep)).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.reset();
+                Err(Failure::After(format!(
+                    "Timeout: no complete answer in {} s",
+                    REQUEST_TIMEOUT.as_secs()
+                )))
+            }
         }
     }
 
@@ -478,9 +504,12 @@ impl Conn {
         let Some(stream) = self.stream.as_mut() else {
             return Err(Failure::After("no connection".into()));
         };
+        // Read after what is there: a Vec given whole would be filled from
+        // its start, over a head that arrived in pieces.
         let buf = std::mem::take(&mut self.buf);
-        let (res, buf) = stream.read(buf).await;
-        self.buf = buf;
+        let (len, cap) = (buf.len(), buf.capacity());
+        let (res, slice): (_, SliceMut<Vec<u8>>) = stream.read(buf.slice_mut(len..cap)).await;
+        self.buf = slice.into_inner();
         match res {
             Ok(0) => Err(Failure::After("connection closed".into())),
             Ok(_) => Ok(()),
@@ -541,7 +570,9 @@ fn head_facts(
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             framing = Framing::Chunked;
         } else if h.name.eq_ignore_ascii_case("connection") {
-            close |= value.eq_ignore_ascii_case("close");
+            close |= value
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("close"));
         } else if h.name.eq_ignore_ascii_case("etag") {
             resp.etag = Some(value.to_owned());
         } else if h.name.eq_ignore_ascii_case("x-sluice-generated") {

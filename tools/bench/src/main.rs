@@ -133,7 +133,7 @@ fn parse_duration(text: &str) -> Option<Duration> {
         };
         rest = tail;
     }
-    Some(Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total).ok()
 }
 
 fn random_prefix() -> String {
@@ -700,6 +700,32 @@ impl ThreadCtx {
             _ => return Err(r.error_code()),
         };
         let upload_q = uri_encode(&upload, false);
+        let result = self.upload_parts(conn, obj, &path, &upload_q).await;
+        if result.is_err() {
+            // Leave no parts behind on the server.
+            let query = format!("uploadId={upload_q}");
+            let req = Request {
+                method: "DELETE",
+                path: &path,
+                query: &query,
+                body: Body::Empty,
+                payload_hash: None,
+                extra: &[],
+            };
+            let _ = conn.send(&req, &o.signer, Keep::Body).await;
+        }
+        result
+    }
+
+    /// The parts and the completion of a multipart upload.
+    async fn upload_parts(
+        &self,
+        conn: &mut Conn,
+        obj: &Obj,
+        path: &str,
+        upload_q: &str,
+    ) -> Result<(), String> {
+        let o = &self.phase.o;
         let mut complete = String::from("<CompleteMultipartUpload>");
         let mut offset = 0;
         let mut number = 1;
@@ -709,7 +735,7 @@ impl ThreadCtx {
             let query = format!("partNumber={number}&uploadId={upload_q}");
             let req = Request {
                 method: "PUT",
-                path: &path,
+                path,
                 query: &query,
                 body: Body::Static(self.body(obj.variant, offset, len)),
                 payload_hash: Some(&facts.sha256),
@@ -733,7 +759,7 @@ impl ThreadCtx {
         let query = format!("uploadId={upload_q}");
         let req = Request {
             method: "POST",
-            path: &path,
+            path,
             query: &query,
             body: Body::Owned(body),
             payload_hash: Some(&hash),
@@ -808,7 +834,12 @@ async fn task(ctx: Rc<ThreadCtx>, host: String, salt: u64) -> Outcome {
                     Bench::Delete => {
                         let i = p.next.fetch_add(1, Ordering::Relaxed);
                         let Some(obj) = p.objs.get(i) else { break };
-                        ctx.delete(&mut conn, obj).await
+                        let rec = ctx.delete(&mut conn, obj).await;
+                        if rec.error.is_some() {
+                            // Still there: cleaned up afterwards.
+                            out.made.push(obj.clone());
+                        }
+                        rec
                     }
                     Bench::List => ctx.list_page(&mut conn, &mut token).await,
                     Bench::Mixed => mixed_step(&ctx, &mut conn, &mut rng).await,
@@ -1132,8 +1163,13 @@ fn run(o: Options) -> Result<bool, String> {
         std::fs::write(path, stats::csv(&records)).map_err(|e| format!("{path}: {e}"))?;
     }
     // What still exists: the prepared objects nobody deleted, and new ones.
+    let phase_next = phase.next.load(Ordering::Relaxed);
     let Phase { objs, .. } = Arc::try_unwrap(phase).map_err(|_| "phase still shared")?;
-    if o.bench != Bench::Delete {
+    if o.bench == Bench::Delete {
+        // Those the run did not reach (it stopped at its duration or count).
+        let reached = phase_next.min(objs.len());
+        left.extend(objs.into_iter().skip(reached));
+    } else {
         left.extend(objs);
     }
     if !o.noclear && !left.is_empty() {

@@ -155,15 +155,25 @@ fn summarize_op(op: Op, records: &[Record], seconds: f64) -> Summary {
             .filter_map(|r| r.first_byte.map(|f| (f - r.start) as f64 / 1e3))
             .collect(),
     );
-    // One-second segments by completion time; the last partial second is
-    // left out unless it is the only one.
+    // One-second segments; each operation's bytes and objects are spread
+    // over the seconds it spanned, in proportion (as warp does), so that
+    // multi-second transfers do not land whole in the second they ended.
+    // The last partial second is left out unless it is the only one.
     let whole = (seconds.floor() as usize).max(1);
     let mut seg = vec![Segment::default(); whole];
     for r in &ok {
-        let s = (r.end / 1_000_000_000) as usize;
-        if let Some(slot) = seg.get_mut(s) {
-            slot.mib_s += r.bytes as f64 / (1 << 20) as f64;
-            slot.obj_s += r.objects as f64;
+        let (start, end) = (r.start as f64 / 1e9, r.end as f64 / 1e9);
+        let span = (end - start).max(1e-9);
+        let mib = r.bytes as f64 / (1 << 20) as f64;
+        let first = start.floor() as usize;
+        let last = (end.floor() as usize)
+            .min(whole.saturating_sub(1))
+            .max(first);
+        for (s, slot) in seg.iter_mut().enumerate().take(last + 1).skip(first) {
+            let overlap = (end.min(s as f64 + 1.0) - start.max(s as f64)).max(0.0);
+            let share = if end <= start { 1.0 } else { overlap / span };
+            slot.mib_s += mib * share;
+            slot.obj_s += r.objects as f64 * share;
         }
     }
     let segments = if ok.is_empty() {
@@ -395,6 +405,15 @@ pub fn json(
     )
 }
 
+/// A CSV field, quoted when it holds a comma, quote or newline.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
 /// Every operation, one CSV line each.
 pub fn csv(records: &[Record]) -> String {
     let mut out =
@@ -411,7 +430,7 @@ pub fn csv(records: &[Record]) -> String {
             r.first_byte.map_or_else(String::new, |f| f.to_string()),
             r.bytes,
             r.objects,
-            r.error.as_deref().unwrap_or("")
+            csv_field(r.error.as_deref().unwrap_or(""))
         );
     }
     out
@@ -467,5 +486,15 @@ mod tests {
         let csv = csv(&records);
         assert_eq!(csv.lines().count(), records.len() + 1);
         assert!(csv.contains("GET,0,5000000,7000000,2000000,5500000,0,1,NoSuchKey"));
+        assert_eq!(
+            csv_field("VerifyFailed: 5 bytes, expected \"10\""),
+            "\"VerifyFailed: 5 bytes, expected \"\"10\"\"\""
+        );
+        // A 2 s transfer of 2 MiB is spread over the two seconds it spans.
+        let long = [rec(Op::Put, 500, 2500, 2 << 20, None)];
+        let s = summarize(&long, 3.0);
+        let [fast, _, slow] = s[0].segments.unwrap();
+        assert!((fast.mib_s - 1.0).abs() < 1e-6, "{fast:?}");
+        assert!((slow.mib_s - 0.5).abs() < 1e-6, "{slow:?}");
     }
 }
