@@ -15,7 +15,9 @@ if [ ! -x target/peers/s3s-fs/bin/s3s-fs ]; then
 fi
 for tool in fio iperf3 taskset; do
   if ! command -v "$tool" >/dev/null; then
-    apt-get install -y --no-install-recommends fio iperf3 util-linux >&2
+    # A fresh machine may have no package lists yet.
+    apt-get install -y --no-install-recommends fio iperf3 util-linux >&2 ||
+      { apt-get update >&2 && apt-get install -y --no-install-recommends fio iperf3 util-linux >&2; }
     break
   fi
 done
