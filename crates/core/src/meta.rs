@@ -292,6 +292,26 @@ mod tests {
         assert_eq!(ObjectMeta::decode(&[2, b'\n', 0x05, b'\n']), None);
     }
 
+    proptest::proptest! {
+        /// Metadata is read from an xattr a POSIX user can set to anything:
+        /// decoding never panics, and what encode writes reads back whole
+        /// (newlines and colons in names are dropped by the encoder).
+        #[test]
+        fn decode_never_panics_and_encode_round_trips(
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            etag in "[0-9a-f]{32}|[ -~]{0,40}",
+            headers in proptest::collection::vec(("[a-z][a-z0-9-]{0,20}", "[ -~]{0,40}"), 0..6),
+        ) {
+            let _ = ObjectMeta::decode(&junk);
+            let _ = ObjectMeta::decode_etag(&junk);
+            let mut named = headers.clone();
+            named.extend(COMMON_HEADERS.iter().take(3).map(|n| ((*n).to_owned(), "v: 1".to_owned())));
+            let m = ObjectMeta { etag, headers: named };
+            proptest::prop_assert_eq!(ObjectMeta::decode(&m.encode()), Some(m.clone()));
+            proptest::prop_assert_eq!(ObjectMeta::decode_etag(&m.encode()), Some(m.etag.clone()));
+        }
+    }
+
     #[test]
     fn derived_values() {
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
