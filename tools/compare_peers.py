@@ -80,9 +80,15 @@ def wait_port(port, proc, timeout=60):
 
 # ---------------------------------------------------------------- /proc
 
-def proc_ticks(pid):
+def stat_fields(pid):
+    """The fields of /proc/<pid>/stat after the command name (which may hold
+    spaces): [0] is the state, [1] the parent, [11] utime, [12] stime."""
     with open(f"/proc/{pid}/stat") as f:
-        rest = f.read().rsplit(")", 1)[1].split()
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def proc_ticks(pid):
+    rest = stat_fields(pid)
     return int(rest[11]) + int(rest[12])
 
 
@@ -113,8 +119,7 @@ def user_process_ticks(exclude):
         if pid in exclude or pid == os.getpid():
             continue
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                rest = f.read().rsplit(")", 1)[1].split()
+            rest = stat_fields(pid)
         except OSError:
             continue
         ppid, flags = int(rest[1]), int(rest[6])

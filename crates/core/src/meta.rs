@@ -73,7 +73,7 @@ impl ObjectMeta {
             return Self::decode_text(bytes);
         }
         let (etag, rest) = match bytes.split_first()? {
-            (1, rest) if rest.len() >= 16 => (hex16(&rest[..16]), &rest[16..]),
+            (1, rest) if rest.len() >= 16 => (crate::sink::hex(&rest[..16]), &rest[16..]),
             (2, rest) => {
                 let end = rest.iter().position(|&b| b == b'\n')?;
                 (
@@ -103,7 +103,7 @@ impl ObjectMeta {
     #[must_use]
     pub fn decode_etag(bytes: &[u8]) -> Option<String> {
         match bytes.split_first()? {
-            (1, rest) if rest.len() >= 16 => Some(hex16(&rest[..16])),
+            (1, rest) if rest.len() >= 16 => Some(crate::sink::hex(&rest[..16])),
             _ => Self::decode(bytes).map(|m| m.etag),
         }
     }
@@ -161,19 +161,6 @@ fn md5_bytes(etag: &str) -> Option<[u8; 16]> {
         out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
     }
     Some(out)
-}
-
-fn hex16(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    bytes
-        .iter()
-        .flat_map(|b| {
-            [
-                HEX[usize::from(b >> 4)] as char,
-                HEX[usize::from(b & 0xf)] as char,
-            ]
-        })
-        .collect()
 }
 
 /// An ETag for a file that has no stored metadata (written over POSIX):

@@ -117,7 +117,7 @@ pub(crate) async fn receive<S: DataSink>(
     let mut payload_hash = verified.payload_hash();
     let mut chunks = verified.chunk_verifier();
     let mut trailer_value: Option<ChecksumValue> = None;
-    let pool = ctx.pool_for(req.plain_length.unwrap_or(u64::MAX));
+    let pool = ctx.pool_for(req.decoded_length.unwrap_or(u64::MAX));
     let mut payload = pool.get();
     let mut pos = 0;
     let body_err = |e: S3Error| (e, false);

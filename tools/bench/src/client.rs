@@ -122,6 +122,27 @@ impl Response {
     }
 }
 
+/// The value of a finished CRC32C as a number.
+pub fn crc_value(crc: Checksum) -> u32 {
+    let value = crc.finish();
+    let b = value.as_bytes();
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+impl<'a> Request<'a> {
+    /// A request without a body or extra headers.
+    pub fn bare(method: &'static str, path: &'a str, query: &'a str) -> Self {
+        Request {
+            method,
+            path,
+            query,
+            body: Body::Empty,
+            payload_hash: None,
+            extra: &[],
+        }
+    }
+}
+
 /// Undoes XML's five entity escapes.
 pub fn xml_unescape(text: &str) -> String {
     text.replace("&lt;", "<")
@@ -475,11 +496,7 @@ impl Conn {
                 }
             },
         }
-        resp.crc32c = crc.map(|c| {
-            let v = c.finish();
-            let b = v.as_bytes();
-            u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-        });
+        resp.crc32c = crc.map(crc_value);
         if close || matches!(framing, Framing::UntilClose) {
             self.reset();
         } else if self.pos == self.buf.len() {

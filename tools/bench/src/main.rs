@@ -341,10 +341,9 @@ struct Obj {
     crc: u32,
 }
 
-/// Digests of one body, computed once per (variant, size).
+/// What a body is sent with, computed once per (variant, offset, size).
 struct Facts {
     sha256: String,
-    crc: u32,
     checksum: Option<String>,
 }
 
@@ -416,17 +415,12 @@ impl ThreadCtx {
         }
         let body = self.body(variant, offset, len);
         let o = &self.phase.o;
-        let mut crc = Checksum::new(ChecksumAlgorithm::Crc32c);
-        crc.update(body);
-        let crc = crc.finish();
-        let b = crc.as_bytes();
         let facts = Rc::new(Facts {
             sha256: if o.sign_payload {
                 String::from_utf8_lossy(&sha256_hex(body)).into_owned()
             } else {
                 "UNSIGNED-PAYLOAD".into()
             },
-            crc: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
             checksum: o.checksum.map(|alg| {
                 let mut c = Checksum::new(alg);
                 c.update(body);
@@ -496,7 +490,13 @@ impl ThreadCtx {
             key: format!("{}{n:08}.obj", o.prefix),
             size,
             variant,
-            crc: self.facts(variant, 0, size).crc,
+            // What GETs are checked against (CRC32C runs at tens of GiB/s:
+            // not worth a cache).
+            crc: {
+                let mut crc = Checksum::new(ChecksumAlgorithm::Crc32c);
+                crc.update(self.body(variant, 0, size));
+                client::crc_value(crc)
+            },
         }
     }
 
@@ -532,14 +532,7 @@ impl ThreadCtx {
 
     async fn get(&self, conn: &mut Conn, obj: &Obj) -> Record {
         let path = self.path(&obj.key);
-        let req = Request {
-            method: "GET",
-            path: &path,
-            query: "",
-            body: Body::Empty,
-            payload_hash: None,
-            extra: &[],
-        };
+        let req = Request::bare("GET", &path, "");
         let start = self.now();
         match conn.send(&req, &self.phase.o.signer, Keep::Crc).await {
             Ok(r) if r.status == 200 => {
@@ -566,14 +559,7 @@ impl ThreadCtx {
 
     async fn stat(&self, conn: &mut Conn, obj: &Obj) -> Record {
         let path = self.path(&obj.key);
-        let req = Request {
-            method: "HEAD",
-            path: &path,
-            query: "",
-            body: Body::Empty,
-            payload_hash: None,
-            extra: &[],
-        };
+        let req = Request::bare("HEAD", &path, "");
         let start = self.now();
         match conn.send(&req, &self.phase.o.signer, Keep::Body).await {
             Ok(r) if r.status == 200 && r.content_length == Some(obj.size) => {
@@ -604,14 +590,7 @@ impl ThreadCtx {
 
     async fn delete(&self, conn: &mut Conn, obj: &Obj) -> Record {
         let path = self.path(&obj.key);
-        let req = Request {
-            method: "DELETE",
-            path: &path,
-            query: "",
-            body: Body::Empty,
-            payload_hash: None,
-            extra: &[],
-        };
+        let req = Request::bare("DELETE", &path, "");
         let start = self.now();
         match conn.send(&req, &self.phase.o.signer, Keep::Body).await {
             Ok(r) if r.status == 204 || r.status == 200 => {
@@ -638,14 +617,7 @@ impl ThreadCtx {
             query.push_str(&uri_encode(&o.prefix, false));
         }
         let path = format!("/{}", uri_encode(&o.bucket, false));
-        let req = Request {
-            method: "GET",
-            path: &path,
-            query: &query,
-            body: Body::Empty,
-            payload_hash: None,
-            extra: &[],
-        };
+        let req = Request::bare("GET", &path, &query);
         let start = self.now();
         match conn.send(&req, &o.signer, Keep::Body).await {
             Ok(r) if r.status == 200 => {
@@ -686,14 +658,7 @@ impl ThreadCtx {
     async fn try_multipart(&self, conn: &mut Conn, obj: &Obj) -> Result<(), String> {
         let o = &self.phase.o;
         let path = self.path(&obj.key);
-        let req = Request {
-            method: "POST",
-            path: &path,
-            query: "uploads=",
-            body: Body::Empty,
-            payload_hash: None,
-            extra: &[],
-        };
+        let req = Request::bare("POST", &path, "uploads=");
         let r = conn.send(&req, &o.signer, Keep::Body).await?;
         let upload = match r.element("UploadId") {
             Some(id) if r.status == 200 => id,
@@ -704,14 +669,7 @@ impl ThreadCtx {
         if result.is_err() {
             // Leave no parts behind on the server.
             let query = format!("uploadId={upload_q}");
-            let req = Request {
-                method: "DELETE",
-                path: &path,
-                query: &query,
-                body: Body::Empty,
-                payload_hash: None,
-                extra: &[],
-            };
+            let req = Request::bare("DELETE", &path, &query);
             let _ = conn.send(&req, &o.signer, Keep::Body).await;
         }
         result
@@ -1063,14 +1021,7 @@ fn create_bucket(o: &Options, tls: &Option<monoio_rustls::TlsConnector>) -> Resu
     sluice_core::block_on(sluice_core::Driver::Auto, async move {
         let mut conn = Conn::new(o.hosts[0].clone(), tls);
         let path = format!("/{}", uri_encode(&o.bucket, false));
-        let req = Request {
-            method: "PUT",
-            path: &path,
-            query: "",
-            body: Body::Empty,
-            payload_hash: None,
-            extra: &[],
-        };
+        let req = Request::bare("PUT", &path, "");
         let r = conn.send(&req, &o.signer, Keep::Body).await?;
         match r.status {
             200 => Ok(()),

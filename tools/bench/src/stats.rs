@@ -149,6 +149,10 @@ fn summarize_op(op: Op, records: &[Record], seconds: f64) -> Summary {
     let bytes: u64 = ok.iter().map(|r| r.bytes).sum();
     let objects: u64 = ok.iter().map(|r| r.objects).sum();
     let secs = seconds.max(1e-9);
+    let avg = Segment {
+        mib_s: bytes as f64 / (1 << 20) as f64 / secs,
+        obj_s: objects as f64 / secs,
+    };
     let lat = Latency::of(ok.iter().map(|r| (r.end - r.start) as f64 / 1e3).collect());
     let ttfb = Latency::of(
         ok.iter()
@@ -180,10 +184,6 @@ fn summarize_op(op: Op, records: &[Record], seconds: f64) -> Summary {
         None
     } else if seconds < 1.0 {
         // Shorter than one second: the run is its only segment.
-        let avg = Segment {
-            mib_s: bytes as f64 / (1 << 20) as f64 / secs,
-            obj_s: objects as f64 / secs,
-        };
         Some([avg; 3])
     } else {
         let by_bytes = bytes > 0;
@@ -203,10 +203,7 @@ fn summarize_op(op: Op, records: &[Record], seconds: f64) -> Summary {
         bytes,
         objects,
         seconds,
-        avg: Segment {
-            mib_s: bytes as f64 / (1 << 20) as f64 / secs,
-            obj_s: objects as f64 / secs,
-        },
+        avg,
         segments,
         latency: lat,
         ttfb,
