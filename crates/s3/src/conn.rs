@@ -178,6 +178,8 @@ pub(crate) struct Request {
     /// aws-chunked coding): it can be read straight into aligned buffers.
     pub plain_length: Option<u64>,
     pub decoded_length: Option<u64>,
+    /// The body is aws-chunked (as `x-amz-content-sha256: STREAMING-*` says).
+    pub aws_chunked: bool,
 }
 
 impl Request {
@@ -331,6 +333,7 @@ fn owned_request(head: &RequestHead<'_, '_>) -> Request {
             (sluice_http::Framing::Length(n), None) => Some(n),
             _ => None,
         },
+        aws_chunked: head.aws_chunked().is_some(),
         decoded_length: head
             .aws_chunked()
             .map(|a| a.decoded_length)
@@ -416,5 +419,6 @@ async fn write_response(
 
 /// The error document as a response body.
 pub(crate) fn error_body(err: &S3Error, resource: &str, id: &str) -> Vec<u8> {
-    xml::error(err.code, &err.message, resource, id).into_bytes()
+    let detail = err.detail.as_ref().map(|(n, v)| (*n, v.as_str()));
+    xml::error(err.code, &err.message, detail, resource, id).into_bytes()
 }

@@ -11,6 +11,8 @@ pub struct S3Error {
     pub status: u16,
     /// A message for people.
     pub message: String,
+    /// An element S3 adds to this error's document (`HeadersNotSigned`, ...).
+    pub detail: Option<(&'static str, String)>,
 }
 
 impl S3Error {
@@ -21,6 +23,7 @@ impl S3Error {
             code,
             status,
             message: message.into(),
+            detail: None,
         }
     }
 
@@ -74,7 +77,11 @@ impl From<StoreError> for S3Error {
 
 impl From<sluice_sigv4::Error> for S3Error {
     fn from(e: sluice_sigv4::Error) -> Self {
-        S3Error::new(e.code(), e.status(), e.to_string())
+        let mut err = S3Error::new(e.code(), e.status(), e.to_string());
+        if let sluice_sigv4::Error::HeadersNotSigned(names) = e {
+            err.detail = Some(("HeadersNotSigned", names));
+        }
+        err
     }
 }
 

@@ -4,14 +4,14 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use sluice_core::{ListQuery, ObjectInfo, ObjectReader};
-use sluice_http::{BodyDecoder, BodyEvent, Method, CONTINUE};
-use sluice_sigv4::{SignedRequest, Verified};
+use sluice_http::{BodyDecoder, Method, CONTINUE};
+use sluice_sigv4::{ChecksumAlgorithm, SignedRequest, Verified};
 
 use crate::conn::{error_body, Input, Request, ThreadContext};
 use crate::error::S3Error;
 use crate::route::{route, Op, Route};
 use crate::time::{http_date, iso8601};
-use crate::upload::receive;
+use crate::upload::{receive, Document};
 use crate::xml::Xml;
 
 /// A response before it is written.
@@ -129,7 +129,7 @@ fn cors_bucket(ctx: &ThreadContext, req: &Request) -> Option<String> {
 async fn run(
     ctx: &ThreadContext,
     req: &Request,
-    mut decoder: BodyDecoder,
+    decoder: BodyDecoder,
     input: &mut Input,
 ) -> Result<Response, Fail> {
     let early = |e: S3Error| (e, false);
@@ -142,7 +142,9 @@ async fn run(
     )
     .map_err(early)?;
     if r.op == Op::CorsPreflight {
-        let _ = read_small_body(&mut decoder, input, ctx).await?;
+        // The one unauthenticated request: its body (there should be none)
+        // is still read to its end, and checked against any digest it names.
+        let _ = read_document(ctx, req, None, decoder, input).await?;
         return crate::cors::preflight(ctx, req, r.bucket.as_deref().unwrap_or_default())
             .map_err(|e| (e, true));
     }
@@ -157,15 +159,34 @@ async fn run(
         .borrow_mut()
         .verify(&signed, &ctx.config.credentials, now())
         .map_err(|e| early(e.into()))?;
+    // The body decoder chose aws-chunked from the header; the signature
+    // chose the payload mode. They agree whenever the header was signed (or
+    // equals the presigned hash, which sigv4 checks); refuse anything else
+    // rather than decode a body one way and verify it another.
+    if verified.payload.is_streaming() != req.aws_chunked {
+        return Err(early(S3Error::new(
+            "InvalidRequest",
+            400,
+            "The body framing does not match the signed payload mode.",
+        )));
+    }
     crate::extras::check_expected_owner(req).map_err(early)?;
-    if matches!(r.op, Op::PutObject | Op::CompleteMultipartUpload)
-        && req.header("x-amz-copy-source").is_none()
-    {
+    if matches!(r.op, Op::PutObject | Op::CompleteMultipartUpload) {
         let (bucket, key) = (
             r.bucket.as_deref().unwrap_or_default(),
             r.key.as_deref().unwrap_or_default(),
         );
+        // A cheap early refusal; the condition is checked again, atomically,
+        // when the object is published.
         crate::extras::check_write_conditions(ctx, req, bucket, key).map_err(early)?;
+    }
+    if r.op == Op::DeleteObjects && !names_a_digest(req) {
+        // S3 refuses a multi-object delete whose body nothing protects.
+        return Err(early(S3Error::new(
+            "InvalidRequest",
+            400,
+            "Missing required header for this request: Content-MD5 OR x-amz-checksum-*",
+        )));
     }
     if req.expect_continue {
         input
@@ -175,7 +196,7 @@ async fn run(
     }
     if r.op == Op::PutObject {
         if let Some(source) = req.header("x-amz-copy-source") {
-            let _ = read_small_body(&mut decoder, input, ctx).await?;
+            let _ = read_document(ctx, req, Some(&verified), decoder, input).await?;
             let (bucket, key) = (
                 r.bucket.as_deref().unwrap_or_default(),
                 r.key.as_deref().unwrap_or_default(),
@@ -189,8 +210,9 @@ async fn run(
     if r.op == Op::UploadPart {
         return crate::multipart::upload_part(ctx, req, &r, &verified, decoder, input).await;
     }
-    // The other operations take no body worth streaming: read what there is.
-    let body = read_small_body(&mut decoder, input, ctx).await?;
+    // The other operations take a document at most: read it and verify it
+    // like any body before acting on it.
+    let body = read_document(ctx, req, Some(&verified), decoder, input).await?;
     let bucket = r.bucket.as_deref().unwrap_or_default();
     let key = r.key.as_deref().unwrap_or_default();
     let store = &ctx.store;
@@ -299,43 +321,41 @@ async fn run(
     })
 }
 
-/// Reads a body that must be small (bucket configuration XML); at most 1 MiB.
-async fn read_small_body(
-    decoder: &mut BodyDecoder,
-    input: &mut Input,
+/// Whether the request carries a digest of its body: Content-MD5, an
+/// `x-amz-checksum-*` header, or a checksum trailer announced.
+fn names_a_digest(req: &Request) -> bool {
+    req.header("content-md5").is_some()
+        || ChecksumAlgorithm::ALL
+            .into_iter()
+            .any(|a| req.header(a.header_name()).is_some())
+        || req
+            .header("x-amz-trailer")
+            .and_then(|t| ChecksumAlgorithm::from_header_name(t.as_bytes()))
+            .is_some()
+}
+
+/// Reads a request document (at most [`crate::upload::MAX_DOCUMENT_BYTES`])
+/// and checks it against the signed payload hash or chunk signatures,
+/// Content-MD5 and any checksum, exactly as an object body is checked:
+/// nothing is acted on that was not signed.
+async fn read_document(
     ctx: &ThreadContext,
+    req: &Request,
+    verified: Option<&Verified>,
+    decoder: BodyDecoder,
+    input: &mut Input,
 ) -> Result<Vec<u8>, Fail> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    loop {
-        let (used, event) = decoder
-            .decode(&input.buf[pos..])
-            .map_err(|e| (S3Error::from(e), false))?;
-        pos += used;
-        match event {
-            Some(BodyEvent::Data(d)) => {
-                if out.len() + d.len() > 1 << 20 {
-                    return Err((
-                        S3Error::new("MaxMessageLengthExceeded", 400, "Your request was too big."),
-                        false,
-                    ));
-                }
-                out.extend_from_slice(d);
-            }
-            Some(BodyEvent::End) => break,
-            Some(_) => {}
-            None => {
-                input.buf.drain(..pos);
-                pos = 0;
-                match input.fill(ctx.config.header_timeout).await {
-                    Ok(0) | Err(_) => return Err((S3Error::new("IncompleteBody", 400, "You did not provide the number of bytes specified by the Content-Length HTTP header."), false)),
-                    Ok(_) => {}
-                }
-            }
+    if !req.has_body && !names_a_digest(req) {
+        // Most requests (GET, HEAD, DELETE): no body, so no buffer either;
+        // a signed payload hash must then be that of nothing.
+        if let Some(hash) = verified.and_then(Verified::payload_hash) {
+            hash.finish().map_err(|e| (e.into(), true))?;
         }
+        return Ok(Vec::new());
     }
-    input.buf.drain(..pos);
-    Ok(out)
+    let mut doc = Document::default();
+    receive(ctx, req, verified, decoder, input, &mut doc).await?;
+    Ok(doc.0)
 }
 
 /// Headers kept with an object and returned on GET/HEAD.
@@ -382,7 +402,7 @@ async fn put_object(
         .store
         .put_object(bucket, key, req.decoded_length)
         .map_err(|e| (e.into(), false))?;
-    let received = receive(ctx, req, verified, decoder, input, &mut writer).await?;
+    let received = receive(ctx, req, Some(verified), decoder, input, &mut writer).await?;
     let mut headers = kept_headers(req);
     headers.extend(received.checksum_header());
     let info = writer.finish(headers).await.map_err(|e| (e.into(), true))?;

@@ -81,7 +81,7 @@ pub(crate) async fn upload_part(
         .store
         .upload_part(bucket, key, upload_id(r), number, req.decoded_length)
         .map_err(|e| early(e.into()))?;
-    let received = receive(ctx, req, verified, decoder, input, &mut part).await?;
+    let received = receive(ctx, req, Some(verified), decoder, input, &mut part).await?;
     let info = part
         .finish(received.checksum_header().into_iter().collect())
         .await

@@ -2,7 +2,7 @@
 //! every signature, digest and checksum in the same pass, handing aligned
 //! buffers to an object or part writer.
 
-use sluice_core::{AlignedBuf, ObjectWriter, PartWriter, StoreError};
+use sluice_core::{AlignedBuf, ObjectWriter, PartWriter};
 use sluice_http::{BodyDecoder, BodyEvent};
 use sluice_sigv4::{base64_decode, Checksum, ChecksumAlgorithm, ChecksumValue, Verified};
 
@@ -11,13 +11,13 @@ use crate::error::S3Error;
 
 /// Where the payload goes.
 pub(crate) trait DataSink {
-    async fn write(&mut self, buf: AlignedBuf) -> Result<(), StoreError>;
+    async fn write(&mut self, buf: AlignedBuf) -> Result<(), S3Error>;
     fn md5(&self) -> [u8; 16];
 }
 
 impl DataSink for ObjectWriter {
-    async fn write(&mut self, buf: AlignedBuf) -> Result<(), StoreError> {
-        ObjectWriter::write(self, buf).await
+    async fn write(&mut self, buf: AlignedBuf) -> Result<(), S3Error> {
+        ObjectWriter::write(self, buf).await.map_err(S3Error::from)
     }
 
     fn md5(&self) -> [u8; 16] {
@@ -26,12 +26,41 @@ impl DataSink for ObjectWriter {
 }
 
 impl DataSink for PartWriter {
-    async fn write(&mut self, buf: AlignedBuf) -> Result<(), StoreError> {
-        PartWriter::write(self, buf).await
+    async fn write(&mut self, buf: AlignedBuf) -> Result<(), S3Error> {
+        PartWriter::write(self, buf).await.map_err(S3Error::from)
     }
 
     fn md5(&self) -> [u8; 16] {
         PartWriter::md5(self)
+    }
+}
+
+/// Largest body read into memory (XML and JSON documents).
+pub(crate) const MAX_DOCUMENT_BYTES: usize = 1 << 20;
+
+/// A body read into memory: a request document (DeleteObjects, tagging,
+/// CORS, CompleteMultipartUpload, ...). It goes through [`receive`] like an
+/// object, so the same signatures, digests and checksums are checked before
+/// anything is done with it.
+#[derive(Default)]
+pub(crate) struct Document(pub Vec<u8>);
+
+impl DataSink for Document {
+    async fn write(&mut self, buf: AlignedBuf) -> Result<(), S3Error> {
+        if self.0.len() + buf.len() > MAX_DOCUMENT_BYTES {
+            return Err(S3Error::new(
+                "MaxMessageLengthExceeded",
+                400,
+                "Your request was too big.",
+            ));
+        }
+        self.0.extend_from_slice(buf.as_slice());
+        Ok(())
+    }
+
+    fn md5(&self) -> [u8; 16] {
+        use md5::Digest as _;
+        md5::Md5::digest(&self.0).into()
     }
 }
 
@@ -69,12 +98,13 @@ fn bad_checksum_header(alg: ChecksumAlgorithm) -> S3Error {
 type Fail = (S3Error, bool);
 
 /// Streams the body into `sink`, verifying the payload SHA-256 or chunk
-/// signatures, the flexible checksum (header or trailer) and Content-MD5.
-/// On error nothing the sink wrote may be published: the caller drops it.
+/// signatures (when the request was signed: `verified`), the flexible
+/// checksum (header or trailer) and Content-MD5. On error nothing the sink
+/// wrote may be published or acted on: the caller drops it.
 pub(crate) async fn receive<S: DataSink>(
     ctx: &ThreadContext,
     req: &Request,
-    verified: &Verified,
+    verified: Option<&Verified>,
     mut decoder: BodyDecoder,
     input: &mut Input,
     sink: &mut S,
@@ -114,10 +144,14 @@ pub(crate) async fn receive<S: DataSink>(
         .map(|c| c.algorithm())
         .or(trailer_alg)
         .map(Checksum::new);
-    let mut payload_hash = verified.payload_hash();
-    let mut chunks = verified.chunk_verifier();
+    let mut payload_hash = verified.and_then(Verified::payload_hash);
+    let mut chunks = verified.and_then(Verified::chunk_verifier);
     let mut trailer_value: Option<ChecksumValue> = None;
-    let pool = ctx.pool_for(req.decoded_length.unwrap_or(u64::MAX));
+    let pool = ctx.pool_for(req.decoded_length.unwrap_or(if req.has_body {
+        u64::MAX
+    } else {
+        0
+    }));
     let mut payload = pool.get();
     let mut pos = 0;
     let body_err = |e: S3Error| (e, false);
@@ -142,7 +176,7 @@ pub(crate) async fn receive<S: DataSink>(
             if payload.len() == payload.capacity() {
                 sink.write(std::mem::replace(&mut payload, pool.get()))
                     .await
-                    .map_err(|e| body_err(e.into()))?;
+                    .map_err(body_err)?;
             }
         }
         input.buf.drain(..take);
@@ -176,7 +210,7 @@ pub(crate) async fn receive<S: DataSink>(
             if payload.len() == payload.capacity() {
                 sink.write(std::mem::replace(&mut payload, pool.get()))
                     .await
-                    .map_err(|e| body_err(e.into()))?;
+                    .map_err(body_err)?;
             }
         }
     }
@@ -203,7 +237,7 @@ pub(crate) async fn receive<S: DataSink>(
                     rest = &rest[n..];
                     if payload.len() == payload.capacity() {
                         let full = std::mem::replace(&mut payload, pool.get());
-                        sink.write(full).await.map_err(|e| body_err(e.into()))?;
+                        sink.write(full).await.map_err(body_err)?;
                     }
                 }
                 false
@@ -250,7 +284,7 @@ pub(crate) async fn receive<S: DataSink>(
     // The body is complete: from here on errors keep the connection.
     let done = |e: S3Error| (e, true);
     if !payload.is_empty() {
-        sink.write(payload).await.map_err(|e| done(e.into()))?;
+        sink.write(payload).await.map_err(done)?;
     }
     if let Some(h) = payload_hash {
         h.finish().map_err(|e| done(e.into()))?;

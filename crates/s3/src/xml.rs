@@ -144,12 +144,19 @@ pub fn unescape(text: &str) -> Option<String> {
 
 /// The error document.
 #[must_use]
-pub fn error(code: &str, message: &str, resource: &str, request_id: &str) -> String {
+pub fn error(
+    code: &str,
+    message: &str,
+    detail: Option<(&str, &str)>,
+    resource: &str,
+    request_id: &str,
+) -> String {
     let mut x = Xml::new();
-    x.open("Error")
-        .leaf("Code", code)
-        .leaf("Message", message)
-        .leaf("Resource", resource)
+    x.open("Error").leaf("Code", code).leaf("Message", message);
+    if let Some((name, value)) = detail {
+        x.leaf(name, value);
+    }
+    x.leaf("Resource", resource)
         .leaf("RequestId", request_id)
         .close("Error");
     x.finish()
@@ -184,6 +191,6 @@ mod tests {
         let mut out = String::new();
         escape_into(&mut out, "ü/\u{1}x\ty€&");
         assert_eq!(out, "ü/&#x1;x\ty€&amp;");
-        assert!(error("NoSuchKey", "m", "/b/k", "id").contains("<Code>NoSuchKey</Code><Message>m</Message><Resource>/b/k</Resource><RequestId>id</RequestId>"));
+        assert!(error("NoSuchKey", "m", None, "/b/k", "id").contains("<Code>NoSuchKey</Code><Message>m</Message><Resource>/b/k</Resource><RequestId>id</RequestId>"));
     }
 }

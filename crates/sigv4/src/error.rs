@@ -48,6 +48,11 @@ pub enum Error {
     /// A header S3 requires for this request is absent.
     #[error("missing required header for this request: {0}")]
     MissingRequiredHeader(&'static str),
+    /// `x-amz-*` headers that change what a request does were sent but not
+    /// signed; the list (lowercase, comma-separated) is answered in a
+    /// `HeadersNotSigned` element.
+    #[error("there were headers present in the request which were not signed")]
+    HeadersNotSigned(String),
 }
 
 impl Error {
@@ -61,7 +66,7 @@ impl Error {
             Error::AuthorizationHeaderMalformed(_) => "AuthorizationHeaderMalformed",
             Error::AuthorizationQueryParametersError(_) => "AuthorizationQueryParametersError",
             Error::RequestTimeTooSkewed => "RequestTimeTooSkewed",
-            Error::AccessDenied(_) => "AccessDenied",
+            Error::AccessDenied(_) | Error::HeadersNotSigned(_) => "AccessDenied",
             Error::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
             Error::BadDigest(_) => "BadDigest",
             Error::InvalidRequest(_)
@@ -79,7 +84,8 @@ impl Error {
             Error::SignatureDoesNotMatch
             | Error::InvalidAccessKeyId
             | Error::RequestTimeTooSkewed
-            | Error::AccessDenied(_) => 403,
+            | Error::AccessDenied(_)
+            | Error::HeadersNotSigned(_) => 403,
             _ => 400,
         }
     }

@@ -7,6 +7,9 @@ pub trait HeaderSource {
     fn first(&self, name: &str) -> Option<&[u8]>;
     /// Calls `f` with every value of the header, in the order received.
     fn for_each(&self, name: &str, f: &mut dyn FnMut(&[u8]));
+    /// Calls `f` with the name of every field, in the order received (a name
+    /// sent twice is given twice), in the case it was sent.
+    fn for_each_name(&self, f: &mut dyn FnMut(&str));
 }
 
 /// A list of (name, value) pairs, as tests and simple embedders hold them.
@@ -22,6 +25,12 @@ impl<N: AsRef<str>, V: AsRef<[u8]>> HeaderSource for [(N, V)] {
             if n.as_ref().eq_ignore_ascii_case(name) {
                 f(v.as_ref());
             }
+        }
+    }
+
+    fn for_each_name(&self, f: &mut dyn FnMut(&str)) {
+        for (n, _) in self {
+            f(n.as_ref());
         }
     }
 }

@@ -66,6 +66,12 @@ impl PayloadMode {
         })
     }
 
+    /// Whether the body is aws-chunked (one of the streaming modes).
+    #[must_use]
+    pub fn is_streaming(self) -> bool {
+        self.streaming().is_some()
+    }
+
     fn streaming(self) -> Option<StreamingMode> {
         match self {
             PayloadMode::StreamingSigned => Some(StreamingMode::Signed),
@@ -355,6 +361,7 @@ impl Verifier {
         if !constant_time_eq(&expected, &auth.signature) {
             return Err(Error::SignatureDoesNotMatch);
         }
+        check_all_signed(req.headers, &auth.signed_headers, payload_hash_line)?;
         Ok(Verified {
             access_key: auth.access_key,
             session_token,
@@ -366,6 +373,61 @@ impl Verifier {
             signature: auth.signature,
             key,
         })
+    }
+}
+
+/// `x-amz-*` headers that may travel unsigned. `x-amz-content-sha256` is
+/// bound by the payload line of the canonical request (and must equal it:
+/// see [`check_all_signed`]); the decoded length and the trailer names are
+/// checked against the body itself after verification.
+const MAY_BE_UNSIGNED: [&str; 3] = [
+    "x-amz-content-sha256",
+    "x-amz-decoded-content-length",
+    "x-amz-trailer",
+];
+
+/// Refuses a request carrying an `x-amz-*` header that its signature does
+/// not cover, as S3 does: such a header (`x-amz-copy-source`,
+/// `x-amz-meta-*`, `x-amz-tagging`, ...) changes what the request does, and a
+/// verifier that only rebuilds the canonical request from SignedHeaders
+/// would execute it on the signer's authority. Also refuses an
+/// `x-amz-content-sha256` header that differs from the payload hash that
+/// was signed: on a presigned URL the hash comes from the query, and an
+/// added header must not switch the body into another mode.
+fn check_all_signed<H: HeaderSource + ?Sized>(
+    headers: &H,
+    signed_headers: &str,
+    payload_hash_line: &[u8],
+) -> Result<()> {
+    let mut unsigned: Vec<String> = Vec::new();
+    headers.for_each_name(&mut |name| {
+        let amz = name
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("x-amz-"));
+        if !amz
+            || MAY_BE_UNSIGNED.iter().any(|n| n.eq_ignore_ascii_case(name))
+            || signed_headers
+                .split(';')
+                .any(|s| s.eq_ignore_ascii_case(name))
+        {
+            return;
+        }
+        let lower = name.to_ascii_lowercase();
+        if !unsigned.contains(&lower) {
+            unsigned.push(lower);
+        }
+    });
+    let mut content_sha256_differs = false;
+    headers.for_each("x-amz-content-sha256", &mut |v| {
+        content_sha256_differs |= v != payload_hash_line;
+    });
+    if content_sha256_differs {
+        unsigned.push("x-amz-content-sha256".to_owned());
+    }
+    if unsigned.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::HeadersNotSigned(unsigned.join(",")))
     }
 }
 

@@ -175,3 +175,114 @@ proptest! {
         }
     }
 }
+
+/// A presigned PUT (only `host` signed) for the tests below.
+fn presigned_put(time: i64) -> (String, String) {
+    let path = "/bkt/obj".to_owned();
+    let query = presign(
+        &PresignRequest {
+            method: "PUT",
+            host: "h:9000",
+            raw_path: &path,
+            raw_query: "",
+            region: "us-east-1",
+            time,
+            expires: 600,
+        },
+        &Credentials::new("AK", "secret"),
+    );
+    (path, query)
+}
+
+/// Regression (issue 10): a header added to a presigned PUT changed what it
+/// did (`x-amz-copy-source` made it a CopyObject, `x-amz-meta-*` and
+/// `x-amz-tagging` were stored). S3 refuses any unsigned `x-amz-*` header
+/// with AccessDenied and a HeadersNotSigned element.
+#[test]
+fn unsigned_amz_headers_on_a_presigned_url_are_refused() {
+    let time = 1_800_000_000;
+    let (path, query) = presigned_put(time);
+    let keys = Keys("secret".into());
+    let mut verifier = Verifier::new(None, "s3");
+    let plain = [("Host", &b"h:9000"[..]), ("Content-Length", b"3")];
+    let req = SignedRequest { method: "PUT", path: &path, query: &query, headers: &plain[..] };
+    assert!(verifier.verify(&req, &keys, time).is_ok());
+    for (name, value) in [
+        ("x-amz-copy-source", &b"other/key"[..]),
+        ("X-Amz-Meta-Evil", b"1"),
+        ("x-amz-tagging", b"a=b"),
+        ("x-amz-server-side-encryption", b"AES256"),
+    ] {
+        let headers = [("Host", &b"h:9000"[..]), (name, value)];
+        let req = SignedRequest { method: "PUT", path: &path, query: &query, headers: &headers[..] };
+        let err = verifier.verify(&req, &keys, time).unwrap_err();
+        assert_eq!(err, Error::HeadersNotSigned(name.to_ascii_lowercase()), "{name}");
+        assert_eq!((err.code(), err.status()), ("AccessDenied", 403));
+    }
+    // The envelope headers read after verification may travel unsigned.
+    let headers = [
+        ("Host", &b"h:9000"[..]),
+        ("x-amz-decoded-content-length", b"3"),
+        ("x-amz-trailer", b"x-amz-checksum-crc32"),
+        ("x-amz-content-sha256", b"UNSIGNED-PAYLOAD"),
+    ];
+    let req = SignedRequest { method: "PUT", path: &path, query: &query, headers: &headers[..] };
+    assert!(verifier.verify(&req, &keys, time).is_ok());
+}
+
+/// Regression (issue 10): an unsigned `x-amz-content-sha256` on a presigned
+/// URL must not switch its body into a streaming mode (the HTTP layer
+/// decodes aws-chunked by that header): it must equal the signed hash.
+#[test]
+fn a_presigned_url_keeps_the_payload_mode_it_was_signed_with() {
+    let time = 1_800_000_000;
+    let (path, query) = presigned_put(time);
+    let keys = Keys("secret".into());
+    let mut verifier = Verifier::new(None, "s3");
+    for mode in [
+        &b"STREAMING-UNSIGNED-PAYLOAD-TRAILER"[..],
+        b"STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+        sluice_sigv4::EMPTY_SHA256.as_bytes(),
+    ] {
+        let headers = [("Host", &b"h:9000"[..]), ("x-amz-content-sha256", mode)];
+        let req = SignedRequest { method: "PUT", path: &path, query: &query, headers: &headers[..] };
+        assert_eq!(
+            verifier.verify(&req, &keys, time).unwrap_err(),
+            Error::HeadersNotSigned("x-amz-content-sha256".into())
+        );
+    }
+}
+
+/// Regression (issue 10): with header authentication too, an `x-amz-*`
+/// header added after signing is refused rather than ignored.
+#[test]
+fn unsigned_amz_headers_with_header_auth_are_refused() {
+    let time = 1_800_000_000;
+    let date = format_amz_date(time);
+    let mut headers = vec![
+        ("Host".to_owned(), b"h".to_vec()),
+        ("x-amz-content-sha256".to_owned(), b"UNSIGNED-PAYLOAD".to_vec()),
+        ("x-amz-date".to_owned(), date.into_bytes()),
+    ];
+    let req = SignedRequest { method: "PUT", path: "/b/k", query: "", headers: &headers[..] };
+    let sig = sign_headers(
+        &req,
+        "host;x-amz-content-sha256;x-amz-date",
+        "UNSIGNED-PAYLOAD",
+        &Credentials::new("AK", "secret"),
+        "us-east-1",
+        time,
+    );
+    headers.push(("Authorization".to_owned(), sig.authorization.into_bytes()));
+    let keys = Keys("secret".into());
+    let mut verifier = Verifier::new(None, "s3");
+    let req = SignedRequest { method: "PUT", path: "/b/k", query: "", headers: &headers[..] };
+    assert!(verifier.verify(&req, &keys, time).is_ok());
+    headers.push(("x-amz-meta-added".to_owned(), b"1".to_vec()));
+    headers.push(("X-Amz-Tagging".to_owned(), b"a=b".to_vec()));
+    let req = SignedRequest { method: "PUT", path: "/b/k", query: "", headers: &headers[..] };
+    assert_eq!(
+        verifier.verify(&req, &keys, time).unwrap_err(),
+        Error::HeadersNotSigned("x-amz-meta-added,x-amz-tagging".into())
+    );
+}
