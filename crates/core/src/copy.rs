@@ -8,18 +8,20 @@ use std::time::SystemTime;
 use rustix::fs::{self as rfs, Mode, OFlags};
 
 use crate::error::{Result, StoreError};
-use crate::fsys;
 use crate::meta::ObjectMeta;
 use crate::names::ObjectKey;
+use crate::publish::WriteCondition;
 use crate::store::{ObjectInfo, Store};
 
 impl Store {
     /// Copies an object. `headers` replaces the metadata (S3's REPLACE
     /// directive); None keeps the source's (COPY). The ETag is the source's.
+    /// The copy is published only if `cond` holds of the target then.
     ///
     /// # Errors
     /// [`StoreError::NoSuchBucket`], [`StoreError::NoSuchKey`] for the
-    /// source, invalid names, [`StoreError::KeyConflict`] for the target.
+    /// source, invalid names, [`StoreError::KeyConflict`] for the target,
+    /// [`StoreError::PreconditionFailed`].
     pub async fn copy_object(
         &self,
         src_bucket: &str,
@@ -27,6 +29,7 @@ impl Store {
         dst_bucket: &str,
         dst_key: &str,
         headers: Option<Vec<(String, String)>>,
+        cond: &WriteCondition,
     ) -> Result<ObjectInfo> {
         let src_key = ObjectKey::new(src_key)?;
         let (src, info, _) = self.open_key(src_bucket, &src_key)?;
@@ -42,12 +45,11 @@ impl Store {
                 ));
             }
             let w = self.put_object(dst_bucket, dst_key, Some(0))?;
-            return w.finish_with_etag(meta.etag, meta.headers).await;
+            return w.finish_with_etag(meta.etag, meta.headers, cond).await;
         }
         let dst_bucket_fd = self.bucket_fd(dst_bucket)?;
-        let parent =
-            fsys::open_or_create_parent(dst_bucket_fd.as_fd(), dst_key_checked.split_parent().0)?;
-        let mut target = self.new_target(parent, Some(info.size))?;
+        let mut target =
+            self.new_target(dst_bucket_fd.as_fd(), &dst_key_checked, Some(info.size))?;
         let out = buffered_reopen(&target.temp.fd)?;
         let (mut from, mut to, mut left) = (0u64, 0u64, info.size);
         while left > 0 {
@@ -60,7 +62,7 @@ impl Store {
             left -= n as u64;
         }
         rfs::ftruncate(&out, info.size)?;
-        self.publish_target(&mut target, &dst_bucket_fd, &dst_key_checked, &meta)
+        self.publish_target(&mut target, &dst_bucket_fd, &dst_key_checked, &meta, cond)
             .await?;
         Ok(ObjectInfo {
             size: info.size,

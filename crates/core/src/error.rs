@@ -44,6 +44,18 @@ pub enum StoreError {
     /// The object is larger than the store allows.
     #[error("your proposed upload exceeds the maximum allowed object size")]
     EntityTooLarge,
+    /// The write's condition (`If-None-Match: *`, `If-Match`) does not hold
+    /// at the moment of publishing. Nothing was changed.
+    #[error("at least one of the pre-conditions you specified did not hold")]
+    PreconditionFailed,
+    /// Another write to the same key held it for longer than a publish
+    /// waits. Nothing was changed; the client may retry.
+    #[error("another write to this key is in progress")]
+    Busy,
+    /// Metadata writes are refused on a file with other hard links: they
+    /// would change a file that other paths, maybe outside the root, share.
+    #[error("the object's file has other hard links; its metadata is not changed")]
+    HardLinked,
     /// A filesystem error.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),

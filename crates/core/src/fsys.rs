@@ -51,11 +51,17 @@ pub fn open_dir(dir: BorrowedFd<'_>, path: &str) -> rustix::io::Result<OwnedFd> 
 /// missing directories, each marked as created by the store. A component
 /// that exists as a file is a key conflict.
 pub fn open_or_create_parent(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Result<OwnedFd> {
+    create_parent(bucket, parent).map(|(fd, _)| fd)
+}
+
+/// [`open_or_create_parent`], also saying whether any directory was
+/// created (a write that fails removes them again).
+pub fn create_parent(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Result<(OwnedFd, bool)> {
     let Some(parent) = parent else {
-        return Ok(open_dir(bucket, ".")?);
+        return Ok((open_dir(bucket, ".")?, false));
     };
     match open_dir(bucket, parent) {
-        Ok(fd) => return Ok(fd),
+        Ok(fd) => return Ok((fd, false)),
         Err(Errno::NOENT) => {}
         Err(Errno::NOTDIR) => {
             return Err(StoreError::KeyConflict(
@@ -65,6 +71,7 @@ pub fn open_or_create_parent(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Re
         Err(e) => return Err(e.into()),
     }
     let mut dir = open_dir(bucket, ".")?;
+    let mut made = false;
     for segment in parent.split('/') {
         match rfs::mkdirat(&dir, segment, Mode::from_raw_mode(0o755)) {
             Ok(()) => {
@@ -73,6 +80,7 @@ pub fn open_or_create_parent(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Re
                 // when emptied, nothing breaks.
                 let _ = rfs::fsetxattr(&created, DIR_XATTR, b"created", rfs::XattrFlags::empty());
                 dir = created;
+                made = true;
                 continue;
             }
             Err(Errno::EXIST) => {}
@@ -88,7 +96,13 @@ pub fn open_or_create_parent(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Re
             Err(e) => return Err(e.into()),
         };
     }
-    Ok(dir)
+    Ok((dir, made))
+}
+
+/// Whether the directory `fd` was removed (a concurrent delete emptied it):
+/// nothing can be created in it any more.
+pub fn is_removed(fd: BorrowedFd<'_>) -> bool {
+    rfs::fstat(fd).is_ok_and(|st| st.st_nlink == 0)
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -182,54 +196,17 @@ pub fn probe_direct(dir: BorrowedFd<'_>) -> bool {
     }
 }
 
-/// Makes `temp` visible as `name` in `dir`, atomically: readers see the old
-/// object or the new one, never a mix or nothing. `internal` is the store's
-/// temporary folder, where an intermediate name lives when an existing
-/// object is replaced, so that a crash at that moment leaves nothing in the
-/// bucket.
-pub fn publish(
-    dir: BorrowedFd<'_>,
-    internal: BorrowedFd<'_>,
-    temp: &mut TempFile,
-    name: &str,
-) -> Result<()> {
-    if let Some((tmp, home)) = temp.name.take() {
-        let result = rename_over(home.as_fd(), &tmp, dir, name);
-        if result.is_err() {
-            temp.name = Some((tmp, home));
-        }
-        return result;
-    }
-    match link_fd(temp.fd.as_fd(), dir, name) {
-        Ok(()) => return Ok(()),
-        Err(Errno::EXIST) => {}
-        Err(e) => return Err(e.into()),
-    }
-    // Replacing an object: link under a temporary name, then rename over the
-    // old one (rename is atomic).
-    let tmp = temp_name();
-    let home = match link_fd(temp.fd.as_fd(), internal, tmp.as_str()) {
-        Ok(()) => internal,
-        Err(Errno::XDEV) => {
-            link_fd(temp.fd.as_fd(), dir, tmp.as_str())?;
-            dir
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let result = rename_over(home, &tmp, dir, name);
-    if result.is_err() {
-        let _ = rfs::unlinkat(home, tmp.as_str(), AtFlags::empty());
-    }
-    result
-}
-
 /// Set once linkat(AT_EMPTY_PATH) was refused (kernels before 6.10 without
 /// CAP_DAC_READ_SEARCH): /proc/self/fd is used from then on.
 static EMPTY_PATH_REFUSED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
 /// Gives the open file `fd` the name `name` in `dir`.
-fn link_fd(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> rustix::io::Result<()> {
+pub(crate) fn link_fd(
+    fd: BorrowedFd<'_>,
+    dir: BorrowedFd<'_>,
+    name: &str,
+) -> rustix::io::Result<()> {
     if !EMPTY_PATH_REFUSED.load(Ordering::Relaxed) {
         match rfs::linkat(fd, "", dir, name, AtFlags::EMPTY_PATH) {
             Err(Errno::PERM | Errno::NOENT | Errno::INVAL) => {
@@ -255,15 +232,6 @@ fn link_via_proc(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> rustix:
         name,
         AtFlags::SYMLINK_FOLLOW,
     )
-}
-
-fn rename_over(from: BorrowedFd<'_>, tmp: &str, dir: BorrowedFd<'_>, name: &str) -> Result<()> {
-    rfs::renameat(from, tmp, dir, name).map_err(|e| match e {
-        Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST => {
-            StoreError::KeyConflict("the key is an existing directory that holds other objects")
-        }
-        other => other.into(),
-    })
 }
 
 /// Reads an xattr into a Vec; None when absent or unsupported.

@@ -32,6 +32,7 @@ mod list;
 mod meta;
 mod multipart;
 mod names;
+mod publish;
 mod reader;
 mod runtime;
 mod sink;
@@ -48,6 +49,7 @@ pub use multipart::{
     PartInfo, PartWriter, UploadInfo, MAX_PARTS, MAX_PART_SIZE, PART_SIZES_HEADER,
 };
 pub use names::{is_valid_bucket_name, BucketName, ObjectKey, MAX_KEY_BYTES, RESERVED_PREFIX};
+pub use publish::WriteCondition;
 pub use reader::{fill_generated, Chunk, ObjectReader, DIRECT_READ_MIN};
 pub use runtime::{
     block_on, numa_cores_for_path, parse_cpu_list, pick_cores, pin_to, start_runtimes, Driver,

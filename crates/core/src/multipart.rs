@@ -1,19 +1,30 @@
 //! Multipart uploads, staged under `<root>/.sluice/multipart/<upload-id>/`.
 //!
 //! The first part whose size is a whole number of blocks fixes the upload's
-//! slot size S (recorded in `slot`, created exclusively so that concurrent
-//! parts agree). A part of at most S bytes is written into the shared file
-//! `data` at offset (N-1)*S; any other part gets a file of its own. When the
-//! completed upload is parts 1..K all of size S but the last (what every
-//! client sends), completion is a truncate of `data` and a rename into the
-//! bucket: no byte is copied. Otherwise the parts are joined with
-//! copy_file_range into a new file, published like a PUT.
+//! slot size S (`slot`, linked into place so that concurrent parts agree).
+//! Slot N of the shared file `data` (at offset (N-1)*S) is written by one
+//! part upload only, the one that created `claim-N` first: a failed, killed
+//! or concurrent upload of the same number, and every later re-upload, goes
+//! to a file of its own and never touches bytes another upload verified.
+//! `part-N` records the last verified upload of N (its size, MD5 and where
+//! its bytes are), replaced atomically, so ListParts and Complete see whole
+//! verified parts only.
+//!
+//! Writers into `data` hold a shared `flock` on it; an in-place Complete
+//! takes it exclusively, so no slot writer is active while the file becomes
+//! the object (a writer that locks later sees `data` is gone and writes a
+//! file of its own). When the completed upload is parts 1..K of size S but
+//! the last (what every client sends), completion is a truncate of `data`
+//! and a rename into the bucket: no byte copied, but those of parts that
+//! were re-uploaded into files of their own. Otherwise, or while a slot
+//! writer is active, the parts are joined with copy_file_range into a new
+//! file, published like a PUT.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, SystemTime};
 
 use md5::{Digest as _, Md5};
-use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
+use rustix::fs::{self as rfs, AtFlags, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::buf::{AlignedBuf, ALIGN};
@@ -22,8 +33,10 @@ use crate::error::{Result, StoreError};
 use crate::fsys::{self, META_XATTR};
 use crate::meta::ObjectMeta;
 use crate::names::{BucketName, ObjectKey};
+use crate::publish::{publish, Source, WriteCondition};
 use crate::sink::{hex, Sink, Tail};
 use crate::store::{system_time, ObjectInfo, Store, INTERNAL_DIR};
+use crate::writer::BUSY_WAIT;
 
 /// Highest part number S3 allows.
 pub const MAX_PARTS: u32 = 10_000;
@@ -62,7 +75,6 @@ pub struct PartInfo {
     pub modified: SystemTime,
     /// Headers kept with the part (checksums).
     pub headers: Vec<(String, String)>,
-    shared: bool,
 }
 
 fn upload_dir(id: &str) -> Result<String> {
@@ -282,32 +294,29 @@ impl Store {
             _ => None,
         };
         if let Some(slot) = slot {
-            let data_flags = OFlags::RDWR
-                | if direct {
-                    OFlags::DIRECT
-                } else {
-                    OFlags::empty()
-                };
-            let data = fsys::open_beneath(staging.as_fd(), "data", data_flags, Mode::empty())?;
-            let tail = fsys::open_beneath(staging.as_fd(), "data", OFlags::RDWR, Mode::empty())?;
-            let base = u64::from(number - 1) * slot;
-            let sink = Sink::new(
-                &data,
-                direct,
-                base,
-                Tail::Buffered(tail),
-                MAX_PART_SIZE,
-                opts.writes_in_flight,
-                opts.null_data,
-            )?;
-            return Ok(PartWriter {
-                store: self.clone(),
-                staging,
-                number,
-                sink,
-                own: None,
-                limit: size,
-            });
+            if let Some(data) = self.claim_slot(staging.as_fd(), number, direct)? {
+                let tail =
+                    fsys::open_beneath(staging.as_fd(), "data", OFlags::RDWR, Mode::empty())?;
+                let base = u64::from(number - 1) * slot;
+                let sink = Sink::new(
+                    &data,
+                    direct,
+                    base,
+                    Tail::Buffered(tail),
+                    MAX_PART_SIZE,
+                    opts.writes_in_flight,
+                    opts.null_data,
+                )?;
+                return Ok(PartWriter {
+                    store: self.clone(),
+                    staging,
+                    number,
+                    sink,
+                    own: None,
+                    _data: Some(data),
+                    limit: size,
+                });
+            }
         }
         let temp = fsys::create_temp(staging.as_fd(), self.inner.tmp_fd.as_fd(), direct)?;
         let sink = Sink::new(
@@ -325,6 +334,7 @@ impl Store {
             number,
             sink,
             own: Some(temp),
+            _data: None,
             limit: size,
         })
     }
@@ -332,27 +342,80 @@ impl Store {
     /// The upload's slot size, fixing it to `size` if none is set yet and
     /// `size` is a whole number of blocks.
     fn slot_size(&self, staging: BorrowedFd<'_>, size: u64) -> Result<Option<u64>> {
-        loop {
-            if let Some(raw) = read_small(staging, "slot")? {
-                return Ok(std::str::from_utf8(&raw)
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok()));
-            }
-            if size % ALIGN as u64 != 0 {
-                return Ok(None);
-            }
-            // Exclusive creation: of two parts racing here, one sets the size
-            // and the other reads it on the next turn of the loop.
-            let flags = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC;
-            match rfs::openat(staging, "slot.new", flags, Mode::from_raw_mode(0o600)) {
-                Ok(fd) => {
-                    rustix::io::write(&fd, size.to_string().as_bytes())?;
-                    rfs::renameat(staging, "slot.new", staging, "slot")?;
-                    return Ok(Some(size));
-                }
-                Err(Errno::EXIST) => std::thread::yield_now(),
-                Err(e) => return Err(e.into()),
-            }
+        let parse = |raw: Vec<u8>| {
+            std::str::from_utf8(&raw)
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .filter(|&s| s > 0)
+        };
+        if let Some(raw) = read_small(staging, "slot")? {
+            return Ok(parse(raw));
+        }
+        if size % ALIGN as u64 != 0 {
+            return Ok(None);
+        }
+        // Written under a name of its own, then linked as `slot`: the link
+        // fails if another part set the size first, and a crash leaves no
+        // half-written `slot` (an empty `slot.new` of older versions made
+        // every later part spin here).
+        let tmp = fsys::temp_name();
+        write_small(staging, &tmp, size.to_string().as_bytes(), false)?;
+        let linked = rfs::linkat(staging, tmp.as_str(), staging, "slot", AtFlags::empty());
+        let _ = rfs::unlinkat(staging, tmp.as_str(), AtFlags::empty());
+        match linked {
+            Ok(()) => Ok(Some(size)),
+            Err(Errno::EXIST) => Ok(read_small(staging, "slot")?.and_then(parse)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens `data` for writing slot `number`, when this upload may: `data`
+    /// still belongs to the upload (no Complete holds it or took it), and
+    /// no other upload of this number ever claimed the slot. The returned
+    /// descriptor holds a shared lock on `data` for as long as it (or a dup
+    /// of it) is open.
+    fn claim_slot(
+        &self,
+        staging: BorrowedFd<'_>,
+        number: u32,
+        direct: bool,
+    ) -> Result<Option<OwnedFd>> {
+        let flags = OFlags::RDWR
+            | if direct {
+                OFlags::DIRECT
+            } else {
+                OFlags::empty()
+            };
+        let data = match fsys::open_beneath(staging, "data", flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        match rfs::flock(&data, FlockOperation::NonBlockingLockShared) {
+            Ok(()) => {}
+            // A Complete holds `data`: write elsewhere.
+            Err(Errno::WOULDBLOCK) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        // Locked: is it still the upload's `data`, and not (being) published
+        // as an object? A Complete renames it away under its exclusive lock.
+        let mine = rfs::fstat(&data)?;
+        match rfs::statat(staging, "data", AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st)
+                if st.st_ino == mine.st_ino && st.st_dev == mine.st_dev && mine.st_nlink == 1 => {}
+            Ok(_) | Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let claim = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC;
+        match rfs::openat(
+            staging,
+            claim_name(number).as_str(),
+            claim,
+            Mode::from_raw_mode(0o600),
+        ) {
+            Ok(_) => Ok(Some(data)),
+            Err(Errno::EXIST) => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -375,7 +438,7 @@ impl Store {
                 continue;
             };
             if let Some(p) = read_part(staging.as_fd(), n)? {
-                parts.push(p);
+                parts.push(p.info);
             }
         }
         parts.sort_by_key(|p| p.number);
@@ -483,20 +546,28 @@ impl Store {
     }
 
     /// Completes an upload from the listed parts (number, ETag with or
-    /// without quotes), in ascending order. Returns the object, whose ETag
+    /// without quotes), in ascending order, publishing the object only if
+    /// `cond` holds of the key at that moment. Returns the object, whose ETag
     /// is the MD5 of the parts' MD5s followed by `-` and the part count.
+    ///
+    /// The object is exactly the bytes of the named parts' last verified
+    /// uploads; part uploads still running neither change it nor are
+    /// changed by it.
     ///
     /// # Errors
     /// [`StoreError::NoSuchUpload`], [`StoreError::InvalidPart`] (missing
     /// part or ETag mismatch), [`StoreError::InvalidPartOrder`],
     /// [`StoreError::EntityTooSmall`] (a part but the last below the minimum
-    /// part size), [`StoreError::KeyConflict`].
+    /// part size), [`StoreError::KeyConflict`],
+    /// [`StoreError::PreconditionFailed`], [`StoreError::Busy`] (another
+    /// Complete of this upload is running).
     pub async fn complete_multipart(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &str,
         parts: &[(u32, String)],
+        cond: &WriteCondition,
     ) -> Result<ObjectInfo> {
         let (staging, upload) = self.open_upload(bucket, key, upload_id)?;
         let object_key = ObjectKey::new(key)?;
@@ -506,24 +577,30 @@ impl Store {
         if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(StoreError::InvalidPartOrder);
         }
+        // One Complete of an upload at a time (on any node): the lock is on
+        // the upload's record, held until this one returns.
+        let record = fsys::open_beneath(staging.as_fd(), "upload", OFlags::RDONLY, Mode::empty())
+            .map_err(|_| StoreError::NoSuchUpload)?;
+        match rfs::flock(&record, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(Errno::WOULDBLOCK) => return Err(StoreError::Busy),
+            Err(e) => return Err(e.into()),
+        }
         let mut chosen = Vec::with_capacity(parts.len());
         let mut md5s = Md5::new();
         for (i, (n, etag)) in parts.iter().enumerate() {
-            let p = read_part(staging.as_fd(), *n)?.ok_or(StoreError::InvalidPart)?;
-            if p.etag != etag.trim_matches('"') {
-                return Err(StoreError::InvalidPart);
-            }
-            if i + 1 < parts.len() && p.size < self.inner.opts.min_part_size {
+            let p = open_part(staging.as_fd(), *n, etag.trim_matches('"'))?;
+            if i + 1 < parts.len() && p.info.size < self.inner.opts.min_part_size {
                 return Err(StoreError::EntityTooSmall);
             }
-            md5s.update(decode_hex16(&p.etag).ok_or(StoreError::InvalidPart)?);
+            md5s.update(decode_hex16(&p.info.etag).ok_or(StoreError::InvalidPart)?);
             chosen.push(p);
         }
         let etag = format!("{}-{}", hex(&md5s.finalize()), chosen.len());
-        let total: u64 = chosen.iter().map(|p| p.size).sum();
+        let total: u64 = chosen.iter().map(|p| p.info.size).sum();
         // The part sizes stay with the object, for GET ?partNumber=N.
         let mut headers = upload.headers.clone();
-        let sizes: Vec<String> = chosen.iter().map(|p| p.size.to_string()).collect();
+        let sizes: Vec<String> = chosen.iter().map(|p| p.info.size.to_string()).collect();
         headers.push((PART_SIZES_HEADER.to_owned(), sizes.join(",")));
         let meta = ObjectMeta { etag, headers };
         let bucket_fd = self.bucket_fd(bucket)?;
@@ -531,69 +608,69 @@ impl Store {
             std::str::from_utf8(&raw)
                 .ok()
                 .and_then(|s| s.trim().parse::<u64>().ok())
+                .filter(|&s| s > 0)
         });
-        // In place when parts 1..K fill whole slots but the last; a last part
-        // that got a file of its own (it arrived before the slot size was
-        // known) is copied into its slot first: at most one slot of copying.
-        let in_place = slot.is_some_and(|s| {
+        // In place when parts 1..K fill whole slots but the last; a part that
+        // got a file of its own (a re-upload, or one that arrived before the
+        // slot size was known) is copied into its slot first.
+        let in_place = slot.filter(|&s| {
             chosen.iter().enumerate().all(|(i, p)| {
                 let last = i + 1 == chosen.len();
-                p.number as usize == i + 1 && (last || (p.shared && p.size == s))
+                p.info.number as usize == i + 1
+                    && if last {
+                        p.info.size <= s
+                    } else {
+                        p.info.size == s
+                    }
             })
         });
-        if in_place {
-            if let (Some(s), Some(last)) = (slot, chosen.last().filter(|p| !p.shared)) {
-                let src = fsys::open_beneath(
-                    staging.as_fd(),
-                    &part_file(last.number),
-                    OFlags::RDONLY,
-                    Mode::empty(),
-                )?;
-                let dst = fsys::open_beneath(staging.as_fd(), "data", OFlags::RDWR, Mode::empty())?;
-                copy_range(&src, 0, &dst, u64::from(last.number - 1) * s, last.size)?;
+        if let Some(s) = in_place {
+            if self
+                .complete_in_place(
+                    &staging,
+                    &bucket_fd,
+                    &object_key,
+                    &chosen,
+                    s,
+                    total,
+                    &meta,
+                    cond,
+                )
+                .await?
+            {
+                self.forget_upload(upload_id);
+                return Ok(ObjectInfo {
+                    size: total,
+                    modified: SystemTime::now(),
+                    meta,
+                    derived: false,
+                });
             }
         }
-        if in_place
-            && self
-                .complete_in_place(&staging, &bucket_fd, &object_key, total, &meta)
-                .await?
-        {
-            self.remove_upload(upload_id)?;
-            return Ok(ObjectInfo {
-                size: total,
-                modified: SystemTime::now(),
-                meta,
-                derived: false,
-            });
-        }
         // Join the parts into a new file next to the target.
-        let parent = fsys::open_or_create_parent(bucket_fd.as_fd(), object_key.split_parent().0)?;
-        let mut target = self.new_target(parent, None)?;
+        let mut target = self.new_target(bucket_fd.as_fd(), &object_key, None)?;
         let out = buffered_reopen(&target.temp.fd)?;
         let mut at = 0u64;
+        let shared = if chosen.iter().any(|p| p.file.is_none()) {
+            Some(
+                fsys::open_beneath(staging.as_fd(), "data", OFlags::RDONLY, Mode::empty())
+                    .map_err(|_| StoreError::NoSuchUpload)?,
+            )
+        } else {
+            None
+        };
         for p in &chosen {
-            let (src, from) = if p.shared {
-                (
-                    fsys::open_beneath(staging.as_fd(), "data", OFlags::RDONLY, Mode::empty())?,
-                    u64::from(p.number - 1) * slot.unwrap_or(0),
-                )
-            } else {
-                (
-                    fsys::open_beneath(
-                        staging.as_fd(),
-                        &part_file(p.number),
-                        OFlags::RDONLY,
-                        Mode::empty(),
-                    )?,
-                    0,
-                )
+            let (src, from) = match (&p.file, &shared) {
+                (Some(own), _) => (own, 0),
+                (None, Some(data)) => (data, u64::from(p.info.number - 1) * slot.unwrap_or(0)),
+                (None, None) => return Err(StoreError::NoSuchUpload),
             };
-            copy_range(&src, from, &out, at, p.size)?;
-            at += p.size;
+            copy_range(src, from, &out, at, p.info.size)?;
+            at += p.info.size;
         }
-        self.publish_target(&mut target, &bucket_fd, &object_key, &meta)
+        self.publish_target(&mut target, &bucket_fd, &object_key, &meta, cond)
             .await?;
-        self.remove_upload(upload_id)?;
+        self.forget_upload(upload_id);
         Ok(ObjectInfo {
             size: total,
             modified: SystemTime::now(),
@@ -602,39 +679,111 @@ impl Store {
         })
     }
 
-    /// Truncates the shared file to the object's size and renames it into
-    /// place. False when the rename crosses filesystems (the caller copies).
+    /// Removes a completed upload's staging folder (an Abort racing the
+    /// Complete may have done it already).
+    fn forget_upload(&self, upload_id: &str) {
+        let _ = self.remove_upload(upload_id);
+    }
+
+    /// Makes the shared file the object: copies parts that live in files of
+    /// their own into their slots, truncates, stores the metadata, syncs and
+    /// renames it into place under `cond`. False when it cannot be done in
+    /// place (a slot writer is active, a verified part lies past the
+    /// object's end, or the bucket is on another filesystem): the caller
+    /// joins the parts into a new file instead.
+    #[allow(clippy::too_many_arguments)]
     async fn complete_in_place(
         &self,
         staging: &OwnedFd,
         bucket_fd: &OwnedFd,
         key: &ObjectKey,
+        chosen: &[OpenPart],
+        slot: u64,
         total: u64,
         meta: &ObjectMeta,
+        cond: &WriteCondition,
     ) -> Result<bool> {
-        let data = fsys::open_beneath(staging.as_fd(), "data", OFlags::RDWR, Mode::empty())?;
+        let data = match fsys::open_beneath(staging.as_fd(), "data", OFlags::RDWR, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        match rfs::flock(&data, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            // A part upload is writing its slot: leave `data` alone.
+            Err(Errno::WOULDBLOCK) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        // Truncating would cut verified parts beyond the object (uploaded,
+        // not named): a Complete that then fails its condition must leave
+        // the upload as it was, so join instead.
+        let named = chosen.len() as u32;
+        if self
+            .list_records_beyond(staging.as_fd(), named)?
+            .iter()
+            .any(|p| p.location == Location::Shared)
+        {
+            return Ok(false);
+        }
+        for p in chosen {
+            if let Some(own) = &p.file {
+                copy_range(
+                    own,
+                    0,
+                    &data,
+                    u64::from(p.info.number - 1) * slot,
+                    p.info.size,
+                )?;
+            }
+        }
         rfs::ftruncate(&data, total)?;
         rfs::fsetxattr(&data, META_XATTR, &meta.encode(), rfs::XattrFlags::empty())?;
         if self.inner.opts.fdatasync {
             rfs::fdatasync(&data)?;
         }
         let (parent_rel, name) = key.split_parent();
-        for _ in 0..3 {
-            let parent = fsys::open_or_create_parent(bucket_fd.as_fd(), parent_rel)?;
-            match rfs::renameat(staging, "data", &parent, name) {
+        let mut reopened = 0;
+        let waited = std::time::Instant::now();
+        loop {
+            let (parent, _) = fsys::create_parent(bucket_fd.as_fd(), parent_rel)?;
+            let src = Source::Named(staging.as_fd(), "data");
+            match publish(parent.as_fd(), self.inner.tmp_fd.as_fd(), src, name, cond) {
                 Ok(()) => return Ok(true),
-                Err(Errno::XDEV) => return Ok(false),
-                // The parent went away under a concurrent delete: again.
-                Err(Errno::NOENT) => continue,
-                Err(Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST) => {
-                    return Err(StoreError::KeyConflict(
-                        "the key is an existing directory that holds other objects",
-                    ))
+                Err(StoreError::Io(e)) if e.raw_os_error() == Some(Errno::XDEV.raw_os_error()) => {
+                    return Ok(false)
                 }
-                Err(e) => return Err(e.into()),
+                // The parent went away under a concurrent delete: again.
+                Err(StoreError::Io(e))
+                    if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) && reopened < 3 =>
+                {
+                    reopened += 1;
+                }
+                Err(StoreError::Busy) if waited.elapsed() < BUSY_WAIT => {
+                    monoio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(e) => return Err(e),
             }
         }
-        Err(StoreError::Io(std::io::ErrorKind::NotFound.into()))
+    }
+
+    /// The records of parts numbered above `n`.
+    fn list_records_beyond(&self, staging: BorrowedFd<'_>, n: u32) -> Result<Vec<PartRecord>> {
+        let mut out = Vec::new();
+        for entry in rfs::Dir::read_from(staging)? {
+            let entry = entry?;
+            let Some(number) = entry
+                .file_name()
+                .to_str()
+                .ok()
+                .and_then(|n| n.strip_prefix("part-"))
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|&m| m > n)
+            else {
+                continue;
+            };
+            out.extend(read_part(staging, number)?);
+        }
+        Ok(out)
     }
 }
 
@@ -666,7 +815,42 @@ fn decode_hex16(text: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
-fn read_part(staging: BorrowedFd<'_>, number: u32) -> Result<Option<PartInfo>> {
+/// Where a verified part's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Location {
+    /// Its slot of the shared `data` file.
+    Shared,
+    /// A file of its own in the staging folder.
+    Own(String),
+}
+
+/// A part's record: the last verified upload of its number.
+#[derive(Debug)]
+struct PartRecord {
+    info: PartInfo,
+    location: Location,
+}
+
+/// A part chosen by a Complete, with its bytes held open: a re-upload that
+/// replaces it meanwhile cannot change what is read.
+struct OpenPart {
+    info: PartInfo,
+    /// Its own file; None for a slot of `data` (slots are written once).
+    file: Option<OwnedFd>,
+}
+
+fn claim_name(n: u32) -> String {
+    format!("claim-{n:05}")
+}
+
+/// A fresh name for a part's own file.
+fn own_part_file(n: u32) -> Result<String> {
+    let mut id = [0u8; 8];
+    rustix::rand::getrandom(&mut id, rustix::rand::GetRandomFlags::empty())?;
+    Ok(format!("part-{n:05}.{}.data", hex(&id)))
+}
+
+fn read_part(staging: BorrowedFd<'_>, number: u32) -> Result<Option<PartRecord>> {
     let Some(raw) = read_small(staging, &part_record(number))? else {
         return Ok(None);
     };
@@ -677,14 +861,47 @@ fn read_part(staging: BorrowedFd<'_>, number: u32) -> Result<Option<PartInfo>> {
     let [size, etag, location, modified] = fields[..] else {
         return Ok(None);
     };
-    Ok(Some(PartInfo {
-        number,
-        size: size.parse().unwrap_or(0),
-        etag: etag.to_owned(),
-        modified: system_time(modified.parse().unwrap_or(0), 0),
-        headers,
-        shared: location == "shared",
+    let location = match location {
+        "shared" => Location::Shared,
+        // Records of earlier versions name the part's file implicitly.
+        "own" => Location::Own(part_file(number)),
+        name if name.starts_with("part-") && !name.contains('/') => Location::Own(name.to_owned()),
+        _ => return Ok(None),
+    };
+    Ok(Some(PartRecord {
+        info: PartInfo {
+            number,
+            size: size.parse().unwrap_or(0),
+            etag: etag.to_owned(),
+            modified: system_time(modified.parse().unwrap_or(0), 0),
+            headers,
+        },
+        location,
     }))
+}
+
+/// Part `number` with ETag `etag`, its bytes opened. A re-upload may replace
+/// the record and remove the file it named between our two reads: the
+/// record is read again then.
+fn open_part(staging: BorrowedFd<'_>, number: u32, etag: &str) -> Result<OpenPart> {
+    for _ in 0..3 {
+        let p = read_part(staging, number)?.ok_or(StoreError::InvalidPart)?;
+        if p.info.etag != etag {
+            return Err(StoreError::InvalidPart);
+        }
+        let file = match &p.location {
+            Location::Shared => None,
+            Location::Own(name) => {
+                match fsys::open_beneath(staging, name, OFlags::RDONLY, Mode::empty()) {
+                    Ok(fd) => Some(fd),
+                    Err(Errno::NOENT) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        return Ok(OpenPart { info: p.info, file });
+    }
+    Err(StoreError::InvalidPart)
 }
 
 /// A part being written; see [`Store::upload_part`].
@@ -693,8 +910,10 @@ pub struct PartWriter {
     staging: OwnedFd,
     number: u32,
     sink: Sink,
-    /// The part's own temporary file when it is not in the shared file.
+    /// The part's own temporary file when it does not write its slot.
     own: Option<fsys::TempFile>,
+    /// `data`, share-locked while this part writes its slot in it.
+    _data: Option<OwnedFd>,
     limit: Option<u64>,
 }
 
@@ -728,10 +947,14 @@ impl PartWriter {
     }
 
     /// Makes the part durable and records it (replacing an earlier upload of
-    /// the same number) with `headers`.
+    /// the same number) with `headers`. Until this returns, nothing of this
+    /// upload is visible; dropping the writer instead changes nothing that
+    /// ListParts or Complete can see.
     ///
     /// # Errors
-    /// Write errors; fewer bytes than the size given at the start.
+    /// Write errors; fewer bytes than the size given at the start;
+    /// [`StoreError::NoSuchUpload`] when the upload was completed or aborted
+    /// meanwhile.
     pub async fn finish(mut self, headers: Vec<(String, String)>) -> Result<PartInfo> {
         if self.limit.is_some_and(|l| self.sink.total() != l) {
             return Err(StoreError::Io(std::io::ErrorKind::UnexpectedEof.into()));
@@ -740,49 +963,79 @@ impl PartWriter {
         let size = self.sink.total();
         let etag = hex(&self.sink.md5());
         let sync = self.store.inner.opts.fdatasync;
-        let shared = match self.own.take() {
+        let location = match self.own.take() {
             None => {
                 if sync {
                     self.sink.file().sync_data().await?;
                 }
-                true
+                // Every write has landed: the slot is done, let a Complete
+                // take `data` now (closing the runtime's descriptor, which
+                // also releases the lock, may complete later).
+                if let Some(data) = &self._data {
+                    rfs::flock(data, FlockOperation::Unlock)?;
+                }
+                Location::Shared
             }
             Some(mut temp) => {
                 rfs::ftruncate(&temp.fd, size)?;
                 if sync {
                     self.sink.file().sync_data().await?;
                 }
-                let target = part_file(self.number);
-                let published = fsys::publish(
+                let name = own_part_file(self.number)?;
+                let published = publish(
                     self.staging.as_fd(),
                     self.store.inner.tmp_fd.as_fd(),
-                    &mut temp,
-                    &target,
+                    Source::Temp(&mut temp),
+                    &name,
+                    &WriteCondition::Always,
                 );
                 temp.discard();
-                published?;
-                false
+                published.map_err(|e| match e {
+                    // The staging folder is gone: completed or aborted.
+                    StoreError::Io(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {
+                        StoreError::NoSuchUpload
+                    }
+                    other => other,
+                })?;
+                Location::Own(name)
             }
         };
         let modified = SystemTime::now();
-        let line = format!(
-            "{size} {etag} {} {}",
-            if shared { "shared" } else { "own" },
-            secs(modified)
-        );
+        let place = match &location {
+            Location::Shared => "shared",
+            Location::Own(name) => name.as_str(),
+        };
+        let line = format!("{size} {etag} {place} {}", secs(modified));
+        let previous = read_part(self.staging.as_fd(), self.number).ok().flatten();
         write_small(
             self.staging.as_fd(),
             &part_record(self.number),
             &encode_lines(&[line], &headers),
             sync,
-        )?;
+        )
+        .map_err(|e| match e {
+            StoreError::Io(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {
+                StoreError::NoSuchUpload
+            }
+            other => other,
+        })?;
+        // The file of the upload this one replaced is no longer named by any
+        // record (a Complete that opened it keeps reading it).
+        if let Some(PartRecord {
+            location: Location::Own(old),
+            ..
+        }) = previous
+        {
+            if location != Location::Own(old.clone()) {
+                let _ = rfs::unlinkat(&self.staging, old.as_str(), AtFlags::empty());
+            }
+        }
         Ok(PartInfo {
             number: self.number,
             size,
             etag,
             modified,
             headers,
-            shared,
         })
     }
 }

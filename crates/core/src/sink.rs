@@ -24,6 +24,22 @@ pub(crate) enum Tail {
     Buffered(OwnedFd),
 }
 
+/// Preallocation of the file as data arrives: at most one step ahead of
+/// what was written, so a client that announces a large body and then
+/// stalls holds no more space than it sent plus one step.
+struct Prealloc {
+    fd: OwnedFd,
+    /// Bytes preallocated past `base`.
+    done: u64,
+    /// The length to reach (the announced size, rounded up to a block).
+    goal: u64,
+    /// A fallocate failed (no space, no support): extend by writing.
+    stopped: bool,
+}
+
+/// How far preallocation runs ahead of the data.
+pub(crate) const PREALLOC_STEP: u64 = 8 << 20;
+
 /// A file region being filled; see the module documentation.
 pub(crate) struct Sink {
     file: Rc<monoio::fs::File>,
@@ -43,6 +59,7 @@ pub(crate) struct Sink {
     writes_in_flight: usize,
     /// Hash and count, write nothing (benchmark mode).
     discard: bool,
+    prealloc: Option<Prealloc>,
 }
 
 impl Sink {
@@ -69,7 +86,52 @@ impl Sink {
             max_size,
             writes_in_flight: writes_in_flight.max(1),
             discard,
+            prealloc: None,
         })
+    }
+
+    /// Preallocates the region up to `len` bytes (rounded up to a block), a
+    /// step at a time as the data arrives: a file-extending O_DIRECT write
+    /// is handed to io_uring's worker threads on ext4, one within the
+    /// preallocated length is not.
+    pub(crate) fn preallocate(&mut self, fd: &OwnedFd, len: u64) -> Result<()> {
+        if len == 0 || self.discard {
+            return Ok(());
+        }
+        self.prealloc = Some(Prealloc {
+            fd: fd.try_clone()?,
+            done: 0,
+            goal: len.next_multiple_of(ALIGN as u64),
+            stopped: false,
+        });
+        self.grow(1);
+        Ok(())
+    }
+
+    /// Extends the preallocation to cover `upto` bytes past `base` (and up
+    /// to one step beyond, never past the goal).
+    fn grow(&mut self, upto: u64) {
+        let base = self.base;
+        let Some(p) = self.prealloc.as_mut() else {
+            return;
+        };
+        while !p.stopped && p.done < upto.min(p.goal) {
+            let len = PREALLOC_STEP.min(p.goal - p.done);
+            match rustix::fs::fallocate(
+                &p.fd,
+                rustix::fs::FallocateFlags::empty(),
+                base + p.done,
+                len,
+            ) {
+                Ok(()) => p.done += len,
+                Err(_) => p.stopped = true,
+            }
+        }
+    }
+
+    /// The preallocated length past `base`, when preallocation ran.
+    pub(crate) fn preallocated(&self) -> Option<u64> {
+        self.prealloc.as_ref().map(|p| p.done).filter(|&n| n > 0)
     }
 
     pub(crate) fn total(&self) -> u64 {
@@ -163,6 +225,7 @@ impl Sink {
                 result?;
             }
         }
+        self.grow(self.offset + buf.len() as u64);
         let file = Rc::clone(&self.file);
         let at = self.base + self.offset;
         self.offset += buf.len() as u64;

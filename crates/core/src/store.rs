@@ -340,6 +340,12 @@ impl Store {
     ) -> Result<ObjectInfo> {
         let key = ObjectKey::new(key)?;
         let (fd, mut info, _) = self.open_key(bucket, &key)?;
+        // The store makes files with one link. A file hard-linked over POSIX
+        // may share its inode with a path outside the root: its xattrs are
+        // not ours to change.
+        if !key.is_dir_marker() && rfs::fstat(&fd)?.st_nlink > 1 {
+            return Err(StoreError::HardLinked);
+        }
         update(&mut info.meta.headers);
         rfs::fsetxattr(
             &fd,
@@ -421,7 +427,7 @@ fn remove_old_temporaries(tmp: BorrowedFd<'_>) {
 
 /// Removes the store-created directories of `parent` from the deepest up,
 /// stopping at the first that is not empty or was not made by the store.
-fn remove_empty_parents(bucket: BorrowedFd<'_>, parent: &str) {
+pub(crate) fn remove_empty_parents(bucket: BorrowedFd<'_>, parent: &str) {
     let mut path = parent;
     loop {
         let Ok(dir) = fsys::open_dir(bucket, path) else {

@@ -1,17 +1,18 @@
 //! Writing an object: a [`Sink`] into an unnamed temporary file next to the
 //! target, published atomically at the end.
 
-use std::os::fd::{AsFd, OwnedFd};
-use std::time::SystemTime;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, SystemTime};
 
-use rustix::fs::{self as rfs, FallocateFlags};
+use rustix::fs as rfs;
 use rustix::io::Errno;
 
-use crate::buf::{AlignedBuf, ALIGN};
+use crate::buf::AlignedBuf;
 use crate::error::{Result, StoreError};
 use crate::fsys::{self, TempFile, DIR_XATTR, META_XATTR};
 use crate::meta::ObjectMeta;
 use crate::names::ObjectKey;
+use crate::publish::{publish, Source, WriteCondition};
 use crate::sink::{hex, Sink, Tail};
 use crate::store::{ObjectInfo, Store};
 
@@ -31,8 +32,10 @@ pub(crate) struct Target {
     pub(crate) parent: OwnedFd,
     pub(crate) temp: TempFile,
     pub(crate) sink: Sink,
-    /// The file's length after preallocation.
-    preallocated: Option<u64>,
+    /// The parent directories this write created (the bucket and the
+    /// parent's path in it), removed again if it never publishes.
+    made_dirs: Option<(OwnedFd, String)>,
+    published: bool,
 }
 
 impl std::fmt::Debug for ObjectWriter {
@@ -45,8 +48,8 @@ impl std::fmt::Debug for ObjectWriter {
 
 impl Store {
     /// Starts writing `key` in `bucket`. `size_hint` (the Content-Length when
-    /// known) lets the file be preallocated, which keeps ext4's O_DIRECT
-    /// writes from being handed to worker threads.
+    /// known) lets the file be preallocated as the data arrives, which keeps
+    /// ext4's O_DIRECT writes from being handed to worker threads.
     ///
     /// # Errors
     /// Invalid names, [`StoreError::NoSuchBucket`], [`StoreError::KeyConflict`]
@@ -65,8 +68,7 @@ impl Store {
         let target = if key.is_dir_marker() {
             None
         } else {
-            let parent = fsys::open_or_create_parent(bucket_fd.as_fd(), key.split_parent().0)?;
-            Some(self.new_target(parent, size_hint)?)
+            Some(self.new_target(bucket_fd.as_fd(), &key, size_hint)?)
         };
         Ok(ObjectWriter {
             store: self.clone(),
@@ -76,21 +78,33 @@ impl Store {
         })
     }
 
-    /// A temporary file in `parent` with a sink writing it.
-    pub(crate) fn new_target(&self, parent: OwnedFd, size_hint: Option<u64>) -> Result<Target> {
-        let direct = self.direct_for(parent.as_fd());
-        let temp = fsys::create_temp(parent.as_fd(), self.inner.tmp_fd.as_fd(), direct)?;
-        let preallocated = match size_hint {
-            Some(n) if n > 0 && !self.inner.opts.null_data => {
-                let len = n.next_multiple_of(ALIGN as u64);
-                rfs::fallocate(&temp.fd, FallocateFlags::empty(), 0, len)
-                    .is_ok()
-                    .then_some(len)
+    /// A temporary file beside `key` (its parent created as needed) with a
+    /// sink writing it.
+    pub(crate) fn new_target(
+        &self,
+        bucket_fd: BorrowedFd<'_>,
+        key: &ObjectKey,
+        size_hint: Option<u64>,
+    ) -> Result<Target> {
+        let parent_rel = key.split_parent().0;
+        let mut attempts = 0;
+        let (parent, made, temp, direct) = loop {
+            let (parent, made) = self.open_parent(bucket_fd, parent_rel)?;
+            let direct = self.direct_for(parent.as_fd());
+            match fsys::create_temp(parent.as_fd(), self.inner.tmp_fd.as_fd(), direct) {
+                Ok(temp) => break (parent, made, temp, direct),
+                // A concurrent delete emptied and removed the parent between
+                // our open and the create (O_TMPFILE in a removed directory
+                // fails): make it again.
+                Err(e) if attempts < 3 && fsys::is_removed(parent.as_fd()) => {
+                    attempts += 1;
+                    drop(e);
+                }
+                Err(e) => return Err(e),
             }
-            _ => None,
         };
         let opts = &self.inner.opts;
-        let sink = Sink::new(
+        let mut sink = Sink::new(
             &temp.fd,
             direct,
             0,
@@ -99,12 +113,34 @@ impl Store {
             opts.writes_in_flight,
             opts.null_data,
         )?;
+        if let Some(n) = size_hint {
+            sink.preallocate(&temp.fd, n)?;
+        }
+        let made_dirs = match (made, parent_rel) {
+            (true, Some(rel)) => Some((rustix::io::dup(bucket_fd)?, rel.to_owned())),
+            _ => None,
+        };
         Ok(Target {
             parent,
             temp,
             sink,
-            preallocated,
+            made_dirs,
+            published: false,
         })
+    }
+
+    /// Opens (creating) the parent `rel` of a key, telling a removed bucket
+    /// apart: a bucket deleted under a write is NoSuchBucket, not an I/O error.
+    fn open_parent(&self, bucket_fd: BorrowedFd<'_>, rel: Option<&str>) -> Result<(OwnedFd, bool)> {
+        match fsys::create_parent(bucket_fd, rel) {
+            Err(StoreError::Io(e))
+                if e.raw_os_error() == Some(Errno::NOENT.raw_os_error())
+                    && fsys::is_removed(bucket_fd) =>
+            {
+                Err(StoreError::NoSuchBucket)
+            }
+            other => other,
+        }
     }
 }
 
@@ -161,17 +197,34 @@ impl ObjectWriter {
     /// directory holding other objects. Nothing is visible after an error.
     pub async fn finish(self, headers: Vec<(String, String)>) -> Result<ObjectInfo> {
         let etag = hex(&self.md5());
-        self.finish_with_etag(etag, headers).await
+        self.finish_with_etag(etag, headers, &WriteCondition::Always)
+            .await
     }
 
-    /// [`ObjectWriter::finish`] with a given ETag.
+    /// [`ObjectWriter::finish`], publishing only if `cond` holds at that
+    /// moment (checked atomically with the publish).
     ///
     /// # Errors
-    /// As [`ObjectWriter::finish`].
+    /// As [`ObjectWriter::finish`], and [`StoreError::PreconditionFailed`] or
+    /// [`StoreError::NoSuchKey`] when `cond` does not hold.
+    pub async fn finish_if(
+        self,
+        headers: Vec<(String, String)>,
+        cond: &WriteCondition,
+    ) -> Result<ObjectInfo> {
+        let etag = hex(&self.md5());
+        self.finish_with_etag(etag, headers, cond).await
+    }
+
+    /// [`ObjectWriter::finish_if`] with a given ETag.
+    ///
+    /// # Errors
+    /// As [`ObjectWriter::finish_if`].
     pub async fn finish_with_etag(
         mut self,
         etag: String,
         headers: Vec<(String, String)>,
+        cond: &WriteCondition,
     ) -> Result<ObjectInfo> {
         let meta = ObjectMeta { etag, headers };
         let Some(mut t) = self.target.take() else {
@@ -181,11 +234,11 @@ impl ObjectWriter {
         let total = t.sink.total();
         // The length is right already when whole blocks were written and the
         // preallocation (if any) was of exactly that length.
-        if t.sink.written() != total || t.preallocated.is_some_and(|n| n != total) {
+        if t.sink.written() != total || t.sink.preallocated().is_some_and(|n| n != total) {
             rfs::ftruncate(&t.temp.fd, total)?;
         }
         self.store
-            .publish_target(&mut t, &self.bucket_fd, &self.key, &meta)
+            .publish_target(&mut t, &self.bucket_fd, &self.key, &meta, cond)
             .await?;
         Ok(ObjectInfo {
             size: total,
@@ -216,14 +269,20 @@ impl ObjectWriter {
     }
 }
 
+/// How long a publish waits, in all, for another publish of the same key
+/// to let go of it before answering [`StoreError::Busy`].
+pub(crate) const BUSY_WAIT: Duration = Duration::from_secs(5);
+
 impl Store {
-    /// Stores the metadata, syncs and links the target's file as `key`.
+    /// Stores the metadata, syncs and links the target's file as `key`
+    /// under `cond`.
     pub(crate) async fn publish_target(
         &self,
         t: &mut Target,
         bucket_fd: &OwnedFd,
         key: &ObjectKey,
         meta: &ObjectMeta,
+        cond: &WriteCondition,
     ) -> Result<()> {
         rfs::fsetxattr(
             &t.temp.fd,
@@ -235,27 +294,29 @@ impl Store {
             t.sink.file().sync_data().await?;
         }
         let (parent_rel, name) = key.split_parent();
-        let mut attempts = 0;
+        let mut reopened = 0;
+        let waited = std::time::Instant::now();
         loop {
-            match fsys::publish(
-                t.parent.as_fd(),
-                self.inner.tmp_fd.as_fd(),
-                &mut t.temp,
-                name,
-            ) {
-                Ok(()) => break,
+            let src = Source::Temp(&mut t.temp);
+            match publish(t.parent.as_fd(), self.inner.tmp_fd.as_fd(), src, name, cond) {
+                Ok(()) => {
+                    t.published = true;
+                    return Ok(());
+                }
                 // A concurrent delete removed the parent directory between
                 // our open and the link (versitygw#1988): recreate, retry.
                 Err(StoreError::Io(e))
-                    if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) && attempts < 3 =>
+                    if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) && reopened < 3 =>
                 {
-                    attempts += 1;
-                    t.parent = fsys::open_or_create_parent(bucket_fd.as_fd(), parent_rel)?;
+                    reopened += 1;
+                    t.parent = self.open_parent(bucket_fd.as_fd(), parent_rel)?.0;
+                }
+                Err(StoreError::Busy) if waited.elapsed() < BUSY_WAIT => {
+                    monoio::time::sleep(Duration::from_millis(1)).await;
                 }
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
     }
 }
 
@@ -264,5 +325,10 @@ impl Drop for Target {
         // An O_TMPFILE vanishes with its descriptors; a named temporary file
         // of a filesystem without O_TMPFILE is removed here.
         self.temp.discard();
+        // Directories made for a write that never published go again, or a
+        // later PUT of their own name would find them in its way.
+        if let (false, Some((bucket, rel))) = (self.published, &self.made_dirs) {
+            crate::store::remove_empty_parents(bucket.as_fd(), rel);
+        }
     }
 }

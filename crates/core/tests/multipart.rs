@@ -8,7 +8,7 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 
 use common::{content, get, md5_hex, TempRoot};
-use sluice_core::{AlignedBuf, Driver, Store, StoreError, StoreOptions};
+use sluice_core::{AlignedBuf, Driver, Store, StoreError, StoreOptions, WriteCondition};
 
 const MIN: u64 = 64 * 1024;
 
@@ -120,7 +120,7 @@ fn equal_parts_complete_in_place_without_copying() {
             .map(|(i, e)| (i as u32 + 1, format!("\"{e}\"")))
             .collect();
         let info = store
-            .complete_multipart("bkt", "big/object", &id, &list)
+            .complete_multipart("bkt", "big/object", &id, &list, &WriteCondition::Always)
             .await
             .unwrap();
         let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
@@ -165,7 +165,7 @@ fn irregular_parts_and_subsets_are_joined() {
             ));
         }
         let info = store
-            .complete_multipart("bkt", "k", &id, &list)
+            .complete_multipart("bkt", "k", &id, &list, &WriteCondition::Always)
             .await
             .unwrap();
         assert_eq!(get(&store, "bkt", "k").await.unwrap(), parts.concat());
@@ -185,14 +185,26 @@ fn irregular_parts_and_subsets_are_joined() {
         assert!(
             matches!(
                 store
-                    .complete_multipart("bkt", "k2", &id, &[(1, ea.clone()), (3, md5_hex(&c))])
+                    .complete_multipart(
+                        "bkt",
+                        "k2",
+                        &id,
+                        &[(1, ea.clone()), (3, md5_hex(&c))],
+                        &WriteCondition::Always
+                    )
                     .await,
                 Err(StoreError::InvalidPart)
             ),
             "the replaced part's ETag no longer matches"
         );
         store
-            .complete_multipart("bkt", "k2", &id, &[(1, ea), (3, ec2)])
+            .complete_multipart(
+                "bkt",
+                "k2",
+                &id,
+                &[(1, ea), (3, ec2)],
+                &WriteCondition::Always,
+            )
             .await
             .unwrap();
         assert_eq!(get(&store, "bkt", "k2").await.unwrap(), [a, c2].concat());
@@ -210,7 +222,11 @@ fn client_errors() {
         let e2 = part(&store, "k", &id, 2, &big, 65_536).await.unwrap();
         let complete = |parts: Vec<(u32, String)>| {
             let (store, id) = (store.clone(), id.clone());
-            async move { store.complete_multipart("bkt", "k", &id, &parts).await }
+            async move {
+                store
+                    .complete_multipart("bkt", "k", &id, &parts, &WriteCondition::Always)
+                    .await
+            }
         };
         assert!(matches!(
             complete(vec![(1, e1.clone()), (2, e2.clone())]).await,

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{content, get, get_range, md5_hex, on_both_drivers, put};
-use sluice_core::{StoreError, ALIGN};
+use sluice_core::{StoreError, WriteCondition, ALIGN};
 
 const SIZES: [usize; 9] = [
     0,
@@ -188,8 +188,11 @@ fn an_abandoned_write_leaves_nothing() {
             store.head_object("bkt", "new/key"),
             Err(StoreError::NoSuchKey)
         ));
+        // Regression (issue 10): the directory the abandoned write made for
+        // its key is gone too, or a later PUT of `new` would conflict.
         let names: Vec<_> = walk(&store.root().join("bkt"));
-        assert_eq!(names, ["k", "new"], "no temporary file is visible");
+        assert_eq!(names, ["k"], "no temporary file or directory is left");
+        put(&store, "bkt", "new", b"x", 1).await.unwrap();
     });
 }
 
@@ -210,14 +213,28 @@ fn copies() {
         let data = content(3, 3_000_017);
         let src = put(&store, "bkt", "src/a", &data, 1 << 20).await.unwrap();
         let same = store
-            .copy_object("bkt", "src/a", "other", "deep/copy", None)
+            .copy_object(
+                "bkt",
+                "src/a",
+                "other",
+                "deep/copy",
+                None,
+                &WriteCondition::Always,
+            )
             .await
             .unwrap();
         assert_eq!(same.meta, src.meta, "COPY keeps metadata and ETag");
         assert_eq!(get(&store, "other", "deep/copy").await.unwrap(), data);
         let headers = vec![("content-type".to_owned(), "text/plain".to_owned())];
         store
-            .copy_object("bkt", "src/a", "bkt", "src/a", Some(headers.clone()))
+            .copy_object(
+                "bkt",
+                "src/a",
+                "bkt",
+                "src/a",
+                Some(headers.clone()),
+                &WriteCondition::Always,
+            )
             .await
             .unwrap();
         let head = store.head_object("bkt", "src/a").unwrap();
@@ -232,7 +249,14 @@ fn copies() {
         );
         put(&store, "bkt", "small", b"tiny", 4).await.unwrap();
         store
-            .copy_object("bkt", "small", "other", "deep/copy", None)
+            .copy_object(
+                "bkt",
+                "small",
+                "other",
+                "deep/copy",
+                None,
+                &WriteCondition::Always,
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -241,16 +265,27 @@ fn copies() {
             "copy replaces"
         );
         assert!(matches!(
-            store.copy_object("bkt", "missing", "bkt", "x", None).await,
+            store
+                .copy_object("bkt", "missing", "bkt", "x", None, &WriteCondition::Always)
+                .await,
             Err(StoreError::NoSuchKey)
         ));
         assert!(matches!(
-            store.copy_object("bkt", "small", "nope", "x", None).await,
+            store
+                .copy_object("bkt", "small", "nope", "x", None, &WriteCondition::Always)
+                .await,
             Err(StoreError::NoSuchBucket)
         ));
         assert!(matches!(
             store
-                .copy_object("bkt", "small", "bkt", "small/x", None)
+                .copy_object(
+                    "bkt",
+                    "small",
+                    "bkt",
+                    "small/x",
+                    None,
+                    &WriteCondition::Always
+                )
                 .await,
             Err(StoreError::KeyConflict(_))
         ));

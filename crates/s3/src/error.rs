@@ -69,6 +69,11 @@ impl From<StoreError> for S3Error {
             StoreError::InvalidPartOrder => ("InvalidPartOrder", 400),
             StoreError::EntityTooSmall => ("EntityTooSmall", 400),
             StoreError::EntityTooLarge => ("EntityTooLarge", 400),
+            StoreError::PreconditionFailed => ("PreconditionFailed", 412),
+            // Another write to the key held it past the publish's wait; SDKs
+            // retry a 503 SlowDown.
+            StoreError::Busy => ("SlowDown", 503),
+            StoreError::HardLinked => ("AccessDenied", 403),
             _ => return S3Error::internal(message),
         };
         S3Error::new(code, status, message)

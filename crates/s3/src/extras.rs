@@ -1,7 +1,7 @@
 //! Object tagging, ListObjectVersions on unversioned buckets, conditional
 //! writes and bucket-owner checks.
 
-use sluice_core::{ListQuery, StoreError};
+use sluice_core::{ListQuery, StoreError, WriteCondition};
 use sluice_http::{percent_decode, query_pairs};
 use sluice_sigv4::uri_encode;
 
@@ -263,6 +263,21 @@ pub(crate) fn check_write_conditions(
         }
     }
     Ok(())
+}
+
+/// The condition a write (PutObject, CopyObject, CompleteMultipartUpload)
+/// is published under: checked by the store at the moment the object
+/// becomes visible, so that of concurrent conditional writes exactly those
+/// whose condition held succeed.
+pub(crate) fn write_condition(req: &Request) -> WriteCondition {
+    if req.header("if-none-match").is_some() {
+        // Values other than * were refused by the early check.
+        WriteCondition::Absent
+    } else if let Some(v) = req.header("if-match") {
+        WriteCondition::EtagMatches(v.trim().trim_matches('"').to_owned())
+    } else {
+        WriteCondition::Always
+    }
 }
 
 /// `x-amz-expected-bucket-owner`: the request fails when the bucket is not

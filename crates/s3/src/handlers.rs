@@ -272,7 +272,7 @@ async fn run(
         Op::CreateMultipartUpload => {
             crate::multipart::create(ctx, req, bucket, key).map_err(|e| (e, true))?
         }
-        Op::CompleteMultipartUpload => crate::multipart::complete(ctx, &r, bucket, key, &body)
+        Op::CompleteMultipartUpload => crate::multipart::complete(ctx, req, &r, bucket, key, &body)
             .await
             .map_err(|e| (e, true))?,
         Op::AbortMultipartUpload => {
@@ -405,7 +405,11 @@ async fn put_object(
     let received = receive(ctx, req, Some(verified), decoder, input, &mut writer).await?;
     let mut headers = kept_headers(req);
     headers.extend(received.checksum_header());
-    let info = writer.finish(headers).await.map_err(|e| (e.into(), true))?;
+    let cond = crate::extras::write_condition(req);
+    let info = writer
+        .finish_if(headers, &cond)
+        .await
+        .map_err(|e| (e.into(), true))?;
     let mut resp = response(200);
     resp.headers
         .push(("ETag".into(), format!("\"{}\"", info.meta.etag)));

@@ -99,6 +99,7 @@ pub(crate) async fn upload_part(
 
 pub(crate) async fn complete(
     ctx: &ThreadContext,
+    req: &Request,
     r: &Route,
     bucket: &str,
     key: &str,
@@ -122,7 +123,13 @@ pub(crate) async fn complete(
     }
     let info = ctx
         .store
-        .complete_multipart(bucket, key, upload_id(r), &parts)
+        .complete_multipart(
+            bucket,
+            key,
+            upload_id(r),
+            &parts,
+            &crate::extras::write_condition(req),
+        )
         .await?;
     let mut x = Xml::new();
     x.root("CompleteMultipartUploadResult")
@@ -355,7 +362,14 @@ pub(crate) async fn copy_object(
     });
     let info = ctx
         .store
-        .copy_object(src_bucket, src_key, bucket, key, headers)
+        .copy_object(
+            src_bucket,
+            src_key,
+            bucket,
+            key,
+            headers,
+            &crate::extras::write_condition(req),
+        )
         .await?;
     let mut x = Xml::new();
     x.root("CopyObjectResult")
@@ -365,11 +379,14 @@ pub(crate) async fn copy_object(
     Ok(xml(200, x.finish()))
 }
 
-/// The source bucket and key of `x-amz-copy-source`.
+/// The source bucket and key of `x-amz-copy-source`
+/// (`bucket/key[?versionId=v]`, percent-encoded). The version part is split
+/// off before decoding: a key holding `?` arrives as `%3F` (boto3 sends
+/// `bkt/a%3Fb` for key `a?b`) and must not be cut there.
 fn copy_source(source: &str) -> Result<(String, String), S3Error> {
-    let source = sluice_http::percent_decode(source, false)
+    let path = source.split_once('?').map_or(source, |(s, _)| s);
+    let source = sluice_http::percent_decode(path, false)
         .map_err(|_| S3Error::new("InvalidArgument", 400, "Invalid copy source encoding"))?;
-    let source = source.split_once('?').map_or(source.as_ref(), |(s, _)| s);
     source
         .trim_start_matches('/')
         .split_once('/')

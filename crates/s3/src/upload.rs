@@ -147,11 +147,10 @@ pub(crate) async fn receive<S: DataSink>(
     let mut payload_hash = verified.and_then(Verified::payload_hash);
     let mut chunks = verified.and_then(Verified::chunk_verifier);
     let mut trailer_value: Option<ChecksumValue> = None;
-    let pool = ctx.pool_for(req.decoded_length.unwrap_or(if req.has_body {
-        u64::MAX
-    } else {
-        0
-    }));
+    let pool = ctx.pool_for(
+        req.decoded_length
+            .unwrap_or(if req.has_body { u64::MAX } else { 0 }),
+    );
     let mut payload = pool.get();
     let mut pos = 0;
     let body_err = |e: S3Error| (e, false);

@@ -205,7 +205,12 @@ fn unsigned_amz_headers_on_a_presigned_url_are_refused() {
     let keys = Keys("secret".into());
     let mut verifier = Verifier::new(None, "s3");
     let plain = [("Host", &b"h:9000"[..]), ("Content-Length", b"3")];
-    let req = SignedRequest { method: "PUT", path: &path, query: &query, headers: &plain[..] };
+    let req = SignedRequest {
+        method: "PUT",
+        path: &path,
+        query: &query,
+        headers: &plain[..],
+    };
     assert!(verifier.verify(&req, &keys, time).is_ok());
     for (name, value) in [
         ("x-amz-copy-source", &b"other/key"[..]),
@@ -214,9 +219,18 @@ fn unsigned_amz_headers_on_a_presigned_url_are_refused() {
         ("x-amz-server-side-encryption", b"AES256"),
     ] {
         let headers = [("Host", &b"h:9000"[..]), (name, value)];
-        let req = SignedRequest { method: "PUT", path: &path, query: &query, headers: &headers[..] };
+        let req = SignedRequest {
+            method: "PUT",
+            path: &path,
+            query: &query,
+            headers: &headers[..],
+        };
         let err = verifier.verify(&req, &keys, time).unwrap_err();
-        assert_eq!(err, Error::HeadersNotSigned(name.to_ascii_lowercase()), "{name}");
+        assert_eq!(
+            err,
+            Error::HeadersNotSigned(name.to_ascii_lowercase()),
+            "{name}"
+        );
         assert_eq!((err.code(), err.status()), ("AccessDenied", 403));
     }
     // The envelope headers read after verification may travel unsigned.
@@ -226,7 +240,12 @@ fn unsigned_amz_headers_on_a_presigned_url_are_refused() {
         ("x-amz-trailer", b"x-amz-checksum-crc32"),
         ("x-amz-content-sha256", b"UNSIGNED-PAYLOAD"),
     ];
-    let req = SignedRequest { method: "PUT", path: &path, query: &query, headers: &headers[..] };
+    let req = SignedRequest {
+        method: "PUT",
+        path: &path,
+        query: &query,
+        headers: &headers[..],
+    };
     assert!(verifier.verify(&req, &keys, time).is_ok());
 }
 
@@ -245,7 +264,12 @@ fn a_presigned_url_keeps_the_payload_mode_it_was_signed_with() {
         sluice_sigv4::EMPTY_SHA256.as_bytes(),
     ] {
         let headers = [("Host", &b"h:9000"[..]), ("x-amz-content-sha256", mode)];
-        let req = SignedRequest { method: "PUT", path: &path, query: &query, headers: &headers[..] };
+        let req = SignedRequest {
+            method: "PUT",
+            path: &path,
+            query: &query,
+            headers: &headers[..],
+        };
         assert_eq!(
             verifier.verify(&req, &keys, time).unwrap_err(),
             Error::HeadersNotSigned("x-amz-content-sha256".into())
@@ -261,10 +285,18 @@ fn unsigned_amz_headers_with_header_auth_are_refused() {
     let date = format_amz_date(time);
     let mut headers = vec![
         ("Host".to_owned(), b"h".to_vec()),
-        ("x-amz-content-sha256".to_owned(), b"UNSIGNED-PAYLOAD".to_vec()),
+        (
+            "x-amz-content-sha256".to_owned(),
+            b"UNSIGNED-PAYLOAD".to_vec(),
+        ),
         ("x-amz-date".to_owned(), date.into_bytes()),
     ];
-    let req = SignedRequest { method: "PUT", path: "/b/k", query: "", headers: &headers[..] };
+    let req = SignedRequest {
+        method: "PUT",
+        path: "/b/k",
+        query: "",
+        headers: &headers[..],
+    };
     let sig = sign_headers(
         &req,
         "host;x-amz-content-sha256;x-amz-date",
@@ -276,11 +308,21 @@ fn unsigned_amz_headers_with_header_auth_are_refused() {
     headers.push(("Authorization".to_owned(), sig.authorization.into_bytes()));
     let keys = Keys("secret".into());
     let mut verifier = Verifier::new(None, "s3");
-    let req = SignedRequest { method: "PUT", path: "/b/k", query: "", headers: &headers[..] };
+    let req = SignedRequest {
+        method: "PUT",
+        path: "/b/k",
+        query: "",
+        headers: &headers[..],
+    };
     assert!(verifier.verify(&req, &keys, time).is_ok());
     headers.push(("x-amz-meta-added".to_owned(), b"1".to_vec()));
     headers.push(("X-Amz-Tagging".to_owned(), b"a=b".to_vec()));
-    let req = SignedRequest { method: "PUT", path: "/b/k", query: "", headers: &headers[..] };
+    let req = SignedRequest {
+        method: "PUT",
+        path: "/b/k",
+        query: "",
+        headers: &headers[..],
+    };
     assert_eq!(
         verifier.verify(&req, &keys, time).unwrap_err(),
         Error::HeadersNotSigned("x-amz-meta-added,x-amz-tagging".into())
