@@ -100,6 +100,7 @@ impl Store {
                     attempts += 1;
                     drop(e);
                 }
+                Err(_) if fsys::is_removed(bucket_fd) => return Err(StoreError::NoSuchBucket),
                 Err(e) => return Err(e),
             }
         };
@@ -305,6 +306,9 @@ impl Store {
                 }
                 // A concurrent delete removed the parent directory between
                 // our open and the link (versitygw#1988): recreate, retry.
+                Err(StoreError::Io(_)) if fsys::is_removed(bucket_fd.as_fd()) => {
+                    return Err(StoreError::NoSuchBucket)
+                }
                 Err(StoreError::Io(e))
                     if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) && reopened < 3 =>
                 {

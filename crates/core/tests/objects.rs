@@ -354,3 +354,136 @@ fn small_object_metadata_stays_in_the_inode_on_ext4() {
         assert_eq!(head.meta.header("x-amz-checksum-crc32"), Some("AAAAAA=="));
     });
 }
+
+/// Regression (issue 10): PutObjectTagging on a file hard-linked to a file
+/// outside the root wrote `user.sluice.meta` on that outside inode. Metadata
+/// writes are refused on files with other links; reading them still works.
+#[test]
+fn metadata_writes_never_reach_a_hard_linked_inode() {
+    on_both_drivers("hardlink", |store| async move {
+        store.create_bucket("bkt").unwrap();
+        let outside = store.root().with_extension("outside");
+        std::fs::write(&outside, b"not ours").unwrap();
+        std::fs::hard_link(&outside, store.root().join("bkt/linked")).unwrap();
+        let result = store.update_headers("bkt", "linked", |h| {
+            h.push(("x-amz-tagging".into(), "a=b".into()));
+        });
+        assert!(matches!(result, Err(StoreError::HardLinked)), "{result:?}");
+        let fd = rustix::fs::open(
+            &outside,
+            rustix::fs::OFlags::RDONLY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        let mut names = [0u8; 256];
+        assert_eq!(rustix::fs::flistxattr(&fd, &mut names[..]).unwrap(), 0);
+        assert_eq!(get(&store, "bkt", "linked").await.unwrap(), b"not ours");
+        std::fs::remove_file(&outside).unwrap();
+    });
+}
+
+/// Regression (issue 10): six conditional writes of one key raced; every
+/// one was acknowledged. The condition is checked when the object is
+/// published: of concurrent `If-None-Match: *` writes exactly one wins, and
+/// of concurrent `If-Match` writes naming the same ETag exactly one wins.
+#[test]
+fn concurrent_conditional_writes_let_exactly_one_win() {
+    on_both_drivers("conditional", |store| async move {
+        store.create_bucket("bkt").unwrap();
+        let start = |i: u64| {
+            let store = store.clone();
+            async move {
+                let data = content(i, 100_000);
+                let mut w = store
+                    .put_object("bkt", "k", Some(data.len() as u64))
+                    .unwrap();
+                let mut buf = sluice_core::AlignedBuf::new(128 * 1024);
+                buf.extend_from_slice(&data);
+                w.write(buf).await.unwrap();
+                (w, data)
+            }
+        };
+        // All writers have their data in before any publishes.
+        let mut writers = Vec::new();
+        for i in 0..6 {
+            writers.push(start(i).await);
+        }
+        let mut won = Vec::new();
+        for (w, data) in writers {
+            match w.finish_if(Vec::new(), &WriteCondition::Absent).await {
+                Ok(_) => won.push(data),
+                Err(StoreError::PreconditionFailed) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(won.len(), 1, "exactly one If-None-Match: * write wins");
+        assert_eq!(get(&store, "bkt", "k").await.unwrap(), won[0]);
+        let etag = store.head_object("bkt", "k").unwrap().meta.etag;
+        let mut writers = Vec::new();
+        for i in 10..16 {
+            writers.push(start(i).await);
+        }
+        let mut won = Vec::new();
+        for (w, data) in writers {
+            let cond = WriteCondition::EtagMatches(etag.clone());
+            match w.finish_if(Vec::new(), &cond).await {
+                Ok(_) => won.push(data),
+                Err(StoreError::PreconditionFailed) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(won.len(), 1, "exactly one If-Match write wins");
+        assert_eq!(get(&store, "bkt", "k").await.unwrap(), won[0]);
+        let missing = start(20).await.0;
+        let cond = WriteCondition::EtagMatches(etag);
+        assert!(matches!(
+            missing.finish_if(Vec::new(), &cond).await,
+            Err(StoreError::PreconditionFailed)
+        ));
+        // If-Match on a key with no object: NoSuchKey, as S3 answers.
+        let w = store.put_object("bkt", "absent", Some(1)).unwrap();
+        assert!(matches!(
+            w.finish_if(Vec::new(), &WriteCondition::EtagMatches("*".into()))
+                .await,
+            Err(StoreError::NoSuchKey)
+        ));
+    });
+}
+
+/// Regression (issue 10): what a PUT killed before publishing left (empty
+/// directories the store made for its key) made a later PUT of that
+/// directory's own name fail with a conflict forever.
+#[test]
+fn directories_a_crash_left_do_not_block_a_put() {
+    on_both_drivers("debris", |store| async move {
+        store.create_bucket("bkt").unwrap();
+        let bucket = store.root().join("bkt");
+        for dir in ["newdir", "newdir/sub", "newdir/sub/deeper"] {
+            std::fs::create_dir(bucket.join(dir)).unwrap();
+            let fd = rustix::fs::open(
+                bucket.join(dir),
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
+                rustix::fs::Mode::empty(),
+            )
+            .unwrap();
+            rustix::fs::fsetxattr(
+                &fd,
+                "user.sluice.dir",
+                b"created",
+                rustix::fs::XattrFlags::empty(),
+            )
+            .unwrap();
+        }
+        put(&store, "bkt", "newdir", b"now a file", 4)
+            .await
+            .unwrap();
+        assert_eq!(get(&store, "bkt", "newdir").await.unwrap(), b"now a file");
+        // A directory made over POSIX is the user's: still a conflict.
+        std::fs::create_dir(bucket.join("theirs")).unwrap();
+        assert!(matches!(
+            put(&store, "bkt", "theirs", b"x", 1).await,
+            Err(StoreError::KeyConflict(_))
+        ));
+        assert!(bucket.join("theirs").is_dir());
+    });
+}
