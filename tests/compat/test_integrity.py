@@ -535,15 +535,20 @@ def send_quietly(sock, data):
         pass  # the server closed the connection; the reader sees it
 
 
+def message_of(body):
+    m = re.search(rb"<Message>([^<]*)</Message>", body)
+    return m.group(1).decode() if m else None
+
+
 def server_errors(answers, what):
-    return [(what, status, code_of(body)) for status, body in answers if status >= 500]
+    return [(what, status, code_of(body), message_of(body)) for status, body in answers if status >= 500]
 
 
-DEEP = "/".join("abcdefghijklmnop")  # 16 levels: directories made and removed on every round
+DEEP = "/".join("abcdefgh")  # 8 levels: directories made and removed on every round
 
 
 def test_concurrent_put_get_delete_in_one_directory(server, bucket):
-    """Case 12: 4 connections, two per directory (d1/, d2/, 16 levels deep), each pipelining PUT/GET/DELETE of its own keys, up to 3 rounds of 300: no answer is a 500 (boto3's request rate does not show the race; pipelining does)."""
+    """Case 12: 4 connections, two per directory (d1/, d2/, 8 levels deep), each pipelining PUT/GET/DELETE of its own keys, up to 3 rounds of 300: no answer is a 500 (boto3's request rate does not show the race; pipelining does)."""
     errors = []
 
     def worker(n, rnd):
@@ -562,7 +567,7 @@ def test_concurrent_put_get_delete_in_one_directory(server, bucket):
         in_threads(lambda n: worker(n, rnd), 4)
         if errors:
             break
-    assert errors == []
+    assert not errors, errors[:5]
 
 
 def test_put_racing_delete_bucket(server, s3):
@@ -580,7 +585,7 @@ def test_put_racing_delete_bucket(server, s3):
                 path = f"/{name}/deep/a{t}-{rnd}-{i}/b/obj"
                 requests += [signed_head(server, "PUT", path, body=b"d") + b"d", signed_head(server, "DELETE", path)]
         try:
-            answers[t] = [(status, code_of(body)) for status, body in pipelined(server, requests)]
+            answers[t] = [(status, code_of(body), message_of(body)) for status, body in pipelined(server, requests)]
         except Exception as e:  # noqa: BLE001 - reported below
             bad.append((f"round {rnd}, connection {t}", repr(e)))
             answers[t] = []
@@ -593,12 +598,12 @@ def test_put_racing_delete_bucket(server, s3):
             if t == 2:
                 bad += [("bucket", r) for r in got if r[0] >= 500]
                 continue
-            bad += [("put", r) for r in got[0::2] if r not in ((200, None), (404, "NoSuchBucket"))]
-            bad += [("delete", r) for r in got[1::2] if r not in ((204, None), (404, "NoSuchBucket"))]
+            bad += [("put", r) for r in got[0::2] if r[:2] not in ((200, None), (404, "NoSuchBucket"))]
+            bad += [("delete", r) for r in got[1::2] if r[:2] not in ((204, None), (404, "NoSuchBucket"))]
         outcome(lambda: s3.delete_bucket(Bucket=name))
         if bad:
             break
-    assert bad == []
+    assert not bad, bad[:5]
 
 
 # --------------------------------------------- 14-16: store consistency

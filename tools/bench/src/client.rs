@@ -68,7 +68,7 @@ pub struct Request<'a> {
     /// The x-amz-content-sha256 value: a hex digest, UNSIGNED-PAYLOAD, or
     /// None for the empty body's digest.
     pub payload_hash: Option<&'a str>,
-    /// Extra headers, unsigned (Content-MD5, x-amz-checksum-*).
+    /// Extra headers (Content-MD5, x-amz-checksum-*), signed with the rest.
     pub extra: &'a [(&'static str, String)],
 }
 
@@ -289,11 +289,26 @@ impl Conn {
             .map_or(0, |d| d.as_secs() as i64);
         let date = format_amz_date(now);
         let payload = req.payload_hash.unwrap_or(EMPTY_SHA256);
-        let headers = [
-            ("host", self.host.as_bytes().to_vec()),
-            ("x-amz-content-sha256", payload.as_bytes().to_vec()),
-            ("x-amz-date", date.as_bytes().to_vec()),
+        // Every header sent is signed: S3 (and sluice) refuse unsigned
+        // x-amz-* headers such as the checksums in `extra`.
+        let mut headers: Vec<(String, Vec<u8>)> = vec![
+            ("host".to_owned(), self.host.as_bytes().to_vec()),
+            ("x-amz-content-sha256".to_owned(), payload.as_bytes().to_vec()),
+            ("x-amz-date".to_owned(), date.as_bytes().to_vec()),
         ];
+        let names = if req.extra.is_empty() {
+            "host;x-amz-content-sha256;x-amz-date".to_owned()
+        } else {
+            for (name, value) in req.extra {
+                headers.push((name.to_ascii_lowercase(), value.as_bytes().to_vec()));
+            }
+            headers.sort_by(|a, b| a.0.cmp(&b.0));
+            headers
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(";")
+        };
         let signed = SignedRequest {
             method: req.method,
             path: req.path,
@@ -302,7 +317,7 @@ impl Conn {
         };
         let sig = sign_headers(
             &signed,
-            "host;x-amz-content-sha256;x-amz-date",
+            &names,
             payload,
             &signer.creds,
             &signer.region,
