@@ -207,7 +207,7 @@ class Sluice(Server):
     version = "this tree"
 
     def command(self):
-        return [os.path.join(ROOT, "target", "release", "sluice"), "serve", "--root", self.data,
+        return [SLUICE_BIN, "serve", "--root", self.data,
                 "--listen", self.host, "--cores", SERVER_CORE]
 
     def ready(self):
@@ -265,6 +265,8 @@ class Moto(Server):
         return [os.path.join(VENV_BIN, "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)]
 
 
+# Another build of sluice (an older commit, for a before/after run) with --sluice-bin.
+SLUICE_BIN = os.path.join(ROOT, "target", "release", "sluice")
 SERVERS = {"sluice": Sluice, "sluice-null": SluiceNull, "seaweedfs": SeaweedFS, "s3s-fs": S3sFs, "moto": Moto}
 # Not peers: the limit of sluice's own protocol path.
 NOT_PEERS = ("sluice", "sluice-null", "moto")
@@ -731,7 +733,12 @@ def main():
     ap.add_argument("--clients", default="sluice-bench,s5cmd")
     ap.add_argument("--quick", action="store_true", help="a quarter of the data, for a smoke test")
     ap.add_argument("--report-only", action="store_true", help="rewrite docs from target/peer-bench/results.json")
+    ap.add_argument("--sluice-bin", help="the sluice binary to run (default target/release/sluice)")
+    ap.add_argument("--no-report", action="store_true", help="write results.json only, leave docs/ as they are")
     args = ap.parse_args()
+    if args.sluice_bin:
+        global SLUICE_BIN
+        SLUICE_BIN = os.path.abspath(args.sluice_bin)
     os.makedirs(OUT, exist_ok=True)
     results_path = os.path.join(OUT, "results.json")
     if args.report_only:
@@ -775,6 +782,9 @@ def main():
             json.dump(res, f, indent=1)
     with open(results_path, "w") as f:
         json.dump(res, f, indent=1)
+    if args.no_report:
+        log(f"wrote {results_path}")
+        return
     write_report(res)
     log(f"wrote {results_path}, docs/BENCHMARKS.md, docs/bench/*.svg")
 

@@ -55,8 +55,24 @@ pub fn open_or_create_parent(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Re
 }
 
 /// [`open_or_create_parent`], also saying whether any directory was
-/// created (a write that fails removes them again).
+/// created (a write that fails removes them again). A concurrent delete
+/// may remove a directory the moment it is made (it is empty and marked
+/// `created`): the walk starts again then.
 pub fn create_parent(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Result<(OwnedFd, bool)> {
+    let mut made_any = false;
+    for _ in 0..8 {
+        match create_parent_once(bucket, parent) {
+            Ok((fd, made)) => return Ok((fd, made || made_any)),
+            Err(StoreError::Io(e)) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {
+                made_any = true;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Errno::NOENT.into())
+}
+
+fn create_parent_once(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Result<(OwnedFd, bool)> {
     let Some(parent) = parent else {
         return Ok((open_dir(bucket, ".")?, false));
     };

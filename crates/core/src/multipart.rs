@@ -589,7 +589,10 @@ impl Store {
         let mut chosen = Vec::with_capacity(parts.len());
         let mut md5s = Md5::new();
         for (i, (n, etag)) in parts.iter().enumerate() {
-            let p = open_part(staging.as_fd(), *n, etag.trim_matches('"'))?;
+            let p = read_part(staging.as_fd(), *n)?.ok_or(StoreError::InvalidPart)?;
+            if p.info.etag != etag.trim_matches('"') {
+                return Err(StoreError::InvalidPart);
+            }
             if i + 1 < parts.len() && p.info.size < self.inner.opts.min_part_size {
                 return Err(StoreError::EntityTooSmall);
             }
@@ -651,7 +654,7 @@ impl Store {
         let mut target = self.new_target(bucket_fd.as_fd(), &object_key, None)?;
         let out = buffered_reopen(&target.temp.fd)?;
         let mut at = 0u64;
-        let shared = if chosen.iter().any(|p| p.file.is_none()) {
+        let shared = if chosen.iter().any(|p| p.location == Location::Shared) {
             Some(
                 fsys::open_beneath(staging.as_fd(), "data", OFlags::RDONLY, Mode::empty())
                     .map_err(|_| StoreError::NoSuchUpload)?,
@@ -660,12 +663,17 @@ impl Store {
             None
         };
         for p in &chosen {
-            let (src, from) = match (&p.file, &shared) {
-                (Some(own), _) => (own, 0),
-                (None, Some(data)) => (data, u64::from(p.info.number - 1) * slot.unwrap_or(0)),
-                (None, None) => return Err(StoreError::NoSuchUpload),
-            };
-            copy_range(src, from, &out, at, p.info.size)?;
+            match (&p.location, &shared) {
+                (Location::Own(_), _) => {
+                    let own = open_own(staging.as_fd(), &p.info)?;
+                    copy_range(&own, 0, &out, at, p.info.size)?;
+                }
+                (Location::Shared, Some(data)) => {
+                    let from = u64::from(p.info.number - 1) * slot.unwrap_or(0);
+                    copy_range(data, from, &out, at, p.info.size)?;
+                }
+                (Location::Shared, None) => return Err(StoreError::NoSuchUpload),
+            }
             at += p.info.size;
         }
         self.publish_target(&mut target, &bucket_fd, &object_key, &meta, cond)
@@ -697,7 +705,7 @@ impl Store {
         staging: &OwnedFd,
         bucket_fd: &OwnedFd,
         key: &ObjectKey,
-        chosen: &[OpenPart],
+        chosen: &[PartRecord],
         slot: u64,
         total: u64,
         meta: &ObjectMeta,
@@ -714,6 +722,12 @@ impl Store {
             Err(Errno::WOULDBLOCK) => return Ok(false),
             Err(e) => return Err(e.into()),
         }
+        // A second link means `data` is an object already (a Complete was
+        // cut short between link and unlink where rename cannot refuse to
+        // replace): never write into it.
+        if rfs::fstat(&data)?.st_nlink != 1 {
+            return Ok(false);
+        }
         // Truncating would cut verified parts beyond the object (uploaded,
         // not named): a Complete that then fails its condition must leave
         // the upload as it was, so join instead.
@@ -726,14 +740,10 @@ impl Store {
             return Ok(false);
         }
         for p in chosen {
-            if let Some(own) = &p.file {
-                copy_range(
-                    own,
-                    0,
-                    &data,
-                    u64::from(p.info.number - 1) * slot,
-                    p.info.size,
-                )?;
+            if let Location::Own(_) = p.location {
+                let own = open_own(staging.as_fd(), &p.info)?;
+                let at = u64::from(p.info.number - 1) * slot;
+                copy_range(&own, 0, &data, at, p.info.size)?;
             }
         }
         rfs::ftruncate(&data, total)?;
@@ -754,7 +764,7 @@ impl Store {
                 }
                 // The parent went away under a concurrent delete: again.
                 Err(StoreError::Io(e))
-                    if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) && reopened < 3 =>
+                    if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) && reopened < 8 =>
                 {
                     reopened += 1;
                 }
@@ -831,14 +841,6 @@ struct PartRecord {
     location: Location,
 }
 
-/// A part chosen by a Complete, with its bytes held open: a re-upload that
-/// replaces it meanwhile cannot change what is read.
-struct OpenPart {
-    info: PartInfo,
-    /// Its own file; None for a slot of `data` (slots are written once).
-    file: Option<OwnedFd>,
-}
-
 fn claim_name(n: u32) -> String {
     format!("claim-{n:05}")
 }
@@ -880,26 +882,25 @@ fn read_part(staging: BorrowedFd<'_>, number: u32) -> Result<Option<PartRecord>>
     }))
 }
 
-/// Part `number` with ETag `etag`, its bytes opened. A re-upload may replace
-/// the record and remove the file it named between our two reads: the
-/// record is read again then.
-fn open_part(staging: BorrowedFd<'_>, number: u32, etag: &str) -> Result<OpenPart> {
+/// Opens the own file of a part chosen by a Complete, whose record said it
+/// has ETag `part.etag`. Own files are written once under names of their
+/// own, so the bytes are the part's as long as the record still gives that
+/// ETag; a re-upload that replaced the record (and removed the file) in the
+/// meantime fails the Complete, as a stale ETag does.
+fn open_own(staging: BorrowedFd<'_>, part: &PartInfo) -> Result<OwnedFd> {
     for _ in 0..3 {
-        let p = read_part(staging, number)?.ok_or(StoreError::InvalidPart)?;
-        if p.info.etag != etag {
+        let p = read_part(staging, part.number)?.ok_or(StoreError::InvalidPart)?;
+        let Location::Own(name) = &p.location else {
+            return Err(StoreError::InvalidPart);
+        };
+        if p.info.etag != part.etag {
             return Err(StoreError::InvalidPart);
         }
-        let file = match &p.location {
-            Location::Shared => None,
-            Location::Own(name) => {
-                match fsys::open_beneath(staging, name, OFlags::RDONLY, Mode::empty()) {
-                    Ok(fd) => Some(fd),
-                    Err(Errno::NOENT) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        };
-        return Ok(OpenPart { info: p.info, file });
+        match fsys::open_beneath(staging, name, OFlags::RDONLY, Mode::empty()) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(e.into()),
+        }
     }
     Err(StoreError::InvalidPart)
 }

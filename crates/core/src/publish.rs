@@ -11,7 +11,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use rustix::fs::{self as rfs, AtFlags, FlockOperation, Mode, OFlags};
+use rustix::fs::{self as rfs, AtFlags, FlockOperation, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
 use crate::error::{Result, StoreError};
@@ -131,6 +131,12 @@ fn link_new(dir: BorrowedFd<'_>, src: &mut Source<'_>, name: &str) -> rustix::io
             }
         },
         Source::Named(from, from_name) => {
+            // One atomic step where the filesystem has it: the name leaves
+            // the staging folder as it appears in the bucket.
+            match rfs::renameat_with(*from, *from_name, dir, name, RenameFlags::NOREPLACE) {
+                Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {}
+                other => return other,
+            }
             rfs::linkat(*from, *from_name, dir, name, AtFlags::empty())?;
             let _ = rfs::unlinkat(*from, *from_name, AtFlags::empty());
             Ok(())

@@ -96,7 +96,7 @@ impl Store {
                 // A concurrent delete emptied and removed the parent between
                 // our open and the create (O_TMPFILE in a removed directory
                 // fails): make it again.
-                Err(e) if attempts < 3 && fsys::is_removed(parent.as_fd()) => {
+                Err(e) if attempts < 8 && fsys::is_removed(parent.as_fd()) => {
                     attempts += 1;
                     drop(e);
                 }
@@ -310,7 +310,7 @@ impl Store {
                     return Err(StoreError::NoSuchBucket)
                 }
                 Err(StoreError::Io(e))
-                    if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) && reopened < 3 =>
+                    if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) && reopened < 8 =>
                 {
                     reopened += 1;
                     t.parent = self.open_parent(bucket_fd.as_fd(), parent_rel)?.0;

@@ -293,7 +293,10 @@ impl Conn {
         // x-amz-* headers such as the checksums in `extra`.
         let mut headers: Vec<(String, Vec<u8>)> = vec![
             ("host".to_owned(), self.host.as_bytes().to_vec()),
-            ("x-amz-content-sha256".to_owned(), payload.as_bytes().to_vec()),
+            (
+                "x-amz-content-sha256".to_owned(),
+                payload.as_bytes().to_vec(),
+            ),
             ("x-amz-date".to_owned(), date.as_bytes().to_vec()),
         ];
         let names = if req.extra.is_empty() {
@@ -315,14 +318,7 @@ impl Conn {
             query: req.query,
             headers: &headers[..],
         };
-        let sig = sign_headers(
-            &signed,
-            &names,
-            payload,
-            &signer.creds,
-            &signer.region,
-            now,
-        );
+        let sig = sign_headers(&signed, &names, payload, &signer.creds, &signer.region, now);
         let body = req.body.bytes();
         let h = &mut self.head;
         h.clear();
