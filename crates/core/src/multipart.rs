@@ -247,6 +247,12 @@ impl Store {
                 },
             Mode::from_raw_mode(0o644),
         )?);
+        drop(rfs::openat(
+            &staging,
+            "claims",
+            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?);
         let record = encode_lines(
             &[
                 bucket.to_owned(),
@@ -406,14 +412,22 @@ impl Store {
             Ok(_) | Err(Errno::NOENT) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
-        let claim = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC;
-        match rfs::openat(
-            staging,
-            claim_name(number).as_str(),
-            claim,
-            Mode::from_raw_mode(0o600),
-        ) {
-            Ok(_) => Ok(Some(data)),
+        // A claim is a name, made exclusively: a link to the upload's
+        // `claims` file (no inode to allocate per part), or, for an upload
+        // staged before that file existed, a file of its own.
+        let claim = claim_name(number);
+        let made = match rfs::linkat(staging, "claims", staging, claim.as_str(), AtFlags::empty()) {
+            Err(Errno::NOENT) => rfs::openat(
+                staging,
+                claim.as_str(),
+                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
+            .map(drop),
+            other => other,
+        };
+        match made {
+            Ok(()) => Ok(Some(data)),
             Err(Errno::EXIST) => Ok(None),
             Err(e) => Err(e.into()),
         }

@@ -551,3 +551,26 @@ pub(crate) fn object_attributes(
     ));
     Ok(resp)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::copy_source;
+
+    /// Regression (issue 10): the header was decoded before the version
+    /// was split off, so key `a?b` (sent as `a%3Fb`) copied key `a`.
+    #[test]
+    fn copy_source_splits_the_version_before_decoding() {
+        let pair = |s: &str| copy_source(s).map_err(|e| e.code);
+        assert_eq!(pair("bkt/a%3Fb"), Ok(("bkt".into(), "a?b".into())));
+        assert_eq!(
+            pair("/bkt/a%3Fb?versionId=null"),
+            Ok(("bkt".into(), "a?b".into()))
+        );
+        assert_eq!(pair("bkt/dir/k%20y"), Ok(("bkt".into(), "dir/k y".into())));
+        assert_eq!(
+            pair("bkt/a?versionId=x%3Fy"),
+            Ok(("bkt".into(), "a".into()))
+        );
+        assert_eq!(pair("bkt"), Err("InvalidArgument"));
+    }
+}
