@@ -98,11 +98,16 @@ pub(crate) fn publish(
         if *cond == WriteCondition::Absent {
             return Err(StoreError::PreconditionFailed);
         }
-        let Some(current) = lock_current(dir, name)? else {
-            continue;
+        let current = match lock_current(dir, name)? {
+            Current::Locked(fd) => Some(fd),
+            Current::Gone => continue,
+            // A file written over POSIX that the server may not read: it
+            // cannot be locked or its ETag read, but it can be replaced.
+            Current::Unreadable if *cond == WriteCondition::Always => None,
+            Current::Unreadable => return Err(StoreError::PreconditionFailed),
         };
-        if let WriteCondition::EtagMatches(expected) = cond {
-            if expected != "*" && current_etag(current.as_fd())? != *expected {
+        if let (WriteCondition::EtagMatches(expected), Some(fd)) = (cond, &current) {
+            if expected != "*" && current_etag(fd.as_fd())? != *expected {
                 return Err(StoreError::PreconditionFailed);
             }
         }
@@ -189,10 +194,19 @@ fn rename_over(from: BorrowedFd<'_>, tmp: &str, dir: BorrowedFd<'_>, name: &str)
     })
 }
 
+/// The file a publish replaces.
+enum Current {
+    /// Open and exclusively locked, and still the file under its name.
+    Locked(OwnedFd),
+    /// Replaced or removed meanwhile: look again.
+    Gone,
+    /// Not readable by the server.
+    Unreadable,
+}
+
 /// Opens and exclusively locks the regular file `name`, checked to still be
-/// the file under that name once locked. None when it was replaced or
-/// removed meanwhile (the caller looks again).
-fn lock_current(dir: BorrowedFd<'_>, name: &str) -> Result<Option<OwnedFd>> {
+/// the file under that name once locked.
+fn lock_current(dir: BorrowedFd<'_>, name: &str) -> Result<Current> {
     let open = |access: OFlags| {
         rfs::openat(
             dir,
@@ -203,7 +217,8 @@ fn lock_current(dir: BorrowedFd<'_>, name: &str) -> Result<Option<OwnedFd>> {
     };
     let fd = match open(OFlags::RDONLY) {
         Ok(fd) => fd,
-        Err(Errno::NOENT | Errno::LOOP) => return Ok(None),
+        Err(Errno::NOENT | Errno::LOOP) => return Ok(Current::Gone),
+        Err(Errno::ACCESS | Errno::PERM) => return Ok(Current::Unreadable),
         Err(e) => return Err(e.into()),
     };
     let fd = match rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
@@ -212,7 +227,11 @@ fn lock_current(dir: BorrowedFd<'_>, name: &str) -> Result<Option<OwnedFd>> {
         // NFS emulates flock with byte-range locks, which need a writable
         // descriptor for an exclusive lock.
         Err(Errno::BADF) => {
-            let rw = open(OFlags::RDWR)?;
+            let rw = match open(OFlags::RDWR) {
+                Ok(fd) => fd,
+                Err(Errno::ACCESS | Errno::PERM) => return Ok(Current::Unreadable),
+                Err(e) => return Err(e.into()),
+            };
             match rfs::flock(&rw, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => rw,
                 Err(Errno::WOULDBLOCK) => return Err(StoreError::Busy),
@@ -223,8 +242,10 @@ fn lock_current(dir: BorrowedFd<'_>, name: &str) -> Result<Option<OwnedFd>> {
     };
     let locked = rfs::fstat(&fd)?;
     match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(now) if now.st_ino == locked.st_ino && now.st_dev == locked.st_dev => Ok(Some(fd)),
-        Ok(_) | Err(Errno::NOENT) => Ok(None),
+        Ok(now) if now.st_ino == locked.st_ino && now.st_dev == locked.st_dev => {
+            Ok(Current::Locked(fd))
+        }
+        Ok(_) | Err(Errno::NOENT) => Ok(Current::Gone),
         Err(e) => Err(e.into()),
     }
 }
