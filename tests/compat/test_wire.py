@@ -269,3 +269,32 @@ def test_body_longer_than_declared_is_not_stored_past_its_length(server, s3, buc
     assert data.startswith(b"HTTP/1.1 400"), data[:40]
     assert closed(sock)
     assert s3.get_object(Bucket=bucket, Key="exact")["Body"].read() == b"12345"
+
+
+def test_internal_error_detail_is_not_sent_to_the_client(server, s3, bucket):
+    """Regression (issue 11): the text of an internal error (the OS message,
+    paths under the root) was sent to the client. The client gets
+    InternalError with the request id only; the detail goes to the log. An
+    immutable bucket directory (chattr +i, which binds root too) makes the
+    PUT fail inside the store."""
+    import pytest
+    import shutil as _shutil
+    if os.geteuid() != 0 or not _shutil.which("chattr"):
+        pytest.skip("needs root and chattr to make a directory immutable")
+    path = os.path.join(server["root"], bucket)
+    if subprocess.run(["chattr", "+i", path], capture_output=True).returncode != 0:
+        pytest.skip("the filesystem of the test root has no immutable flag")
+    try:
+        sock = connect(server)
+        body = b"x" * 10
+        sock.sendall(signed_head(server, "PUT", f"/{bucket}/k", body=body) + body)
+        status, headers, answer, _ = read_response(sock)
+        sock.close()
+    finally:
+        subprocess.run(["chattr", "-i", path], check=True)
+    assert status == 500, answer
+    text = answer.decode()
+    assert "<Code>InternalError</Code>" in text
+    assert headers["x-amz-request-id"] in text
+    for leak in ("os error", "not permitted", server["root"], ".sluice"):
+        assert leak not in text, text

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use rustix::fs::{self as rfs, Mode, OFlags};
 
-use crate::error::{Result, StoreError};
+use crate::error::{Conflict, Result, StoreError};
 use crate::meta::ObjectMeta;
 use crate::names::ObjectKey;
 use crate::publish::WriteCondition;
@@ -40,9 +40,7 @@ impl Store {
         let dst_key_checked = ObjectKey::new(dst_key)?;
         if src_key.is_dir_marker() || dst_key_checked.is_dir_marker() {
             if !(src_key.is_dir_marker() && dst_key_checked.is_dir_marker()) {
-                return Err(StoreError::KeyConflict(
-                    "a directory object can only be copied to a key ending in /",
-                ));
+                return Err(StoreError::KeyConflict(Conflict::DirectoryObjectCopy));
             }
             let w = self.put_object(dst_bucket, dst_key, Some(0))?;
             return w.finish_with_etag(meta.etag, meta.headers, cond).await;

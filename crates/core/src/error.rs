@@ -11,7 +11,7 @@ pub enum StoreError {
     InvalidBucketName,
     /// The key cannot be mapped to a path safely.
     #[error("invalid object key: {0}")]
-    InvalidKey(&'static str),
+    InvalidKey(KeyProblem),
     /// No such bucket.
     #[error("the specified bucket does not exist")]
     NoSuchBucket,
@@ -28,7 +28,7 @@ pub enum StoreError {
     /// is written), or the key is an existing directory that holds other
     /// objects (`a/b` exists and `a` is written). Nothing was changed.
     #[error("the key conflicts with an existing object: {0}")]
-    KeyConflict(&'static str),
+    KeyConflict(Conflict),
     /// No such multipart upload.
     #[error("the specified multipart upload does not exist")]
     NoSuchUpload,
@@ -65,6 +65,58 @@ impl From<rustix::io::Errno> for StoreError {
     fn from(e: rustix::io::Errno) -> Self {
         StoreError::Io(e.into())
     }
+}
+
+/// Why a key cannot be mapped to a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyProblem {
+    /// The key is empty.
+    #[error("the key is empty")]
+    Empty,
+    /// Longer than [`crate::MAX_KEY_BYTES`].
+    #[error("the key is longer than 1024 bytes")]
+    TooLong,
+    /// A NUL byte.
+    #[error("the key contains NUL")]
+    Nul,
+    /// `//` or a leading `/`.
+    #[error("the key has an empty path segment (// or a leading /)")]
+    EmptySegment,
+    /// A `.` or `..` segment.
+    #[error("the key has a . or .. segment")]
+    DotSegment,
+    /// A segment longer than the filesystem's name limit.
+    #[error("a key segment is longer than 255 bytes")]
+    SegmentTooLong,
+    /// A segment in the store's reserved namespace.
+    #[error("a key segment starts with .sluice, which is reserved")]
+    Reserved,
+}
+
+/// How a key conflicts with what the filesystem holds (S3 allows `a` and
+/// `a/b` as two objects; a filesystem cannot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Conflict {
+    /// A parent of the key is an object file (`a` exists, `a/b` written).
+    #[error("a parent of the key is an existing object")]
+    ParentIsObject,
+    /// The key is a directory holding other objects (`a/b` exists, `a` written).
+    #[error("the key is an existing directory that holds other objects")]
+    KeyIsDirectory,
+    /// Data for a key ending in `/`.
+    #[error("a key ending in / is a directory object and holds no data")]
+    DirectoryObjectHoldsNoData,
+    /// A directory object (`a/`) where `a` is an object file.
+    #[error("the key of a directory object is an existing object file")]
+    DirectoryObjectIsFile,
+    /// A directory object copied to a key not ending in `/`, or the reverse.
+    #[error("a directory object can only be copied to a key ending in /")]
+    DirectoryObjectCopy,
+    /// A FIFO, socket or device made over POSIX holds the key.
+    #[error("the key is a special file")]
+    SpecialFile,
 }
 
 /// Result with the store error.

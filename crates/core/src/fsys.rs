@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
-use crate::error::{Result, StoreError};
+use crate::error::{Conflict, Result, StoreError};
 use crate::names::RESERVED_PREFIX;
 
 /// Resolution for every path under a bucket: never above the starting
@@ -79,11 +79,7 @@ fn create_parent_once(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Result<(O
     match open_dir(bucket, parent) {
         Ok(fd) => return Ok((fd, false)),
         Err(Errno::NOENT) => {}
-        Err(Errno::NOTDIR) => {
-            return Err(StoreError::KeyConflict(
-                "a parent of the key is an existing object",
-            ))
-        }
+        Err(Errno::NOTDIR) => return Err(StoreError::KeyConflict(Conflict::ParentIsObject)),
         Err(e) => return Err(e.into()),
     }
     let mut dir = open_dir(bucket, ".")?;
@@ -104,11 +100,7 @@ fn create_parent_once(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Result<(O
         }
         dir = match open_dir(dir.as_fd(), segment) {
             Ok(fd) => fd,
-            Err(Errno::NOTDIR) => {
-                return Err(StoreError::KeyConflict(
-                    "a parent of the key is an existing object",
-                ))
-            }
+            Err(Errno::NOTDIR) => return Err(StoreError::KeyConflict(Conflict::ParentIsObject)),
             Err(e) => return Err(e.into()),
         };
     }

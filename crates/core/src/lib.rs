@@ -42,7 +42,7 @@ pub mod testing;
 mod writer;
 
 pub use buf::{AlignedBuf, BufPool, ALIGN, DEFAULT_BUF_SIZE};
-pub use error::{Result, StoreError};
+pub use error::{Conflict, KeyProblem, Result, StoreError};
 pub use list::{ListPage, ListQuery, ListedObject};
 pub use meta::{derived_etag, guess_content_type, ObjectMeta};
 pub use multipart::{

@@ -29,7 +29,7 @@ use rustix::io::Errno;
 
 use crate::buf::{AlignedBuf, ALIGN};
 use crate::copy::buffered_reopen;
-use crate::error::{Result, StoreError};
+use crate::error::{Conflict, Result, StoreError};
 use crate::fsys::{self, META_XATTR};
 use crate::meta::ObjectMeta;
 use crate::names::{BucketName, ObjectKey};
@@ -221,7 +221,7 @@ impl Store {
         self.bucket_fd(bucket)?;
         if key.is_dir_marker() {
             return Err(StoreError::KeyConflict(
-                "a key ending in / is a directory object and holds no data",
+                Conflict::DirectoryObjectHoldsNoData,
             ));
         }
         let mut id_bytes = [0u8; 16];

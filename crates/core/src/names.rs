@@ -1,7 +1,7 @@
 //! Bucket names and object keys, validated before anything touches the
 //! filesystem: the store is embedded without the S3 layer too.
 
-use crate::error::{Result, StoreError};
+use crate::error::{KeyProblem, Result, StoreError};
 
 /// Longest key S3 allows, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -116,27 +116,23 @@ impl ObjectKey {
     }
 }
 
-fn check_key(key: &str) -> Result<(), &'static str> {
+fn check_key(key: &str) -> Result<(), KeyProblem> {
     if key.is_empty() {
-        return Err("the key is empty");
+        return Err(KeyProblem::Empty);
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err("the key is longer than 1024 bytes");
+        return Err(KeyProblem::TooLong);
     }
     if key.contains('\0') {
-        return Err("the key contains NUL");
+        return Err(KeyProblem::Nul);
     }
     let path = key.strip_suffix('/').unwrap_or(key);
     for segment in path.split('/') {
         match segment {
-            "" => return Err("the key has an empty path segment (// or a leading /)"),
-            "." | ".." => return Err("the key has a . or .. segment"),
-            s if s.len() > MAX_SEGMENT_BYTES => {
-                return Err("a key segment is longer than 255 bytes")
-            }
-            s if s.starts_with(RESERVED_PREFIX) => {
-                return Err("a key segment starts with .sluice, which is reserved")
-            }
+            "" => return Err(KeyProblem::EmptySegment),
+            "." | ".." => return Err(KeyProblem::DotSegment),
+            s if s.len() > MAX_SEGMENT_BYTES => return Err(KeyProblem::SegmentTooLong),
+            s if s.starts_with(RESERVED_PREFIX) => return Err(KeyProblem::Reserved),
             _ => {}
         }
     }

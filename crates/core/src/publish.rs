@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{self as rfs, AtFlags, FlockOperation, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
-use crate::error::{Result, StoreError};
+use crate::error::{Conflict, Result, StoreError};
 use crate::fsys::{self, TempFile, DIR_XATTR, META_XATTR};
 use crate::meta::{derived_etag, ObjectMeta};
 use crate::store::system_time;
@@ -86,14 +86,12 @@ pub(crate) fn publish(
                 if remove_created_tree(dir, name, 0) {
                     continue;
                 }
-                return Err(StoreError::KeyConflict(
-                    "the key is an existing directory that holds other objects",
-                ));
+                return Err(StoreError::KeyConflict(Conflict::KeyIsDirectory));
             }
             rfs::FileType::RegularFile => {}
             // A FIFO, socket or device planted over POSIX is no object.
             _ if *cond == WriteCondition::Always => return replace(dir, internal, &mut src, name),
-            _ => return Err(StoreError::KeyConflict("the key is a special file")),
+            _ => return Err(StoreError::KeyConflict(Conflict::SpecialFile)),
         }
         if *cond == WriteCondition::Absent {
             return Err(StoreError::PreconditionFailed);
@@ -115,9 +113,7 @@ pub(crate) fn publish(
         drop(current);
         return replaced;
     }
-    Err(StoreError::KeyConflict(
-        "the key is an existing directory that holds other objects",
-    ))
+    Err(StoreError::KeyConflict(Conflict::KeyIsDirectory))
 }
 
 /// Links `src` as `name`, failing with EEXIST when the name is taken.
@@ -188,7 +184,7 @@ fn replace(
 fn rename_over(from: BorrowedFd<'_>, tmp: &str, dir: BorrowedFd<'_>, name: &str) -> Result<()> {
     rfs::renameat(from, tmp, dir, name).map_err(|e| match e {
         Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST => {
-            StoreError::KeyConflict("the key is an existing directory that holds other objects")
+            StoreError::KeyConflict(Conflict::KeyIsDirectory)
         }
         other => other.into(),
     })

@@ -8,7 +8,7 @@ use rustix::fs as rfs;
 use rustix::io::Errno;
 
 use crate::buf::AlignedBuf;
-use crate::error::{Result, StoreError};
+use crate::error::{Conflict, Result, StoreError};
 use crate::fsys::{self, TempFile, DIR_XATTR, META_XATTR};
 use crate::meta::ObjectMeta;
 use crate::names::ObjectKey;
@@ -184,7 +184,7 @@ impl ObjectWriter {
             Some(t) => t.sink.write(buf).await,
             None if buf.is_empty() => Ok(()),
             None => Err(StoreError::KeyConflict(
-                "a key ending in / is a directory object and holds no data",
+                Conflict::DirectoryObjectHoldsNoData,
             )),
         }
     }
@@ -256,9 +256,8 @@ impl ObjectWriter {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(e.into()),
         }
-        let dir = fsys::open_dir(parent_fd.as_fd(), name).map_err(|_| {
-            StoreError::KeyConflict("the key of a directory object is an existing object file")
-        })?;
+        let dir = fsys::open_dir(parent_fd.as_fd(), name)
+            .map_err(|_| StoreError::KeyConflict(Conflict::DirectoryObjectIsFile))?;
         rfs::fsetxattr(&dir, META_XATTR, &meta.encode(), rfs::XattrFlags::empty())?;
         rfs::fsetxattr(&dir, DIR_XATTR, b"object", rfs::XattrFlags::empty())?;
         Ok(ObjectInfo {

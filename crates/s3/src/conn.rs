@@ -420,5 +420,5 @@ async fn write_response(
 /// The error document as a response body.
 pub(crate) fn error_body(err: &S3Error, resource: &str, id: &str) -> Vec<u8> {
     let detail = err.detail.as_ref().map(|(n, v)| (*n, v.as_str()));
-    xml::error(err.code, &err.message, detail, resource, id).into_bytes()
+    xml::error(err.code.as_str(), &err.message, detail, resource, id).into_bytes()
 }

@@ -2,7 +2,7 @@
 //! preflight answered as S3 does, and the CORS headers of actual requests.
 
 use crate::conn::{Request, ThreadContext};
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use crate::handlers::{Body, Response};
 use crate::xml::{elements, unescape};
 
@@ -19,7 +19,7 @@ pub(crate) struct Rule {
 }
 
 fn malformed() -> S3Error {
-    S3Error::new("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema.")
+    S3Error::new(S3ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
 }
 
 /// Parses and checks a CORSConfiguration document.
@@ -51,8 +51,7 @@ pub(crate) fn parse(doc: &str) -> Result<Vec<Rule>, S3Error> {
             .find(|m| !matches!(m.as_str(), "GET" | "PUT" | "POST" | "DELETE" | "HEAD"))
         {
             return Err(S3Error::new(
-                "InvalidRequest",
-                400,
+                S3ErrorCode::InvalidRequest,
                 format!("Found unsupported HTTP method in CORS config. Unsupported method is {m}"),
             ));
         }
@@ -63,8 +62,7 @@ pub(crate) fn parse(doc: &str) -> Result<Vec<Rule>, S3Error> {
             .any(|o| o.matches('*').count() > 1)
         {
             return Err(S3Error::new(
-                "InvalidRequest",
-                400,
+                S3ErrorCode::InvalidRequest,
                 "An AllowedOrigin or AllowedHeader can have at most one * wildcard",
             ));
         }
@@ -174,8 +172,7 @@ pub(crate) fn get(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Error
             body: Body::Bytes(raw),
         }),
         None => Err(S3Error::new(
-            "NoSuchCORSConfiguration",
-            404,
+            S3ErrorCode::NoSuchCORSConfiguration,
             "The CORS configuration does not exist",
         )),
     }
@@ -191,10 +188,7 @@ pub(crate) fn delete(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Er
 }
 
 fn forbidden() -> S3Error {
-    S3Error::new(
-        "AccessForbidden",
-        403,
-        "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+    S3Error::new(S3ErrorCode::AccessForbidden, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
     )
 }
 
@@ -209,8 +203,7 @@ pub(crate) fn preflight(
         req.header("access-control-request-method"),
     ) else {
         return Err(S3Error::new(
-            "BadRequest",
-            400,
+            S3ErrorCode::BadRequest,
             "Insufficient information. Origin request header needed.",
         ));
     };

@@ -1,89 +1,197 @@
-//! S3 errors: code, HTTP status and message, from every layer below.
+//! S3 errors: one table of codes (each with the HTTP status and default
+//! message AWS answers with), typed conversions from every layer below, and
+//! the rule that an internal error's detail goes to the log, never to the
+//! client: the client sees InternalError and the request id.
 
-use sluice_core::StoreError;
+use std::borrow::Cow;
+
+use sluice_core::{Conflict, KeyProblem, StoreError};
+
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $code:ident = $status:literal, $message:literal; )*) => {
+        /// An S3 error code. [`S3ErrorCode::status`] and
+        /// [`S3ErrorCode::message`] give what AWS answers with it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        #[allow(clippy::upper_case_acronyms)]
+        pub enum S3ErrorCode {
+            $( $(#[$doc])* #[doc = $message] $code, )*
+        }
+
+        impl S3ErrorCode {
+            /// The code as it appears in the error document.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self { $( S3ErrorCode::$code => stringify!($code), )* }
+            }
+
+            /// The HTTP status.
+            #[must_use]
+            pub fn status(self) -> u16 {
+                match self { $( S3ErrorCode::$code => $status, )* }
+            }
+
+            /// The default message.
+            #[must_use]
+            pub fn message(self) -> &'static str {
+                match self { $( S3ErrorCode::$code => $message, )* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    AccessDenied = 403, "Access Denied";
+    AccessForbidden = 403, "CORSResponse: This CORS request is not allowed.";
+    AuthorizationHeaderMalformed = 400, "The authorization header is malformed.";
+    AuthorizationQueryParametersError = 400, "Error parsing the X-Amz-Credential parameter or other query authentication parameters.";
+    BadDigest = 400, "The Content-MD5 or checksum you specified did not match what we received.";
+    BadRequest = 400, "Bad Request";
+    BucketAlreadyOwnedByYou = 409, "Your previous request to create the named bucket succeeded and you already own it.";
+    BucketNotEmpty = 409, "The bucket you tried to delete is not empty.";
+    EntityTooLarge = 400, "Your proposed upload exceeds the maximum allowed object size.";
+    EntityTooSmall = 400, "Your proposed upload is smaller than the minimum allowed object size.";
+    /// The key is a directory holding other objects (sluice on POSIX; versitygw's code).
+    ExistingObjectIsDirectory = 409, "The key is an existing directory that holds other objects.";
+    IncompleteBody = 400, "You did not provide the number of bytes specified by the Content-Length HTTP header.";
+    InternalError = 500, "We encountered an internal error. Please try again.";
+    InvalidAccessKeyId = 403, "The AWS access key Id you provided does not exist in our records.";
+    InvalidArgument = 400, "Invalid Argument";
+    InvalidBucketName = 400, "The specified bucket is not valid.";
+    InvalidDigest = 400, "The Content-MD5 or checksum you specified is not valid.";
+    InvalidPart = 400, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.";
+    InvalidPartNumber = 416, "The requested partnumber is not satisfiable";
+    InvalidPartOrder = 400, "The list of parts was not in ascending order. Parts must be ordered by part number.";
+    InvalidRange = 416, "The requested range is not satisfiable";
+    InvalidRequest = 400, "Invalid Request";
+    InvalidTag = 400, "The TagKey or TagValue you have provided is invalid.";
+    InvalidToken = 400, "The provided token is malformed or otherwise invalid.";
+    InvalidURI = 400, "Couldn't parse the specified URI.";
+    KeyTooLongError = 400, "Your key is too long.";
+    MalformedXML = 400, "The XML you provided was not well-formed or did not validate against our published schema.";
+    MaxMessageLengthExceeded = 400, "Your request was too big.";
+    MethodNotAllowed = 405, "The specified method is not allowed against this resource.";
+    MissingContentLength = 411, "You must provide the Content-Length HTTP header.";
+    NoSuchBucket = 404, "The specified bucket does not exist.";
+    NoSuchCORSConfiguration = 404, "The CORS configuration does not exist.";
+    NoSuchKey = 404, "The specified key does not exist.";
+    NoSuchUpload = 404, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
+    NotImplemented = 501, "A header or request you provided implies functionality that is not implemented.";
+    /// A parent of the key is an object file (sluice on POSIX; versitygw's code).
+    ObjectParentIsFile = 409, "A parent of the key is an existing object.";
+    PreconditionFailed = 412, "At least one of the pre-conditions you specified did not hold";
+    RequestHeaderSectionTooLarge = 400, "Your request header section exceeds the maximum allowed size.";
+    RequestTimeTooSkewed = 403, "The difference between the request time and the server's time is too large.";
+    SignatureDoesNotMatch = 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
+    SlowDown = 503, "Please reduce your request rate.";
+    XAmzContentSHA256Mismatch = 400, "The provided 'x-amz-content-sha256' header does not match what was computed.";
+}
 
 /// An error answered to a client as S3 error XML.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Error {
-    /// The S3 error code (`NoSuchKey`, ...).
-    pub code: &'static str,
-    /// The HTTP status.
-    pub status: u16,
+    /// The S3 error code (its status comes with it).
+    pub code: S3ErrorCode,
     /// A message for people.
-    pub message: String,
+    pub message: Cow<'static, str>,
     /// An element S3 adds to this error's document (`HeadersNotSigned`, ...).
     pub detail: Option<(&'static str, String)>,
+    /// What went wrong inside, for the log only (InternalError).
+    pub internal: Option<String>,
 }
 
 impl S3Error {
-    /// An error with a code, status and message.
+    /// An error with a code and a message of its own.
     #[must_use]
-    pub fn new(code: &'static str, status: u16, message: impl Into<String>) -> Self {
+    pub fn new(code: S3ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
         S3Error {
             code,
-            status,
             message: message.into(),
             detail: None,
+            internal: None,
         }
+    }
+
+    /// The HTTP status.
+    #[must_use]
+    pub fn status(&self) -> u16 {
+        self.code.status()
     }
 
     /// 501 NotImplemented for an operation sluice does not have.
     #[must_use]
     pub fn not_implemented(what: &str) -> Self {
         S3Error::new(
-            "NotImplemented",
-            501,
+            S3ErrorCode::NotImplemented,
             format!("{what} is not implemented by sluice"),
         )
     }
 
-    /// 500 InternalError.
+    /// 500 InternalError. `detail` is logged with the request id; the
+    /// client gets the code's message only (no paths, no OS messages).
     #[must_use]
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        S3Error::new(
-            "InternalError",
-            500,
-            format!("We encountered an internal error: {detail}"),
-        )
+        let mut err = S3Error::from(S3ErrorCode::InternalError);
+        err.internal = Some(detail.to_string());
+        err
+    }
+}
+
+impl From<S3ErrorCode> for S3Error {
+    fn from(code: S3ErrorCode) -> Self {
+        S3Error::new(code, code.message())
     }
 }
 
 impl From<StoreError> for S3Error {
     fn from(e: StoreError) -> Self {
-        let message = e.to_string();
-        let (code, status) = match &e {
-            StoreError::InvalidBucketName => ("InvalidBucketName", 400),
-            StoreError::InvalidKey(reason) if reason.contains("1024") => ("KeyTooLongError", 400),
-            StoreError::InvalidKey(_) => ("InvalidArgument", 400),
-            StoreError::NoSuchBucket => ("NoSuchBucket", 404),
-            StoreError::BucketAlreadyExists => ("BucketAlreadyOwnedByYou", 409),
-            StoreError::BucketNotEmpty => ("BucketNotEmpty", 409),
-            StoreError::NoSuchKey => ("NoSuchKey", 404),
-            // Codes of versitygw, the other S3 server on POSIX files.
-            StoreError::KeyConflict(reason) if reason.contains("parent") => {
-                ("ObjectParentIsFile", 409)
-            }
-            StoreError::KeyConflict(_) => ("ExistingObjectIsDirectory", 409),
-            StoreError::NoSuchUpload => ("NoSuchUpload", 404),
-            StoreError::InvalidPart => ("InvalidPart", 400),
-            StoreError::InvalidPartOrder => ("InvalidPartOrder", 400),
-            StoreError::EntityTooSmall => ("EntityTooSmall", 400),
-            StoreError::EntityTooLarge => ("EntityTooLarge", 400),
-            StoreError::PreconditionFailed => ("PreconditionFailed", 412),
+        use S3ErrorCode as C;
+        let code = match &e {
+            StoreError::InvalidBucketName => C::InvalidBucketName,
+            StoreError::InvalidKey(KeyProblem::TooLong) => C::KeyTooLongError,
+            StoreError::InvalidKey(_) => C::InvalidArgument,
+            StoreError::NoSuchBucket => C::NoSuchBucket,
+            StoreError::BucketAlreadyExists => C::BucketAlreadyOwnedByYou,
+            StoreError::BucketNotEmpty => C::BucketNotEmpty,
+            StoreError::NoSuchKey => C::NoSuchKey,
+            StoreError::KeyConflict(Conflict::ParentIsObject) => C::ObjectParentIsFile,
+            StoreError::KeyConflict(_) => C::ExistingObjectIsDirectory,
+            StoreError::NoSuchUpload => C::NoSuchUpload,
+            StoreError::InvalidPart => C::InvalidPart,
+            StoreError::InvalidPartOrder => C::InvalidPartOrder,
+            StoreError::EntityTooSmall => C::EntityTooSmall,
+            StoreError::EntityTooLarge => C::EntityTooLarge,
+            StoreError::PreconditionFailed => C::PreconditionFailed,
             // Another write to the key held it past the publish's wait; SDKs
             // retry a 503 SlowDown.
-            StoreError::Busy => ("SlowDown", 503),
-            StoreError::HardLinked => ("AccessDenied", 403),
-            _ => return S3Error::internal(message),
+            StoreError::Busy => C::SlowDown,
+            StoreError::HardLinked => C::AccessDenied,
+            _ => return S3Error::internal(e),
         };
-        S3Error::new(code, status, message)
+        S3Error::new(code, e.to_string())
     }
 }
 
 impl From<sluice_sigv4::Error> for S3Error {
     fn from(e: sluice_sigv4::Error) -> Self {
-        let mut err = S3Error::new(e.code(), e.status(), e.to_string());
-        if let sluice_sigv4::Error::HeadersNotSigned(names) = e {
+        use sluice_sigv4::Error as E;
+        use S3ErrorCode as C;
+        let code = match &e {
+            E::SignatureDoesNotMatch => C::SignatureDoesNotMatch,
+            E::InvalidAccessKeyId => C::InvalidAccessKeyId,
+            E::InvalidToken => C::InvalidToken,
+            E::AuthorizationHeaderMalformed(_) => C::AuthorizationHeaderMalformed,
+            E::AuthorizationQueryParametersError(_) => C::AuthorizationQueryParametersError,
+            E::RequestTimeTooSkewed => C::RequestTimeTooSkewed,
+            E::AccessDenied(_) | E::HeadersNotSigned(_) => C::AccessDenied,
+            E::XAmzContentSHA256Mismatch => C::XAmzContentSHA256Mismatch,
+            E::BadDigest(_) => C::BadDigest,
+            E::InvalidDigest(_) => C::InvalidDigest,
+            E::InvalidArgument(_) => C::InvalidArgument,
+            _ => C::InvalidRequest,
+        };
+        let mut err = S3Error::new(code, e.to_string());
+        if let E::HeadersNotSigned(names) = e {
             err.detail = Some(("HeadersNotSigned", names));
         }
         err
@@ -93,20 +201,65 @@ impl From<sluice_sigv4::Error> for S3Error {
 impl From<sluice_http::Error> for S3Error {
     fn from(e: sluice_http::Error) -> Self {
         use sluice_http::Error as H;
-        let message = e.to_string();
-        let (code, status) = match e {
-            H::HeadTooLarge | H::TooManyHeaders => ("RequestHeaderSectionTooLarge", 400),
-            H::BodyTooLarge | H::ChunkTooLarge => ("EntityTooLarge", 400),
-            H::MissingContentLength | H::MissingDecodedContentLength => {
-                ("MissingContentLength", 411)
-            }
-            H::UnsupportedTransferEncoding => ("NotImplemented", 501),
-            H::DecodedLengthMismatch => ("IncompleteBody", 400),
+        use S3ErrorCode as C;
+        let code = match e {
+            H::HeadTooLarge | H::TooManyHeaders => C::RequestHeaderSectionTooLarge,
+            H::BodyTooLarge | H::ChunkTooLarge => C::EntityTooLarge,
+            H::MissingContentLength | H::MissingDecodedContentLength => C::MissingContentLength,
+            H::UnsupportedTransferEncoding => C::NotImplemented,
+            H::DecodedLengthMismatch => C::IncompleteBody,
             H::InvalidContentLength
             | H::ConflictingContentLength
-            | H::InvalidDecodedContentLength => ("InvalidArgument", 400),
-            _ => ("InvalidRequest", 400),
+            | H::InvalidDecodedContentLength => C::InvalidArgument,
+            _ => C::InvalidRequest,
         };
-        S3Error::new(code, status, message)
+        S3Error::new(code, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The status of every sigv4 error agrees with the code table.
+    #[test]
+    fn sigv4_statuses_agree_with_the_table() {
+        use sluice_sigv4::Error as E;
+        for e in [
+            E::SignatureDoesNotMatch,
+            E::InvalidAccessKeyId,
+            E::InvalidToken,
+            E::AuthorizationHeaderMalformed("x"),
+            E::AuthorizationQueryParametersError("x"),
+            E::RequestTimeTooSkewed,
+            E::AccessDenied("x"),
+            E::XAmzContentSHA256Mismatch,
+            E::BadDigest("x"),
+            E::InvalidRequest("x"),
+            E::InvalidDigest("x"),
+            E::UnsupportedSignatureVersion,
+            E::InvalidArgument("x"),
+            E::MissingRequiredHeader("x"),
+            E::HeadersNotSigned("x-amz-meta-a".into()),
+        ] {
+            let s3 = S3Error::from(e.clone());
+            assert_eq!(
+                (s3.code.as_str(), s3.status()),
+                (e.code(), e.status()),
+                "{e:?}"
+            );
+        }
+    }
+
+    /// Regression (issue 11): an I/O error's text (a path, an OS message)
+    /// was sent to the client. It is kept for the log only.
+    #[test]
+    fn internal_detail_stays_out_of_the_answer() {
+        let io = std::io::Error::other("/srv/data/.sluice/tmp/x: Operation not permitted");
+        let e = S3Error::from(StoreError::Io(io));
+        assert_eq!(e.code, S3ErrorCode::InternalError);
+        assert_eq!(e.status(), 500);
+        assert!(!e.message.contains("/srv"), "{}", e.message);
+        assert!(e.internal.as_deref().is_some_and(|d| d.contains("/srv")));
     }
 }

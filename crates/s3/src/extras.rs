@@ -6,7 +6,7 @@ use sluice_http::{percent_decode, query_pairs};
 use sluice_sigv4::uri_encode;
 
 use crate::conn::{Request, ThreadContext};
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use crate::handlers::{Body, Response};
 use crate::route::Route;
 use crate::time::iso8601;
@@ -27,13 +27,13 @@ fn xml(body: String) -> Response {
 }
 
 fn invalid_tag(message: &str) -> S3Error {
-    S3Error::new("InvalidTag", 400, message.to_owned())
+    S3Error::new(S3ErrorCode::InvalidTag, message.to_owned())
 }
 
 /// Parses the tags of a `Tagging` document into the stored form.
 fn tags_from_xml(body: &[u8]) -> Result<String, S3Error> {
     let malformed = || {
-        S3Error::new("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema.")
+        S3Error::new(S3ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
     };
     let doc = std::str::from_utf8(body).map_err(|_| malformed())?;
     let mut pairs = Vec::new();
@@ -60,8 +60,7 @@ fn tags_from_xml(body: &[u8]) -> Result<String, S3Error> {
     }
     if pairs.len() > 10 {
         return Err(S3Error::new(
-            "BadRequest",
-            400,
+            S3ErrorCode::BadRequest,
             "Object tags cannot be greater than 10",
         ));
     }
@@ -230,8 +229,7 @@ pub(crate) fn check_write_conditions(
     }
     let failed = || {
         S3Error::new(
-            "PreconditionFailed",
-            412,
+            S3ErrorCode::PreconditionFailed,
             "At least one of the pre-conditions you specified did not hold",
         )
     };
@@ -253,8 +251,7 @@ pub(crate) fn check_write_conditions(
     if let Some(v) = if_match {
         let Some(info) = current else {
             return Err(S3Error::new(
-                "NoSuchKey",
-                404,
+                S3ErrorCode::NoSuchKey,
                 "The specified key does not exist.",
             ));
         };
@@ -284,7 +281,9 @@ pub(crate) fn write_condition(req: &Request) -> WriteCondition {
 /// owned by the account named.
 pub(crate) fn check_expected_owner(req: &Request) -> Result<(), S3Error> {
     match req.header("x-amz-expected-bucket-owner") {
-        Some(owner) if owner != OWNER_ID => Err(S3Error::new("AccessDenied", 403, "Access Denied")),
+        Some(owner) if owner != OWNER_ID => {
+            Err(S3Error::new(S3ErrorCode::AccessDenied, "Access Denied"))
+        }
         _ => Ok(()),
     }
 }

@@ -53,7 +53,7 @@ pub fn request_bytes(data: &[u8]) {
             Some("example.com"),
         ) {
             Ok(r) => assert!(r.bucket.as_deref() != Some("")),
-            Err(e) => assert!(e.status >= 400),
+            Err(e) => assert!(e.status() >= 400),
         }
     }
 }

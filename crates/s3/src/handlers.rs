@@ -8,7 +8,7 @@ use sluice_http::{BodyDecoder, Method, CONTINUE};
 use sluice_sigv4::{ChecksumAlgorithm, SignedRequest, Verified};
 
 use crate::conn::{error_body, Input, Request, ThreadContext};
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use crate::route::{route, Op, Route};
 use crate::time::{http_date, iso8601};
 use crate::upload::{receive, Document};
@@ -59,7 +59,12 @@ fn xml_response(status: u16, body: String) -> Response {
 }
 
 pub(crate) fn error_response(err: &S3Error, resource: &str, id: &str) -> Response {
-    let mut r = response(err.status);
+    if let Some(detail) = &err.internal {
+        // The client sees InternalError and the request id; the detail
+        // (paths, OS messages) is for the operator.
+        eprintln!("sluice: request {id} ({resource}): internal error: {detail}");
+    }
+    let mut r = response(err.status());
     r.headers
         .push(("Content-Type".into(), "application/xml".into()));
     r.body = Body::Bytes(error_body(err, resource, id));
@@ -165,8 +170,7 @@ async fn run(
     // rather than decode a body one way and verify it another.
     if verified.payload.is_streaming() != req.aws_chunked {
         return Err(early(S3Error::new(
-            "InvalidRequest",
-            400,
+            S3ErrorCode::InvalidRequest,
             "The body framing does not match the signed payload mode.",
         )));
     }
@@ -183,8 +187,7 @@ async fn run(
     if r.op == Op::DeleteObjects && !names_a_digest(req) {
         // S3 refuses a multi-object delete whose body nothing protects.
         return Err(early(S3Error::new(
-            "InvalidRequest",
-            400,
+            S3ErrorCode::InvalidRequest,
             "Missing required header for this request: Content-MD5 OR x-amz-checksum-*",
         )));
     }
@@ -481,8 +484,7 @@ fn list_objects(ctx: &ThreadContext, bucket: &str, r: &Route) -> Result<Response
     let max_keys = match r.param("max-keys") {
         Some(v) => v.parse::<usize>().map_err(|_| {
             S3Error::new(
-                "InvalidArgument",
-                400,
+                S3ErrorCode::InvalidArgument,
                 "Provided max-keys not an integer or within integer range",
             )
         })?,
@@ -502,8 +504,7 @@ fn list_objects(ctx: &ThreadContext, bucket: &str, r: &Route) -> Result<Response
         match token {
             Some(t) => Some(unhex_token(t).ok_or_else(|| {
                 S3Error::new(
-                    "InvalidArgument",
-                    400,
+                    S3ErrorCode::InvalidArgument,
                     "The continuation token provided is incorrect",
                 )
             })?),
@@ -612,8 +613,7 @@ fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, S3Error> {
     let num = |s: &str| s.trim().parse::<u64>().ok();
     let unsatisfiable = || {
         S3Error::new(
-            "InvalidRange",
-            416,
+            S3ErrorCode::InvalidRange,
             "The requested range is not satisfiable",
         )
     };
@@ -662,15 +662,13 @@ fn get_object(
     if let Some(m) = req.header("if-match") {
         if !etag_matches(m, &etag) {
             return Err(S3Error::new(
-                "PreconditionFailed",
-                412,
+                S3ErrorCode::PreconditionFailed,
                 "At least one of the pre-conditions you specified did not hold",
             ));
         }
     } else if since("if-unmodified-since").is_some_and(|t| modified_secs > t) {
         return Err(S3Error::new(
-            "PreconditionFailed",
-            412,
+            S3ErrorCode::PreconditionFailed,
             "At least one of the pre-conditions you specified did not hold",
         ));
     }
@@ -691,8 +689,7 @@ fn get_object(
         (Some(n), _) => {
             let n: usize = n.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
                 S3Error::new(
-                    "InvalidArgument",
-                    400,
+                    S3ErrorCode::InvalidArgument,
                     "Part number must be an integer between 1 and 10000, inclusive",
                 )
             })?;
@@ -700,8 +697,7 @@ fn get_object(
             let start: u64 = sizes.iter().take(n - 1).sum();
             let size = *sizes.get(n - 1).ok_or_else(|| {
                 S3Error::new(
-                    "InvalidPartNumber",
-                    416,
+                    S3ErrorCode::InvalidPartNumber,
                     "The requested partnumber is not satisfiable",
                 )
             })?;
@@ -799,8 +795,8 @@ mod tests {
         assert_eq!(parse_range("bytes=-10", 100).unwrap(), Some((90, 100)));
         assert_eq!(parse_range("bytes=-200", 100).unwrap(), Some((0, 100)));
         assert_eq!(parse_range("bytes=50-1000", 100).unwrap(), Some((50, 100)));
-        assert_eq!(parse_range("bytes=100-", 100).unwrap_err().status, 416);
-        assert_eq!(parse_range("bytes=-0", 100).unwrap_err().status, 416);
+        assert_eq!(parse_range("bytes=100-", 100).unwrap_err().status(), 416);
+        assert_eq!(parse_range("bytes=-0", 100).unwrap_err().status(), 416);
         assert_eq!(parse_range("bytes=5-1", 100).unwrap(), None);
         assert_eq!(parse_range("items=0-1", 100).unwrap(), None);
         assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None);

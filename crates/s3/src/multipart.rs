@@ -5,7 +5,7 @@ use sluice_http::BodyDecoder;
 use sluice_sigv4::Verified;
 
 use crate::conn::{Input, Request, ThreadContext};
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use crate::handlers::{kept_headers, Response};
 use crate::route::Route;
 use crate::time::iso8601;
@@ -23,7 +23,7 @@ fn xml(status: u16, body: String) -> Response {
 }
 
 fn malformed() -> S3Error {
-    S3Error::new("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema.")
+    S3Error::new(S3ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
 }
 
 /// The part number of an UploadPart(Copy), 1..=10000.
@@ -33,8 +33,7 @@ fn part_number(r: &Route) -> Result<u32, S3Error> {
         .filter(|n| (1..=10_000).contains(n))
         .ok_or_else(|| {
             S3Error::new(
-                "InvalidArgument",
-                400,
+                S3ErrorCode::InvalidArgument,
                 "Part number must be an integer between 1 and 10000, inclusive",
             )
         })
@@ -285,9 +284,12 @@ pub(crate) fn delete_objects(
             }
             Err(e) => {
                 let e = S3Error::from(e);
+                if let Some(detail) = &e.internal {
+                    eprintln!("sluice: DeleteObjects {bucket}/{key}: internal error: {detail}");
+                }
                 x.open("Error")
                     .leaf("Key", &key)
-                    .leaf("Code", e.code)
+                    .leaf("Code", e.code.as_str())
                     .leaf("Message", &e.message)
                     .close("Error");
             }
@@ -311,8 +313,7 @@ pub(crate) async fn copy_object(
     let etag = &head.meta.etag;
     let failed = || {
         S3Error::new(
-            "PreconditionFailed",
-            412,
+            S3ErrorCode::PreconditionFailed,
             "At least one of the pre-conditions you specified did not hold",
         )
     };
@@ -343,10 +344,7 @@ pub(crate) async fn copy_object(
         .header("x-amz-metadata-directive")
         .is_some_and(|d| d.eq_ignore_ascii_case("REPLACE"));
     if !replace && src_bucket == bucket && src_key == key {
-        return Err(S3Error::new(
-            "InvalidRequest",
-            400,
-            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        return Err(S3Error::new(S3ErrorCode::InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
     let headers = replace.then(|| {
@@ -386,7 +384,7 @@ pub(crate) async fn copy_object(
 fn copy_source(source: &str) -> Result<(String, String), S3Error> {
     let path = source.split_once('?').map_or(source, |(s, _)| s);
     let source = sluice_http::percent_decode(path, false)
-        .map_err(|_| S3Error::new("InvalidArgument", 400, "Invalid copy source encoding"))?;
+        .map_err(|_| S3Error::new(S3ErrorCode::InvalidArgument, "Invalid copy source encoding"))?;
     source
         .trim_start_matches('/')
         .split_once('/')
@@ -394,8 +392,7 @@ fn copy_source(source: &str) -> Result<(String, String), S3Error> {
         .map(|(b, k)| (b.to_owned(), k.to_owned()))
         .ok_or_else(|| {
             S3Error::new(
-                "InvalidArgument",
-                400,
+                S3ErrorCode::InvalidArgument,
                 "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
             )
         })
@@ -417,7 +414,7 @@ async fn upload_part_copy(
     let (start, end) = match req.header("x-amz-copy-source-range") {
         Some(range) => {
             let bad = || {
-                S3Error::new("InvalidArgument", 400, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+                S3Error::new(S3ErrorCode::InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
             };
             let (a, b) = range
                 .trim()
@@ -427,8 +424,7 @@ async fn upload_part_copy(
             let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
             if a > b || b >= size {
                 return Err(S3Error::new(
-                    "InvalidRange",
-                    416,
+                    S3ErrorCode::InvalidRange,
                     "The requested range is not satisfiable",
                 ));
             }
@@ -560,7 +556,7 @@ mod tests {
     /// was split off, so key `a?b` (sent as `a%3Fb`) copied key `a`.
     #[test]
     fn copy_source_splits_the_version_before_decoding() {
-        let pair = |s: &str| copy_source(s).map_err(|e| e.code);
+        let pair = |s: &str| copy_source(s).map_err(|e| e.code.as_str());
         assert_eq!(pair("bkt/a%3Fb"), Ok(("bkt".into(), "a?b".into())));
         assert_eq!(
             pair("/bkt/a%3Fb?versionId=null"),

@@ -2,7 +2,7 @@
 
 use sluice_http::{percent_decode, query_pairs, Method};
 
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 
 /// The operations sluice answers. Anything else is NotImplemented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +129,7 @@ pub fn route(
     host: Option<&str>,
     domain: Option<&str>,
 ) -> Result<Route, S3Error> {
-    let bad = |_| S3Error::new("InvalidURI", 400, "Couldn't parse the specified URI.");
+    let bad = |_| S3Error::new(S3ErrorCode::InvalidURI, "Couldn't parse the specified URI.");
     let mut query = Vec::new();
     for (n, v) in query_pairs(raw_query) {
         query.push((
@@ -242,8 +242,7 @@ pub fn route(
         (Method::Post, _, _) => return Err(S3Error::not_implemented("This POST operation")),
         _ => {
             return Err(S3Error::new(
-                "MethodNotAllowed",
-                405,
+                S3ErrorCode::MethodNotAllowed,
                 "The specified method is not allowed against this resource.",
             ))
         }
@@ -289,7 +288,7 @@ mod tests {
         );
         assert_eq!(
             r(Method::Get, "/b", "acl").unwrap_err().code,
-            "NotImplemented"
+            S3ErrorCode::NotImplemented
         );
         assert_eq!(
             r(Method::Post, "/b", "delete").unwrap().op,
@@ -323,18 +322,21 @@ mod tests {
         );
         assert_eq!(
             r(Method::Post, "/b/k", "select").unwrap_err().code,
-            "NotImplemented"
+            S3ErrorCode::NotImplemented
         );
-        assert_eq!(r(Method::Other, "/b", "").unwrap_err().status, 405);
+        assert_eq!(r(Method::Other, "/b", "").unwrap_err().status(), 405);
         assert_eq!(
             r(Method::Put, "/b", "versioning").unwrap_err().code,
-            "NotImplemented"
+            S3ErrorCode::NotImplemented
         );
         assert_eq!(
             r(Method::Delete, "/b", "policy").unwrap_err().code,
-            "NotImplemented"
+            S3ErrorCode::NotImplemented
         );
-        assert_eq!(r(Method::Get, "/b/%zz", "").unwrap_err().code, "InvalidURI");
+        assert_eq!(
+            r(Method::Get, "/b/%zz", "").unwrap_err().code,
+            S3ErrorCode::InvalidURI
+        );
     }
 
     #[test]

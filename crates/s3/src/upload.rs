@@ -7,7 +7,7 @@ use sluice_http::{BodyDecoder, BodyEvent};
 use sluice_sigv4::{base64_decode, Checksum, ChecksumAlgorithm, ChecksumValue, Verified};
 
 use crate::conn::{Input, Request, ThreadContext};
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 
 /// Where the payload goes.
 pub(crate) trait DataSink {
@@ -49,8 +49,7 @@ impl DataSink for Document {
     async fn write(&mut self, buf: AlignedBuf) -> Result<(), S3Error> {
         if self.0.len() + buf.len() > MAX_DOCUMENT_BYTES {
             return Err(S3Error::new(
-                "MaxMessageLengthExceeded",
-                400,
+                S3ErrorCode::MaxMessageLengthExceeded,
                 "Your request was too big.",
             ));
         }
@@ -80,16 +79,14 @@ impl Received {
 
 fn incomplete() -> S3Error {
     S3Error::new(
-        "IncompleteBody",
-        400,
+        S3ErrorCode::IncompleteBody,
         "You did not provide the number of bytes specified by the Content-Length HTTP header.",
     )
 }
 
 fn bad_checksum_header(alg: ChecksumAlgorithm) -> S3Error {
     S3Error::new(
-        "InvalidRequest",
-        400,
+        S3ErrorCode::InvalidRequest,
         format!("Value for {} header is invalid.", alg.header_name()),
     )
 }
@@ -116,8 +113,7 @@ pub(crate) async fn receive<S: DataSink>(
                 .filter(|d| d.len() == 16)
                 .ok_or_else(|| {
                     early(S3Error::new(
-                        "InvalidDigest",
-                        400,
+                        S3ErrorCode::InvalidDigest,
                         "The Content-MD5 you specified is not valid.",
                     ))
                 })?,
@@ -295,8 +291,7 @@ pub(crate) async fn receive<S: DataSink>(
     if let Some(c) = checksum {
         let Some(expected) = header_checksum.or(trailer_value) else {
             return Err(done(S3Error::new(
-                "InvalidRequest",
-                400,
+                S3ErrorCode::InvalidRequest,
                 "The trailer named in x-amz-trailer was not sent.",
             )));
         };
@@ -307,8 +302,7 @@ pub(crate) async fn receive<S: DataSink>(
     if let Some(md5) = content_md5 {
         if sink.md5()[..] != md5[..] {
             return Err(done(S3Error::new(
-                "BadDigest",
-                400,
+                S3ErrorCode::BadDigest,
                 "The Content-MD5 you specified did not match what we received.",
             )));
         }
