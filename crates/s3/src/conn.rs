@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::{TcpListener, TcpStream};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpListener;
 use sluice_core::{BufPool, Store};
 use sluice_http::{BodyDecoder, Limits, RequestHead, ResponseHead, Status};
 use sluice_sigv4::{Result as SigResult, SecretLookup, Verifier};
@@ -192,13 +192,21 @@ impl Request {
     }
 }
 
-/// The connection's input: bytes read and not yet consumed.
-pub(crate) struct Input {
+/// The byte stream a connection runs over: TCP today, TLS or anything else
+/// with monoio's owned-buffer read and write tomorrow. Nothing outside this
+/// module names a concrete stream type.
+pub trait Stream: AsyncReadRent + AsyncWriteRent {}
+
+impl<T: AsyncReadRent + AsyncWriteRent> Stream for T {}
+
+/// The connection's input: bytes read and not yet consumed, and the stream
+/// (answers are written to it too).
+pub(crate) struct Input<S> {
     pub buf: Vec<u8>,
-    pub stream: TcpStream,
+    pub stream: S,
 }
 
-impl Input {
+impl<S: Stream> Input<S> {
     /// Reads more bytes; Ok(0) at end of stream.
     pub(crate) async fn fill(&mut self, timeout: Duration) -> std::io::Result<usize> {
         if self.buf.capacity() - self.buf.len() < 16 * 1024 {
@@ -225,7 +233,7 @@ impl Input {
 }
 
 /// Serves one connection until it closes.
-pub async fn serve_connection(stream: TcpStream, ctx: &ThreadContext) {
+pub async fn serve_connection<S: Stream>(stream: S, ctx: &ThreadContext) {
     let mut input = Input {
         buf: Vec::with_capacity(64 * 1024),
         stream,
@@ -298,7 +306,7 @@ pub async fn serve_connection(stream: TcpStream, ctx: &ThreadContext) {
 /// connection should close: the peer closed, the idle timeout passed, or the
 /// server is shutting down. (A read abandoned here is never followed by
 /// another on this connection, so its bytes cannot be lost to a later read.)
-async fn wait_idle(input: &mut Input, ctx: &ThreadContext) -> bool {
+async fn wait_idle(input: &mut Input<impl Stream>, ctx: &ThreadContext) -> bool {
     let draining = Arc::clone(&ctx.config.draining);
     let watch = async move {
         while !draining.load(Ordering::Relaxed) {
@@ -346,7 +354,7 @@ fn owned_request(head: &RequestHead<'_, '_>) -> Request {
 
 /// Writes the response head and body.
 async fn write_response(
-    input: &mut Input,
+    input: &mut Input<impl Stream>,
     resp: Response,
     ctx: &ThreadContext,
     keep_alive: bool,

@@ -7,7 +7,7 @@ use sluice_core::{ListQuery, ObjectInfo, ObjectReader};
 use sluice_http::{BodyDecoder, Method, CONTINUE};
 use sluice_sigv4::{ChecksumAlgorithm, SignedRequest, Verified};
 
-use crate::conn::{error_body, Input, Request, ThreadContext};
+use crate::conn::{error_body, Input, Request, Stream, ThreadContext};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::route::{route, Op, Route};
 use crate::time::{http_date, iso8601};
@@ -82,7 +82,7 @@ pub(crate) async fn handle(
     ctx: &ThreadContext,
     req: &Request,
     decoder: BodyDecoder,
-    input: &mut Input,
+    input: &mut Input<impl Stream>,
     id: &str,
 ) -> Outcome {
     let cors_bucket = cors_bucket(ctx, req);
@@ -135,7 +135,7 @@ async fn run(
     ctx: &ThreadContext,
     req: &Request,
     decoder: BodyDecoder,
-    input: &mut Input,
+    input: &mut Input<impl Stream>,
 ) -> Result<Response, Fail> {
     let early = |e: S3Error| (e, false);
     let r = route(
@@ -346,7 +346,7 @@ async fn read_document(
     req: &Request,
     verified: Option<&Verified>,
     decoder: BodyDecoder,
-    input: &mut Input,
+    input: &mut Input<impl Stream>,
 ) -> Result<Vec<u8>, Fail> {
     if !req.has_body && !names_a_digest(req) {
         // Most requests (GET, HEAD, DELETE): no body, so no buffer either;
@@ -397,7 +397,7 @@ async fn put_object(
     r: &Route,
     verified: &Verified,
     decoder: BodyDecoder,
-    input: &mut Input,
+    input: &mut Input<impl Stream>,
 ) -> Result<Response, Fail> {
     let bucket = r.bucket.as_deref().unwrap_or_default();
     let key = r.key.as_deref().unwrap_or_default();

@@ -4,7 +4,7 @@ use sluice_core::StoreError;
 use sluice_http::BodyDecoder;
 use sluice_sigv4::Verified;
 
-use crate::conn::{Input, Request, ThreadContext};
+use crate::conn::{Input, Request, Stream, ThreadContext};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::handlers::{kept_headers, Response};
 use crate::route::Route;
@@ -65,7 +65,7 @@ pub(crate) async fn upload_part(
     r: &Route,
     verified: &Verified,
     decoder: BodyDecoder,
-    input: &mut Input,
+    input: &mut Input<impl Stream>,
 ) -> Result<Response, Fail> {
     let early = |e: S3Error| (e, false);
     if let Some(source) = req.header("x-amz-copy-source") {

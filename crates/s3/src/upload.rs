@@ -6,7 +6,7 @@ use sluice_core::{AlignedBuf, ObjectWriter, PartWriter};
 use sluice_http::{BodyDecoder, BodyEvent};
 use sluice_sigv4::{base64_decode, Checksum, ChecksumAlgorithm, ChecksumValue, Verified};
 
-use crate::conn::{Input, Request, ThreadContext};
+use crate::conn::{Input, Request, Stream, ThreadContext};
 use crate::error::{S3Error, S3ErrorCode};
 
 /// Where the payload goes.
@@ -103,7 +103,7 @@ pub(crate) async fn receive<S: DataSink>(
     req: &Request,
     verified: Option<&Verified>,
     mut decoder: BodyDecoder,
-    input: &mut Input,
+    input: &mut Input<impl Stream>,
     sink: &mut S,
 ) -> Result<Received, Fail> {
     let early = |e: S3Error| (e, false);
