@@ -3,6 +3,7 @@
 //! until the client closes or asks to.
 
 use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,8 +15,10 @@ use sluice_core::{BufPool, Store};
 use sluice_http::{BodyDecoder, Limits, RequestHead, ResponseHead, Status};
 use sluice_sigv4::{Result as SigResult, SecretLookup, Verifier};
 
+use crate::access::{Authorizer, RootOnly};
 use crate::error::S3Error;
 use crate::handlers::{self, Response};
+use crate::observe::{Observer, RequestEvent, Unobserved};
 use crate::xml;
 
 /// Access keys and their secrets.
@@ -56,6 +59,10 @@ pub struct ServiceConfig {
     pub draining: Arc<AtomicBool>,
     /// Connections open, across threads (for a graceful shutdown to wait on).
     pub active: Arc<AtomicUsize>,
+    /// Decides what each identity may do (the authorize stage).
+    pub authorizer: Arc<dyn Authorizer>,
+    /// Sees every answered request (the observe stage).
+    pub observer: Arc<dyn Observer>,
 }
 
 impl Default for ServiceConfig {
@@ -70,6 +77,8 @@ impl Default for ServiceConfig {
             max_connections: 4096,
             draining: Arc::new(AtomicBool::new(false)),
             active: Arc::new(AtomicUsize::new(0)),
+            authorizer: Arc::new(RootOnly),
+            observer: Arc::new(Unobserved),
         }
     }
 }
@@ -142,7 +151,7 @@ impl ThreadContext {
 /// Accepts connections on `listener` forever, one task per connection.
 pub async fn serve(listener: TcpListener, ctx: Rc<ThreadContext>) {
     loop {
-        let Ok((stream, _peer)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
         if ctx.connections.get() >= ctx.config.max_connections
@@ -156,7 +165,7 @@ pub async fn serve(listener: TcpListener, ctx: Rc<ThreadContext>) {
         ctx.config.active.fetch_add(1, Ordering::SeqCst);
         monoio::spawn(async move {
             ctx.connections.set(ctx.connections.get() + 1);
-            serve_connection(stream, &ctx).await;
+            serve_connection(stream, Some(peer), &ctx).await;
             ctx.connections.set(ctx.connections.get() - 1);
             ctx.config.active.fetch_sub(1, Ordering::SeqCst);
         });
@@ -204,9 +213,18 @@ impl<T: AsyncReadRent + AsyncWriteRent> Stream for T {}
 pub(crate) struct Input<S> {
     pub buf: Vec<u8>,
     pub stream: S,
+    /// Bytes of requests taken so far (heads and bodies), for the observe
+    /// stage's byte counts.
+    pub consumed: u64,
 }
 
 impl<S: Stream> Input<S> {
+    /// Takes `n` bytes off the front of the buffer.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.buf.drain(..n);
+        self.consumed += n as u64;
+    }
+
     /// Reads more bytes; Ok(0) at end of stream.
     pub(crate) async fn fill(&mut self, timeout: Duration) -> std::io::Result<usize> {
         if self.buf.capacity() - self.buf.len() < 16 * 1024 {
@@ -232,11 +250,14 @@ impl<S: Stream> Input<S> {
     }
 }
 
-/// Serves one connection until it closes.
-pub async fn serve_connection<S: Stream>(stream: S, ctx: &ThreadContext) {
+/// Serves one connection from `peer` until it closes. The stages of each
+/// request: read the head (here), route, authenticate, authorize and run
+/// it ([`handlers::handle`]), write the response and observe it (here).
+pub async fn serve_connection<S: Stream>(stream: S, peer: Option<SocketAddr>, ctx: &ThreadContext) {
     let mut input = Input {
         buf: Vec::with_capacity(64 * 1024),
         stream,
+        consumed: 0,
     };
     let limits = ctx.config.limits;
     let mut first = true;
@@ -284,19 +305,32 @@ pub async fn serve_connection<S: Stream>(stream: S, ctx: &ThreadContext) {
             }
         };
         first = false;
-        input.buf.drain(..head_len);
+        let started = std::time::Instant::now();
+        let consumed_before = input.consumed;
+        input.consume(head_len);
         let id = ctx.request_id();
-        let outcome = handlers::handle(ctx, &request, decoder, &mut input, &id).await;
+        let outcome = handlers::handle(ctx, &request, decoder, &mut input, &id, peer).await;
         // A body left unread (an error before it) leaves the stream's position
         // unknown: the connection closes after the answer.
         let keep_alive = request.keep_alive
             && outcome.body_consumed
             && !ctx.config.draining.load(Ordering::Relaxed);
-        if write_response(&mut input, outcome.response, ctx, keep_alive, &id)
-            .await
-            .is_err()
-            || !keep_alive
-        {
+        let status = outcome.response.status;
+        let written = write_response(&mut input, outcome.response, ctx, keep_alive, &id).await;
+        let route = outcome.route.as_ref();
+        ctx.config.observer.observe(&RequestEvent {
+            request_id: &id,
+            operation: outcome.operation,
+            bucket: route.and_then(|r| r.bucket.as_deref()),
+            key: route.and_then(|r| r.key.as_deref()),
+            status,
+            bytes_in: input.consumed - consumed_before,
+            bytes_out: *written.as_ref().unwrap_or(&0),
+            time_to_response: started.elapsed(),
+            identity: &outcome.identity,
+            remote: peer,
+        });
+        if written.is_err() || !keep_alive {
             return;
         }
     }
@@ -352,14 +386,14 @@ fn owned_request(head: &RequestHead<'_, '_>) -> Request {
     }
 }
 
-/// Writes the response head and body.
+/// Writes the response head and body; the bytes written.
 async fn write_response(
     input: &mut Input<impl Stream>,
     resp: Response,
     ctx: &ThreadContext,
     keep_alive: bool,
     id: &str,
-) -> std::io::Result<()> {
+) -> std::io::Result<u64> {
     let mut head = vec![0u8; 8192];
     let len = {
         let mut h = ResponseHead::new(&mut head, resp.status);
@@ -388,10 +422,16 @@ async fn write_response(
         }
     };
     head.truncate(len);
+    let total = len as u64
+        + match &resp.body {
+            handlers::Body::Bytes(b) => b.len() as u64,
+            handlers::Body::Object { len, .. } => *len,
+            handlers::Body::HeadOnly(_) | handlers::Body::Empty => 0,
+        };
     match resp.body {
         handlers::Body::Bytes(b) => {
             head.extend_from_slice(&b);
-            input.write_all(head).await
+            input.write_all(head).await.map(|()| total)
         }
         handlers::Body::Object { mut reader, len } => {
             let pool = ctx.pool_for(len);
@@ -404,7 +444,7 @@ async fn write_response(
                 {
                     head.extend_from_slice(chunk.data());
                 }
-                return input.write_all(head).await;
+                return input.write_all(head).await.map(|()| total);
             }
             input.write_all(head).await?;
             while let Some(chunk) = reader
@@ -419,9 +459,11 @@ async fn write_response(
                     .await;
                 result?;
             }
-            Ok(())
+            Ok(total)
         }
-        handlers::Body::HeadOnly(_) | handlers::Body::Empty => input.write_all(head).await,
+        handlers::Body::HeadOnly(_) | handlers::Body::Empty => {
+            input.write_all(head).await.map(|()| total)
+        }
     }
 }
 

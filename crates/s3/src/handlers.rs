@@ -1,12 +1,14 @@
 //! The operations: what each does with the store and what it answers.
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use sluice_core::{ListQuery, ObjectInfo, ObjectReader};
 use sluice_http::{BodyDecoder, Method, CONTINUE};
 use sluice_sigv4::{ChecksumAlgorithm, SignedRequest, Verified};
 
+use crate::access::Identity;
 use crate::conn::{error_body, Input, Request, Stream, ThreadContext};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::route::{route, Op, Route};
@@ -37,6 +39,12 @@ pub(crate) struct Outcome {
     pub response: Response,
     /// Whether the request body was read to its end (else the connection closes).
     pub body_consumed: bool,
+    /// The routed request, when routing succeeded.
+    pub route: Option<Route>,
+    /// The S3 operation's name (empty when not routed).
+    pub operation: &'static str,
+    /// Who sent it, as far as authentication got.
+    pub identity: Identity,
 }
 
 /// Failure with whether the body was consumed.
@@ -77,20 +85,29 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Runs one request.
+/// Runs one request through its stages: [`route_request`],
+/// [`authenticate`], [`authorize`], then the operation; the connection reads
+/// the head before and writes and observes the answer after.
 pub(crate) async fn handle(
     ctx: &ThreadContext,
     req: &Request,
     decoder: BodyDecoder,
     input: &mut Input<impl Stream>,
     id: &str,
+    peer: Option<SocketAddr>,
 ) -> Outcome {
-    let cors_bucket = cors_bucket(ctx, req);
-    let mut outcome = match run(ctx, req, decoder, input).await {
-        Ok(response) => Outcome {
-            response,
-            body_consumed: true,
-        },
+    let routed = route_request(ctx, req);
+    let mut identity = Identity::Anonymous;
+    let result = match &routed {
+        Ok(r) => run(ctx, req, r, &mut identity, peer, decoder, input).await,
+        Err(e) => Err((e.clone(), false)),
+    };
+    let route = routed.ok();
+    let operation = route.as_ref().map_or("", |r| {
+        r.op.name_with_copy(req.header("x-amz-copy-source").is_some())
+    });
+    let mut response = match result {
+        Ok(response) => response,
         Err((err, consumed)) => {
             let resource = sluice_http::percent_decode(&req.raw_path, false)
                 .map(|p| p.into_owned())
@@ -100,52 +117,100 @@ pub(crate) async fn handle(
                 response.body = Body::HeadOnly(0);
                 response.headers.clear();
             }
-            Outcome {
-                response,
+            return Outcome {
+                response: with_cors(ctx, req, route.as_ref(), response),
                 body_consumed: consumed || !req.has_body,
-            }
+                route,
+                operation,
+                identity,
+            };
         }
     };
-    if let Some(bucket) = cors_bucket {
-        if req.method != Method::Options {
-            outcome
-                .response
-                .headers
-                .extend(crate::cors::headers_for(ctx, req, &bucket));
-        }
+    response = with_cors(ctx, req, route.as_ref(), response);
+    Outcome {
+        response,
+        body_consumed: true,
+        route,
+        operation,
+        identity,
     }
-    outcome
 }
 
-/// The bucket of a cross-origin request (one with an Origin header).
-fn cors_bucket(ctx: &ThreadContext, req: &Request) -> Option<String> {
-    req.header("origin")?;
-    let r = route(
+/// Adds the CORS headers of the bucket to the answer of a cross-origin
+/// request (one with an Origin header).
+fn with_cors(
+    ctx: &ThreadContext,
+    req: &Request,
+    route: Option<&Route>,
+    mut response: Response,
+) -> Response {
+    if req.method == Method::Options || req.header("origin").is_none() {
+        return response;
+    }
+    if let Some(bucket) = route.and_then(|r| r.bucket.as_deref()) {
+        response
+            .headers
+            .extend(crate::cors::headers_for(ctx, req, bucket));
+    }
+    response
+}
+
+/// Stage: routing. The operation, bucket and key a request names.
+fn route_request(ctx: &ThreadContext, req: &Request) -> Result<Route, S3Error> {
+    route(
         req.method,
         &req.raw_path,
         &req.raw_query,
         req.header("host"),
         ctx.config.domain.as_deref(),
     )
-    .ok()?;
-    r.bucket
 }
 
+/// Stage: authentication. The request's signature (SigV4, header or
+/// presigned), checked against the secret of the key it names.
+fn authenticate(ctx: &ThreadContext, req: &Request) -> Result<Verified, S3Error> {
+    let signed = SignedRequest {
+        method: &req.method_str,
+        path: &req.raw_path,
+        query: &req.raw_query,
+        headers: &req.headers[..],
+    };
+    Ok(ctx
+        .verifier
+        .borrow_mut()
+        .verify(&signed, &ctx.config.credentials, now())?)
+}
+
+/// Stage: authorization. Every permission the request needs (its IAM
+/// action on its resource, and the copy source's), asked of the
+/// configured [`crate::Authorizer`] before any body byte is read.
+fn authorize(
+    ctx: &ThreadContext,
+    req: &Request,
+    r: &Route,
+    identity: &Identity,
+    peer: Option<SocketAddr>,
+) -> Result<(), S3Error> {
+    let context = crate::access::context(r, req, peer.map(|p| p.ip()));
+    for permission in crate::access::permissions(r, req) {
+        ctx.config
+            .authorizer
+            .authorize(identity, &permission, &context)?;
+    }
+    Ok(())
+}
+
+/// The stages after routing, and the operation.
 async fn run(
     ctx: &ThreadContext,
     req: &Request,
+    r: &Route,
+    identity: &mut Identity,
+    peer: Option<SocketAddr>,
     decoder: BodyDecoder,
     input: &mut Input<impl Stream>,
 ) -> Result<Response, Fail> {
     let early = |e: S3Error| (e, false);
-    let r = route(
-        req.method,
-        &req.raw_path,
-        &req.raw_query,
-        req.header("host"),
-        ctx.config.domain.as_deref(),
-    )
-    .map_err(early)?;
     if r.op == Op::CorsPreflight {
         // The one unauthenticated request: its body (there should be none)
         // is still read to its end, and checked against any digest it names.
@@ -153,17 +218,12 @@ async fn run(
         return crate::cors::preflight(ctx, req, r.bucket.as_deref().unwrap_or_default())
             .map_err(|e| (e, true));
     }
-    let signed = SignedRequest {
-        method: &req.method_str,
-        path: &req.raw_path,
-        query: &req.raw_query,
-        headers: &req.headers[..],
+    let verified = authenticate(ctx, req).map_err(early)?;
+    *identity = Identity::Key {
+        access_key: verified.access_key.clone(),
+        session_token: verified.session_token.clone(),
     };
-    let verified = ctx
-        .verifier
-        .borrow_mut()
-        .verify(&signed, &ctx.config.credentials, now())
-        .map_err(|e| early(e.into()))?;
+    authorize(ctx, req, r, identity, peer).map_err(early)?;
     // The body decoder chose aws-chunked from the header; the signature
     // chose the payload mode. They agree whenever the header was signed (or
     // equals the presigned hash, which sigv4 checks); refuse anything else
@@ -208,10 +268,10 @@ async fn run(
                 .await
                 .map_err(|e| (e, true));
         }
-        return put_object(ctx, req, &r, &verified, decoder, input).await;
+        return put_object(ctx, req, r, &verified, decoder, input).await;
     }
     if r.op == Op::UploadPart {
-        return crate::multipart::upload_part(ctx, req, &r, &verified, decoder, input).await;
+        return crate::multipart::upload_part(ctx, req, r, &verified, decoder, input).await;
     }
     // The other operations take a document at most: read it and verify it
     // like any body before acting on it.
@@ -221,7 +281,7 @@ async fn run(
     let store = &ctx.store;
     let s3 = |e: sluice_core::StoreError| (S3Error::from(e), true);
     Ok(match r.op {
-        Op::ListBuckets => list_buckets(ctx, &r)?,
+        Op::ListBuckets => list_buckets(ctx, r)?,
         Op::CreateBucket => {
             let _location_constraint = body;
             store.create_bucket(bucket).map_err(s3)?;
@@ -258,10 +318,10 @@ async fn run(
             xml_response(200, x.finish())
         }
         Op::ListObjectsV2 | Op::ListObjects => {
-            list_objects(ctx, bucket, &r).map_err(|e| (e, true))?
+            list_objects(ctx, bucket, r).map_err(|e| (e, true))?
         }
         Op::GetObject | Op::HeadObject => {
-            get_object(ctx, req, &r, bucket, key).map_err(|e| (e, true))?
+            get_object(ctx, req, r, bucket, key).map_err(|e| (e, true))?
         }
         Op::DeleteObject => {
             match store.delete_object(bucket, key) {
@@ -275,23 +335,25 @@ async fn run(
         Op::CreateMultipartUpload => {
             crate::multipart::create(ctx, req, bucket, key).map_err(|e| (e, true))?
         }
-        Op::CompleteMultipartUpload => crate::multipart::complete(ctx, req, &r, bucket, key, &body)
+        Op::CompleteMultipartUpload => crate::multipart::complete(ctx, req, r, bucket, key, &body)
             .await
             .map_err(|e| (e, true))?,
         Op::AbortMultipartUpload => {
-            crate::multipart::abort(ctx, &r, bucket, key).map_err(|e| (e, true))?
+            crate::multipart::abort(ctx, r, bucket, key).map_err(|e| (e, true))?
         }
         Op::ListParts => {
-            crate::multipart::list_parts(ctx, &r, bucket, key).map_err(|e| (e, true))?
+            crate::multipart::list_parts(ctx, r, bucket, key).map_err(|e| (e, true))?
         }
         Op::ListMultipartUploads => {
-            crate::multipart::list_uploads(ctx, &r, bucket).map_err(|e| (e, true))?
+            crate::multipart::list_uploads(ctx, r, bucket).map_err(|e| (e, true))?
         }
         Op::DeleteObjects => {
-            crate::multipart::delete_objects(ctx, bucket, &body).map_err(|e| (e, true))?
+            let context = crate::access::context(r, req, peer.map(|p| p.ip()));
+            crate::multipart::delete_objects(ctx, bucket, &body, identity, &context)
+                .map_err(|e| (e, true))?
         }
         Op::ListObjectVersions => {
-            crate::extras::list_versions(ctx, bucket, &r).map_err(|e| (e, true))?
+            crate::extras::list_versions(ctx, bucket, r).map_err(|e| (e, true))?
         }
         Op::PutObjectTagging => {
             crate::extras::put_tagging(ctx, bucket, key, &body).map_err(|e| (e, true))?
@@ -300,7 +362,7 @@ async fn run(
             crate::extras::get_tagging(ctx, bucket, key).map_err(|e| (e, true))?
         }
         Op::GetObjectAttributes => {
-            crate::multipart::object_attributes(ctx, req, &r, bucket, key).map_err(|e| (e, true))?
+            crate::multipart::object_attributes(ctx, req, r, bucket, key).map_err(|e| (e, true))?
         }
         Op::PutBucketCors => crate::cors::put(ctx, bucket, &body).map_err(|e| (e, true))?,
         Op::GetBucketCors => crate::cors::get(ctx, bucket).map_err(|e| (e, true))?,

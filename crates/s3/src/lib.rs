@@ -12,12 +12,14 @@
 //! Every other operation is answered NotImplemented.
 #![deny(missing_docs)]
 
+mod access;
 mod conn;
 mod cors;
 mod error;
 mod extras;
 mod handlers;
 mod multipart;
+mod observe;
 mod route;
 mod time;
 mod upload;
@@ -26,7 +28,9 @@ mod xml;
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use access::{arn, Authorizer, ConditionContext, Identity, Permission, RootOnly};
 pub use conn::{serve, serve_connection, Credentials, ServiceConfig, ThreadContext};
-pub use error::S3Error;
-pub use route::{route, Op, Route};
+pub use error::{S3Error, S3ErrorCode};
+pub use observe::{Observer, RequestEvent, Unobserved};
+pub use route::{route, Op, Route, ALL_OPS};
 pub use time::{http_date, iso8601};

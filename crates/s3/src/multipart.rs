@@ -4,6 +4,7 @@ use sluice_core::StoreError;
 use sluice_http::BodyDecoder;
 use sluice_sigv4::Verified;
 
+use crate::access::{arn, ConditionContext, Identity, Permission};
 use crate::conn::{Input, Request, Stream, ThreadContext};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::handlers::{kept_headers, Response};
@@ -255,10 +256,14 @@ pub(crate) fn list_uploads(
 }
 
 /// POST ?delete: each key deleted, each result reported (errors per key).
+/// Each key is authorized on its own (`s3:DeleteObject` on the object), as
+/// S3 does: a denied key is an `AccessDenied` error element.
 pub(crate) fn delete_objects(
     ctx: &ThreadContext,
     bucket: &str,
     body: &[u8],
+    identity: &Identity,
+    context: &ConditionContext<'_>,
 ) -> Result<Response, S3Error> {
     ctx.store.head_bucket(bucket)?;
     let doc = std::str::from_utf8(body).map_err(|_| malformed())?;
@@ -276,14 +281,29 @@ pub(crate) fn delete_objects(
             .first()
             .and_then(|k| unescape(k))
             .ok_or_else(malformed)?;
-        match ctx.store.delete_object(bucket, &key) {
-            Ok(()) | Err(StoreError::NoSuchKey) => {
+        let permission = Permission {
+            action: "s3:DeleteObject",
+            resource: arn(bucket, Some(&key)),
+        };
+        let allowed = ctx
+            .config
+            .authorizer
+            .authorize(identity, &permission, context);
+        match allowed.map_err(StoreOrDenied::Denied).and_then(|()| {
+            ctx.store
+                .delete_object(bucket, &key)
+                .map_err(StoreOrDenied::Store)
+        }) {
+            Ok(()) | Err(StoreOrDenied::Store(StoreError::NoSuchKey)) => {
                 if !quiet {
                     x.open("Deleted").leaf("Key", &key).close("Deleted");
                 }
             }
             Err(e) => {
-                let e = S3Error::from(e);
+                let e = match e {
+                    StoreOrDenied::Store(e) => S3Error::from(e),
+                    StoreOrDenied::Denied(e) => e,
+                };
                 if let Some(detail) = &e.internal {
                     eprintln!("sluice: DeleteObjects {bucket}/{key}: internal error: {detail}");
                 }
@@ -297,6 +317,12 @@ pub(crate) fn delete_objects(
     }
     x.close("DeleteResult");
     Ok(xml(200, x.finish()))
+}
+
+/// Why one key of a DeleteObjects was not deleted.
+enum StoreOrDenied {
+    Store(StoreError),
+    Denied(S3Error),
 }
 
 /// PUT with x-amz-copy-source.

@@ -65,6 +65,87 @@ pub enum Op {
     CorsPreflight,
 }
 
+impl Op {
+    /// The operation's name in the S3 API (CopyObject and UploadPartCopy
+    /// are PutObject and UploadPart with a copy source: see
+    /// [`Op::name_with_copy`]).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::ListBuckets => "ListBuckets",
+            Op::CreateBucket => "CreateBucket",
+            Op::DeleteBucket => "DeleteBucket",
+            Op::HeadBucket => "HeadBucket",
+            Op::GetBucketLocation => "GetBucketLocation",
+            Op::GetBucketVersioning => "GetBucketVersioning",
+            Op::ListObjectsV2 => "ListObjectsV2",
+            Op::ListObjects => "ListObjects",
+            Op::PutObject => "PutObject",
+            Op::GetObject => "GetObject",
+            Op::HeadObject => "HeadObject",
+            Op::DeleteObject => "DeleteObject",
+            Op::DeleteObjects => "DeleteObjects",
+            Op::CreateMultipartUpload => "CreateMultipartUpload",
+            Op::UploadPart => "UploadPart",
+            Op::CompleteMultipartUpload => "CompleteMultipartUpload",
+            Op::AbortMultipartUpload => "AbortMultipartUpload",
+            Op::ListParts => "ListParts",
+            Op::ListMultipartUploads => "ListMultipartUploads",
+            Op::ListObjectVersions => "ListObjectVersions",
+            Op::PutObjectTagging => "PutObjectTagging",
+            Op::GetObjectTagging => "GetObjectTagging",
+            Op::DeleteObjectTagging => "DeleteObjectTagging",
+            Op::GetObjectAttributes => "GetObjectAttributes",
+            Op::PutBucketCors => "PutBucketCors",
+            Op::GetBucketCors => "GetBucketCors",
+            Op::DeleteBucketCors => "DeleteBucketCors",
+            Op::CorsPreflight => "PreflightRequest",
+        }
+    }
+
+    /// [`Op::name`], naming the copy operations when there is a copy source.
+    #[must_use]
+    pub fn name_with_copy(self, copy_source: bool) -> &'static str {
+        match (self, copy_source) {
+            (Op::PutObject, true) => "CopyObject",
+            (Op::UploadPart, true) => "UploadPartCopy",
+            _ => self.name(),
+        }
+    }
+}
+
+/// Every operation (for tables that must cover them all).
+pub const ALL_OPS: &[Op] = &[
+    Op::ListBuckets,
+    Op::CreateBucket,
+    Op::DeleteBucket,
+    Op::HeadBucket,
+    Op::GetBucketLocation,
+    Op::GetBucketVersioning,
+    Op::ListObjectsV2,
+    Op::ListObjects,
+    Op::PutObject,
+    Op::GetObject,
+    Op::HeadObject,
+    Op::DeleteObject,
+    Op::DeleteObjects,
+    Op::CreateMultipartUpload,
+    Op::UploadPart,
+    Op::CompleteMultipartUpload,
+    Op::AbortMultipartUpload,
+    Op::ListParts,
+    Op::ListMultipartUploads,
+    Op::ListObjectVersions,
+    Op::PutObjectTagging,
+    Op::GetObjectTagging,
+    Op::DeleteObjectTagging,
+    Op::GetObjectAttributes,
+    Op::PutBucketCors,
+    Op::GetBucketCors,
+    Op::DeleteBucketCors,
+    Op::CorsPreflight,
+];
+
 /// A routed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {

@@ -174,7 +174,7 @@ pub(crate) async fn receive<S: DataSink>(
                     .map_err(body_err)?;
             }
         }
-        input.buf.drain(..take);
+        input.consume(take);
         remaining -= take as u64;
         while remaining > 0 {
             let start = payload.len();
@@ -202,6 +202,7 @@ pub(crate) async fn receive<S: DataSink>(
                 c.update(fresh);
             }
             remaining -= n as u64;
+            input.consumed += n as u64;
             if payload.len() == payload.capacity() {
                 sink.write(std::mem::replace(&mut payload, pool.get()))
                     .await
@@ -267,7 +268,7 @@ pub(crate) async fn receive<S: DataSink>(
             Some(BodyEvent::End) => break,
         };
         if need_more {
-            input.buf.drain(..pos);
+            input.consume(pos);
             pos = 0;
             match input.fill(ctx.config.header_timeout).await {
                 Ok(0) | Err(_) => return Err(body_err(incomplete())),
@@ -275,7 +276,7 @@ pub(crate) async fn receive<S: DataSink>(
             }
         }
     }
-    input.buf.drain(..pos);
+    input.consume(pos);
     // The body is complete: from here on errors keep the connection.
     let done = |e: S3Error| (e, true);
     if !payload.is_empty() {
