@@ -6,8 +6,8 @@
 
 use std::net::IpAddr;
 
-use crate::conn::Request;
 use crate::error::{S3Error, S3ErrorCode};
+use crate::request::Request;
 use crate::route::{Op, Route};
 
 /// Who sent a request, as authentication established it.
@@ -212,7 +212,7 @@ pub(crate) fn permissions(route: &Route, req: &Request) -> Vec<Permission> {
             });
         }
     }
-    if route.op == Op::PutObject && req.header(crate::extras::TAGGING).is_some() {
+    if route.op == Op::PutObject && req.header("x-amz-tagging").is_some() {
         out.push(Permission {
             action: "s3:PutObjectTagging",
             resource: arn(bucket, route.key.as_deref()),

@@ -35,7 +35,7 @@ pub fn request_bytes(data: &[u8]) {
             }
         }
     }
-    let _ = crate::cors::parse(&text);
+    let _ = crate::ops::cors::parse(&text);
     let (path, query) = text.split_once('?').unwrap_or((&text, ""));
     for method in [
         Method::Get,

@@ -1,25 +1,42 @@
 //! sluice-s3: the S3 protocol of sluice. It joins sluice-http (framing),
 //! sluice-sigv4 (authentication and integrity) and sluice-core (the store):
-//! routing requests to operations, running them, and answering with the
-//! headers and XML that S3 clients expect. The server binary
-//! (sluice-server) owns listeners, configuration and processes; this crate
-//! owns what happens on one connection.
+//! a request passes through named stages (read head and write response in
+//! `conn`; route, authenticate, authorize and run in `dispatch`), and each
+//! operation lives in the module of its family under `ops/`. Authorization
+//! and observation are hooks ([`Authorizer`], [`Observer`]) set in
+//! [`ServiceConfig`]; the connection runs over any [`Stream`].
 //!
-//! Implemented so far: ListBuckets, CreateBucket, DeleteBucket, HeadBucket,
-//! GetBucketLocation, GetBucketVersioning, PutObject (every payload mode,
-//! Content-MD5 and flexible checksums), GetObject (Range, conditions,
-//! response-* overrides), HeadObject, DeleteObject, ListObjects (v1, v2).
-//! Every other operation is answered NotImplemented.
+//! It is not the server: the `sluice` binary (sluice-server) owns
+//! listeners, processes and configuration files.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use sluice_core::{Driver, Store, StoreOptions};
+//! use sluice_s3::{Credentials, RootOnly, ServiceConfig, ThreadContext};
+//!
+//! let store = Store::open("/srv/s3", StoreOptions::default()).unwrap();
+//! let config = ServiceConfig {
+//!     credentials: Credentials(vec![("AKEXAMPLE".into(), "secret".into())]),
+//!     authorizer: Arc::new(RootOnly),
+//!     ..ServiceConfig::default()
+//! };
+//! sluice_core::block_on(Driver::Auto, async move {
+//!     let listener = monoio::net::TcpListener::bind("127.0.0.1:9000").unwrap();
+//!     sluice_s3::serve(listener, ThreadContext::new(store, config, 0)).await;
+//! })
+//! .unwrap();
+//! ```
 #![deny(missing_docs)]
 
 mod access;
 mod conn;
-mod cors;
+mod context;
+mod dispatch;
 mod error;
-mod extras;
-mod handlers;
-mod multipart;
 mod observe;
+mod ops;
+mod request;
+mod response;
 mod route;
 mod time;
 mod upload;
@@ -29,8 +46,10 @@ mod xml;
 pub mod fuzzing;
 
 pub use access::{arn, Authorizer, ConditionContext, Identity, Permission, RootOnly};
-pub use conn::{serve, serve_connection, Credentials, ServiceConfig, ThreadContext};
+pub use conn::{serve, serve_connection};
+pub use context::{Credentials, ServiceConfig, ThreadContext};
 pub use error::{S3Error, S3ErrorCode};
 pub use observe::{Observer, RequestEvent, Unobserved};
+pub use request::Stream;
 pub use route::{route, Op, Route, ALL_OPS};
 pub use time::{http_date, iso8601};

@@ -6,8 +6,9 @@ use sluice_core::{AlignedBuf, ObjectWriter, PartWriter};
 use sluice_http::{BodyDecoder, BodyEvent};
 use sluice_sigv4::{base64_decode, Checksum, ChecksumAlgorithm, ChecksumValue, Verified};
 
-use crate::conn::{Input, Request, Stream, ThreadContext};
+use crate::context::ThreadContext;
 use crate::error::{S3Error, S3ErrorCode};
+use crate::request::{Input, Request, Stream};
 
 /// Where the payload goes.
 pub(crate) trait DataSink {

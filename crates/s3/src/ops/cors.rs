@@ -1,9 +1,10 @@
 //! Bucket CORS: the configuration (Put/Get/DeleteBucketCors), OPTIONS
 //! preflight answered as S3 does, and the CORS headers of actual requests.
 
-use crate::conn::{Request, ThreadContext};
+use crate::context::ThreadContext;
 use crate::error::{S3Error, S3ErrorCode};
-use crate::handlers::{Body, Response};
+use crate::request::Request;
+use crate::response::{Body, Response};
 use crate::xml::{elements, unescape};
 
 const CONFIG: &str = "cors";
@@ -18,16 +19,12 @@ pub(crate) struct Rule {
     max_age: Option<u64>,
 }
 
-fn malformed() -> S3Error {
-    S3Error::new(S3ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
-}
-
 /// Parses and checks a CORSConfiguration document.
 pub(crate) fn parse(doc: &str) -> Result<Vec<Rule>, S3Error> {
     let texts = |block: &str, tag: &str| -> Result<Vec<String>, S3Error> {
         elements(block, tag)
             .iter()
-            .map(|t| unescape(t.trim()).ok_or_else(malformed))
+            .map(|t| unescape(t.trim()).ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML)))
             .collect()
     };
     let mut rules = Vec::new();
@@ -38,12 +35,16 @@ pub(crate) fn parse(doc: &str) -> Result<Vec<Rule>, S3Error> {
             headers: texts(block, "AllowedHeader")?,
             expose: texts(block, "ExposeHeader")?,
             max_age: match elements(block, "MaxAgeSeconds").first() {
-                Some(v) => Some(v.trim().parse().map_err(|_| malformed())?),
+                Some(v) => Some(
+                    v.trim()
+                        .parse()
+                        .map_err(|_| S3Error::from(S3ErrorCode::MalformedXML))?,
+                ),
                 None => None,
             },
         };
         if rule.origins.is_empty() || rule.methods.is_empty() {
-            return Err(malformed());
+            return Err(S3Error::from(S3ErrorCode::MalformedXML));
         }
         if let Some(m) = rule
             .methods
@@ -69,7 +70,7 @@ pub(crate) fn parse(doc: &str) -> Result<Vec<Rule>, S3Error> {
         rules.push(rule);
     }
     if rules.is_empty() || rules.len() > 100 {
-        return Err(malformed());
+        return Err(S3Error::from(S3ErrorCode::MalformedXML));
     }
     Ok(rules)
 }
@@ -154,7 +155,7 @@ fn rules(ctx: &ThreadContext, bucket: &str) -> Result<Option<Vec<Rule>>, S3Error
 }
 
 pub(crate) fn put(ctx: &ThreadContext, bucket: &str, body: &[u8]) -> Result<Response, S3Error> {
-    let doc = std::str::from_utf8(body).map_err(|_| malformed())?;
+    let doc = std::str::from_utf8(body).map_err(|_| S3Error::from(S3ErrorCode::MalformedXML))?;
     parse(doc)?;
     ctx.store.set_bucket_config(bucket, CONFIG, Some(body))?;
     Ok(Response {

@@ -1,0 +1,143 @@
+//! What each runtime thread serves with: the configuration (credentials,
+//! limits, timeouts, the authorize and observe hooks) and per-thread state
+//! (the store handle, the verifier, buffer pools, counters).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sluice_core::{BufPool, Store};
+use sluice_http::Limits;
+use sluice_sigv4::{Result as SigResult, SecretLookup, Verifier};
+
+use crate::access::{Authorizer, RootOnly};
+use crate::observe::{Observer, Unobserved};
+
+/// Access keys and their secrets.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials(pub Vec<(String, String)>);
+
+impl SecretLookup for Credentials {
+    fn secret_key(&self, access_key: &str, session_token: Option<&str>) -> SigResult<String> {
+        if session_token.is_some() {
+            return Err(sluice_sigv4::Error::InvalidToken);
+        }
+        self.0
+            .iter()
+            .find(|(k, _)| k == access_key)
+            .map(|(_, s)| s.clone())
+            .ok_or(sluice_sigv4::Error::InvalidAccessKeyId)
+    }
+}
+
+/// What every thread serves with.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Region reported and accepted (requests signed for any region pass).
+    pub region: String,
+    /// Domain for virtual-hosted-style requests (`bucket.domain`).
+    pub domain: Option<String>,
+    /// HTTP limits.
+    pub limits: Limits,
+    /// Users' keys.
+    pub credentials: Credentials,
+    /// Time allowed to send a request head.
+    pub header_timeout: Duration,
+    /// Time a kept-alive connection may stay idle.
+    pub idle_timeout: Duration,
+    /// Connections per thread; more are closed at once.
+    pub max_connections: usize,
+    /// Set when the server shuts down: no new connections, none kept alive.
+    pub draining: Arc<AtomicBool>,
+    /// Connections open, across threads (for a graceful shutdown to wait on).
+    pub active: Arc<AtomicUsize>,
+    /// Decides what each identity may do (the authorize stage).
+    pub authorizer: Arc<dyn Authorizer>,
+    /// Sees every answered request (the observe stage).
+    pub observer: Arc<dyn Observer>,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            region: "us-east-1".into(),
+            domain: None,
+            limits: Limits::default(),
+            credentials: Credentials::default(),
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            max_connections: 4096,
+            draining: Arc::new(AtomicBool::new(false)),
+            active: Arc::new(AtomicUsize::new(0)),
+            authorizer: Arc::new(RootOnly),
+            observer: Arc::new(Unobserved),
+        }
+    }
+}
+
+/// Bodies up to this size are carried in buffers of this size.
+pub(crate) const SMALL_BUF_SIZE: usize = 64 << 10;
+
+/// Per-thread state: the store handle, a verifier with its key cache, a
+/// buffer pool, counters.
+pub struct ThreadContext {
+    pub(crate) store: Store,
+    pub(crate) config: ServiceConfig,
+    pub(crate) verifier: RefCell<Verifier>,
+    pub(crate) pool: BufPool,
+    small_pool: BufPool,
+    pub(crate) connections: Cell<usize>,
+    requests: Cell<u64>,
+    id_prefix: u64,
+}
+
+impl std::fmt::Debug for ThreadContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadContext")
+            .field("connections", &self.connections.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ThreadContext {
+    /// Context for one runtime thread.
+    #[must_use]
+    pub fn new(store: Store, config: ServiceConfig, thread: usize) -> Rc<Self> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Rc::new(ThreadContext {
+            verifier: RefCell::new(Verifier::new(None, "s3")),
+            pool: BufPool::new(sluice_core::DEFAULT_BUF_SIZE, 16),
+            small_pool: BufPool::new(SMALL_BUF_SIZE, 256),
+            store,
+            config,
+            connections: Cell::new(0),
+            requests: Cell::new(0),
+            id_prefix: now ^ ((thread as u64) << 56),
+        })
+    }
+
+    /// The pool for a body of `len` bytes: small bodies take small buffers,
+    /// so many small requests in flight neither pin nor allocate (and zero)
+    /// a megabyte each.
+    pub(crate) fn pool_for(&self, len: u64) -> &BufPool {
+        if len <= SMALL_BUF_SIZE as u64 {
+            &self.small_pool
+        } else {
+            &self.pool
+        }
+    }
+
+    pub(crate) fn request_id(&self) -> String {
+        let n = self.requests.get() + 1;
+        self.requests.set(n);
+        format!(
+            "{:016X}",
+            self.id_prefix
+                .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        )
+    }
+}

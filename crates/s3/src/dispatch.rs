@@ -1,0 +1,315 @@
+//! The stages of a request after its head was read: route, authenticate,
+//! authorize, then the operation, dispatched by one table (`run`) to the
+//! module of its family under `ops/`.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use sluice_http::{BodyDecoder, Method, CONTINUE};
+use sluice_sigv4::{ChecksumAlgorithm, SignedRequest, Verified};
+
+use crate::access::Identity;
+use crate::context::ThreadContext;
+use crate::error::{S3Error, S3ErrorCode};
+use crate::ops;
+use crate::request::{Input, Request, Stream};
+use crate::response::{error_response, Body, Response};
+use crate::route::{route, Op, Route};
+use crate::upload::{receive, Document};
+
+pub(crate) struct Outcome {
+    pub response: Response,
+    /// Whether the request body was read to its end (else the connection closes).
+    pub body_consumed: bool,
+    /// The routed request, when routing succeeded.
+    pub route: Option<Route>,
+    /// The S3 operation's name (empty when not routed).
+    pub operation: &'static str,
+    /// Who sent it, as far as authentication got.
+    pub identity: Identity,
+}
+
+/// Failure with whether the body was consumed.
+type Fail = (S3Error, bool);
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Runs one request through its stages: [`route_request`],
+/// [`authenticate`], [`authorize`], then the operation; the connection reads
+/// the head before and writes and observes the answer after.
+pub(crate) async fn handle(
+    ctx: &ThreadContext,
+    req: &Request,
+    decoder: BodyDecoder,
+    input: &mut Input<impl Stream>,
+    id: &str,
+    peer: Option<SocketAddr>,
+) -> Outcome {
+    let routed = route_request(ctx, req);
+    let mut identity = Identity::Anonymous;
+    let result = match &routed {
+        Ok(r) => run(ctx, req, r, &mut identity, peer, decoder, input).await,
+        Err(e) => Err((e.clone(), false)),
+    };
+    let route = routed.ok();
+    let operation = route.as_ref().map_or("", |r| {
+        r.op.name_with_copy(req.header("x-amz-copy-source").is_some())
+    });
+    let mut response = match result {
+        Ok(response) => response,
+        Err((err, consumed)) => {
+            let resource = sluice_http::percent_decode(&req.raw_path, false)
+                .map(|p| p.into_owned())
+                .unwrap_or_default();
+            let mut response = error_response(&err, &resource, id);
+            if req.method == Method::Head {
+                response.body = Body::HeadOnly(0);
+                response.headers.clear();
+            }
+            return Outcome {
+                response: with_cors(ctx, req, route.as_ref(), response),
+                body_consumed: consumed || !req.has_body,
+                route,
+                operation,
+                identity,
+            };
+        }
+    };
+    response = with_cors(ctx, req, route.as_ref(), response);
+    Outcome {
+        response,
+        body_consumed: true,
+        route,
+        operation,
+        identity,
+    }
+}
+
+/// Adds the CORS headers of the bucket to the answer of a cross-origin
+/// request (one with an Origin header).
+fn with_cors(
+    ctx: &ThreadContext,
+    req: &Request,
+    route: Option<&Route>,
+    mut response: Response,
+) -> Response {
+    if req.method == Method::Options || req.header("origin").is_none() {
+        return response;
+    }
+    if let Some(bucket) = route.and_then(|r| r.bucket.as_deref()) {
+        response
+            .headers
+            .extend(ops::cors::headers_for(ctx, req, bucket));
+    }
+    response
+}
+
+/// Stage: routing. The operation, bucket and key a request names.
+fn route_request(ctx: &ThreadContext, req: &Request) -> Result<Route, S3Error> {
+    route(
+        req.method,
+        &req.raw_path,
+        &req.raw_query,
+        req.header("host"),
+        ctx.config.domain.as_deref(),
+    )
+}
+
+/// Stage: authentication. The request's signature (SigV4, header or
+/// presigned), checked against the secret of the key it names.
+fn authenticate(ctx: &ThreadContext, req: &Request) -> Result<Verified, S3Error> {
+    let signed = SignedRequest {
+        method: &req.method_str,
+        path: &req.raw_path,
+        query: &req.raw_query,
+        headers: &req.headers[..],
+    };
+    Ok(ctx
+        .verifier
+        .borrow_mut()
+        .verify(&signed, &ctx.config.credentials, now())?)
+}
+
+/// Stage: authorization. Every permission the request needs (its IAM
+/// action on its resource, and the copy source's), asked of the
+/// configured [`crate::Authorizer`] before any body byte is read.
+fn authorize(
+    ctx: &ThreadContext,
+    req: &Request,
+    r: &Route,
+    identity: &Identity,
+    peer: Option<SocketAddr>,
+) -> Result<(), S3Error> {
+    let context = crate::access::context(r, req, peer.map(|p| p.ip()));
+    for permission in crate::access::permissions(r, req) {
+        ctx.config
+            .authorizer
+            .authorize(identity, &permission, &context)?;
+    }
+    Ok(())
+}
+
+/// The stages after routing, and the operation.
+async fn run(
+    ctx: &ThreadContext,
+    req: &Request,
+    r: &Route,
+    identity: &mut Identity,
+    peer: Option<SocketAddr>,
+    decoder: BodyDecoder,
+    input: &mut Input<impl Stream>,
+) -> Result<Response, Fail> {
+    let early = |e: S3Error| (e, false);
+    if r.op == Op::CorsPreflight {
+        // The one unauthenticated request: its body (there should be none)
+        // is still read to its end, and checked against any digest it names.
+        let _ = read_document(ctx, req, None, decoder, input).await?;
+        return ops::cors::preflight(ctx, req, r.bucket.as_deref().unwrap_or_default())
+            .map_err(|e| (e, true));
+    }
+    let verified = authenticate(ctx, req).map_err(early)?;
+    *identity = Identity::Key {
+        access_key: verified.access_key.clone(),
+        session_token: verified.session_token.clone(),
+    };
+    authorize(ctx, req, r, identity, peer).map_err(early)?;
+    // The body decoder chose aws-chunked from the header; the signature
+    // chose the payload mode. They agree whenever the header was signed (or
+    // equals the presigned hash, which sigv4 checks); refuse anything else
+    // rather than decode a body one way and verify it another.
+    if verified.payload.is_streaming() != req.aws_chunked {
+        return Err(early(S3Error::new(
+            S3ErrorCode::InvalidRequest,
+            "The body framing does not match the signed payload mode.",
+        )));
+    }
+    ops::object_write::check_expected_owner(req).map_err(early)?;
+    if matches!(r.op, Op::PutObject | Op::CompleteMultipartUpload) {
+        let (bucket, key) = (
+            r.bucket.as_deref().unwrap_or_default(),
+            r.key.as_deref().unwrap_or_default(),
+        );
+        // A cheap early refusal; the condition is checked again, atomically,
+        // when the object is published.
+        ops::object_write::check_write_conditions(ctx, req, bucket, key).map_err(early)?;
+    }
+    if r.op == Op::DeleteObjects && !names_a_digest(req) {
+        // S3 refuses a multi-object delete whose body nothing protects.
+        return Err(early(S3Error::new(
+            S3ErrorCode::InvalidRequest,
+            "Missing required header for this request: Content-MD5 OR x-amz-checksum-*",
+        )));
+    }
+    if req.expect_continue {
+        input
+            .write_all(CONTINUE.to_vec())
+            .await
+            .map_err(|e| early(S3Error::internal(e)))?;
+    }
+    if r.op == Op::PutObject {
+        if let Some(source) = req.header("x-amz-copy-source") {
+            let _ = read_document(ctx, req, Some(&verified), decoder, input).await?;
+            let (bucket, key) = (
+                r.bucket.as_deref().unwrap_or_default(),
+                r.key.as_deref().unwrap_or_default(),
+            );
+            return ops::copy::copy_object(ctx, req, bucket, key, source)
+                .await
+                .map_err(|e| (e, true));
+        }
+        return ops::object_write::put_object(ctx, req, r, &verified, decoder, input).await;
+    }
+    if r.op == Op::UploadPart {
+        if let Some(source) = req.header("x-amz-copy-source") {
+            let _ = read_document(ctx, req, Some(&verified), decoder, input).await?;
+            return ops::copy::upload_part_copy(ctx, req, r, source)
+                .await
+                .map_err(|e| (e, true));
+        }
+        return ops::multipart::upload_part(ctx, req, r, &verified, decoder, input).await;
+    }
+    // The other operations take a document at most: read it and verify it
+    // like any body before acting on it.
+    let body = read_document(ctx, req, Some(&verified), decoder, input).await?;
+    let bucket = r.bucket.as_deref().unwrap_or_default();
+    let key = r.key.as_deref().unwrap_or_default();
+    // The body was read to its end: errors from here keep the connection.
+    let answered = match r.op {
+        Op::ListBuckets => ops::bucket::list_buckets(ctx, r),
+        // The location constraint in the body is accepted as it is.
+        Op::CreateBucket => ops::bucket::create(ctx, bucket),
+        Op::DeleteBucket => ops::bucket::delete(ctx, bucket),
+        Op::HeadBucket => ops::bucket::head(ctx, bucket),
+        Op::GetBucketLocation => ops::bucket::location(ctx, bucket),
+        Op::GetBucketVersioning => ops::bucket::versioning(ctx, bucket),
+        Op::ListObjectsV2 | Op::ListObjects => ops::list::list_objects(ctx, bucket, r),
+        Op::ListObjectVersions => ops::list::list_versions(ctx, bucket, r),
+        Op::GetObject | Op::HeadObject => ops::object_read::get_object(ctx, req, r, bucket, key),
+        Op::GetObjectAttributes => ops::object_read::object_attributes(ctx, req, r, bucket, key),
+        Op::DeleteObject => ops::object_write::delete(ctx, bucket, key),
+        Op::DeleteObjects => {
+            let context = crate::access::context(r, req, peer.map(|p| p.ip()));
+            ops::object_write::delete_objects(ctx, bucket, &body, identity, &context)
+        }
+        Op::CreateMultipartUpload => ops::multipart::create(ctx, req, bucket, key),
+        Op::CompleteMultipartUpload => {
+            ops::multipart::complete(ctx, req, r, bucket, key, &body).await
+        }
+        Op::AbortMultipartUpload => ops::multipart::abort(ctx, r, bucket, key),
+        Op::ListParts => ops::multipart::list_parts(ctx, r, bucket, key),
+        Op::ListMultipartUploads => ops::multipart::list_uploads(ctx, r, bucket),
+        Op::PutObjectTagging => ops::tagging::put_tagging(ctx, bucket, key, &body),
+        Op::GetObjectTagging => ops::tagging::get_tagging(ctx, bucket, key),
+        Op::DeleteObjectTagging => ops::tagging::delete_tagging(ctx, bucket, key),
+        Op::PutBucketCors => ops::cors::put(ctx, bucket, &body),
+        Op::GetBucketCors => ops::cors::get(ctx, bucket),
+        Op::DeleteBucketCors => ops::cors::delete(ctx, bucket),
+        // Answered above: the preflight before authentication, the
+        // streamed writes before any body was read.
+        Op::CorsPreflight | Op::PutObject | Op::UploadPart => Err(S3Error::internal(
+            "an operation answered earlier reached the operation table",
+        )),
+    };
+    answered.map_err(|e| (e, true))
+}
+
+/// Whether the request carries a digest of its body: Content-MD5, an
+/// `x-amz-checksum-*` header, or a checksum trailer announced.
+fn names_a_digest(req: &Request) -> bool {
+    req.header("content-md5").is_some()
+        || ChecksumAlgorithm::ALL
+            .into_iter()
+            .any(|a| req.header(a.header_name()).is_some())
+        || req
+            .header("x-amz-trailer")
+            .and_then(|t| ChecksumAlgorithm::from_header_name(t.as_bytes()))
+            .is_some()
+}
+
+/// Reads a request document (at most [`crate::upload::MAX_DOCUMENT_BYTES`])
+/// and checks it against the signed payload hash or chunk signatures,
+/// Content-MD5 and any checksum, exactly as an object body is checked:
+/// nothing is acted on that was not signed.
+async fn read_document(
+    ctx: &ThreadContext,
+    req: &Request,
+    verified: Option<&Verified>,
+    decoder: BodyDecoder,
+    input: &mut Input<impl Stream>,
+) -> Result<Vec<u8>, Fail> {
+    if !req.has_body && !names_a_digest(req) {
+        // Most requests (GET, HEAD, DELETE): no body, so no buffer either;
+        // a signed payload hash must then be that of nothing.
+        if let Some(hash) = verified.and_then(Verified::payload_hash) {
+            hash.finish().map_err(|e| (e.into(), true))?;
+        }
+        return Ok(Vec::new());
+    }
+    let mut doc = Document::default();
+    receive(ctx, req, verified, decoder, input, &mut doc).await?;
+    Ok(doc.0)
+}

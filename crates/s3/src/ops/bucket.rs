@@ -1,0 +1,95 @@
+//! Buckets: ListBuckets, CreateBucket, DeleteBucket, HeadBucket,
+//! GetBucketLocation, GetBucketVersioning.
+
+use crate::context::ThreadContext;
+use crate::error::S3Error;
+use crate::ops::list::{hex_token, unhex_token};
+use crate::response::{response, xml_response, Response};
+use crate::route::Route;
+use crate::time::iso8601;
+use crate::xml::Xml;
+
+pub(crate) fn list_buckets(ctx: &ThreadContext, r: &Route) -> Result<Response, S3Error> {
+    let mut buckets = ctx.store.list_buckets().map_err(S3Error::from)?;
+    let prefix = r.param("prefix").unwrap_or_default();
+    let after = r.param("continuation-token").and_then(unhex_token);
+    buckets.retain(|b| {
+        b.name.starts_with(prefix) && after.as_ref().is_none_or(|a| b.name.as_str() > a.as_str())
+    });
+    let max = r
+        .param("max-buckets")
+        .and_then(|m| m.parse::<usize>().ok())
+        .unwrap_or(10_000)
+        .clamp(1, 10_000);
+    let truncated = buckets.len() > max;
+    buckets.truncate(max);
+    let mut x = Xml::new();
+    x.root("ListAllMyBucketsResult")
+        .open("Owner")
+        .leaf("ID", crate::ops::OWNER_ID)
+        .leaf("DisplayName", crate::ops::OWNER_ID)
+        .close("Owner");
+    x.open("Buckets");
+    for b in &buckets {
+        x.open("Bucket")
+            .leaf("Name", &b.name)
+            .leaf("CreationDate", &iso8601(b.created))
+            .leaf("BucketRegion", &ctx.config.region)
+            .close("Bucket");
+    }
+    x.close("Buckets");
+    if truncated {
+        if let Some(last) = buckets.last() {
+            x.leaf("ContinuationToken", &hex_token(&last.name));
+        }
+    }
+    if !prefix.is_empty() {
+        x.leaf("Prefix", prefix);
+    }
+    x.close("ListAllMyBucketsResult");
+    Ok(xml_response(200, x.finish()))
+}
+
+/// CreateBucket (the location constraint in the body is accepted as is).
+pub(crate) fn create(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Error> {
+    ctx.store.create_bucket(bucket)?;
+    let mut resp = response(200);
+    resp.headers.push(("Location".into(), format!("/{bucket}")));
+    Ok(resp)
+}
+
+/// DeleteBucket (an empty one).
+pub(crate) fn delete(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Error> {
+    ctx.store.delete_bucket(bucket)?;
+    Ok(response(204))
+}
+
+/// HeadBucket.
+pub(crate) fn head(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Error> {
+    ctx.store.head_bucket(bucket)?;
+    let mut resp = response(200);
+    resp.headers
+        .push(("x-amz-bucket-region".into(), ctx.config.region.clone()));
+    Ok(resp)
+}
+
+/// GetBucketLocation: empty for us-east-1, as S3 answers.
+pub(crate) fn location(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Error> {
+    ctx.store.head_bucket(bucket)?;
+    let mut x = Xml::new();
+    x.root("LocationConstraint");
+    if ctx.config.region != "us-east-1" {
+        crate::xml::escape_into(x.text_mut(), &ctx.config.region);
+    }
+    x.close("LocationConstraint");
+    Ok(xml_response(200, x.finish()))
+}
+
+/// GetBucketVersioning: never enabled.
+pub(crate) fn versioning(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Error> {
+    ctx.store.head_bucket(bucket)?;
+    let mut x = Xml::new();
+    x.root("VersioningConfiguration")
+        .close("VersioningConfiguration");
+    Ok(xml_response(200, x.finish()))
+}

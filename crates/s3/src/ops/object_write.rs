@@ -1,0 +1,229 @@
+//! Writing and deleting objects: PutObject (with its write conditions),
+//! DeleteObject, DeleteObjects, and the headers kept with an object.
+
+use sluice_core::{StoreError, WriteCondition};
+use sluice_http::BodyDecoder;
+use sluice_sigv4::Verified;
+
+use crate::access::{arn, ConditionContext, Identity, Permission};
+use crate::context::ThreadContext;
+use crate::error::{S3Error, S3ErrorCode};
+use crate::ops::OWNER_ID;
+use crate::request::{Input, Request, Stream};
+use crate::response::{response, xml_response, Response};
+use crate::route::Route;
+use crate::upload::receive;
+use crate::xml::{elements, unescape, Xml};
+
+/// Failure with whether the body was consumed.
+type Fail = (S3Error, bool);
+
+/// Headers kept with an object and returned on GET/HEAD.
+pub(crate) fn kept_headers(req: &Request) -> Vec<(String, String)> {
+    let mut kept = Vec::new();
+    for (name, value) in &req.headers {
+        let lower = name.to_ascii_lowercase();
+        let keep = matches!(
+            lower.as_str(),
+            "content-type"
+                | "cache-control"
+                | "content-disposition"
+                | "content-language"
+                | "expires"
+        ) || lower.starts_with("x-amz-meta-")
+            || lower == crate::ops::tagging::TAGGING;
+        if keep {
+            kept.push((lower, String::from_utf8_lossy(value).trim().to_owned()));
+        }
+    }
+    if let Some(encoding) = req
+        .header("content-encoding")
+        .and_then(|v| sluice_http::stored_content_encoding(v.as_bytes()))
+    {
+        kept.push(("content-encoding".into(), encoding));
+    }
+    if !kept.iter().any(|(n, _)| n == "content-type") {
+        kept.push(("content-type".into(), "binary/octet-stream".into()));
+    }
+    kept
+}
+
+pub(crate) async fn put_object(
+    ctx: &ThreadContext,
+    req: &Request,
+    r: &Route,
+    verified: &Verified,
+    decoder: BodyDecoder,
+    input: &mut Input<impl Stream>,
+) -> Result<Response, Fail> {
+    let bucket = r.bucket.as_deref().unwrap_or_default();
+    let key = r.key.as_deref().unwrap_or_default();
+    let mut writer = ctx
+        .store
+        .put_object(bucket, key, req.decoded_length)
+        .map_err(|e| (e.into(), false))?;
+    let received = receive(ctx, req, Some(verified), decoder, input, &mut writer).await?;
+    let mut headers = kept_headers(req);
+    headers.extend(received.checksum_header());
+    let cond = crate::ops::object_write::write_condition(req);
+    let info = writer
+        .finish_if(headers, &cond)
+        .await
+        .map_err(|e| (e.into(), true))?;
+    let mut resp = response(200);
+    resp.headers
+        .push(("ETag".into(), format!("\"{}\"", info.meta.etag)));
+    resp.headers.extend(received.checksum_header());
+    Ok(resp)
+}
+
+/// DeleteObject: 204 whether or not the key existed, as S3 answers.
+pub(crate) fn delete(ctx: &ThreadContext, bucket: &str, key: &str) -> Result<Response, S3Error> {
+    match ctx.store.delete_object(bucket, key) {
+        Ok(()) | Err(StoreError::NoSuchKey) => Ok(response(204)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// POST ?delete: each key deleted, each result reported (errors per key).
+/// Each key is authorized on its own (`s3:DeleteObject` on the object), as
+/// S3 does: a denied key is an `AccessDenied` error element.
+pub(crate) fn delete_objects(
+    ctx: &ThreadContext,
+    bucket: &str,
+    body: &[u8],
+    identity: &Identity,
+    context: &ConditionContext<'_>,
+) -> Result<Response, S3Error> {
+    ctx.store.head_bucket(bucket)?;
+    let doc = std::str::from_utf8(body).map_err(|_| S3Error::from(S3ErrorCode::MalformedXML))?;
+    let quiet = elements(doc, "Quiet")
+        .first()
+        .is_some_and(|q| q.trim() == "true");
+    let objects = elements(doc, "Object");
+    if objects.len() > 1000 {
+        return Err(S3Error::from(S3ErrorCode::MalformedXML));
+    }
+    let mut x = Xml::new();
+    x.root("DeleteResult");
+    for object in objects {
+        let key = elements(object, "Key")
+            .first()
+            .and_then(|k| unescape(k))
+            .ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML))?;
+        let permission = Permission {
+            action: "s3:DeleteObject",
+            resource: arn(bucket, Some(&key)),
+        };
+        let allowed = ctx
+            .config
+            .authorizer
+            .authorize(identity, &permission, context);
+        match allowed.map_err(StoreOrDenied::Denied).and_then(|()| {
+            ctx.store
+                .delete_object(bucket, &key)
+                .map_err(StoreOrDenied::Store)
+        }) {
+            Ok(()) | Err(StoreOrDenied::Store(StoreError::NoSuchKey)) => {
+                if !quiet {
+                    x.open("Deleted").leaf("Key", &key).close("Deleted");
+                }
+            }
+            Err(e) => {
+                let e = match e {
+                    StoreOrDenied::Store(e) => S3Error::from(e),
+                    StoreOrDenied::Denied(e) => e,
+                };
+                if let Some(detail) = &e.internal {
+                    eprintln!("sluice: DeleteObjects {bucket}/{key}: internal error: {detail}");
+                }
+                x.open("Error")
+                    .leaf("Key", &key)
+                    .leaf("Code", e.code.as_str())
+                    .leaf("Message", &e.message)
+                    .close("Error");
+            }
+        }
+    }
+    x.close("DeleteResult");
+    Ok(xml_response(200, x.finish()))
+}
+
+/// Why one key of a DeleteObjects was not deleted.
+enum StoreOrDenied {
+    Store(StoreError),
+    Denied(S3Error),
+}
+
+/// If-None-Match: * and If-Match on a write (PutObject,
+/// CompleteMultipartUpload), checked against the current object.
+pub(crate) fn check_write_conditions(
+    ctx: &ThreadContext,
+    req: &Request,
+    bucket: &str,
+    key: &str,
+) -> Result<(), S3Error> {
+    let (if_none, if_match) = (req.header("if-none-match"), req.header("if-match"));
+    if if_none.is_none() && if_match.is_none() {
+        return Ok(());
+    }
+    let failed = || {
+        S3Error::new(
+            S3ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold",
+        )
+    };
+    let current = match ctx.store.head_object(bucket, key) {
+        Ok(info) => Some(info),
+        Err(StoreError::NoSuchKey) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(v) = if_none {
+        if v.trim() != "*" {
+            return Err(S3Error::not_implemented(
+                "If-None-Match with a value other than * on writes",
+            ));
+        }
+        if current.is_some() {
+            return Err(failed());
+        }
+    }
+    if let Some(v) = if_match {
+        let Some(info) = current else {
+            return Err(S3Error::new(
+                S3ErrorCode::NoSuchKey,
+                "The specified key does not exist.",
+            ));
+        };
+        if v.trim().trim_matches('"') != info.meta.etag && v.trim() != "*" {
+            return Err(failed());
+        }
+    }
+    Ok(())
+}
+
+/// The condition a write (PutObject, CopyObject, CompleteMultipartUpload)
+/// is published under: checked by the store at the moment the object
+/// becomes visible, so that of concurrent conditional writes exactly those
+/// whose condition held succeed.
+pub(crate) fn write_condition(req: &Request) -> WriteCondition {
+    if req.header("if-none-match").is_some() {
+        // Values other than * were refused by the early check.
+        WriteCondition::Absent
+    } else if let Some(v) = req.header("if-match") {
+        WriteCondition::EtagMatches(v.trim().trim_matches('"').to_owned())
+    } else {
+        WriteCondition::Always
+    }
+}
+
+/// `x-amz-expected-bucket-owner`: the request fails when the bucket is not
+/// owned by the account named.
+pub(crate) fn check_expected_owner(req: &Request) -> Result<(), S3Error> {
+    match req.header("x-amz-expected-bucket-owner") {
+        Some(owner) if owner != OWNER_ID => {
+            Err(S3Error::new(S3ErrorCode::AccessDenied, "Access Denied"))
+        }
+        _ => Ok(()),
+    }
+}

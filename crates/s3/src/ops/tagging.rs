@@ -1,0 +1,116 @@
+//! Object tagging: PutObjectTagging, GetObjectTagging, DeleteObjectTagging.
+//! Tags are kept with the object's metadata as `x-amz-tagging`.
+
+use sluice_http::{percent_decode, query_pairs};
+use sluice_sigv4::uri_encode;
+
+use crate::context::ThreadContext;
+use crate::error::{S3Error, S3ErrorCode};
+use crate::response::{xml_response, Body, Response};
+use crate::xml::{elements, unescape, Xml};
+
+/// The kept header holding an object's tags, `k=v&k2=v2` URL-encoded.
+pub(crate) const TAGGING: &str = "x-amz-tagging";
+
+fn invalid_tag(message: &str) -> S3Error {
+    S3Error::new(S3ErrorCode::InvalidTag, message.to_owned())
+}
+
+/// Parses the tags of a `Tagging` document into the stored form.
+fn tags_from_xml(body: &[u8]) -> Result<String, S3Error> {
+    let doc = std::str::from_utf8(body).map_err(|_| S3Error::from(S3ErrorCode::MalformedXML))?;
+    let mut pairs = Vec::new();
+    for tag in elements(doc, "Tag") {
+        let key = elements(tag, "Key")
+            .first()
+            .and_then(|k| unescape(k))
+            .ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML))?;
+        let value = elements(tag, "Value")
+            .first()
+            .map_or(Some(String::new()), |v| unescape(v))
+            .ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML))?;
+        if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
+            return Err(invalid_tag(
+                "The TagKey or TagValue you have provided is too long or empty",
+            ));
+        }
+        if pairs.iter().any(|(k, _): &(String, String)| *k == key) {
+            return Err(invalid_tag(
+                "Cannot provide multiple Tags with the same key",
+            ));
+        }
+        pairs.push((key, value));
+    }
+    if pairs.len() > 10 {
+        return Err(S3Error::new(
+            S3ErrorCode::BadRequest,
+            "Object tags cannot be greater than 10",
+        ));
+    }
+    Ok(pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", uri_encode(k, false), uri_encode(v, false)))
+        .collect::<Vec<_>>()
+        .join("&"))
+}
+
+/// Decodes the stored form into (key, value) pairs.
+pub(crate) fn tag_pairs(stored: &str) -> Vec<(String, String)> {
+    query_pairs(stored)
+        .filter_map(|(k, v)| {
+            Some((
+                percent_decode(k, true).ok()?.into_owned(),
+                percent_decode(v, true).ok()?.into_owned(),
+            ))
+        })
+        .collect()
+}
+
+pub(crate) fn put_tagging(
+    ctx: &ThreadContext,
+    bucket: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<Response, S3Error> {
+    let stored = tags_from_xml(body)?;
+    ctx.store.update_headers(bucket, key, |headers| {
+        headers.retain(|(n, _)| n != TAGGING);
+        if !stored.is_empty() {
+            headers.push((TAGGING.to_owned(), stored));
+        }
+    })?;
+    Ok(Response {
+        status: 200,
+        headers: Vec::new(),
+        body: Body::Empty,
+    })
+}
+
+pub(crate) fn get_tagging(
+    ctx: &ThreadContext,
+    bucket: &str,
+    key: &str,
+) -> Result<Response, S3Error> {
+    let info = ctx.store.head_object(bucket, key)?;
+    let mut x = Xml::new();
+    x.root("Tagging").open("TagSet");
+    for (k, v) in tag_pairs(info.meta.header(TAGGING).unwrap_or_default()) {
+        x.open("Tag").leaf("Key", &k).leaf("Value", &v).close("Tag");
+    }
+    x.close("TagSet").close("Tagging");
+    Ok(xml_response(200, x.finish()))
+}
+
+pub(crate) fn delete_tagging(
+    ctx: &ThreadContext,
+    bucket: &str,
+    key: &str,
+) -> Result<Response, S3Error> {
+    ctx.store
+        .update_headers(bucket, key, |headers| headers.retain(|(n, _)| n != TAGGING))?;
+    Ok(Response {
+        status: 204,
+        headers: Vec::new(),
+        body: Body::Empty,
+    })
+}

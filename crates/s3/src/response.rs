@@ -1,0 +1,61 @@
+//! An answer before it is written: status, headers and body, and the
+//! helpers that build the common ones (XML documents, S3 error documents).
+
+use sluice_core::ObjectReader;
+
+use crate::error::S3Error;
+use crate::xml;
+
+/// A response before it is written.
+pub(crate) struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+pub(crate) enum Body {
+    Empty,
+    Bytes(Vec<u8>),
+    /// An object (range already set on the reader).
+    Object {
+        reader: ObjectReader,
+        len: u64,
+    },
+    /// A HEAD answer: the length a GET would send, and no body.
+    HeadOnly(u64),
+}
+
+pub(crate) fn response(status: u16) -> Response {
+    Response {
+        status,
+        headers: Vec::new(),
+        body: Body::Empty,
+    }
+}
+
+pub(crate) fn xml_response(status: u16, body: String) -> Response {
+    Response {
+        status,
+        headers: vec![("Content-Type".into(), "application/xml".into())],
+        body: Body::Bytes(body.into_bytes()),
+    }
+}
+
+pub(crate) fn error_response(err: &S3Error, resource: &str, id: &str) -> Response {
+    if let Some(detail) = &err.internal {
+        // The client sees InternalError and the request id; the detail
+        // (paths, OS messages) is for the operator.
+        eprintln!("sluice: request {id} ({resource}): internal error: {detail}");
+    }
+    let mut r = response(err.status());
+    r.headers
+        .push(("Content-Type".into(), "application/xml".into()));
+    r.body = Body::Bytes(error_body(err, resource, id));
+    r
+}
+
+/// The error document as a response body.
+pub(crate) fn error_body(err: &S3Error, resource: &str, id: &str) -> Vec<u8> {
+    let detail = err.detail.as_ref().map(|(n, v)| (*n, v.as_str()));
+    xml::error(err.code.as_str(), &err.message, detail, resource, id).into_bytes()
+}
