@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 
 import boto3
@@ -45,6 +46,9 @@ def start_sluice(root, *extra):
         raise RuntimeError("sluice did not start:\n" + "".join(lines))
     info["root"] = str(root)
     info["proc"] = proc
+    # Keep reading what the server prints (logs, warnings), or a full pipe
+    # would block it.
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
     return info
 
 

@@ -114,6 +114,8 @@ pub async fn serve_connection<S: Stream>(stream: S, peer: Option<SocketAddr>, ct
         let route = outcome.route.as_ref();
         ctx.config.observer.observe(&RequestEvent {
             request_id: &id,
+            method: &request.method_str,
+            path: &request.raw_path,
             operation: outcome.operation,
             bucket: route.and_then(|r| r.bucket.as_deref()),
             key: route.and_then(|r| r.key.as_deref()),

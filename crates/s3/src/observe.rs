@@ -12,6 +12,10 @@ use crate::access::Identity;
 pub struct RequestEvent<'a> {
     /// The `x-amz-request-id` answered.
     pub request_id: &'a str,
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The path as sent (percent-encoded), without the query.
+    pub path: &'a str,
     /// The S3 operation (`PutObject`, `CopyObject`, ...); empty when the
     /// request could not be routed.
     pub operation: &'static str,

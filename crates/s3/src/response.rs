@@ -45,7 +45,7 @@ pub(crate) fn error_response(err: &S3Error, resource: &str, id: &str) -> Respons
     if let Some(detail) = &err.internal {
         // The client sees InternalError and the request id; the detail
         // (paths, OS messages) is for the operator.
-        eprintln!("sluice: request {id} ({resource}): internal error: {detail}");
+        tracing::warn!(request_id = id, resource, detail = %detail, "internal error");
     }
     let mut r = response(err.status());
     r.headers

@@ -135,7 +135,7 @@ pub(crate) fn delete_objects(
                     StoreOrDenied::Denied(e) => e,
                 };
                 if let Some(detail) = &e.internal {
-                    eprintln!("sluice: DeleteObjects {bucket}/{key}: internal error: {detail}");
+                    tracing::warn!(bucket, key = %key, detail = %detail, "internal error in DeleteObjects");
                 }
                 x.open("Error")
                     .leaf("Key", &key)
