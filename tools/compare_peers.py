@@ -571,8 +571,9 @@ def fmt(v, unit):
     return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
 
-def write_report(res):
-    docs = os.path.join(ROOT, "docs")
+def write_report(res, docs=os.path.join(ROOT, "docs")):
+    """Writes BENCHMARKS.md and its charts into `docs` (the tracked docs/
+    for a full run, a scratch folder for --quick)."""
     os.makedirs(os.path.join(docs, "bench"), exist_ok=True)
     servers = [s for s in SERVERS if s in res["servers"]]
     m, lim = res["machine"], res["limits"]
@@ -654,7 +655,7 @@ def write_report(res):
                 lines.append(f"![{name}, {group} objects, {client}](bench/{fname})")
         lines.append("")
     lines += goals(res)
-    notes = os.path.join(docs, "bench", "analysis.md")
+    notes = os.path.join(ROOT, "docs", "bench", "analysis.md")
     if os.path.exists(notes):
         lines += ["", open(notes).read().strip()]
     with open(os.path.join(docs, "BENCHMARKS.md"), "w") as f:
@@ -784,6 +785,12 @@ def main():
         json.dump(res, f, indent=1)
     if args.no_report:
         log(f"wrote {results_path}")
+        return
+    if args.quick:
+        # A smoke run's figures are not the project's: keep docs/ as it is.
+        scratch = os.path.join(OUT, "quick")
+        write_report(res, scratch)
+        log(f"wrote {results_path} and {scratch}/BENCHMARKS.md (a --quick run leaves docs/ alone)")
         return
     write_report(res)
     log(f"wrote {results_path}, docs/BENCHMARKS.md, docs/bench/*.svg")

@@ -38,15 +38,14 @@ use client::{Body, Conn, Keep, Request, Response, Signer};
 use sluice_sigv4::{sha256_hex, uri_encode, Checksum, ChecksumAlgorithm, Credentials};
 use stats::{Op, Record};
 
-const USAGE: &str = "usage: sluice-bench get|put|delete|list|stat|mixed|multipart --host HOST:PORT[,HOST:PORT...] --access-key K --secret-key S [--bucket B] [--obj.size SIZE] [--obj.randsize] [--objects N] [--concurrent N] [--duration 5m] [--autoterm] [--autoterm.dur 10s] [--autoterm.pct 7.5] [--noprefix] [--prefix P] [--disable-sha256-payload] [--checksum CRC32|CRC32C|CRC64NVME|SHA1|SHA256] [--part.size SIZE] [--tls [--insecure | --cacert PEM]] [--region R] [--count N] [--cores N] [--noclear] [--server-pid PID] [--json] [--csv FILE]";
-
 /// Distinct bodies: object n is a slice of the generated data starting at
 /// `(n % VARIANTS) * STRIDE`, so objects differ without generating data per
 /// request and each body's digests are computed once.
 const VARIANTS: u64 = 32;
 const STRIDE: u64 = 4099;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The benchmarks, as warp names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Bench {
     Get,
     Put,
@@ -144,165 +143,175 @@ fn random_prefix() -> String {
         + "/"
 }
 
-fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let mut args = args.peekable();
-    let bench_name = args.next().ok_or(USAGE)?;
-    let bench = match bench_name.as_str() {
-        "get" => Bench::Get,
-        "put" => Bench::Put,
-        "delete" => Bench::Delete,
-        "list" => Bench::List,
-        "stat" => Bench::Stat,
-        "mixed" => Bench::Mixed,
-        "multipart" => Bench::Multipart,
-        _ => return Err(format!("unknown benchmark {bench_name:?}\n{USAGE}")),
-    };
-    let mut o = Options {
-        bench,
-        bench_name,
-        hosts: vec!["127.0.0.1:9000".into()],
-        signer: Signer {
-            creds: Credentials::new("", ""),
-            region: "us-east-1".into(),
-        },
-        bucket: "sluice-bench".into(),
-        obj_size: 10 << 20,
-        randsize: false,
-        objects: 2500,
-        concurrent: 20,
-        duration: Duration::from_secs(300),
-        autoterm: false,
-        autoterm_dur: Duration::from_secs(10),
-        autoterm_pct: 7.5,
-        prefix: String::new(),
-        sign_payload: true,
-        checksum: None,
-        part_size: 5 << 20,
-        count: None,
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        noclear: false,
-        server_pid: None,
-        json: false,
-        csv: None,
-        tls: false,
-        insecure: false,
-        cacert: None,
-    };
-    let (mut access, mut secret, mut noprefix, mut prefix) = (None, None, false, None);
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        match flag.as_str() {
-            "--obj.randsize" => o.randsize = true,
-            "--autoterm" => o.autoterm = true,
-            "--noprefix" => noprefix = true,
-            "--disable-sha256-payload" => o.sign_payload = false,
-            "--noclear" => o.noclear = true,
-            "--json" => o.json = true,
-            "--tls" => o.tls = true,
-            "--insecure" => o.insecure = true,
-            _ => {
-                let value = match inline {
-                    Some(v) => v,
-                    None => args
-                        .next()
-                        .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?,
-                };
-                let bad = |what: &str| format!("{flag} takes {what}, not {value:?}");
-                match flag.as_str() {
-                    "--host" => {
-                        o.hosts = value
-                            .split(',')
-                            .map(|h| {
-                                h.trim()
-                                    .trim_start_matches("http://")
-                                    .trim_end_matches('/')
-                                    .to_owned()
-                            })
-                            .filter(|h| !h.is_empty())
-                            .collect();
-                        if o.hosts.is_empty() {
-                            return Err(bad("HOST:PORT[,HOST:PORT...]"));
-                        }
-                    }
-                    "--access-key" => access = Some(value),
-                    "--secret-key" => secret = Some(value),
-                    "--region" => o.signer.region = value,
-                    "--bucket" => o.bucket = value,
-                    "--prefix" => prefix = Some(value),
-                    "--obj.size" => {
-                        o.obj_size = parse_size(&value).ok_or_else(|| bad("a size like 4KiB"))?
-                    }
-                    "--part.size" => {
-                        o.part_size = parse_size(&value)
-                            .filter(|&n| n > 0)
-                            .ok_or_else(|| bad("a size like 8MiB"))?
-                    }
-                    "--objects" => {
-                        o.objects = value.parse().map_err(|_| bad("a number"))?;
-                    }
-                    "--concurrent" => {
-                        o.concurrent = value
-                            .parse::<usize>()
-                            .ok()
-                            .filter(|&n| n > 0)
-                            .ok_or_else(|| bad("a number above 0"))?;
-                    }
-                    "--cores" => {
-                        o.cores = value
-                            .parse::<usize>()
-                            .ok()
-                            .filter(|&n| n > 0)
-                            .ok_or_else(|| bad("a number above 0"))?;
-                    }
-                    "--count" => o.count = Some(value.parse().map_err(|_| bad("a number"))?),
-                    "--duration" => {
-                        o.duration =
-                            parse_duration(&value).ok_or_else(|| bad("a duration like 30s"))?
-                    }
-                    "--autoterm.dur" => {
-                        o.autoterm_dur =
-                            parse_duration(&value).ok_or_else(|| bad("a duration like 10s"))?
-                    }
-                    "--autoterm.pct" => {
-                        o.autoterm_pct = value.parse().map_err(|_| bad("a percentage"))?
-                    }
-                    "--checksum" => {
-                        let name = value.to_ascii_uppercase();
-                        let name = name.trim_end_matches("-FO").trim_end_matches("-C");
-                        o.checksum = Some(
-                            ChecksumAlgorithm::from_name(name.as_bytes())
-                                .ok_or_else(|| bad("CRC32, CRC32C, CRC64NVME, SHA1 or SHA256"))?,
-                        );
-                    }
-                    "--server-pid" => {
-                        o.server_pid = Some(value.parse().map_err(|_| bad("a process id"))?)
-                    }
-                    "--csv" => o.csv = Some(value),
-                    "--cacert" => o.cacert = Some(value),
-                    _ => return Err(format!("unknown option {flag}\n{USAGE}")),
-                }
-            }
-        }
+/// An S3 load generator whose benchmarks and flags follow MinIO warp.
+#[derive(Debug, clap::Parser)]
+#[command(name = "sluice-bench", version, about)]
+struct Cli {
+    /// The benchmark.
+    #[arg(value_enum)]
+    bench: Bench,
+    /// Servers, HOST:PORT, comma-separated (requests go round robin).
+    #[arg(long, default_value = "127.0.0.1:9000", value_delimiter = ',')]
+    host: Vec<String>,
+    /// Access key.
+    #[arg(long)]
+    access_key: String,
+    /// Secret key.
+    #[arg(long)]
+    secret_key: String,
+    /// Region to sign for.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Bucket (created if missing).
+    #[arg(long, default_value = "sluice-bench")]
+    bucket: String,
+    /// Object size, e.g. 4KiB, 64MiB, 10MB.
+    #[arg(long = "obj.size", default_value = "10MiB", value_parser = size_arg)]
+    obj_size: u64,
+    /// Random object sizes, uniform in 1..=obj.size.
+    #[arg(long = "obj.randsize")]
+    obj_randsize: bool,
+    /// Objects uploaded before a get, stat, list, delete or mixed run.
+    #[arg(long, default_value_t = 2500)]
+    objects: usize,
+    /// Connections, spread over --cores threads.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    concurrent: u64,
+    /// How long the measured phase runs at most, e.g. 30s, 1m30s.
+    #[arg(long, default_value = "5m", value_parser = duration_arg)]
+    duration: Duration,
+    /// Stop once throughput is stable.
+    #[arg(long)]
+    autoterm: bool,
+    /// Window over which --autoterm judges stability.
+    #[arg(long = "autoterm.dur", default_value = "10s", value_parser = duration_arg)]
+    autoterm_dur: Duration,
+    /// Largest change, in percent, that --autoterm takes for stable.
+    #[arg(long = "autoterm.pct", default_value_t = 7.5)]
+    autoterm_pct: f64,
+    /// No random prefix for object names.
+    #[arg(long)]
+    noprefix: bool,
+    /// Prefix for object names (default: a random one).
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Send UNSIGNED-PAYLOAD instead of the body's SHA-256.
+    #[arg(long)]
+    disable_sha256_payload: bool,
+    /// Flexible checksum: CRC32, CRC32C, CRC64NVME, SHA1 or SHA256.
+    #[arg(long, value_parser = checksum_arg)]
+    checksum: Option<ChecksumAlgorithm>,
+    /// Part size of multipart uploads.
+    #[arg(long = "part.size", default_value = "5MiB", value_parser = size_arg)]
+    part_size: u64,
+    /// Stop after this many operations.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Runtime threads [default: the machine's cores].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    cores: Option<u64>,
+    /// Keep the objects afterwards.
+    #[arg(long)]
+    noclear: bool,
+    /// The server's process id: its CPU and peak memory are reported.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// The report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Every operation to this CSV file.
+    #[arg(long)]
+    csv: Option<String>,
+    /// HTTPS (rustls).
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: accept any certificate.
+    #[arg(long, requires = "tls")]
+    insecure: bool,
+    /// With --tls: trust these roots (PEM) [default: SSL_CERT_FILE or the system's].
+    #[arg(long, requires = "tls")]
+    cacert: Option<String>,
+}
+
+fn size_arg(text: &str) -> Result<u64, String> {
+    parse_size(text).ok_or_else(|| format!("{text:?} is not a size like 4KiB"))
+}
+
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    parse_duration(text).ok_or_else(|| format!("{text:?} is not a duration like 30s"))
+}
+
+fn checksum_arg(text: &str) -> Result<ChecksumAlgorithm, String> {
+    let name = text.to_ascii_uppercase();
+    let name = name.trim_end_matches("-FO").trim_end_matches("-C");
+    ChecksumAlgorithm::from_name(name.as_bytes())
+        .ok_or_else(|| "expected CRC32, CRC32C, CRC64NVME, SHA1 or SHA256".to_owned())
+}
+
+/// Parses the command line (after the program name).
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, clap::Error> {
+    use clap::Parser as _;
+    let cli = Cli::try_parse_from(std::iter::once("sluice-bench".to_owned()).chain(args))?;
+    let hosts: Vec<String> = cli
+        .host
+        .iter()
+        .map(|h| {
+            h.trim()
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned()
+        })
+        .filter(|h| !h.is_empty())
+        .collect();
+    let invalid = |m: &str| clap::Error::raw(clap::error::ErrorKind::ValueValidation, m);
+    if hosts.is_empty() {
+        return Err(invalid("--host takes HOST:PORT[,HOST:PORT...]\n"));
     }
-    o.signer.creds = Credentials::new(
-        &access.ok_or("--access-key is required")?,
-        &secret.ok_or("--secret-key is required")?,
-    );
-    o.prefix = match (prefix, noprefix) {
+    if cli.bench == Bench::Multipart && cli.obj_size == 0 {
+        return Err(invalid("multipart needs --obj.size above 0\n"));
+    }
+    if cli.part_size == 0 {
+        return Err(invalid("--part.size must be above 0\n"));
+    }
+    let prefix = match (cli.prefix, cli.noprefix) {
         (_, true) => String::new(),
         (Some(p), false) => format!("{}/", p.trim_end_matches('/')),
         (None, false) => random_prefix(),
     };
-    if (o.insecure || o.cacert.is_some()) && !o.tls {
-        return Err("--insecure and --cacert go with --tls".into());
-    }
-    if o.bench == Bench::Multipart && o.obj_size == 0 {
-        return Err("multipart needs --obj.size above 0".into());
-    }
-    Ok(o)
+    Ok(Options {
+        bench: cli.bench,
+        bench_name: format!("{:?}", cli.bench).to_ascii_lowercase(),
+        hosts,
+        signer: Signer {
+            creds: Credentials::new(&cli.access_key, &cli.secret_key),
+            region: cli.region,
+        },
+        bucket: cli.bucket,
+        obj_size: cli.obj_size,
+        randsize: cli.obj_randsize,
+        objects: cli.objects,
+        concurrent: usize::try_from(cli.concurrent).unwrap_or(usize::MAX),
+        duration: cli.duration,
+        autoterm: cli.autoterm,
+        autoterm_dur: cli.autoterm_dur,
+        autoterm_pct: cli.autoterm_pct,
+        prefix,
+        sign_payload: !cli.disable_sha256_payload,
+        checksum: cli.checksum,
+        part_size: cli.part_size,
+        count: cli.count,
+        cores: cli.cores.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            |c| usize::try_from(c).unwrap_or(1),
+        ),
+        noclear: cli.noclear,
+        server_pid: cli.server_pid,
+        json: cli.json,
+        csv: cli.csv,
+        tls: cli.tls,
+        insecure: cli.insecure,
+        cacert: cli.cacert,
+    })
 }
 
 /// xorshift64*: enough randomness for picking objects and sizes.
@@ -1138,10 +1147,8 @@ fn run(o: Options) -> Result<bool, String> {
 fn main() {
     let o = match parse_args(std::env::args().skip(1)) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
+        // --help and --version print on stdout and exit 0; errors exit 2.
+        Err(e) => e.exit(),
     };
     match run(o) {
         Ok(true) => {}
