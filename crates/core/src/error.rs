@@ -56,6 +56,9 @@ pub enum StoreError {
     /// would change a file that other paths, maybe outside the root, share.
     #[error("the object's file has other hard links; its metadata is not changed")]
     HardLinked,
+    /// The backend does not do this (S3's NotImplemented).
+    #[error("{0} is not supported by this store")]
+    Unsupported(&'static str),
     /// A filesystem error.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),

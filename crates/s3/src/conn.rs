@@ -19,9 +19,10 @@ use crate::error::S3Error;
 use crate::observe::RequestEvent;
 use crate::request::{Input, Request, Stream};
 use crate::response::{error_response, Body, Response};
+use crate::storage::{ObjectRead, Storage};
 
 /// Accepts connections on `listener` forever, one task per connection.
-pub async fn serve(listener: TcpListener, ctx: Rc<ThreadContext>) {
+pub async fn serve<B: Storage>(listener: TcpListener, ctx: Rc<ThreadContext<B>>) {
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             continue;
@@ -47,7 +48,11 @@ pub async fn serve(listener: TcpListener, ctx: Rc<ThreadContext>) {
 /// Serves one connection from `peer` until it closes. The stages of each
 /// request: read the head (here), route, authenticate, authorize and run
 /// it ([`handlers::handle`]), write the response and observe it (here).
-pub async fn serve_connection<S: Stream>(stream: S, peer: Option<SocketAddr>, ctx: &ThreadContext) {
+pub async fn serve_connection<S: Stream>(
+    stream: S,
+    peer: Option<SocketAddr>,
+    ctx: &ThreadContext<impl Storage>,
+) {
     let mut input = Input {
         buf: Vec::with_capacity(64 * 1024),
         stream,
@@ -136,7 +141,7 @@ pub async fn serve_connection<S: Stream>(stream: S, peer: Option<SocketAddr>, ct
 /// connection should close: the peer closed, the idle timeout passed, or the
 /// server is shutting down. (A read abandoned here is never followed by
 /// another on this connection, so its bytes cannot be lost to a later read.)
-async fn wait_idle(input: &mut Input<impl Stream>, ctx: &ThreadContext) -> bool {
+async fn wait_idle(input: &mut Input<impl Stream>, ctx: &ThreadContext<impl Storage>) -> bool {
     let draining = Arc::clone(&ctx.config.draining);
     let watch = async move {
         while !draining.load(Ordering::Relaxed) {
@@ -185,8 +190,8 @@ fn owned_request(head: &RequestHead<'_, '_>) -> Request {
 /// Writes the response head and body; the bytes written.
 async fn write_response(
     input: &mut Input<impl Stream>,
-    resp: Response,
-    ctx: &ThreadContext,
+    resp: Response<impl ObjectRead>,
+    ctx: &ThreadContext<impl Storage>,
     keep_alive: bool,
     id: &str,
 ) -> std::io::Result<u64> {

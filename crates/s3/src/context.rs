@@ -8,12 +8,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sluice_core::{BufPool, Store};
+use sluice_core::BufPool;
 use sluice_http::Limits;
 use sluice_sigv4::{Result as SigResult, SecretLookup, Verifier};
 
 use crate::access::{Authorizer, RootOnly};
 use crate::observe::{Observer, Unobserved};
+use crate::storage::Storage;
 
 /// Access keys and their secrets.
 #[derive(Debug, Clone, Default)]
@@ -82,8 +83,8 @@ pub(crate) const SMALL_BUF_SIZE: usize = 64 << 10;
 
 /// Per-thread state: the store handle, a verifier with its key cache, a
 /// buffer pool, counters.
-pub struct ThreadContext {
-    pub(crate) store: Store,
+pub struct ThreadContext<B> {
+    pub(crate) store: B,
     pub(crate) config: ServiceConfig,
     pub(crate) verifier: RefCell<Verifier>,
     pub(crate) pool: BufPool,
@@ -93,7 +94,7 @@ pub struct ThreadContext {
     id_prefix: u64,
 }
 
-impl std::fmt::Debug for ThreadContext {
+impl<B> std::fmt::Debug for ThreadContext<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ThreadContext")
             .field("connections", &self.connections.get())
@@ -101,10 +102,10 @@ impl std::fmt::Debug for ThreadContext {
     }
 }
 
-impl ThreadContext {
+impl<B: Storage> ThreadContext<B> {
     /// Context for one runtime thread.
     #[must_use]
-    pub fn new(store: Store, config: ServiceConfig, thread: usize) -> Rc<Self> {
+    pub fn new(store: B, config: ServiceConfig, thread: usize) -> Rc<Self> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);

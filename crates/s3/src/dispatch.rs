@@ -15,10 +15,11 @@ use crate::ops;
 use crate::request::{Input, Request, Stream};
 use crate::response::{error_response, Body, Response};
 use crate::route::{route, Op, Route};
+use crate::storage::Storage;
 use crate::upload::{receive, Document};
 
-pub(crate) struct Outcome {
-    pub response: Response,
+pub(crate) struct Outcome<R> {
+    pub response: Response<R>,
     /// Whether the request body was read to its end (else the connection closes).
     pub body_consumed: bool,
     /// The routed request, when routing succeeded.
@@ -41,14 +42,14 @@ fn now() -> i64 {
 /// Runs one request through its stages: [`route_request`],
 /// [`authenticate`], [`authorize`], then the operation; the connection reads
 /// the head before and writes and observes the answer after.
-pub(crate) async fn handle(
-    ctx: &ThreadContext,
+pub(crate) async fn handle<B: Storage>(
+    ctx: &ThreadContext<B>,
     req: &Request,
     decoder: BodyDecoder,
     input: &mut Input<impl Stream>,
     id: &str,
     peer: Option<SocketAddr>,
-) -> Outcome {
+) -> Outcome<B::Reader> {
     let routed = route_request(ctx, req);
     let mut identity = Identity::Anonymous;
     let result = match &routed {
@@ -71,7 +72,7 @@ pub(crate) async fn handle(
                 response.headers.clear();
             }
             return Outcome {
-                response: with_cors(ctx, req, route.as_ref(), response),
+                response: with_cors(ctx, req, route.as_ref(), response.widen()),
                 body_consumed: consumed || !req.has_body,
                 route,
                 operation,
@@ -91,12 +92,12 @@ pub(crate) async fn handle(
 
 /// Adds the CORS headers of the bucket to the answer of a cross-origin
 /// request (one with an Origin header).
-fn with_cors(
-    ctx: &ThreadContext,
+fn with_cors<R>(
+    ctx: &ThreadContext<impl Storage>,
     req: &Request,
     route: Option<&Route>,
-    mut response: Response,
-) -> Response {
+    mut response: Response<R>,
+) -> Response<R> {
     if req.method == Method::Options || req.header("origin").is_none() {
         return response;
     }
@@ -109,7 +110,7 @@ fn with_cors(
 }
 
 /// Stage: routing. The operation, bucket and key a request names.
-fn route_request(ctx: &ThreadContext, req: &Request) -> Result<Route, S3Error> {
+fn route_request(ctx: &ThreadContext<impl Storage>, req: &Request) -> Result<Route, S3Error> {
     route(
         req.method,
         &req.raw_path,
@@ -121,7 +122,7 @@ fn route_request(ctx: &ThreadContext, req: &Request) -> Result<Route, S3Error> {
 
 /// Stage: authentication. The request's signature (SigV4, header or
 /// presigned), checked against the secret of the key it names.
-fn authenticate(ctx: &ThreadContext, req: &Request) -> Result<Verified, S3Error> {
+fn authenticate(ctx: &ThreadContext<impl Storage>, req: &Request) -> Result<Verified, S3Error> {
     let signed = SignedRequest {
         method: &req.method_str,
         path: &req.raw_path,
@@ -138,7 +139,7 @@ fn authenticate(ctx: &ThreadContext, req: &Request) -> Result<Verified, S3Error>
 /// action on its resource, and the copy source's), asked of the
 /// configured [`crate::Authorizer`] before any body byte is read.
 fn authorize(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     req: &Request,
     r: &Route,
     identity: &Identity,
@@ -154,21 +155,22 @@ fn authorize(
 }
 
 /// The stages after routing, and the operation.
-async fn run(
-    ctx: &ThreadContext,
+async fn run<B: Storage>(
+    ctx: &ThreadContext<B>,
     req: &Request,
     r: &Route,
     identity: &mut Identity,
     peer: Option<SocketAddr>,
     decoder: BodyDecoder,
     input: &mut Input<impl Stream>,
-) -> Result<Response, Fail> {
+) -> Result<Response<B::Reader>, Fail> {
     let early = |e: S3Error| (e, false);
     if r.op == Op::CorsPreflight {
         // The one unauthenticated request: its body (there should be none)
         // is still read to its end, and checked against any digest it names.
         let _ = read_document(ctx, req, None, decoder, input).await?;
         return ops::cors::preflight(ctx, req, r.bucket.as_deref().unwrap_or_default())
+            .map(Response::widen)
             .map_err(|e| (e, true));
     }
     let verified = authenticate(ctx, req).map_err(early)?;
@@ -219,18 +221,24 @@ async fn run(
             );
             return ops::copy::copy_object(ctx, req, bucket, key, source)
                 .await
+                .map(Response::widen)
                 .map_err(|e| (e, true));
         }
-        return ops::object_write::put_object(ctx, req, r, &verified, decoder, input).await;
+        return ops::object_write::put_object(ctx, req, r, &verified, decoder, input)
+            .await
+            .map(Response::widen);
     }
     if r.op == Op::UploadPart {
         if let Some(source) = req.header("x-amz-copy-source") {
             let _ = read_document(ctx, req, Some(&verified), decoder, input).await?;
             return ops::copy::upload_part_copy(ctx, req, r, source)
                 .await
+                .map(Response::widen)
                 .map_err(|e| (e, true));
         }
-        return ops::multipart::upload_part(ctx, req, r, &verified, decoder, input).await;
+        return ops::multipart::upload_part(ctx, req, r, &verified, decoder, input)
+            .await
+            .map(Response::widen);
     }
     // The other operations take a document at most: read it and verify it
     // like any body before acting on it.
@@ -248,7 +256,10 @@ async fn run(
         Op::GetBucketVersioning => ops::bucket::versioning(ctx, bucket),
         Op::ListObjectsV2 | Op::ListObjects => ops::list::list_objects(ctx, bucket, r),
         Op::ListObjectVersions => ops::list::list_versions(ctx, bucket, r),
-        Op::GetObject | Op::HeadObject => ops::object_read::get_object(ctx, req, r, bucket, key),
+        // The one answer that carries an object.
+        Op::GetObject | Op::HeadObject => {
+            return ops::object_read::get_object(ctx, req, r, bucket, key).map_err(|e| (e, true))
+        }
         Op::GetObjectAttributes => ops::object_read::object_attributes(ctx, req, r, bucket, key),
         Op::DeleteObject => ops::object_write::delete(ctx, bucket, key),
         Op::DeleteObjects => {
@@ -274,7 +285,7 @@ async fn run(
             "an operation answered earlier reached the operation table",
         )),
     };
-    answered.map_err(|e| (e, true))
+    answered.map(Response::widen).map_err(|e| (e, true))
 }
 
 /// Whether the request carries a digest of its body: Content-MD5, an
@@ -295,7 +306,7 @@ fn names_a_digest(req: &Request) -> bool {
 /// Content-MD5 and any checksum, exactly as an object body is checked:
 /// nothing is acted on that was not signed.
 async fn read_document(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     req: &Request,
     verified: Option<&Verified>,
     decoder: BodyDecoder,

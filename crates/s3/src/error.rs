@@ -166,6 +166,7 @@ impl From<StoreError> for S3Error {
             // retry a 503 SlowDown.
             StoreError::Busy => C::SlowDown,
             StoreError::HardLinked => C::AccessDenied,
+            StoreError::Unsupported(_) => C::NotImplemented,
             _ => return S3Error::internal(e),
         };
         S3Error::new(code, e.to_string())

@@ -1,28 +1,63 @@
 //! An answer before it is written: status, headers and body, and the
 //! helpers that build the common ones (XML documents, S3 error documents).
 
-use sluice_core::ObjectReader;
+use sluice_core::{BufPool, Chunk, ObjectInfo};
 
 use crate::error::S3Error;
+use crate::storage::ObjectRead;
 use crate::xml;
 
-/// A response before it is written.
-pub(crate) struct Response {
+/// A response before it is written. `R` is the backend's object reader; an
+/// answer that carries no object has none (`NoObject`).
+pub(crate) struct Response<R = NoObject> {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: Body,
+    pub body: Body<R>,
 }
 
-pub(crate) enum Body {
+pub(crate) enum Body<R = NoObject> {
     Empty,
     Bytes(Vec<u8>),
     /// An object (range already set on the reader).
     Object {
-        reader: ObjectReader,
+        reader: R,
         len: u64,
     },
     /// A HEAD answer: the length a GET would send, and no body.
     HeadOnly(u64),
+}
+
+/// The reader of answers that carry no object: there is no value of it.
+pub(crate) enum NoObject {}
+
+impl ObjectRead for NoObject {
+    fn info(&self) -> &ObjectInfo {
+        match *self {}
+    }
+
+    fn set_range(&mut self, _start: u64, _end: u64) {
+        match *self {}
+    }
+
+    async fn next_chunk(&mut self, _pool: &BufPool) -> sluice_core::Result<Option<Chunk>> {
+        match *self {}
+    }
+}
+
+impl Response {
+    /// The same answer, typed for a backend's reader.
+    pub(crate) fn widen<R>(self) -> Response<R> {
+        Response {
+            status: self.status,
+            headers: self.headers,
+            body: match self.body {
+                Body::Empty => Body::Empty,
+                Body::Bytes(b) => Body::Bytes(b),
+                Body::HeadOnly(n) => Body::HeadOnly(n),
+                Body::Object { reader, .. } => match reader {},
+            },
+        }
+    }
 }
 
 pub(crate) fn response(status: u16) -> Response {

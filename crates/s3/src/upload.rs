@@ -2,13 +2,14 @@
 //! every signature, digest and checksum in the same pass, handing aligned
 //! buffers to an object or part writer.
 
-use sluice_core::{AlignedBuf, ObjectWriter, PartWriter};
+use sluice_core::AlignedBuf;
 use sluice_http::{BodyDecoder, BodyEvent};
 use sluice_sigv4::{base64_decode, Checksum, ChecksumAlgorithm, ChecksumValue, Verified};
 
 use crate::context::ThreadContext;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::request::{Input, Request, Stream};
+use crate::storage::{BodyWrite, Storage};
 
 /// Where the payload goes.
 pub(crate) trait DataSink {
@@ -16,23 +17,14 @@ pub(crate) trait DataSink {
     fn md5(&self) -> [u8; 16];
 }
 
-impl DataSink for ObjectWriter {
+/// Any backend's object or part writer.
+impl<W: BodyWrite> DataSink for W {
     async fn write(&mut self, buf: AlignedBuf) -> Result<(), S3Error> {
-        ObjectWriter::write(self, buf).await.map_err(S3Error::from)
+        BodyWrite::write(self, buf).await.map_err(S3Error::from)
     }
 
     fn md5(&self) -> [u8; 16] {
-        ObjectWriter::md5(self)
-    }
-}
-
-impl DataSink for PartWriter {
-    async fn write(&mut self, buf: AlignedBuf) -> Result<(), S3Error> {
-        PartWriter::write(self, buf).await.map_err(S3Error::from)
-    }
-
-    fn md5(&self) -> [u8; 16] {
-        PartWriter::md5(self)
+        BodyWrite::md5(self)
     }
 }
 
@@ -100,7 +92,7 @@ type Fail = (S3Error, bool);
 /// checksum (header or trailer) and Content-MD5. On error nothing the sink
 /// wrote may be published or acted on: the caller drops it.
 pub(crate) async fn receive<S: DataSink>(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     req: &Request,
     verified: Option<&Verified>,
     mut decoder: BodyDecoder,

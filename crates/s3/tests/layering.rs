@@ -1,6 +1,7 @@
 //! The layering of sluice-s3 holds (issue 11): no module imports from a
-//! module that imports it back (directly or around a longer cycle), and no
-//! module but the connection names a concrete network stream.
+//! module that imports it back (directly or around a longer cycle), no
+//! module but the connection names a concrete network stream, and none but
+//! the file-store backend names sluice-core's store types.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -111,6 +112,27 @@ fn no_module_imports_a_module_that_imports_it_back() {
     let mut done = BTreeSet::new();
     for m in graph.keys() {
         visit(m, &graph, &mut Vec::new(), &mut done);
+    }
+}
+
+#[test]
+fn only_the_file_store_backend_knows_the_file_store() {
+    for (m, text) in modules() {
+        if m == "file_store" {
+            continue;
+        }
+        // What the module takes from sluice-core: `use sluice_core::...;`
+        // statements and `sluice_core::` paths.
+        let mut taken = String::new();
+        for (i, _) in text.match_indices("sluice_core::") {
+            let rest = &text[i..];
+            let end = rest.find(';').unwrap_or(rest.len()).min(400);
+            taken.push_str(&rest[..end]);
+            taken.push('\n');
+        }
+        for concrete in ["ObjectReader", "ObjectWriter", "PartWriter", "Store,", "Store}", "Store;", "StoreOptions"] {
+            assert!(!taken.contains(concrete), "{m} takes {concrete} from sluice-core");
+        }
     }
 }
 

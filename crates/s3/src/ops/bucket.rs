@@ -6,10 +6,14 @@ use crate::error::S3Error;
 use crate::ops::list::{hex_token, unhex_token};
 use crate::response::{response, xml_response, Response};
 use crate::route::Route;
+use crate::storage::Storage;
 use crate::time::iso8601;
 use crate::xml::Xml;
 
-pub(crate) fn list_buckets(ctx: &ThreadContext, r: &Route) -> Result<Response, S3Error> {
+pub(crate) fn list_buckets(
+    ctx: &ThreadContext<impl Storage>,
+    r: &Route,
+) -> Result<Response, S3Error> {
     let mut buckets = ctx.store.list_buckets().map_err(S3Error::from)?;
     let prefix = r.param("prefix").unwrap_or_default();
     let after = r.param("continuation-token").and_then(unhex_token);
@@ -51,7 +55,7 @@ pub(crate) fn list_buckets(ctx: &ThreadContext, r: &Route) -> Result<Response, S
 }
 
 /// CreateBucket (the location constraint in the body is accepted as is).
-pub(crate) fn create(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Error> {
+pub(crate) fn create(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<Response, S3Error> {
     ctx.store.create_bucket(bucket)?;
     let mut resp = response(200);
     resp.headers.push(("Location".into(), format!("/{bucket}")));
@@ -59,13 +63,13 @@ pub(crate) fn create(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Er
 }
 
 /// DeleteBucket (an empty one).
-pub(crate) fn delete(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Error> {
+pub(crate) fn delete(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<Response, S3Error> {
     ctx.store.delete_bucket(bucket)?;
     Ok(response(204))
 }
 
 /// HeadBucket.
-pub(crate) fn head(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Error> {
+pub(crate) fn head(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<Response, S3Error> {
     ctx.store.head_bucket(bucket)?;
     let mut resp = response(200);
     resp.headers
@@ -74,7 +78,10 @@ pub(crate) fn head(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Erro
 }
 
 /// GetBucketLocation: empty for us-east-1, as S3 answers.
-pub(crate) fn location(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Error> {
+pub(crate) fn location(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+) -> Result<Response, S3Error> {
     ctx.store.head_bucket(bucket)?;
     let mut x = Xml::new();
     x.root("LocationConstraint");
@@ -86,7 +93,10 @@ pub(crate) fn location(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3
 }
 
 /// GetBucketVersioning: never enabled.
-pub(crate) fn versioning(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Error> {
+pub(crate) fn versioning(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+) -> Result<Response, S3Error> {
     ctx.store.head_bucket(bucket)?;
     let mut x = Xml::new();
     x.root("VersioningConfiguration")

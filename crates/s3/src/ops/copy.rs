@@ -7,12 +7,13 @@ use crate::ops::object_write::kept_headers;
 use crate::request::Request;
 use crate::response::{xml_response, Response};
 use crate::route::Route;
+use crate::storage::{BodyWrite, ObjectRead, PartWrite, Storage};
 use crate::time::iso8601;
 use crate::xml::Xml;
 
 /// PUT with x-amz-copy-source.
 pub(crate) async fn copy_object(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     req: &Request,
     bucket: &str,
     key: &str,
@@ -111,7 +112,7 @@ fn copy_source(source: &str) -> Result<(String, String), S3Error> {
 
 /// UploadPartCopy: a part filled from (a range of) another object.
 pub(crate) async fn upload_part_copy(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     req: &Request,
     r: &Route,
     source: &str,

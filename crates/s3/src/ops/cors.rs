@@ -5,6 +5,7 @@ use crate::context::ThreadContext;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::request::Request;
 use crate::response::{Body, Response};
+use crate::storage::Storage;
 use crate::xml::{elements, unescape};
 
 const CONFIG: &str = "cors";
@@ -147,14 +148,18 @@ impl Rule {
     }
 }
 
-fn rules(ctx: &ThreadContext, bucket: &str) -> Result<Option<Vec<Rule>>, S3Error> {
+fn rules(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<Option<Vec<Rule>>, S3Error> {
     match ctx.store.bucket_config(bucket, CONFIG)? {
         Some(raw) => Ok(parse(&String::from_utf8_lossy(&raw)).ok()),
         None => Ok(None),
     }
 }
 
-pub(crate) fn put(ctx: &ThreadContext, bucket: &str, body: &[u8]) -> Result<Response, S3Error> {
+pub(crate) fn put(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+    body: &[u8],
+) -> Result<Response, S3Error> {
     let doc = std::str::from_utf8(body).map_err(|_| S3Error::from(S3ErrorCode::MalformedXML))?;
     parse(doc)?;
     ctx.store.set_bucket_config(bucket, CONFIG, Some(body))?;
@@ -165,7 +170,7 @@ pub(crate) fn put(ctx: &ThreadContext, bucket: &str, body: &[u8]) -> Result<Resp
     })
 }
 
-pub(crate) fn get(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Error> {
+pub(crate) fn get(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<Response, S3Error> {
     match ctx.store.bucket_config(bucket, CONFIG)? {
         Some(raw) => Ok(Response {
             status: 200,
@@ -179,7 +184,7 @@ pub(crate) fn get(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Error
     }
 }
 
-pub(crate) fn delete(ctx: &ThreadContext, bucket: &str) -> Result<Response, S3Error> {
+pub(crate) fn delete(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<Response, S3Error> {
     ctx.store.set_bucket_config(bucket, CONFIG, None)?;
     Ok(Response {
         status: 204,
@@ -195,7 +200,7 @@ fn forbidden() -> S3Error {
 
 /// OPTIONS: the preflight of a cross-origin request. Not authenticated.
 pub(crate) fn preflight(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     req: &Request,
     bucket: &str,
 ) -> Result<Response, S3Error> {
@@ -231,7 +236,7 @@ pub(crate) fn preflight(
 
 /// CORS headers for an actual request carrying Origin, when a rule allows it.
 pub(crate) fn headers_for(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     req: &Request,
     bucket: &str,
 ) -> Vec<(String, String)> {

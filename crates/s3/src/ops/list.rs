@@ -11,6 +11,7 @@ use crate::error::{S3Error, S3ErrorCode};
 use crate::ops::OWNER_ID;
 use crate::response::{xml_response, Response};
 use crate::route::{Op, Route};
+use crate::storage::Storage;
 use crate::time::iso8601;
 use crate::xml::Xml;
 
@@ -30,7 +31,7 @@ pub(crate) fn unhex_token(t: &str) -> Option<String> {
 }
 
 pub(crate) fn list_objects(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     bucket: &str,
     r: &Route,
 ) -> Result<Response, S3Error> {
@@ -155,7 +156,7 @@ pub(crate) fn list_objects(
 /// ListObjectVersions on an unversioned bucket: the current objects, each
 /// with VersionId `null`, paged by key-marker.
 pub(crate) fn list_versions(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     bucket: &str,
     r: &Route,
 ) -> Result<Response, S3Error> {

@@ -10,6 +10,7 @@ use crate::ops::object_write::kept_headers;
 use crate::request::{Input, Request, Stream};
 use crate::response::{xml_response, Response};
 use crate::route::Route;
+use crate::storage::{PartWrite, Storage};
 use crate::time::iso8601;
 use crate::upload::receive;
 use crate::xml::{elements, unescape, Xml};
@@ -35,7 +36,7 @@ pub(crate) fn upload_id(r: &Route) -> &str {
 }
 
 pub(crate) fn create(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     req: &Request,
     bucket: &str,
     key: &str,
@@ -51,7 +52,7 @@ pub(crate) fn create(
 }
 
 pub(crate) async fn upload_part(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     req: &Request,
     r: &Route,
     verified: &Verified,
@@ -83,7 +84,7 @@ pub(crate) async fn upload_part(
 }
 
 pub(crate) async fn complete(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     req: &Request,
     r: &Route,
     bucket: &str,
@@ -127,7 +128,7 @@ pub(crate) async fn complete(
 }
 
 pub(crate) fn abort(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     r: &Route,
     bucket: &str,
     key: &str,
@@ -141,7 +142,7 @@ pub(crate) fn abort(
 }
 
 pub(crate) fn list_parts(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     r: &Route,
     bucket: &str,
     key: &str,
@@ -188,7 +189,7 @@ pub(crate) fn list_parts(
 }
 
 pub(crate) fn list_uploads(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     r: &Route,
     bucket: &str,
 ) -> Result<Response, S3Error> {

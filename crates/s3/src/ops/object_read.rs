@@ -11,6 +11,7 @@ use crate::error::{S3Error, S3ErrorCode};
 use crate::request::Request;
 use crate::response::{response, xml_response, Body, Response};
 use crate::route::Route;
+use crate::storage::{ObjectRead, Storage};
 use crate::time::http_date;
 use crate::xml::Xml;
 
@@ -53,13 +54,13 @@ fn etag_matches(header: &str, etag: &str) -> bool {
         .any(|t| t == "*" || t == etag)
 }
 
-pub(crate) fn get_object(
-    ctx: &ThreadContext,
+pub(crate) fn get_object<B: Storage>(
+    ctx: &ThreadContext<B>,
     req: &Request,
     r: &Route,
     bucket: &str,
     key: &str,
-) -> Result<Response, S3Error> {
+) -> Result<Response<B::Reader>, S3Error> {
     let mut reader = ctx.store.get_object(bucket, key)?;
     let info: ObjectInfo = reader.info().clone();
     let etag = info.meta.etag.clone();
@@ -95,7 +96,7 @@ pub(crate) fn get_object(
     if not_modified {
         let mut resp = response(304);
         resp.headers = base;
-        return Ok(resp);
+        return Ok(resp.widen());
     }
     let part_sizes: Option<Vec<u64>> = info
         .meta
@@ -129,7 +130,7 @@ pub(crate) fn get_object(
     let checksum_mode = req
         .header("x-amz-checksum-mode")
         .is_some_and(|v| v.eq_ignore_ascii_case("ENABLED"))
-        && !ctx.store.options().null_data;
+        && !ctx.store.generates_data();
     if let Some(sizes) = &part_sizes {
         if r.param("partNumber").is_some() {
             headers.push(("x-amz-mp-parts-count".into(), sizes.len().to_string()));
@@ -183,7 +184,7 @@ pub(crate) fn get_object(
         }
         None => (200, info.size),
     };
-    if ctx.store.options().null_data {
+    if ctx.store.generates_data() {
         // `sluice serve --null`: the body is generated, say so to clients
         // that verify what they read (sluice-bench).
         headers.push(("x-sluice-generated".into(), "true".into()));
@@ -202,7 +203,7 @@ pub(crate) fn get_object(
 
 /// GetObjectAttributes: the attributes named in `x-amz-object-attributes`.
 pub(crate) fn object_attributes(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     req: &Request,
     r: &Route,
     bucket: &str,

@@ -12,6 +12,7 @@ use crate::ops::OWNER_ID;
 use crate::request::{Input, Request, Stream};
 use crate::response::{response, xml_response, Response};
 use crate::route::Route;
+use crate::storage::{ObjectWrite, Storage};
 use crate::upload::receive;
 use crate::xml::{elements, unescape, Xml};
 
@@ -49,7 +50,7 @@ pub(crate) fn kept_headers(req: &Request) -> Vec<(String, String)> {
 }
 
 pub(crate) async fn put_object(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     req: &Request,
     r: &Route,
     verified: &Verified,
@@ -78,7 +79,11 @@ pub(crate) async fn put_object(
 }
 
 /// DeleteObject: 204 whether or not the key existed, as S3 answers.
-pub(crate) fn delete(ctx: &ThreadContext, bucket: &str, key: &str) -> Result<Response, S3Error> {
+pub(crate) fn delete(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+    key: &str,
+) -> Result<Response, S3Error> {
     match ctx.store.delete_object(bucket, key) {
         Ok(()) | Err(StoreError::NoSuchKey) => Ok(response(204)),
         Err(e) => Err(e.into()),
@@ -89,7 +94,7 @@ pub(crate) fn delete(ctx: &ThreadContext, bucket: &str, key: &str) -> Result<Res
 /// Each key is authorized on its own (`s3:DeleteObject` on the object), as
 /// S3 does: a denied key is an `AccessDenied` error element.
 pub(crate) fn delete_objects(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     bucket: &str,
     body: &[u8],
     identity: &Identity,
@@ -158,7 +163,7 @@ enum StoreOrDenied {
 /// If-None-Match: * and If-Match on a write (PutObject,
 /// CompleteMultipartUpload), checked against the current object.
 pub(crate) fn check_write_conditions(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     req: &Request,
     bucket: &str,
     key: &str,

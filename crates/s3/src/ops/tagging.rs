@@ -7,6 +7,7 @@ use sluice_sigv4::uri_encode;
 use crate::context::ThreadContext;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::response::{xml_response, Body, Response};
+use crate::storage::Storage;
 use crate::xml::{elements, unescape, Xml};
 
 /// The kept header holding an object's tags, `k=v&k2=v2` URL-encoded.
@@ -67,18 +68,20 @@ pub(crate) fn tag_pairs(stored: &str) -> Vec<(String, String)> {
 }
 
 pub(crate) fn put_tagging(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     bucket: &str,
     key: &str,
     body: &[u8],
 ) -> Result<Response, S3Error> {
     let stored = tags_from_xml(body)?;
-    ctx.store.update_headers(bucket, key, |headers| {
-        headers.retain(|(n, _)| n != TAGGING);
-        if !stored.is_empty() {
-            headers.push((TAGGING.to_owned(), stored));
-        }
-    })?;
+    let mut stored = Some(stored).filter(|s| !s.is_empty());
+    ctx.store
+        .update_headers(bucket, key, &mut |headers: &mut Vec<(String, String)>| {
+            headers.retain(|(n, _)| n != TAGGING);
+            if let Some(tags) = stored.take() {
+                headers.push((TAGGING.to_owned(), tags));
+            }
+        })?;
     Ok(Response {
         status: 200,
         headers: Vec::new(),
@@ -87,7 +90,7 @@ pub(crate) fn put_tagging(
 }
 
 pub(crate) fn get_tagging(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     bucket: &str,
     key: &str,
 ) -> Result<Response, S3Error> {
@@ -102,12 +105,14 @@ pub(crate) fn get_tagging(
 }
 
 pub(crate) fn delete_tagging(
-    ctx: &ThreadContext,
+    ctx: &ThreadContext<impl Storage>,
     bucket: &str,
     key: &str,
 ) -> Result<Response, S3Error> {
     ctx.store
-        .update_headers(bucket, key, |headers| headers.retain(|(n, _)| n != TAGGING))?;
+        .update_headers(bucket, key, &mut |headers: &mut Vec<(String, String)>| {
+            headers.retain(|(n, _)| n != TAGGING);
+        })?;
     Ok(Response {
         status: 204,
         headers: Vec::new(),
