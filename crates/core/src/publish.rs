@@ -32,6 +32,26 @@ pub enum WriteCondition {
     EtagMatches(String),
 }
 
+impl WriteCondition {
+    /// Whether the condition holds of a key whose current object has ETag
+    /// `current` (None: no object), for backends that publish under a lock
+    /// of their own.
+    ///
+    /// # Errors
+    /// [`StoreError::PreconditionFailed`]; [`StoreError::NoSuchKey`] for
+    /// If-Match with no object.
+    pub fn check(&self, current: Option<&str>) -> Result<()> {
+        match (self, current) {
+            (WriteCondition::Absent, Some(_)) => Err(StoreError::PreconditionFailed),
+            (WriteCondition::EtagMatches(_), None) => Err(StoreError::NoSuchKey),
+            (WriteCondition::EtagMatches(e), Some(c)) if e != "*" && e != c => {
+                Err(StoreError::PreconditionFailed)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The file to publish.
 pub(crate) enum Source<'a> {
     /// A temporary file: an unnamed O_TMPFILE, or a named temporary where

@@ -34,6 +34,7 @@ mod context;
 mod dispatch;
 mod error;
 mod file_store;
+mod memory;
 mod observe;
 mod ops;
 mod request;
@@ -51,8 +52,9 @@ pub use access::{arn, Authorizer, ConditionContext, Identity, Permission, RootOn
 pub use conn::{serve, serve_connection};
 pub use context::{Credentials, ServiceConfig, ThreadContext};
 pub use error::{S3Error, S3ErrorCode};
+pub use memory::{MemoryReader, MemoryStorage, MemoryWriter};
 pub use observe::{Observer, RequestEvent, Unobserved};
 pub use request::Stream;
 pub use route::{route, Op, Route, ALL_OPS};
-pub use storage::{BodyWrite, HeaderUpdate, ObjectRead, ObjectWrite, PartWrite, Storage};
+pub use storage::{BodyWrite, HeaderUpdate, NoParts, ObjectRead, ObjectWrite, PartWrite, Storage};
 pub use time::{http_date, iso8601};

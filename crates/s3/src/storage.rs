@@ -60,6 +60,27 @@ pub trait PartWrite: BodyWrite {
     fn finish(self, headers: Vec<(String, String)>) -> impl Future<Output = Result<PartInfo>>;
 }
 
+/// The part writer of a backend without multipart uploads: there is no
+/// value of it ([`Storage::upload_part`]'s default never makes one).
+#[derive(Debug)]
+pub enum NoParts {}
+
+impl BodyWrite for NoParts {
+    async fn write(&mut self, _buf: AlignedBuf) -> Result<()> {
+        match *self {}
+    }
+
+    fn md5(&self) -> [u8; 16] {
+        match *self {}
+    }
+}
+
+impl PartWrite for NoParts {
+    async fn finish(self, _headers: Vec<(String, String)>) -> Result<PartInfo> {
+        match self {}
+    }
+}
+
 /// What sluice-s3 needs of a store. Each runtime thread holds a clone.
 pub trait Storage: Clone + 'static {
     /// An object being read.
@@ -89,11 +110,14 @@ pub trait Storage: Clone + 'static {
     /// # Errors
     /// Backend failures.
     fn list_buckets(&self) -> Result<Vec<BucketInfo>>;
-    /// An object's information ([`StoreError::NoSuchKey`]).
+    /// An object's information ([`StoreError::NoSuchKey`]); by default
+    /// that of [`Storage::get_object`]'s reader.
     ///
     /// # Errors
     /// As said, and [`StoreError::NoSuchBucket`].
-    fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo>;
+    fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
+        Ok(self.get_object(bucket, key)?.info().clone())
+    }
     /// Opens an object for reading.
     ///
     /// # Errors

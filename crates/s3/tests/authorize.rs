@@ -1,10 +1,13 @@
+//! Every operation family of sluice-s3, on both backends (sluice-core's
+//! file store in a temporary directory, and the in-memory store), served
+//! on 127.0.0.1 in this process and driven by signed HTTP requests.
+//!
 //! The authorize stage: every operation asks the configured `Authorizer`
 //! for its IAM action on its resource before it does anything, and a
 //! refusal is answered 403 AccessDenied with nothing changed. A recording
 //! authorizer denies each operation's action once, then allows it: the
 //! allowed request must then succeed, which shows the denied one changed
-//! nothing it needed. sluice-s3 serves on 127.0.0.1 in this process, over
-//! sluice-core's file store in a temporary directory.
+//! nothing it needed. The observe stage sees each request once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
@@ -14,8 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sluice_core::{Driver, Store, StoreOptions};
 use sluice_s3::{
-    Authorizer, ConditionContext, Credentials, Identity, Permission, S3Error, S3ErrorCode,
-    ServiceConfig, ThreadContext,
+    Authorizer, ConditionContext, Credentials, Identity, MemoryStorage, Observer, Permission,
+    RequestEvent, S3Error, S3ErrorCode, ServiceConfig, Storage, ThreadContext,
 };
 use sluice_sigv4::{format_amz_date, sign_headers, SignedRequest};
 
@@ -45,12 +48,23 @@ impl Authorizer for Recorder {
     }
 }
 
-/// Starts sluice-s3 on a runtime thread; its port.
-fn start(root: &std::path::Path, authorizer: Arc<Recorder>) -> u16 {
-    let store = Store::open(root, StoreOptions::default()).unwrap();
+/// Counts the requests observed, with their operations and statuses.
+#[derive(Debug, Default)]
+struct Seen(Mutex<Vec<(&'static str, u16)>>);
+
+impl Observer for Seen {
+    fn observe(&self, e: &RequestEvent<'_>) {
+        assert!(!e.request_id.is_empty());
+        self.0.lock().unwrap().push((e.operation, e.status));
+    }
+}
+
+/// Starts sluice-s3 over `store` on a runtime thread; its port.
+fn start<B: Storage + Send>(store: B, authorizer: Arc<Recorder>, seen: Arc<Seen>) -> u16 {
     let config = ServiceConfig {
         credentials: Credentials(vec![("AKTEST".into(), "secret".into())]),
         authorizer,
+        observer: seen,
         ..ServiceConfig::default()
     };
     let (tx, rx) = std::sync::mpsc::channel();
@@ -138,12 +152,26 @@ fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
 }
 
 #[test]
-fn each_operation_is_refused_when_its_action_is_denied() {
+fn every_operation_on_the_file_store() {
     let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("sluice-s3-authorize-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
+    let store = Store::open(&root, StoreOptions::default()).unwrap();
+    every_operation(store);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn every_operation_on_the_memory_store() {
+    every_operation(MemoryStorage::with_min_part_size(1));
+}
+
+/// Each operation denied once (403, nothing done), then allowed (it
+/// succeeds, with the right content where there is one to check).
+fn every_operation<B: Storage + Send>(store: B) {
     let recorder = Arc::new(Recorder::default());
-    let port = start(&root, Arc::clone(&recorder));
+    let seen = Arc::new(Seen::default());
+    let port = start(store, Arc::clone(&recorder), Arc::clone(&seen));
     let deny = |action: Option<&'static str>| *recorder.deny.lock().unwrap() = action;
 
     // Denied once (403, nothing done), then allowed (it succeeds): each
@@ -298,7 +326,7 @@ fn each_operation_is_refused_when_its_action_is_denied() {
         vec![],
         b"",
     );
-    step(
+    let listed = step(
         "ListObjects",
         "s3:ListBucket",
         b,
@@ -307,6 +335,7 @@ fn each_operation_is_refused_when_its_action_is_denied() {
         vec![],
         b"",
     );
+    assert!(listed.contains("<Key>dir/k</Key>"), "{listed}");
     step(
         "ListObjectVersions",
         "s3:ListBucketVersions",
@@ -325,7 +354,7 @@ fn each_operation_is_refused_when_its_action_is_denied() {
         vec![("content-md5", md5_b64(tags))],
         tags,
     );
-    step(
+    let tags = step(
         "GetObjectTagging",
         "s3:GetObjectTagging",
         k,
@@ -334,6 +363,7 @@ fn each_operation_is_refused_when_its_action_is_denied() {
         vec![],
         b"",
     );
+    assert!(tags.contains("<Key>a</Key><Value>b</Value>"), "{tags}");
     step(
         "DeleteObjectTagging",
         "s3:DeleteObjectTagging",
@@ -361,7 +391,7 @@ fn each_operation_is_refused_when_its_action_is_denied() {
         vec![("content-md5", md5_b64(cors))],
         cors,
     );
-    step(
+    let rules = step(
         "GetBucketCors",
         "s3:GetBucketCORS",
         b,
@@ -369,6 +399,10 @@ fn each_operation_is_refused_when_its_action_is_denied() {
         "/bkt?cors",
         vec![],
         b"",
+    );
+    assert!(
+        rules.contains("<AllowedOrigin>*</AllowedOrigin>"),
+        "{rules}"
     );
     step(
         "DeleteBucketCors",
@@ -449,6 +483,32 @@ fn each_operation_is_refused_when_its_action_is_denied() {
         vec![],
         b"",
     );
+    // What the operations stored reads back.
+    assert_eq!(
+        call(port, "GET", "/bkt/dir/k", &[], b""),
+        (200, "hello".into())
+    );
+    let range = call(
+        port,
+        "GET",
+        "/bkt/dir/k",
+        &[("range", "bytes=1-3".into())],
+        b"",
+    );
+    assert_eq!(range, (206, "ell".into()));
+    assert_eq!(
+        call(port, "GET", "/bkt/copy", &[], b""),
+        (200, "hello".into())
+    );
+    assert_eq!(
+        call(port, "GET", "/bkt/mpu", &[], b""),
+        (200, "part one".into())
+    );
+    let rolled = call(port, "GET", "/bkt?list-type=2&delimiter=/", &[], b"").1;
+    assert!(
+        rolled.contains("<Prefix>dir/</Prefix>") && rolled.contains("<Key>mpu</Key>"),
+        "{rolled}"
+    );
     let delete = b"<Delete><Object><Key>copy</Key></Object></Delete>";
     step(
         "DeleteObjects",
@@ -483,5 +543,9 @@ fn each_operation_is_refused_when_its_action_is_denied() {
         vec![],
         b"",
     );
-    let _ = std::fs::remove_dir_all(&root);
+    // The observe stage saw every request once, after its answer.
+    let seen = seen.0.lock().unwrap();
+    assert!(seen.len() > 60, "{}", seen.len());
+    assert!(seen.contains(&("UploadPartCopy", 403)) && seen.contains(&("UploadPartCopy", 200)));
+    assert!(seen.contains(&("CopyObject", 200)) && seen.contains(&("DeleteBucket", 204)));
 }

@@ -130,8 +130,19 @@ fn only_the_file_store_backend_knows_the_file_store() {
             taken.push_str(&rest[..end]);
             taken.push('\n');
         }
-        for concrete in ["ObjectReader", "ObjectWriter", "PartWriter", "Store,", "Store}", "Store;", "StoreOptions"] {
-            assert!(!taken.contains(concrete), "{m} takes {concrete} from sluice-core");
+        for concrete in [
+            "ObjectReader",
+            "ObjectWriter",
+            "PartWriter",
+            "Store,",
+            "Store}",
+            "Store;",
+            "StoreOptions",
+        ] {
+            assert!(
+                !taken.contains(concrete),
+                "{m} takes {concrete} from sluice-core"
+            );
         }
     }
 }

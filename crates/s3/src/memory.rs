@@ -1,0 +1,568 @@
+//! An in-memory [`Storage`]: every operation family, no disk. sluice-s3's
+//! own tests run on it, and an embedder can test against it. Objects are
+//! byte vectors in ordered maps behind one lock; a body is copied out of
+//! its buffers (this backend is for tests, not for speed).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use md5::{Digest as _, Md5};
+use sluice_core::{
+    AlignedBuf, BucketInfo, BucketName, BufPool, Chunk, ListPage, ListQuery, ListedObject,
+    ObjectInfo, ObjectKey, ObjectMeta, PartInfo, Result, StoreError, UploadInfo, WriteCondition,
+    MAX_PARTS, PART_SIZES_HEADER,
+};
+
+use crate::storage::{BodyWrite, HeaderUpdate, ObjectRead, ObjectWrite, PartWrite, Storage};
+
+/// An in-memory store. Clones share the same contents.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStorage {
+    state: Arc<Mutex<State>>,
+    /// Smallest part but the last (S3: 5 MiB).
+    min_part_size: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    buckets: BTreeMap<String, Bucket>,
+    uploads: HashMap<String, Upload>,
+    next_upload: u64,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    created: SystemTime,
+    objects: BTreeMap<String, Object>,
+    configs: HashMap<String, Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+struct Object {
+    data: Arc<Vec<u8>>,
+    meta: ObjectMeta,
+    modified: SystemTime,
+}
+
+impl Object {
+    fn info(&self) -> ObjectInfo {
+        ObjectInfo {
+            size: self.data.len() as u64,
+            modified: self.modified,
+            meta: self.meta.clone(),
+            derived: false,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Upload {
+    info: UploadInfo,
+    parts: BTreeMap<u32, (PartInfo, Arc<Vec<u8>>)>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl MemoryStorage {
+    /// An empty store with S3's 5 MiB minimum part size.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::with_min_part_size(5 << 20)
+    }
+
+    /// An empty store whose multipart parts (but the last) must have at
+    /// least `min` bytes.
+    #[must_use]
+    pub fn with_min_part_size(min: u64) -> Self {
+        MemoryStorage {
+            state: Arc::default(),
+            min_part_size: min,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Publishes `data` as `key` if `cond` holds, in one step under the lock.
+    fn publish(
+        &self,
+        bucket: &str,
+        key: &str,
+        data: Vec<u8>,
+        meta: ObjectMeta,
+        cond: &WriteCondition,
+    ) -> Result<ObjectInfo> {
+        let mut state = self.lock();
+        let b = state
+            .buckets
+            .get_mut(bucket)
+            .ok_or(StoreError::NoSuchBucket)?;
+        cond.check(b.objects.get(key).map(|o| o.meta.etag.as_str()))?;
+        let object = Object {
+            data: Arc::new(data),
+            meta,
+            modified: SystemTime::now(),
+        };
+        let info = object.info();
+        b.objects.insert(key.to_owned(), object);
+        Ok(info)
+    }
+
+    fn object(&self, bucket: &str, key: &str) -> Result<Object> {
+        ObjectKey::new(key)?;
+        let state = self.lock();
+        let b = state.buckets.get(bucket).ok_or(StoreError::NoSuchBucket)?;
+        b.objects.get(key).cloned().ok_or(StoreError::NoSuchKey)
+    }
+}
+
+/// Reads an in-memory object a buffer at a time.
+#[derive(Debug)]
+pub struct MemoryReader {
+    info: ObjectInfo,
+    data: Arc<Vec<u8>>,
+    pos: u64,
+    end: u64,
+}
+
+impl ObjectRead for MemoryReader {
+    fn info(&self) -> &ObjectInfo {
+        &self.info
+    }
+
+    fn set_range(&mut self, start: u64, end: u64) {
+        self.pos = start.min(self.info.size);
+        self.end = end.clamp(self.pos, self.info.size);
+    }
+
+    async fn next_chunk(&mut self, pool: &BufPool) -> Result<Option<Chunk>> {
+        if self.pos >= self.end {
+            return Ok(None);
+        }
+        let mut buf = pool.get();
+        let from = usize::try_from(self.pos).unwrap_or(usize::MAX);
+        let to = usize::try_from(self.end).unwrap_or(usize::MAX);
+        let n = buf.extend_from_slice(&self.data[from..to]);
+        self.pos += n as u64;
+        Ok(Some(Chunk {
+            buf,
+            start: 0,
+            len: n,
+        }))
+    }
+}
+
+/// A body being received into memory.
+#[derive(Debug)]
+pub struct MemoryWriter {
+    store: MemoryStorage,
+    bucket: String,
+    key: String,
+    data: Vec<u8>,
+    md5: Md5,
+    limit: Option<u64>,
+    part: Option<(String, u32)>,
+}
+
+impl BodyWrite for MemoryWriter {
+    async fn write(&mut self, buf: AlignedBuf) -> Result<()> {
+        if self
+            .limit
+            .is_some_and(|l| (self.data.len() + buf.len()) as u64 > l)
+        {
+            return Err(StoreError::EntityTooLarge);
+        }
+        self.md5.update(buf.as_slice());
+        self.data.extend_from_slice(buf.as_slice());
+        Ok(())
+    }
+
+    fn md5(&self) -> [u8; 16] {
+        self.md5.clone().finalize().into()
+    }
+}
+
+impl ObjectWrite for MemoryWriter {
+    async fn finish_if(
+        self,
+        headers: Vec<(String, String)>,
+        cond: &WriteCondition,
+    ) -> Result<ObjectInfo> {
+        let meta = ObjectMeta {
+            etag: hex(&self.md5()),
+            headers,
+        };
+        self.store
+            .publish(&self.bucket, &self.key, self.data, meta, cond)
+    }
+}
+
+impl PartWrite for MemoryWriter {
+    async fn finish(self, headers: Vec<(String, String)>) -> Result<PartInfo> {
+        if self.limit.is_some_and(|l| self.data.len() as u64 != l) {
+            return Err(StoreError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        let (upload_id, number) = self.part.clone().ok_or(StoreError::NoSuchUpload)?;
+        let info = PartInfo {
+            number,
+            size: self.data.len() as u64,
+            etag: hex(&self.md5()),
+            modified: SystemTime::now(),
+            headers,
+        };
+        let mut state = self.store.lock();
+        let upload = state
+            .uploads
+            .get_mut(&upload_id)
+            .ok_or(StoreError::NoSuchUpload)?;
+        upload
+            .parts
+            .insert(number, (info.clone(), Arc::new(self.data)));
+        Ok(info)
+    }
+}
+
+impl Storage for MemoryStorage {
+    type Reader = MemoryReader;
+    type Writer = MemoryWriter;
+    type PartWriter = MemoryWriter;
+
+    fn create_bucket(&self, bucket: &str) -> Result<()> {
+        BucketName::new(bucket)?;
+        let mut state = self.lock();
+        if state.buckets.contains_key(bucket) {
+            return Err(StoreError::BucketAlreadyExists);
+        }
+        state.buckets.insert(
+            bucket.to_owned(),
+            Bucket {
+                created: SystemTime::now(),
+                objects: BTreeMap::new(),
+                configs: HashMap::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn delete_bucket(&self, bucket: &str) -> Result<()> {
+        let mut state = self.lock();
+        match state.buckets.get(bucket) {
+            None => Err(StoreError::NoSuchBucket),
+            Some(b) if !b.objects.is_empty() => Err(StoreError::BucketNotEmpty),
+            Some(_) => {
+                state.buckets.remove(bucket);
+                Ok(())
+            }
+        }
+    }
+
+    fn head_bucket(&self, bucket: &str) -> Result<BucketInfo> {
+        let state = self.lock();
+        let b = state.buckets.get(bucket).ok_or(StoreError::NoSuchBucket)?;
+        Ok(BucketInfo {
+            name: bucket.to_owned(),
+            created: b.created,
+        })
+    }
+
+    fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        Ok(self
+            .lock()
+            .buckets
+            .iter()
+            .map(|(name, b)| BucketInfo {
+                name: name.clone(),
+                created: b.created,
+            })
+            .collect())
+    }
+
+    fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
+        Ok(self.object(bucket, key)?.info())
+    }
+
+    fn get_object(&self, bucket: &str, key: &str) -> Result<MemoryReader> {
+        let o = self.object(bucket, key)?;
+        let info = o.info();
+        Ok(MemoryReader {
+            end: info.size,
+            info,
+            data: o.data,
+            pos: 0,
+        })
+    }
+
+    fn put_object(&self, bucket: &str, key: &str, size: Option<u64>) -> Result<MemoryWriter> {
+        ObjectKey::new(key)?;
+        self.head_bucket(bucket)?;
+        Ok(MemoryWriter {
+            store: self.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            data: Vec::new(),
+            md5: Md5::new(),
+            limit: size,
+            part: None,
+        })
+    }
+
+    fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        ObjectKey::new(key)?;
+        let mut state = self.lock();
+        let b = state
+            .buckets
+            .get_mut(bucket)
+            .ok_or(StoreError::NoSuchBucket)?;
+        b.objects.remove(key).map(drop).ok_or(StoreError::NoSuchKey)
+    }
+
+    fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage> {
+        let state = self.lock();
+        let b = state.buckets.get(bucket).ok_or(StoreError::NoSuchBucket)?;
+        let mut page = ListPage::default();
+        let after = q.start_after.clone().unwrap_or_default();
+        let mut items = 0;
+        for (key, o) in b.objects.range::<str, _>((
+            std::ops::Bound::Excluded(after.as_str()),
+            std::ops::Bound::Unbounded,
+        )) {
+            let Some(rest) = key.strip_prefix(q.prefix.as_str()) else {
+                if key.as_str() > q.prefix.as_str() && !q.prefix.is_empty() {
+                    break;
+                }
+                continue;
+            };
+            let rolled = q.delimiter.as_deref().and_then(|d| {
+                rest.find(d)
+                    .map(|i| format!("{}{}", q.prefix, &rest[..i + d.len()]))
+            });
+            if let Some(p) = &rolled {
+                if page.common_prefixes.last() == Some(p) || p.as_str() <= after.as_str() {
+                    continue;
+                }
+            }
+            if items == q.max_keys {
+                page.truncated = true;
+                break;
+            }
+            items += 1;
+            match rolled {
+                Some(p) => {
+                    page.next_marker = Some(p.clone());
+                    page.common_prefixes.push(p);
+                }
+                None => {
+                    page.next_marker = Some(key.clone());
+                    page.objects.push(ListedObject {
+                        key: key.clone(),
+                        size: o.data.len() as u64,
+                        modified: o.modified,
+                        etag: q.with_etag.then(|| o.meta.etag.clone()),
+                    });
+                }
+            }
+        }
+        if !page.truncated {
+            page.next_marker = None;
+        }
+        Ok(page)
+    }
+
+    fn update_headers(
+        &self,
+        bucket: &str,
+        key: &str,
+        update: HeaderUpdate<'_>,
+    ) -> Result<ObjectInfo> {
+        ObjectKey::new(key)?;
+        let mut state = self.lock();
+        let b = state
+            .buckets
+            .get_mut(bucket)
+            .ok_or(StoreError::NoSuchBucket)?;
+        let o = b.objects.get_mut(key).ok_or(StoreError::NoSuchKey)?;
+        update(&mut o.meta.headers);
+        Ok(o.info())
+    }
+
+    fn bucket_config(&self, bucket: &str, name: &str) -> Result<Option<Vec<u8>>> {
+        let state = self.lock();
+        let b = state.buckets.get(bucket).ok_or(StoreError::NoSuchBucket)?;
+        Ok(b.configs.get(name).cloned())
+    }
+
+    fn set_bucket_config(&self, bucket: &str, name: &str, value: Option<&[u8]>) -> Result<()> {
+        let mut state = self.lock();
+        let b = state
+            .buckets
+            .get_mut(bucket)
+            .ok_or(StoreError::NoSuchBucket)?;
+        match value {
+            Some(v) => b.configs.insert(name.to_owned(), v.to_vec()),
+            None => b.configs.remove(name),
+        };
+        Ok(())
+    }
+
+    async fn copy_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+        headers: Option<Vec<(String, String)>>,
+        cond: &WriteCondition,
+    ) -> Result<ObjectInfo> {
+        let src = self.object(src_bucket, src_key)?;
+        ObjectKey::new(dst_key)?;
+        let meta = ObjectMeta {
+            etag: src.meta.etag.clone(),
+            headers: headers.unwrap_or(src.meta.headers),
+        };
+        self.publish(dst_bucket, dst_key, src.data.to_vec(), meta, cond)
+    }
+
+    fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        headers: Vec<(String, String)>,
+    ) -> Result<String> {
+        ObjectKey::new(key)?;
+        self.head_bucket(bucket)?;
+        let mut state = self.lock();
+        state.next_upload += 1;
+        let id = format!("{:032x}", state.next_upload);
+        let info = UploadInfo {
+            upload_id: id.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            initiated: SystemTime::now(),
+            headers,
+        };
+        state.uploads.insert(
+            id.clone(),
+            Upload {
+                info,
+                parts: BTreeMap::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        size: Option<u64>,
+    ) -> Result<MemoryWriter> {
+        if !(1..=MAX_PARTS).contains(&number) {
+            return Err(StoreError::InvalidPart);
+        }
+        let exists = self
+            .lock()
+            .uploads
+            .get(upload_id)
+            .is_some_and(|u| u.info.bucket == bucket && u.info.key == key);
+        if !exists {
+            return Err(StoreError::NoSuchUpload);
+        }
+        Ok(MemoryWriter {
+            store: self.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            data: Vec::new(),
+            md5: Md5::new(),
+            limit: size,
+            part: Some((upload_id.to_owned(), number)),
+        })
+    }
+
+    async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+        cond: &WriteCondition,
+    ) -> Result<ObjectInfo> {
+        if parts.is_empty() {
+            return Err(StoreError::InvalidPart);
+        }
+        if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(StoreError::InvalidPartOrder);
+        }
+        let (data, meta) = {
+            let state = self.lock();
+            let upload = state
+                .uploads
+                .get(upload_id)
+                .filter(|u| u.info.bucket == bucket && u.info.key == key)
+                .ok_or(StoreError::NoSuchUpload)?;
+            let mut data = Vec::new();
+            let mut md5s = Md5::new();
+            let mut sizes = Vec::new();
+            for (i, (n, etag)) in parts.iter().enumerate() {
+                let (info, bytes) = upload.parts.get(n).ok_or(StoreError::InvalidPart)?;
+                if info.etag != etag.trim_matches('"') {
+                    return Err(StoreError::InvalidPart);
+                }
+                if i + 1 < parts.len() && info.size < self.min_part_size {
+                    return Err(StoreError::EntityTooSmall);
+                }
+                md5s.update(Md5::digest(bytes.as_slice()));
+                data.extend_from_slice(bytes);
+                sizes.push(info.size.to_string());
+            }
+            let mut headers = upload.info.headers.clone();
+            headers.push((PART_SIZES_HEADER.to_owned(), sizes.join(",")));
+            let etag = format!("{}-{}", hex(&md5s.finalize()), parts.len());
+            (data, ObjectMeta { etag, headers })
+        };
+        let info = self.publish(bucket, key, data, meta, cond)?;
+        self.lock().uploads.remove(upload_id);
+        Ok(info)
+    }
+
+    fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        let mut state = self.lock();
+        match state.uploads.get(upload_id) {
+            Some(u) if u.info.bucket == bucket && u.info.key == key => {
+                state.uploads.remove(upload_id);
+                Ok(())
+            }
+            _ => Err(StoreError::NoSuchUpload),
+        }
+    }
+
+    fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Vec<PartInfo>> {
+        let state = self.lock();
+        let upload = state
+            .uploads
+            .get(upload_id)
+            .filter(|u| u.info.bucket == bucket && u.info.key == key)
+            .ok_or(StoreError::NoSuchUpload)?;
+        Ok(upload.parts.values().map(|(p, _)| p.clone()).collect())
+    }
+
+    fn list_uploads(&self, bucket: &str) -> Result<Vec<UploadInfo>> {
+        self.head_bucket(bucket)?;
+        let mut out: Vec<UploadInfo> = self
+            .lock()
+            .uploads
+            .values()
+            .filter(|u| u.info.bucket == bucket)
+            .map(|u| u.info.clone())
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key).then(a.initiated.cmp(&b.initiated)));
+        Ok(out)
+    }
+}
