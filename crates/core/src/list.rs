@@ -35,6 +35,64 @@ pub struct ListQuery {
     pub with_etag: bool,
 }
 
+impl ListQuery {
+    /// A page of `entries`, every key of a bucket in key order with a way
+    /// to describe it (called only for the keys listed): prefix,
+    /// start-after, delimiter roll-up and max-keys applied as S3 and the
+    /// file store apply them. For backends that keep their keys in order.
+    pub fn page<'a, F: FnOnce() -> ListedObject>(
+        &self,
+        entries: impl IntoIterator<Item = (&'a str, F)>,
+    ) -> ListPage {
+        let mut page = ListPage::default();
+        let after = self.start_after.as_deref().unwrap_or_default();
+        let mut items = 0;
+        for (key, describe) in entries {
+            if key <= after {
+                continue;
+            }
+            let Some(rest) = key.strip_prefix(self.prefix.as_str()) else {
+                if key > self.prefix.as_str() {
+                    break;
+                }
+                continue;
+            };
+            let rolled = self.delimiter.as_deref().and_then(|d| {
+                rest.find(d)
+                    .map(|i| format!("{}{}", self.prefix, &rest[..i + d.len()]))
+            });
+            if let Some(p) = &rolled {
+                if page.common_prefixes.last() == Some(p) || p.as_str() <= after {
+                    continue;
+                }
+            }
+            if items == self.max_keys {
+                page.truncated = true;
+                break;
+            }
+            items += 1;
+            match rolled {
+                Some(p) => {
+                    page.next_marker = Some(p.clone());
+                    page.common_prefixes.push(p);
+                }
+                None => {
+                    page.next_marker = Some(key.to_owned());
+                    let mut object = describe();
+                    if !self.with_etag {
+                        object.etag = None;
+                    }
+                    page.objects.push(object);
+                }
+            }
+        }
+        if !page.truncated {
+            page.next_marker = None;
+        }
+        page
+    }
+}
+
 /// A listed object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedObject {

@@ -1,22 +1,34 @@
 //! A storage service embedding sluice-s3 over a backend of its own: here a
-//! map in memory, where a real service would call its store. Only buckets,
+//! map in memory, where a real service would call its store. Buckets,
 //! objects and listing are implemented; tagging, CORS, copies and multipart
 //! answer NotImplemented through the trait's defaults.
 //!
-//! cargo run -p sluice-s3 --example kv_backend   (then any S3 client on the
-//! printed address, access key `AKKV`, secret `kv-secret`)
-use std::{cell::RefCell, collections::BTreeMap, rc::Rc, time::SystemTime};
+//! `cargo run -p sluice-s3 --example kv_backend`, then any S3 client on the
+//! printed address with access key `AKKV` and secret `kv-secret`.
+use std::collections::{btree_map::Entry, BTreeMap};
+use std::{cell::RefCell, rc::Rc, time::SystemTime};
 
 use md5::{Digest as _, Md5};
-use sluice_core::{
-    AlignedBuf, BucketInfo, BufPool, Chunk, Driver, ListPage, ListQuery, ListedObject,
-};
-use sluice_core::{ObjectInfo, ObjectMeta, Result, StoreError, WriteCondition};
+use sluice_core::{AlignedBuf, BucketInfo, BufPool, Chunk, Driver, ListPage, ListQuery};
+use sluice_core::{ListedObject, ObjectInfo, ObjectMeta, Result, StoreError, WriteCondition};
 use sluice_s3::{BodyWrite, Credentials, NoParts, ObjectRead, ObjectWrite, ServiceConfig, Storage};
 
 type Objects = BTreeMap<String, (Vec<u8>, ObjectInfo)>;
+
+/// The service's own store: buckets of objects.
 #[derive(Clone, Default)]
 struct Kv(Rc<RefCell<BTreeMap<String, Objects>>>);
+
+impl Kv {
+    fn with<T>(&self, bucket: &str, f: impl FnOnce(&mut Objects) -> Result<T>) -> Result<T> {
+        f(self
+            .0
+            .borrow_mut()
+            .get_mut(bucket)
+            .ok_or(StoreError::NoSuchBucket)?)
+    }
+}
+
 struct Reader(Vec<u8>, ObjectInfo, u64, u64);
 struct Writer(Kv, String, String, Vec<u8>);
 
@@ -34,6 +46,7 @@ impl ObjectRead for Reader {
         Ok((len > 0).then_some(Chunk { buf, start: 0, len }))
     }
 }
+
 impl BodyWrite for Writer {
     async fn write(&mut self, buf: AlignedBuf) -> Result<()> {
         self.3.extend_from_slice(buf.as_slice());
@@ -43,6 +56,7 @@ impl BodyWrite for Writer {
         Md5::digest(&self.3).into()
     }
 }
+
 impl ObjectWrite for Writer {
     async fn finish_if(
         self,
@@ -50,17 +64,18 @@ impl ObjectWrite for Writer {
         cond: &WriteCondition,
     ) -> Result<ObjectInfo> {
         let etag = self.md5().iter().map(|b| format!("{b:02x}")).collect();
+        let (size, modified) = (self.3.len() as u64, SystemTime::now());
         let info = ObjectInfo {
-            size: self.3.len() as u64,
-            modified: SystemTime::now(),
+            size,
+            modified,
             meta: ObjectMeta { etag, headers },
             derived: false,
         };
-        let mut map = self.0 .0.borrow_mut();
-        let objects = map.get_mut(&self.1).ok_or(StoreError::NoSuchBucket)?;
-        cond.check(objects.get(&self.2).map(|(_, old)| old.meta.etag.as_str()))?;
-        objects.insert(self.2, (self.3, info.clone()));
-        Ok(info)
+        self.0.with(&self.1, |objects| {
+            cond.check(objects.get(&self.2).map(|(_, old)| old.meta.etag.as_str()))?;
+            objects.insert(self.2, (self.3, info.clone()));
+            Ok(info)
+        })
     }
 }
 
@@ -68,33 +83,31 @@ impl Storage for Kv {
     type Reader = Reader;
     type Writer = Writer;
     type PartWriter = NoParts;
+
     fn create_bucket(&self, bucket: &str) -> Result<()> {
-        let mut map = self.0.borrow_mut();
-        if map.contains_key(bucket) {
-            return Err(StoreError::BucketAlreadyExists);
-        }
-        map.insert(bucket.into(), Objects::new());
-        Ok(())
-    }
-    fn delete_bucket(&self, bucket: &str) -> Result<()> {
-        let mut map = self.0.borrow_mut();
-        match map.get(bucket) {
-            None => Err(StoreError::NoSuchBucket),
-            Some(o) if !o.is_empty() => Err(StoreError::BucketNotEmpty),
-            Some(_) => {
-                map.remove(bucket);
+        match self.0.borrow_mut().entry(bucket.into()) {
+            Entry::Occupied(_) => Err(StoreError::BucketAlreadyExists),
+            Entry::Vacant(new) => {
+                new.insert(Objects::new());
                 Ok(())
             }
         }
     }
+    fn delete_bucket(&self, bucket: &str) -> Result<()> {
+        self.with(bucket, |o| {
+            o.is_empty().then_some(()).ok_or(StoreError::BucketNotEmpty)
+        })?;
+        self.0.borrow_mut().remove(bucket);
+        Ok(())
+    }
     fn head_bucket(&self, bucket: &str) -> Result<BucketInfo> {
-        let found = self.0.borrow().contains_key(bucket);
-        found
-            .then(|| BucketInfo {
+        let created = SystemTime::UNIX_EPOCH;
+        self.with(bucket, |_| {
+            Ok(BucketInfo {
                 name: bucket.into(),
-                created: SystemTime::UNIX_EPOCH,
+                created,
             })
-            .ok_or(StoreError::NoSuchBucket)
+        })
     }
     fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
         self.0
@@ -104,53 +117,45 @@ impl Storage for Kv {
             .collect()
     }
     fn get_object(&self, bucket: &str, key: &str) -> Result<Reader> {
-        let map = self.0.borrow();
-        let (data, info) = map
-            .get(bucket)
-            .ok_or(StoreError::NoSuchBucket)?
-            .get(key)
-            .ok_or(StoreError::NoSuchKey)?;
-        Ok(Reader(data.clone(), info.clone(), 0, data.len() as u64))
+        self.with(bucket, |o| {
+            let (data, info) = o.get(key).ok_or(StoreError::NoSuchKey)?;
+            Ok(Reader(data.clone(), info.clone(), 0, data.len() as u64))
+        })
     }
     fn put_object(&self, bucket: &str, key: &str, _size: Option<u64>) -> Result<Writer> {
         self.head_bucket(bucket)?;
         Ok(Writer(self.clone(), bucket.into(), key.into(), Vec::new()))
     }
     fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        let mut map = self.0.borrow_mut();
-        let objects = map.get_mut(bucket).ok_or(StoreError::NoSuchBucket)?;
-        objects.remove(key).map(drop).ok_or(StoreError::NoSuchKey)
+        self.with(bucket, |o| {
+            o.remove(key).map(drop).ok_or(StoreError::NoSuchKey)
+        })
     }
     fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage> {
-        let map = self.0.borrow();
-        let after = q.start_after.clone().unwrap_or_default();
-        let keys = map
-            .get(bucket)
-            .ok_or(StoreError::NoSuchBucket)?
-            .iter()
-            .filter(|(k, _)| k.starts_with(&q.prefix) && **k > after);
-        let objects = keys.take(q.max_keys).map(|(k, (_, i))| ListedObject {
-            key: k.clone(),
-            size: i.size,
-            modified: i.modified,
-            etag: Some(i.meta.etag.clone()),
-        });
-        Ok(ListPage {
-            objects: objects.collect(),
-            ..ListPage::default()
+        self.with(bucket, |o| {
+            Ok(q.page(o.iter().map(|(k, (_, i))| {
+                let etag = Some(i.meta.etag.clone());
+                (k.as_str(), || ListedObject {
+                    key: k.clone(),
+                    size: i.size,
+                    modified: i.modified,
+                    etag,
+                })
+            })))
         })
     }
 }
 
 fn main() {
+    let credentials = Credentials(vec![("AKKV".into(), "kv-secret".into())]);
     let config = ServiceConfig {
-        credentials: Credentials(vec![("AKKV".into(), "kv-secret".into())]),
+        credentials,
         ..ServiceConfig::default()
     };
     sluice_core::block_on(Driver::Auto, async move {
         let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         println!(
-            "serving a key-value backend on http://{}",
+            "a key-value backend on http://{}",
             listener.local_addr().expect("address")
         );
         sluice_s3::serve(

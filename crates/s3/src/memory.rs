@@ -325,53 +325,15 @@ impl Storage for MemoryStorage {
     fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage> {
         let state = self.lock();
         let b = state.buckets.get(bucket).ok_or(StoreError::NoSuchBucket)?;
-        let mut page = ListPage::default();
-        let after = q.start_after.clone().unwrap_or_default();
-        let mut items = 0;
-        for (key, o) in b.objects.range::<str, _>((
-            std::ops::Bound::Excluded(after.as_str()),
-            std::ops::Bound::Unbounded,
-        )) {
-            let Some(rest) = key.strip_prefix(q.prefix.as_str()) else {
-                if key.as_str() > q.prefix.as_str() && !q.prefix.is_empty() {
-                    break;
-                }
-                continue;
+        Ok(q.page(b.objects.iter().map(|(key, o)| {
+            let describe = || ListedObject {
+                key: key.clone(),
+                size: o.data.len() as u64,
+                modified: o.modified,
+                etag: Some(o.meta.etag.clone()),
             };
-            let rolled = q.delimiter.as_deref().and_then(|d| {
-                rest.find(d)
-                    .map(|i| format!("{}{}", q.prefix, &rest[..i + d.len()]))
-            });
-            if let Some(p) = &rolled {
-                if page.common_prefixes.last() == Some(p) || p.as_str() <= after.as_str() {
-                    continue;
-                }
-            }
-            if items == q.max_keys {
-                page.truncated = true;
-                break;
-            }
-            items += 1;
-            match rolled {
-                Some(p) => {
-                    page.next_marker = Some(p.clone());
-                    page.common_prefixes.push(p);
-                }
-                None => {
-                    page.next_marker = Some(key.clone());
-                    page.objects.push(ListedObject {
-                        key: key.clone(),
-                        size: o.data.len() as u64,
-                        modified: o.modified,
-                        etag: q.with_etag.then(|| o.meta.etag.clone()),
-                    });
-                }
-            }
-        }
-        if !page.truncated {
-            page.next_marker = None;
-        }
-        Ok(page)
+            (key.as_str(), describe)
+        })))
     }
 
     fn update_headers(
