@@ -56,6 +56,16 @@ impl Object {
     }
 }
 
+impl State {
+    /// The upload, checked to belong to `bucket` and `key`.
+    fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<&Upload> {
+        self.uploads
+            .get(upload_id)
+            .filter(|u| u.info.bucket == bucket && u.info.key == key)
+            .ok_or(StoreError::NoSuchUpload)
+    }
+}
+
 #[derive(Debug)]
 struct Upload {
     info: UploadInfo,
@@ -429,14 +439,7 @@ impl Storage for MemoryStorage {
         if !(1..=MAX_PARTS).contains(&number) {
             return Err(StoreError::InvalidPart);
         }
-        let exists = self
-            .lock()
-            .uploads
-            .get(upload_id)
-            .is_some_and(|u| u.info.bucket == bucket && u.info.key == key);
-        if !exists {
-            return Err(StoreError::NoSuchUpload);
-        }
+        self.lock().upload(bucket, key, upload_id)?;
         Ok(MemoryWriter {
             store: self.clone(),
             bucket: bucket.to_owned(),
@@ -464,11 +467,7 @@ impl Storage for MemoryStorage {
         }
         let (data, meta) = {
             let state = self.lock();
-            let upload = state
-                .uploads
-                .get(upload_id)
-                .filter(|u| u.info.bucket == bucket && u.info.key == key)
-                .ok_or(StoreError::NoSuchUpload)?;
+            let upload = state.upload(bucket, key, upload_id)?;
             let mut data = Vec::new();
             let mut md5s = Md5::new();
             let mut sizes = Vec::new();
@@ -496,22 +495,14 @@ impl Storage for MemoryStorage {
 
     fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
         let mut state = self.lock();
-        match state.uploads.get(upload_id) {
-            Some(u) if u.info.bucket == bucket && u.info.key == key => {
-                state.uploads.remove(upload_id);
-                Ok(())
-            }
-            _ => Err(StoreError::NoSuchUpload),
-        }
+        state.upload(bucket, key, upload_id)?;
+        state.uploads.remove(upload_id);
+        Ok(())
     }
 
     fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Vec<PartInfo>> {
         let state = self.lock();
-        let upload = state
-            .uploads
-            .get(upload_id)
-            .filter(|u| u.info.bucket == bucket && u.info.key == key)
-            .ok_or(StoreError::NoSuchUpload)?;
+        let upload = state.upload(bucket, key, upload_id)?;
         Ok(upload.parts.values().map(|(p, _)| p.clone()).collect())
     }
 
