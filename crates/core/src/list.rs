@@ -106,6 +106,19 @@ pub struct ListedObject {
     pub etag: Option<String>,
 }
 
+impl ListedObject {
+    /// The listing entry of `key`, described by `info`.
+    #[must_use]
+    pub fn of(key: &str, info: &crate::ObjectInfo) -> Self {
+        ListedObject {
+            key: key.to_owned(),
+            size: info.size,
+            modified: info.modified,
+            etag: Some(info.meta.etag.clone()),
+        }
+    }
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListPage {

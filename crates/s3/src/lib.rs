@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 mod access;
+mod bytes;
 mod conn;
 mod context;
 mod dispatch;
@@ -49,10 +50,11 @@ mod xml;
 pub mod fuzzing;
 
 pub use access::{arn, Authorizer, ConditionContext, Identity, Permission, RootOnly};
+pub use bytes::{BytesReader, BytesWriter, Publish};
 pub use conn::{serve, serve_connection};
 pub use context::{Credentials, ServiceConfig, ThreadContext};
 pub use error::{S3Error, S3ErrorCode};
-pub use memory::{MemoryReader, MemoryStorage, MemoryWriter};
+pub use memory::{MemoryPartWriter, MemoryStorage};
 pub use observe::{Observer, RequestEvent, Unobserved};
 pub use request::Stream;
 pub use route::{route, Op, Route, ALL_OPS};

@@ -9,12 +9,13 @@ use std::time::SystemTime;
 
 use md5::{Digest as _, Md5};
 use sluice_core::{
-    AlignedBuf, BucketInfo, BucketName, BufPool, Chunk, ListPage, ListQuery, ListedObject,
-    ObjectInfo, ObjectKey, ObjectMeta, PartInfo, Result, StoreError, UploadInfo, WriteCondition,
-    MAX_PARTS, PART_SIZES_HEADER,
+    AlignedBuf, BucketInfo, BucketName, ListPage, ListQuery, ListedObject, ObjectInfo, ObjectKey,
+    ObjectMeta, PartInfo, Result, StoreError, UploadInfo, WriteCondition, MAX_PARTS,
+    PART_SIZES_HEADER,
 };
 
-use crate::storage::{BodyWrite, HeaderUpdate, ObjectRead, ObjectWrite, PartWrite, Storage};
+use crate::bytes::{BytesReader, BytesWriter};
+use crate::storage::{BodyWrite, HeaderUpdate, PartWrite, Storage};
 
 /// An in-memory store. Clones share the same contents.
 #[derive(Debug, Clone, Default)]
@@ -106,6 +107,7 @@ impl MemoryStorage {
         key: &str,
         data: Vec<u8>,
         meta: ObjectMeta,
+        modified: SystemTime,
         cond: &WriteCondition,
     ) -> Result<ObjectInfo> {
         let mut state = self.lock();
@@ -117,7 +119,7 @@ impl MemoryStorage {
         let object = Object {
             data: Arc::new(data),
             meta,
-            modified: SystemTime::now(),
+            modified,
         };
         let info = object.info();
         b.objects.insert(key.to_owned(), object);
@@ -132,55 +134,18 @@ impl MemoryStorage {
     }
 }
 
-/// Reads an in-memory object a buffer at a time.
+/// A multipart part being received into memory.
 #[derive(Debug)]
-pub struct MemoryReader {
-    info: ObjectInfo,
-    data: Arc<Vec<u8>>,
-    pos: u64,
-    end: u64,
-}
-
-impl ObjectRead for MemoryReader {
-    fn info(&self) -> &ObjectInfo {
-        &self.info
-    }
-
-    fn set_range(&mut self, start: u64, end: u64) {
-        self.pos = start.min(self.info.size);
-        self.end = end.clamp(self.pos, self.info.size);
-    }
-
-    async fn next_chunk(&mut self, pool: &BufPool) -> Result<Option<Chunk>> {
-        if self.pos >= self.end {
-            return Ok(None);
-        }
-        let mut buf = pool.get();
-        let from = usize::try_from(self.pos).unwrap_or(usize::MAX);
-        let to = usize::try_from(self.end).unwrap_or(usize::MAX);
-        let n = buf.extend_from_slice(&self.data[from..to]);
-        self.pos += n as u64;
-        Ok(Some(Chunk {
-            buf,
-            start: 0,
-            len: n,
-        }))
-    }
-}
-
-/// A body being received into memory.
-#[derive(Debug)]
-pub struct MemoryWriter {
+pub struct MemoryPartWriter {
     store: MemoryStorage,
-    bucket: String,
-    key: String,
     data: Vec<u8>,
     md5: Md5,
     limit: Option<u64>,
-    part: Option<(String, u32)>,
+    upload_id: String,
+    number: u32,
 }
 
-impl BodyWrite for MemoryWriter {
+impl BodyWrite for MemoryPartWriter {
     async fn write(&mut self, buf: AlignedBuf) -> Result<()> {
         if self
             .limit
@@ -198,27 +163,12 @@ impl BodyWrite for MemoryWriter {
     }
 }
 
-impl ObjectWrite for MemoryWriter {
-    async fn finish_if(
-        self,
-        headers: Vec<(String, String)>,
-        cond: &WriteCondition,
-    ) -> Result<ObjectInfo> {
-        let meta = ObjectMeta {
-            etag: hex(&self.md5()),
-            headers,
-        };
-        self.store
-            .publish(&self.bucket, &self.key, self.data, meta, cond)
-    }
-}
-
-impl PartWrite for MemoryWriter {
+impl PartWrite for MemoryPartWriter {
     async fn finish(self, headers: Vec<(String, String)>) -> Result<PartInfo> {
         if self.limit.is_some_and(|l| self.data.len() as u64 != l) {
             return Err(StoreError::Io(std::io::ErrorKind::UnexpectedEof.into()));
         }
-        let (upload_id, number) = self.part.clone().ok_or(StoreError::NoSuchUpload)?;
+        let (upload_id, number) = (self.upload_id.clone(), self.number);
         let info = PartInfo {
             number,
             size: self.data.len() as u64,
@@ -239,9 +189,9 @@ impl PartWrite for MemoryWriter {
 }
 
 impl Storage for MemoryStorage {
-    type Reader = MemoryReader;
-    type Writer = MemoryWriter;
-    type PartWriter = MemoryWriter;
+    type Reader = BytesReader;
+    type Writer = BytesWriter;
+    type PartWriter = MemoryPartWriter;
 
     fn create_bucket(&self, bucket: &str) -> Result<()> {
         BucketName::new(bucket)?;
@@ -297,29 +247,20 @@ impl Storage for MemoryStorage {
         Ok(self.object(bucket, key)?.info())
     }
 
-    fn get_object(&self, bucket: &str, key: &str) -> Result<MemoryReader> {
+    fn get_object(&self, bucket: &str, key: &str) -> Result<BytesReader> {
         let o = self.object(bucket, key)?;
-        let info = o.info();
-        Ok(MemoryReader {
-            end: info.size,
-            info,
-            data: o.data,
-            pos: 0,
-        })
+        Ok(BytesReader::new(o.info(), o.data))
     }
 
-    fn put_object(&self, bucket: &str, key: &str, size: Option<u64>) -> Result<MemoryWriter> {
+    fn put_object(&self, bucket: &str, key: &str, size: Option<u64>) -> Result<BytesWriter> {
         ObjectKey::new(key)?;
         self.head_bucket(bucket)?;
-        Ok(MemoryWriter {
-            store: self.clone(),
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            data: Vec::new(),
-            md5: Md5::new(),
-            limit: size,
-            part: None,
-        })
+        let (store, bucket, key) = (self.clone(), bucket.to_owned(), key.to_owned());
+        Ok(BytesWriter::new(size, move |data, info, cond| {
+            store
+                .publish(&bucket, &key, data, info.meta, info.modified, cond)
+                .map(drop)
+        }))
     }
 
     fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
@@ -397,7 +338,14 @@ impl Storage for MemoryStorage {
             etag: src.meta.etag.clone(),
             headers: headers.unwrap_or(src.meta.headers),
         };
-        self.publish(dst_bucket, dst_key, src.data.to_vec(), meta, cond)
+        self.publish(
+            dst_bucket,
+            dst_key,
+            src.data.to_vec(),
+            meta,
+            SystemTime::now(),
+            cond,
+        )
     }
 
     fn create_multipart(
@@ -435,19 +383,18 @@ impl Storage for MemoryStorage {
         upload_id: &str,
         number: u32,
         size: Option<u64>,
-    ) -> Result<MemoryWriter> {
+    ) -> Result<MemoryPartWriter> {
         if !(1..=MAX_PARTS).contains(&number) {
             return Err(StoreError::InvalidPart);
         }
         self.lock().upload(bucket, key, upload_id)?;
-        Ok(MemoryWriter {
+        Ok(MemoryPartWriter {
             store: self.clone(),
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
             data: Vec::new(),
             md5: Md5::new(),
             limit: size,
-            part: Some((upload_id.to_owned(), number)),
+            upload_id: upload_id.to_owned(),
+            number,
         })
     }
 
@@ -488,7 +435,7 @@ impl Storage for MemoryStorage {
             let etag = format!("{}-{}", hex(&md5s.finalize()), parts.len());
             (data, ObjectMeta { etag, headers })
         };
-        let info = self.publish(bucket, key, data, meta, cond)?;
+        let info = self.publish(bucket, key, data, meta, SystemTime::now(), cond)?;
         self.lock().uploads.remove(upload_id);
         Ok(info)
     }
