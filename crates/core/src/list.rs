@@ -442,14 +442,16 @@ fn object_item(
     with_etag: bool,
 ) -> Result<Option<ListedObject>> {
     if with_etag {
-        let fd =
-            match fsys::open_beneath(dir, name, OFlags::RDONLY | OFlags::NOATIME, Mode::empty())
-                .or_else(|_| fsys::open_beneath(dir, name, OFlags::RDONLY, Mode::empty()))
-            {
-                Ok(fd) => fd,
-                // Deleted or replaced by a directory since the directory was read.
-                Err(_) => return Ok(None),
-            };
+        // O_NONBLOCK: an entry replaced by a FIFO since the directory was
+        // read must not block the thread (only xattrs are read).
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK;
+        let fd = match fsys::open_beneath(dir, name, flags | OFlags::NOATIME, Mode::empty())
+            .or_else(|_| fsys::open_beneath(dir, name, flags, Mode::empty()))
+        {
+            Ok(fd) => fd,
+            // Deleted or replaced by a directory since the directory was read.
+            Err(_) => return Ok(None),
+        };
         let st = rfs::fstat(&fd)?;
         let modified = system_time(st.st_mtime, st.st_mtime_nsec);
         let etag = fsys::get_xattr(fd.as_fd(), META_XATTR)

@@ -459,10 +459,13 @@ pub(crate) fn open_object(
     path: &str,
     key: &ObjectKey,
 ) -> Result<(OwnedFd, ObjectInfo, u64)> {
+    // O_NONBLOCK: open(2) of a FIFO planted over POSIX would otherwise wait
+    // for a writer, and hold the runtime thread with it. A regular file
+    // gets the flag cleared below, before anything reads it.
     let flags = if key.is_dir_marker() {
         OFlags::RDONLY | OFlags::DIRECTORY
     } else {
-        OFlags::RDONLY
+        OFlags::RDONLY | OFlags::NONBLOCK
     };
     let fd = match fsys::open_beneath(dir, path, flags, Mode::empty()) {
         Ok(fd) => fd,
@@ -481,7 +484,13 @@ pub(crate) fn open_object(
         file_type == rfs::FileType::RegularFile
     };
     if !is_object {
+        // A FIFO, socket or device is no object.
         return Err(StoreError::NoSuchKey);
+    }
+    if !key.is_dir_marker() {
+        // io_uring would answer EAGAIN for a read that must wait for the
+        // disk on a non-blocking descriptor.
+        rfs::fcntl_setfl(&fd, rfs::fcntl_getfl(&fd)? - OFlags::NONBLOCK)?;
     }
     let info = object_info(fd.as_fd(), &st, key);
     Ok((fd, info, st.st_dev))

@@ -179,6 +179,15 @@ async fn run<B: Storage>(
         session_token: verified.session_token.clone(),
     };
     authorize(ctx, req, r, identity, peer).map_err(early)?;
+    // Buckets are unversioned: a version other than `null` names nothing,
+    // and must not be taken for the current object (a DeleteObject with
+    // VersionId=abc deleted it).
+    if r.param("versionId").is_some_and(|v| v != "null") {
+        return Err(early(S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            "Invalid version id specified",
+        )));
+    }
     // The body decoder chose aws-chunked from the header; the signature
     // chose the payload mode. They agree whenever the header was signed (or
     // equals the presigned hash, which sigv4 checks); refuse anything else

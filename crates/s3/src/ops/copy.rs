@@ -94,7 +94,19 @@ pub(crate) async fn copy_object(
 /// off before decoding: a key holding `?` arrives as `%3F` (boto3 sends
 /// `bkt/a%3Fb` for key `a?b`) and must not be cut there.
 fn copy_source(source: &str) -> Result<(String, String), S3Error> {
-    let path = source.split_once('?').map_or(source, |(s, _)| s);
+    let (path, version) = source
+        .split_once('?')
+        .map_or((source, None), |(s, v)| (s, Some(v)));
+    // Buckets are unversioned: only the `null` version exists.
+    if let Some(v) = version {
+        let id = v.strip_prefix("versionId=").unwrap_or(v);
+        if id != "null" {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                "Invalid version id specified",
+            ));
+        }
+    }
     let source = sluice_http::percent_decode(path, false)
         .map_err(|_| S3Error::new(S3ErrorCode::InvalidArgument, "Invalid copy source encoding"))?;
     source
@@ -187,10 +199,9 @@ mod tests {
             Ok(("bkt".into(), "a?b".into()))
         );
         assert_eq!(pair("bkt/dir/k%20y"), Ok(("bkt".into(), "dir/k y".into())));
-        assert_eq!(
-            pair("bkt/a?versionId=x%3Fy"),
-            Ok(("bkt".into(), "a".into()))
-        );
+        // Regression (issue 12): a version other than null was ignored
+        // and the current object copied.
+        assert_eq!(pair("bkt/a?versionId=x%3Fy"), Err("InvalidArgument"));
         assert_eq!(pair("bkt"), Err("InvalidArgument"));
     }
 }

@@ -213,7 +213,7 @@ pub(crate) fn list_uploads(
         .leaf("KeyMarker", key_marker)
         .leaf("UploadIdMarker", "");
     if truncated {
-        if let Some(last) = uploads.get(max - 1) {
+        if let Some(last) = max.checked_sub(1).and_then(|i| uploads.get(i)) {
             x.leaf("NextKeyMarker", &last.key)
                 .leaf("NextUploadIdMarker", &last.upload_id);
         }

@@ -38,7 +38,7 @@ fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, S3Error> {
         (true, _, Some(n)) if n > 0 => (size.saturating_sub(n), size),
         (true, _, _) => return Err(unsatisfiable()),
         (false, Some(start), None) if b.trim().is_empty() => (start, size),
-        (false, Some(start), Some(end)) if end >= start => (start, (end + 1).min(size)),
+        (false, Some(start), Some(end)) if end >= start => (start, end.saturating_add(1).min(size)),
         _ => return Ok(None),
     };
     if range.0 >= size {
@@ -111,14 +111,26 @@ pub(crate) fn get_object<B: Storage>(
                 )
             })?;
             let sizes = part_sizes.clone().unwrap_or_else(|| vec![info.size]);
-            let start: u64 = sizes.iter().take(n - 1).sum();
-            let size = *sizes.get(n - 1).ok_or_else(|| {
+            // The sizes come from stored metadata, which a POSIX user can
+            // write: no sum of them may overflow, and a part must lie
+            // inside the object.
+            let start = sizes
+                .iter()
+                .take(n - 1)
+                .try_fold(0u64, |a, b| a.checked_add(*b));
+            let part = sizes.get(n - 1).zip(start).and_then(|(size, start)| {
+                let end = start.checked_add(*size)?;
+                (end <= info.size).then_some((start, end))
+            });
+            let (start, end) = part.ok_or_else(|| {
                 S3Error::new(
                     S3ErrorCode::InvalidPartNumber,
                     "The requested partnumber is not satisfiable",
                 )
             })?;
-            Some((start, start + size))
+            // An empty part (of an empty object) is the whole object: no
+            // byte range can name it.
+            (end > start).then_some((start, end))
         }
         (None, Some(v)) => parse_range(v, info.size)?,
         (None, None) => None,
@@ -169,6 +181,14 @@ pub(crate) fn get_object<B: Storage>(
                     | "content-disposition"
                     | "content-encoding"
             ) {
+                // A value that cannot be a header value (CR, LF, other
+                // controls) would cut the answer off: refuse it instead.
+                if v.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+                    return Err(S3Error::new(
+                        S3ErrorCode::InvalidArgument,
+                        format!("The value of response-{h} is not a valid header value."),
+                    ));
+                }
                 headers.push((h.to_owned(), v.clone()));
             }
         }
@@ -255,11 +275,11 @@ pub(crate) fn object_attributes(
             let shown: Vec<(usize, &&str)> =
                 sizes.iter().enumerate().skip(marker).take(max).collect();
             if let Some((last, _)) = shown.last() {
-                x.leaf("NextPartNumberMarker", &(last + 1).to_string());
+                x.leaf("NextPartNumberMarker", &last.saturating_add(1).to_string());
             }
             x.leaf("MaxParts", &max.to_string()).leaf(
                 "IsTruncated",
-                if marker + shown.len() < sizes.len() {
+                if marker.saturating_add(shown.len()) < sizes.len() {
                     "true"
                 } else {
                     "false"
@@ -305,6 +325,12 @@ mod tests {
         assert_eq!(parse_range("bytes=-0", 100).unwrap_err().status(), 416);
         assert_eq!(parse_range("bytes=5-1", 100).unwrap(), None);
         assert_eq!(parse_range("items=0-1", 100).unwrap(), None);
+        // Regression (issue 12): `end + 1` overflowed (a panic in debug
+        // builds, a wrong Content-Range in release).
+        assert_eq!(
+            parse_range("bytes=0-18446744073709551615", 100).unwrap(),
+            Some((0, 100))
+        );
         assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None);
     }
 

@@ -1,0 +1,90 @@
+"""Requests that crashed a thread, hung it or did what they did not say
+(issue 12): arithmetic on client input, special files planted over POSIX,
+header injection through response-* overrides, versions that do not
+exist. Each test also checks that the server still answers afterwards."""
+
+import os
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import make_client
+from test_wire import connect, read_response, signed_head
+
+
+def code(call):
+    with pytest.raises(ClientError) as e:
+        call()
+    return e.value.response["Error"]["Code"]
+
+
+def still_serving(s3):
+    assert "Buckets" in s3.list_buckets()
+
+
+def test_a_range_ending_at_the_largest_number_is_the_rest_of_the_object(server, s3, bucket):
+    """`bytes=0-18446744073709551615`: `end + 1` overflowed (a panic in the
+    debug build, which stopped a server thread)."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x" * 100)
+    sock = connect(server)
+    sock.sendall(signed_head(server, "GET", f"/{bucket}/k", extra={"Range": "bytes=0-18446744073709551615"}))
+    status, headers, body, _ = read_response(sock)
+    sock.close()
+    assert status == 206, (status, body)
+    assert headers["content-range"] == "bytes 0-99/100" and body == b"x" * 100
+    still_serving(s3)
+
+
+def test_part_number_of_an_empty_object(s3, bucket):
+    """`?partNumber=1` on a 0-byte object computed `end - 1` of an empty range."""
+    s3.put_object(Bucket=bucket, Key="empty", Body=b"")
+    got = s3.get_object(Bucket=bucket, Key="empty", PartNumber=1)
+    assert got["Body"].read() == b""
+    assert code(lambda: s3.get_object(Bucket=bucket, Key="empty", PartNumber=2)) == "InvalidPartNumber"
+    still_serving(s3)
+
+
+def test_max_uploads_zero_with_an_upload_in_progress(s3, bucket):
+    """`?uploads&max-uploads=0` took `max - 1`."""
+    s3.create_multipart_upload(Bucket=bucket, Key="m")
+    out = s3.list_multipart_uploads(Bucket=bucket, MaxUploads=0)
+    assert out["IsTruncated"] is True and "Uploads" not in out
+    still_serving(s3)
+
+
+def test_a_fifo_planted_in_a_bucket_is_no_object(server, bucket):
+    """open(2) of a FIFO waits for a writer: GET, HEAD, copy-source,
+    ?tagging and ?attributes on it held a runtime thread forever."""
+    os.mkfifo(os.path.join(server["root"], bucket, "fifo"))
+    s3 = make_client(server, read_timeout=5, connect_timeout=5)
+    for call in (lambda: s3.get_object(Bucket=bucket, Key="fifo"),
+                 lambda: s3.head_object(Bucket=bucket, Key="fifo"),
+                 lambda: s3.get_object_tagging(Bucket=bucket, Key="fifo"),
+                 lambda: s3.get_object_attributes(Bucket=bucket, Key="fifo", ObjectAttributes=["ETag"]),
+                 lambda: s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "fifo"})):
+        assert code(call) in ("NoSuchKey", "404"), call
+    listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    assert [o["Key"] for o in listed] == []
+    still_serving(s3)
+
+
+def test_a_response_override_with_a_line_break_is_refused(s3, bucket):
+    """`response-content-type=text/plain%0d%0aSet-Cookie: x` made the answer
+    unwritable: the connection closed with no answer at all."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"hello")
+    injected = "text/plain\r\nSet-Cookie: x"
+    assert code(lambda: s3.get_object(Bucket=bucket, Key="k", ResponseContentType=injected)) == "InvalidArgument"
+    still_serving(s3)
+
+
+def test_a_version_that_does_not_exist_names_nothing(s3, bucket):
+    """Buckets are unversioned: `delete_object(VersionId='abc')` deleted the
+    current object, and GET with it answered the current one."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"keep me")
+    assert code(lambda: s3.delete_object(Bucket=bucket, Key="k", VersionId="abc")) == "InvalidArgument"
+    assert code(lambda: s3.get_object(Bucket=bucket, Key="k", VersionId="abc")) == "InvalidArgument"
+    assert code(lambda: s3.copy_object(Bucket=bucket, Key="c",
+                                       CopySource={"Bucket": bucket, "Key": "k", "VersionId": "abc"})) == "InvalidArgument"
+    assert s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read() == b"keep me"
+    s3.delete_object(Bucket=bucket, Key="k", VersionId="null")
+    assert code(lambda: s3.head_object(Bucket=bucket, Key="k")) in ("404", "NoSuchKey")
