@@ -88,3 +88,16 @@ def test_a_version_that_does_not_exist_names_nothing(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read() == b"keep me"
     s3.delete_object(Bucket=bucket, Key="k", VersionId="null")
     assert code(lambda: s3.head_object(Bucket=bucket, Key="k")) in ("404", "NoSuchKey")
+
+
+def test_a_commented_out_object_is_not_deleted(server, s3, bucket):
+    """Request XML is read by a real parser: the hand-written one took
+    `<!--<Object><Key>x</Key></Object>-->` for an object and deleted it."""
+    from test_integrity import exchange, md5_b64
+    s3.put_object(Bucket=bucket, Key="victim", Body=b"v")
+    body = b"<Delete><!--<Object><Key>victim</Key></Object>--><Object><Key>gone</Key></Object></Delete>"
+    head = signed_head(server, "POST", f"/{bucket}?delete", body=body, extra={"Content-MD5": md5_b64(body)})
+    status, answer = exchange(server, head + body)
+    assert status == 200, answer
+    assert b"victim" not in answer and b"<Key>gone</Key>" in answer
+    assert s3.get_object(Bucket=bucket, Key="victim")["Body"].read() == b"v"

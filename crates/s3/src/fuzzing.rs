@@ -2,36 +2,38 @@
 
 use sluice_http::Method;
 
-/// Runs the request-document parsers (CompleteMultipartUpload, Delete,
+/// Runs the request-document parser (CompleteMultipartUpload, Delete,
 /// CORS, Tagging) and the router on arbitrary bytes. Checks that escaping
-/// and unescaping round-trip and that routing either fails with a 4xx/5xx
+/// and parsing round-trip and that routing either fails with a 4xx/5xx
 /// code or names a bucket that is not empty.
 pub fn request_bytes(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    for tag in [
-        "Part",
-        "Object",
-        "CORSRule",
-        "Tag",
-        "Key",
-        "ETag",
-        "PartNumber",
-    ] {
-        for inner in crate::xml::elements(&text, tag) {
-            if let Some(plain) = crate::xml::unescape(inner) {
-                let mut escaped = String::new();
-                crate::xml::escape_into(&mut escaped, &plain);
-                let back = crate::xml::unescape(&escaped).unwrap_or_default();
-                let visible: String = plain
-                    .chars()
-                    .filter(|c| (*c as u32) >= 0x20 || matches!(c, '\t' | '\n' | '\r'))
-                    .collect();
-                assert_eq!(
-                    back.chars()
-                        .filter(|c| (*c as u32) >= 0x20 || matches!(c, '\t' | '\n' | '\r'))
-                        .collect::<String>(),
-                    visible
-                );
+    // The request-document parser never panics, and what the listing
+    // writer escapes reads back as it was (the controls XML 1.0 cannot
+    // carry aside).
+    if let Ok(doc) = crate::document::Element::parse(data) {
+        for tag in [
+            "Part",
+            "Object",
+            "CORSRule",
+            "Tag",
+            "Key",
+            "ETag",
+            "PartNumber",
+        ] {
+            for element in doc.all(tag) {
+                let plain = element.text();
+                let mut escaped = String::from("<a>");
+                crate::xml::escape_into(&mut escaped, plain);
+                escaped.push_str("</a>");
+                let visible = |s: &str| -> String {
+                    s.chars()
+                        .filter(|c| (*c as u32) >= 0x20 || matches!(c, '\t' | '\n'))
+                        .collect()
+                };
+                if let Ok(back) = crate::document::Element::parse(escaped.as_bytes()) {
+                    assert_eq!(visible(back.text()), visible(plain));
+                }
             }
         }
     }

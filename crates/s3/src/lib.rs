@@ -33,6 +33,7 @@ mod bytes;
 mod conn;
 mod context;
 mod dispatch;
+mod document;
 mod error;
 mod file_store;
 mod memory;

@@ -83,65 +83,6 @@ pub fn escape_into(out: &mut String, text: &str) {
     out.push_str(&text[start..]);
 }
 
-/// The text of every `<tag>...</tag>` in `doc`, in order. Enough for the
-/// flat request documents of S3 (CompleteMultipartUpload, Delete); attributes
-/// on the tag are allowed, nesting of the same tag is not.
-#[must_use]
-pub fn elements<'a>(doc: &'a str, tag: &str) -> Vec<&'a str> {
-    let mut out = Vec::new();
-    let close = format!("</{tag}>");
-    let mut rest = doc;
-    while let Some(i) = rest.find(&format!("<{tag}")) {
-        let after = &rest[i + tag.len() + 1..];
-        // `<tag>` or `<tag attr="...">`, not `<tagged>`.
-        if !after.starts_with('>') && !after.starts_with(' ') {
-            rest = after;
-            continue;
-        }
-        let Some(open_end) = after.find('>') else {
-            break;
-        };
-        let body = &after[open_end + 1..];
-        let Some(j) = body.find(&close) else { break };
-        out.push(&body[..j]);
-        rest = &body[j + close.len()..];
-    }
-    out
-}
-
-/// Decodes the five predefined entities and numeric references.
-#[must_use]
-pub fn unescape(text: &str) -> Option<String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        let end = rest[i..].find(';')? + i;
-        let entity = &rest[i + 1..end];
-        let c = match entity {
-            "amp" => '&',
-            "lt" => '<',
-            "gt" => '>',
-            "quot" => '"',
-            "apos" => '\'',
-            _ => {
-                let code = match entity
-                    .strip_prefix("#x")
-                    .or_else(|| entity.strip_prefix("#X"))
-                {
-                    Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-                    None => entity.strip_prefix('#')?.parse().ok()?,
-                };
-                char::from_u32(code)?
-            }
-        };
-        out.push(c);
-        rest = &rest[end + 1..];
-    }
-    out.push_str(rest);
-    Some(out)
-}
-
 /// The error document.
 #[must_use]
 pub fn error(
@@ -165,20 +106,6 @@ pub fn error(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_request_documents() {
-        let doc = r#"<CompleteMultipartUpload xmlns="x"><Part><ETag>"a"</ETag><PartNumber>1</PartNumber></Part><Part><PartNumber>2</PartNumber><ETag>&quot;b&quot;</ETag></Part></CompleteMultipartUpload>"#;
-        let parts = elements(doc, "Part");
-        assert_eq!(parts.len(), 2);
-        assert_eq!(elements(parts[1], "ETag"), ["&quot;b&quot;"]);
-        assert_eq!(
-            unescape("&quot;b&quot; &#65;&#x42; &amp;").as_deref(),
-            Some("\"b\" AB &")
-        );
-        assert_eq!(unescape("&bogus;"), None);
-        assert_eq!(elements("<Keys><Key>a</Key></Keys>", "Key"), ["a"]);
-    }
 
     #[test]
     fn escapes_and_structure() {

@@ -2,11 +2,11 @@
 //! preflight answered as S3 does, and the CORS headers of actual requests.
 
 use crate::context::ThreadContext;
+use crate::document::Element;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::request::Request;
 use crate::response::{Body, Response};
 use crate::storage::Storage;
-use crate::xml::{elements, unescape};
 
 const CONFIG: &str = "cors";
 
@@ -22,22 +22,25 @@ pub(crate) struct Rule {
 
 /// Parses and checks a CORSConfiguration document.
 pub(crate) fn parse(doc: &str) -> Result<Vec<Rule>, S3Error> {
-    let texts = |block: &str, tag: &str| -> Result<Vec<String>, S3Error> {
-        elements(block, tag)
+    let texts = |block: &Element, tag: &str| -> Result<Vec<String>, S3Error> {
+        Ok(block
+            .all(tag)
             .iter()
-            .map(|t| unescape(t.trim()).ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML)))
-            .collect()
+            .map(|t| t.text().trim().to_owned())
+            .collect())
     };
+    let doc = Element::parse(doc.as_bytes())?;
     let mut rules = Vec::new();
-    for block in elements(doc, "CORSRule") {
+    for block in doc.all("CORSRule") {
         let rule = Rule {
             origins: texts(block, "AllowedOrigin")?,
             methods: texts(block, "AllowedMethod")?,
             headers: texts(block, "AllowedHeader")?,
             expose: texts(block, "ExposeHeader")?,
-            max_age: match elements(block, "MaxAgeSeconds").first() {
+            max_age: match block.first("MaxAgeSeconds") {
                 Some(v) => Some(
-                    v.trim()
+                    v.text()
+                        .trim()
                         .parse()
                         .map_err(|_| S3Error::from(S3ErrorCode::MalformedXML))?,
                 ),

@@ -5,6 +5,7 @@ use sluice_http::BodyDecoder;
 use sluice_sigv4::Verified;
 
 use crate::context::ThreadContext;
+use crate::document::Element;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::ops::object_write::kept_headers;
 use crate::request::{Input, Request, Stream};
@@ -13,7 +14,7 @@ use crate::route::Route;
 use crate::storage::{PartWrite, Storage};
 use crate::time::iso8601;
 use crate::upload::receive;
-use crate::xml::{elements, unescape, Xml};
+use crate::xml::Xml;
 
 /// Failure with whether the body was consumed.
 type Fail = (S3Error, bool);
@@ -91,16 +92,16 @@ pub(crate) async fn complete(
     key: &str,
     body: &[u8],
 ) -> Result<Response, S3Error> {
-    let doc = std::str::from_utf8(body).map_err(|_| S3Error::from(S3ErrorCode::MalformedXML))?;
+    let doc = Element::parse(body)?;
     let mut parts = Vec::new();
-    for part in elements(doc, "Part") {
-        let number = elements(part, "PartNumber")
-            .first()
-            .and_then(|n| n.trim().parse::<u32>().ok())
+    for part in doc.all("Part") {
+        let number = part
+            .first("PartNumber")
+            .and_then(|n| n.text().trim().parse::<u32>().ok())
             .ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML))?;
-        let etag = elements(part, "ETag")
-            .first()
-            .and_then(|e| unescape(e.trim()))
+        let etag = part
+            .first("ETag")
+            .map(|e| e.text().trim().to_owned())
             .ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML))?;
         parts.push((number, etag));
     }

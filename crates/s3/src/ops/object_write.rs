@@ -7,6 +7,7 @@ use sluice_sigv4::Verified;
 
 use crate::access::{arn, ConditionContext, Identity, Permission};
 use crate::context::ThreadContext;
+use crate::document::Element;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::ops::OWNER_ID;
 use crate::request::{Input, Request, Stream};
@@ -14,7 +15,7 @@ use crate::response::{response, xml_response, Response};
 use crate::route::Route;
 use crate::storage::{ObjectWrite, Storage};
 use crate::upload::receive;
-use crate::xml::{elements, unescape, Xml};
+use crate::xml::Xml;
 
 /// Failure with whether the body was consumed.
 type Fail = (S3Error, bool);
@@ -101,20 +102,20 @@ pub(crate) fn delete_objects(
     context: &ConditionContext<'_>,
 ) -> Result<Response, S3Error> {
     ctx.store.head_bucket(bucket)?;
-    let doc = std::str::from_utf8(body).map_err(|_| S3Error::from(S3ErrorCode::MalformedXML))?;
-    let quiet = elements(doc, "Quiet")
-        .first()
-        .is_some_and(|q| q.trim() == "true");
-    let objects = elements(doc, "Object");
+    let doc = Element::parse(body)?;
+    let quiet = doc
+        .first("Quiet")
+        .is_some_and(|q| q.text().trim() == "true");
+    let objects = doc.all("Object");
     if objects.len() > 1000 {
         return Err(S3Error::from(S3ErrorCode::MalformedXML));
     }
     let mut x = Xml::new();
     x.root("DeleteResult");
     for object in objects {
-        let key = elements(object, "Key")
-            .first()
-            .and_then(|k| unescape(k))
+        let key = object
+            .first("Key")
+            .map(|k| k.text().to_owned())
             .ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML))?;
         let permission = Permission {
             action: "s3:DeleteObject",

@@ -5,10 +5,11 @@ use sluice_http::{percent_decode, query_pairs};
 use sluice_sigv4::uri_encode;
 
 use crate::context::ThreadContext;
+use crate::document::Element;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::response::{xml_response, Body, Response};
 use crate::storage::Storage;
-use crate::xml::{elements, unescape, Xml};
+use crate::xml::Xml;
 
 /// The kept header holding an object's tags, `k=v&k2=v2` URL-encoded.
 pub(crate) const TAGGING: &str = "x-amz-tagging";
@@ -19,17 +20,17 @@ fn invalid_tag(message: &str) -> S3Error {
 
 /// Parses the tags of a `Tagging` document into the stored form.
 fn tags_from_xml(body: &[u8]) -> Result<String, S3Error> {
-    let doc = std::str::from_utf8(body).map_err(|_| S3Error::from(S3ErrorCode::MalformedXML))?;
+    let doc = Element::parse(body)?;
     let mut pairs = Vec::new();
-    for tag in elements(doc, "Tag") {
-        let key = elements(tag, "Key")
-            .first()
-            .and_then(|k| unescape(k))
+    for tag in doc.all("Tag") {
+        let key = tag
+            .first("Key")
+            .map(|k| k.text().to_owned())
             .ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML))?;
-        let value = elements(tag, "Value")
-            .first()
-            .map_or(Some(String::new()), |v| unescape(v))
-            .ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML))?;
+        let value = tag
+            .first("Value")
+            .map(|v| v.text().to_owned())
+            .unwrap_or_default();
         if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
             return Err(invalid_tag(
                 "The TagKey or TagValue you have provided is too long or empty",
