@@ -101,3 +101,24 @@ def test_a_commented_out_object_is_not_deleted(server, s3, bucket):
     assert status == 200, answer
     assert b"victim" not in answer and b"<Key>gone</Key>" in answer
     assert s3.get_object(Bucket=bucket, Key="victim")["Body"].read() == b"v"
+
+
+def test_what_sluice_does_not_do_is_refused_not_ignored(s3, bucket):
+    """Never a wrong success: a public ACL, a grant, server-side encryption
+    (until it exists) and a storage class other than STANDARD were accepted
+    and silently not done. The codes are AWS's for a bucket that enforces
+    bucket-owner object ownership (AccessControlListNotSupported), for an
+    invalid storage class (InvalidStorageClass), and NotImplemented for
+    what exists in S3 but not yet here."""
+    put = lambda **kw: s3.put_object(Bucket=bucket, Key="k", Body=b"x", **kw)
+    assert code(lambda: put(ACL="public-read")) == "AccessControlListNotSupported"
+    assert code(lambda: put(GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"')) == \
+        "AccessControlListNotSupported"
+    assert code(lambda: put(ServerSideEncryption="AES256")) == "NotImplemented"
+    assert code(lambda: put(StorageClass="GLACIER")) == "InvalidStorageClass"
+    assert code(lambda: s3.create_multipart_upload(Bucket=bucket, Key="m", ACL="public-read")) == \
+        "AccessControlListNotSupported"
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+    # What sluice does do still works.
+    put(ACL="private", StorageClass="STANDARD")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"

@@ -179,6 +179,7 @@ async fn run<B: Storage>(
         session_token: verified.session_token.clone(),
     };
     authorize(ctx, req, r, identity, peer).map_err(early)?;
+    ops::object_write::check_unsupported(req, r.op).map_err(early)?;
     // Buckets are unversioned: a version other than `null` names nothing,
     // and must not be taken for the current object (a DeleteObject with
     // VersionId=abc deleted it).

@@ -43,6 +43,7 @@ macro_rules! error_codes {
 error_codes! {
     AccessDenied = 403, "Access Denied";
     AccessForbidden = 403, "CORSResponse: This CORS request is not allowed.";
+    AccessControlListNotSupported = 400, "The bucket does not allow ACLs.";
     AuthorizationHeaderMalformed = 400, "The authorization header is malformed.";
     AuthorizationQueryParametersError = 400, "Error parsing the X-Amz-Credential parameter or other query authentication parameters.";
     BadDigest = 400, "The Content-MD5 or checksum you specified did not match what we received.";
@@ -64,6 +65,7 @@ error_codes! {
     InvalidPartOrder = 400, "The list of parts was not in ascending order. Parts must be ordered by part number.";
     InvalidRange = 416, "The requested range is not satisfiable";
     InvalidRequest = 400, "Invalid Request";
+    InvalidStorageClass = 400, "The storage class you specified is not valid.";
     InvalidTag = 400, "The TagKey or TagValue you have provided is invalid.";
     InvalidToken = 400, "The provided token is malformed or otherwise invalid.";
     InvalidURI = 400, "Couldn't parse the specified URI.";

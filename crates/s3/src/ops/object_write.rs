@@ -12,7 +12,7 @@ use crate::error::{S3Error, S3ErrorCode};
 use crate::ops::OWNER_ID;
 use crate::request::{Input, Request, Stream};
 use crate::response::{response, xml_response, Response};
-use crate::route::Route;
+use crate::route::{Op, Route};
 use crate::storage::{ObjectWrite, Storage};
 use crate::upload::receive;
 use crate::xml::Xml;
@@ -221,6 +221,58 @@ pub(crate) fn write_condition(req: &Request) -> WriteCondition {
     } else {
         WriteCondition::Always
     }
+}
+
+/// Refuses what a request asks for that sluice does not do, rather than
+/// accept it and do something else ("never a wrong success"): ACLs other
+/// than the private ones (buckets behave as S3's "bucket owner enforced"),
+/// grants, server-side encryption (until it exists), storage classes other
+/// than STANDARD. Every operation refuses customer-provided keys (SSE-C).
+pub(crate) fn check_unsupported(req: &Request, op: Op) -> Result<(), S3Error> {
+    let has_prefix = |p: &str| {
+        req.headers
+            .iter()
+            .any(|(n, _)| n.len() >= p.len() && n[..p.len()].eq_ignore_ascii_case(p))
+    };
+    if has_prefix("x-amz-server-side-encryption-customer-") {
+        return Err(S3Error::not_implemented(
+            "Server-side encryption with customer-provided keys",
+        ));
+    }
+    if !matches!(
+        op,
+        Op::PutObject | Op::CreateMultipartUpload | Op::CreateBucket
+    ) {
+        return Ok(());
+    }
+    let acl = req.header("x-amz-acl");
+    if acl.is_some_and(|a| !matches!(a, "private" | "bucket-owner-full-control"))
+        || has_prefix("x-amz-grant-")
+    {
+        return Err(S3ErrorCode::AccessControlListNotSupported.into());
+    }
+    if op == Op::CreateBucket {
+        return Ok(());
+    }
+    match req.header("x-amz-server-side-encryption") {
+        None => {}
+        Some("AES256" | "aws:kms" | "aws:kms:dsse") => {
+            return Err(S3Error::not_implemented("Server-side encryption"))
+        }
+        Some(_) => {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                "The encryption method specified is not supported",
+            ))
+        }
+    }
+    if req
+        .header("x-amz-storage-class")
+        .is_some_and(|c| c != "STANDARD")
+    {
+        return Err(S3ErrorCode::InvalidStorageClass.into());
+    }
+    Ok(())
 }
 
 /// `x-amz-expected-bucket-owner`: the request fails when the bucket is not
