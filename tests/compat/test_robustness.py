@@ -122,3 +122,47 @@ def test_what_sluice_does_not_do_is_refused_not_ignored(s3, bucket):
     # What sluice does do still works.
     put(ACL="private", StorageClass="STANDARD")
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+
+
+def test_out_of_descriptors_the_accept_loop_backs_off(tmp_path):
+    """At the descriptor limit accept(2) fails at once, again and again: the
+    accept loop spun on a core. It backs off now, and the connections it
+    has go on being served."""
+    import resource
+    import socket
+    import subprocess
+    import time
+    from conftest import start_sluice, stop_sluice
+    limit = 64
+    orig = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, orig[1]))
+    try:
+        info = start_sluice(tmp_path / "root", "--cores", "0")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, orig)
+    try:
+        s3 = make_client(info)
+        s3.create_bucket(Bucket="fd-bucket")
+        host, port = info["endpoint"][len("http://"):].split(":")
+        kept = socket.create_connection((host, int(port)))
+        kept.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(kept)[0] == 403
+        flood = [socket.create_connection((host, int(port))) for _ in range(limit + 10)]
+
+        def cpu():
+            fields = open(f"/proc/{info['proc'].pid}/stat").read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        start = cpu()
+        time.sleep(2)
+        used = cpu() - start
+        assert used < 0.5, f"the server used {used:.2f} s of CPU in 2 s while out of descriptors"
+        # The connection it had is still answered.
+        kept.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert read_response(kept)[0] == 403
+        for s in flood:
+            s.close()
+        kept.close()
+        time.sleep(0.3)
+        still_serving(s3)
+    finally:
+        stop_sluice(info)

@@ -3,10 +3,14 @@
 //! pipelining until the client closes or asks to. The only module that
 //! knows a concrete byte stream (TCP, through [`serve`]).
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use monoio::io::AsyncWriteRentExt;
@@ -21,11 +25,52 @@ use crate::request::{Input, Request, Stream};
 use crate::response::{error_response, Body, Response};
 use crate::storage::{ObjectRead, Storage};
 
+/// Runs a future, turning a panic inside it into `Err`: the runtime does not
+/// catch a task's panic, and one would stop the thread with every
+/// connection on it.
+struct CatchUnwind<'a, T>(Pin<Box<dyn Future<Output = T> + 'a>>);
+
+impl<T> Future for CatchUnwind<'_, T> {
+    type Output = Result<T, Box<dyn std::any::Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+/// The message of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// ENOMEM, ENFILE, EMFILE, ENOBUFS (Linux): accept fails for want of
+/// resources, not because of the connection.
+const OUT_OF_RESOURCES: [i32; 4] = [12, 23, 24, 105];
+
 /// Accepts connections on `listener` forever, one task per connection.
 pub async fn serve<B: Storage>(listener: TcpListener, ctx: Rc<ThreadContext<B>>) {
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors or memory: the pending connection stays
+                // in the backlog and accept fails again at once. Back off
+                // instead of spinning; open connections go on being served.
+                if e.raw_os_error().is_some_and(|n| OUT_OF_RESOURCES.contains(&n)) {
+                    tracing::warn!(error = %e, "accept failed; backing off");
+                    monoio::time::sleep(Duration::from_millis(100)).await;
+                }
+                continue;
+            }
         };
         if ctx.connections.get() >= ctx.config.max_connections
             || ctx.config.draining.load(Ordering::Relaxed)
@@ -38,7 +83,13 @@ pub async fn serve<B: Storage>(listener: TcpListener, ctx: Rc<ThreadContext<B>>)
         ctx.config.active.fetch_add(1, Ordering::SeqCst);
         monoio::spawn(async move {
             ctx.connections.set(ctx.connections.get() + 1);
-            serve_connection(stream, Some(peer), &ctx).await;
+            // A panic outside a request (while writing an answer) closes
+            // this connection only.
+            let served = CatchUnwind(Box::pin(serve_connection(stream, Some(peer), &ctx))).await;
+            if let Err(panic) = served {
+                ctx.config.panics.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(peer = %peer, panic = panic_message(&*panic), "connection panicked; closed");
+            }
             ctx.connections.set(ctx.connections.get() - 1);
             ctx.config.active.fetch_sub(1, Ordering::SeqCst);
         });
@@ -108,7 +159,24 @@ pub async fn serve_connection<S: Stream>(
         let consumed_before = input.consumed;
         input.consume(head_len);
         let id = ctx.request_id();
-        let outcome = dispatch::handle(ctx, &request, decoder, &mut input, &id, peer).await;
+        let handled = CatchUnwind(Box::pin(dispatch::handle(
+            ctx, &request, decoder, &mut input, &id, peer,
+        )))
+        .await;
+        let outcome = match handled {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                // The request's state is unknown: no answer, the connection
+                // closes, the thread and its other connections go on.
+                ctx.config.panics.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    request_id = %id,
+                    panic = panic_message(&*panic),
+                    "request panicked; connection closed"
+                );
+                return;
+            }
+        };
         // A body left unread (an error before it) leaves the stream's position
         // unknown: the connection closes after the answer.
         let keep_alive = request.keep_alive

@@ -58,6 +58,11 @@ pub struct ServiceConfig {
     pub authorizer: Arc<dyn Authorizer>,
     /// Sees every answered request (the observe stage).
     pub observer: Arc<dyn Observer>,
+    /// Requests that panicked (each closed its connection only).
+    pub panics: Arc<std::sync::atomic::AtomicU64>,
+    /// For tests of the panic guard: a request naming this key panics.
+    #[doc(hidden)]
+    pub panic_on_key: Option<String>,
 }
 
 impl Default for ServiceConfig {
@@ -74,6 +79,8 @@ impl Default for ServiceConfig {
             active: Arc::new(AtomicUsize::new(0)),
             authorizer: Arc::new(RootOnly),
             observer: Arc::new(Unobserved),
+            panics: Arc::default(),
+            panic_on_key: None,
         }
     }
 }

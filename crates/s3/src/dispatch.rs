@@ -179,6 +179,9 @@ async fn run<B: Storage>(
         session_token: verified.session_token.clone(),
     };
     authorize(ctx, req, r, identity, peer).map_err(early)?;
+    if ctx.config.panic_on_key.is_some() && ctx.config.panic_on_key == r.key {
+        panic!("a test asked this request to panic");
+    }
     ops::object_write::check_unsupported(req, r.op).map_err(early)?;
     // Buckets are unversioned: a version other than `null` names nothing,
     // and must not be taken for the current object (a DeleteObject with

@@ -549,3 +549,47 @@ fn every_operation<B: Storage + Send>(store: B) {
     assert!(seen.contains(&("UploadPartCopy", 403)) && seen.contains(&("UploadPartCopy", 200)));
     assert!(seen.contains(&("CopyObject", 200)) && seen.contains(&("DeleteBucket", 204)));
 }
+
+/// Regression (issue 12): a panic in one request stopped the runtime
+/// thread and every connection on it. Now it closes that connection only:
+/// no answer, the panic counted; another connection opened before it, on
+/// the same (single) thread, is still answered, and so are new ones.
+#[test]
+fn a_panicking_request_closes_its_connection_only() {
+    let config = ServiceConfig {
+        credentials: Credentials(vec![("AKTEST".into(), "secret".into())]),
+        panic_on_key: Some("boom".into()),
+        ..ServiceConfig::default()
+    };
+    let panics = Arc::clone(&config.panics);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        sluice_core::block_on(Driver::Auto, async move {
+            let listener = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let store = MemoryStorage::new();
+            sluice_s3::serve(listener, ThreadContext::new(store, config, 0)).await;
+        })
+        .unwrap();
+    });
+    let port = rx.recv().unwrap();
+    assert_eq!(call(port, "PUT", "/bkt", &[], b"").0, 200);
+    // A connection opened before the panic, kept alive.
+    let mut before = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (status, _) = call(port, "GET", "/bkt/boom", &[], b"");
+    assert_eq!(status, 0, "no answer on the panicking connection");
+    assert_eq!(panics.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // The earlier connection and new ones are still served.
+    before
+        .write_all(b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    before.read_to_end(&mut answer).unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 403"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert_eq!(call(port, "PUT", "/bkt/fine", &[], b"ok").0, 200);
+    assert_eq!(call(port, "GET", "/bkt/fine", &[], b""), (200, "ok".into()));
+}
