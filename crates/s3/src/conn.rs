@@ -65,7 +65,9 @@ pub async fn serve<B: Storage>(listener: TcpListener, ctx: Rc<ThreadContext<B>>)
                 // Out of descriptors or memory: the pending connection stays
                 // in the backlog and accept fails again at once. Back off
                 // instead of spinning; open connections go on being served.
-                if e.raw_os_error().is_some_and(|n| OUT_OF_RESOURCES.contains(&n)) {
+                if e.raw_os_error()
+                    .is_some_and(|n| OUT_OF_RESOURCES.contains(&n))
+                {
                     tracing::warn!(error = %e, "accept failed; backing off");
                     monoio::time::sleep(Duration::from_millis(100)).await;
                 }
