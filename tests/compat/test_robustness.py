@@ -166,3 +166,45 @@ def test_out_of_descriptors_the_accept_loop_backs_off(tmp_path):
         still_serving(s3)
     finally:
         stop_sluice(info)
+
+
+def test_a_client_that_stops_reading_is_closed_at_the_send_timeout(tmp_path):
+    """A GET whose answer the client never reads held its socket and
+    buffers forever. A write that makes no progress for --send-timeout
+    closes the connection: the server's descriptor count falls back, and
+    the client reads to EOF (or a reset) short of the whole object."""
+    import socket
+    import time
+    from conftest import start_sluice, stop_sluice
+    info = start_sluice(tmp_path / "root", "--send-timeout", "1")
+    try:
+        s3 = make_client(info)
+        s3.create_bucket(Bucket="slow-reader")
+        size = 32 << 20
+        s3.put_object(Bucket="slow-reader", Key="big", Body=b"z" * size)
+        fds = lambda: len(os.listdir(f"/proc/{info['proc'].pid}/fd"))
+        before = fds()
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        host, port = info["endpoint"][len("http://"):].split(":")
+        sock.connect((host, int(port)))
+        sock.sendall(signed_head(info, "GET", "/slow-reader/big"))
+        time.sleep(0.5)
+        assert fds() > before  # the socket and the object being sent
+        deadline = time.time() + 15
+        while fds() > before and time.time() < deadline:
+            time.sleep(0.2)
+        assert fds() == before, "the connection is still open on the server"
+        got, closed = 0, False
+        sock.settimeout(10)
+        try:
+            while chunk := sock.recv(1 << 20):
+                got += len(chunk)
+            closed = True
+        except ConnectionResetError:
+            closed = True
+        sock.close()
+        assert closed and got < size, (closed, got)
+        still_serving(s3)
+    finally:
+        stop_sluice(info)

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpListener;
 use sluice_http::{BodyDecoder, RequestHead, ResponseHead, Status};
 
@@ -302,7 +301,10 @@ async fn write_response(
     match resp.body {
         Body::Bytes(b) => {
             head.extend_from_slice(&b);
-            input.write_all(head).await.map(|()| total)
+            input
+                .write_all(head, ctx.config.send_timeout)
+                .await
+                .map(|()| total)
         }
         Body::Object { mut reader, len } => {
             let pool = ctx.pool_for(len);
@@ -315,23 +317,27 @@ async fn write_response(
                 {
                     head.extend_from_slice(chunk.data());
                 }
-                return input.write_all(head).await.map(|()| total);
+                return input
+                    .write_all(head, ctx.config.send_timeout)
+                    .await
+                    .map(|()| total);
             }
-            input.write_all(head).await?;
+            input.write_all(head, ctx.config.send_timeout).await?;
             while let Some(chunk) = reader
                 .next_chunk(pool)
                 .await
                 .map_err(std::io::Error::from)?
             {
-                let (start, len) = (chunk.start, chunk.len);
-                let (result, _) = input
-                    .stream
-                    .write_all(monoio::buf::IoBuf::slice(chunk.buf, start..start + len))
-                    .await;
-                result?;
+                let (start, end) = (chunk.start, chunk.start + chunk.len);
+                input
+                    .send(chunk.buf, start, end, ctx.config.send_timeout)
+                    .await?;
             }
             Ok(total)
         }
-        Body::HeadOnly(_) | Body::Empty => input.write_all(head).await.map(|()| total),
+        Body::HeadOnly(_) | Body::Empty => input
+            .write_all(head, ctx.config.send_timeout)
+            .await
+            .map(|()| total),
     }
 }

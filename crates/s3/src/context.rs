@@ -48,6 +48,9 @@ pub struct ServiceConfig {
     pub header_timeout: Duration,
     /// Time a kept-alive connection may stay idle.
     pub idle_timeout: Duration,
+    /// Time one write of an answer may make no progress (a client that
+    /// stopped reading) before the connection is closed.
+    pub send_timeout: Duration,
     /// Connections per thread; more are closed at once.
     pub max_connections: usize,
     /// Set when the server shuts down: no new connections, none kept alive.
@@ -74,6 +77,7 @@ impl Default for ServiceConfig {
             credentials: Credentials::default(),
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
+            send_timeout: Duration::from_secs(30),
             max_connections: 4096,
             draining: Arc::new(AtomicBool::new(false)),
             active: Arc::new(AtomicUsize::new(0)),

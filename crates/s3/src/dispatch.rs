@@ -221,7 +221,7 @@ async fn run<B: Storage>(
     }
     if req.expect_continue {
         input
-            .write_all(CONTINUE.to_vec())
+            .write_all(CONTINUE.to_vec(), ctx.config.send_timeout)
             .await
             .map_err(|e| early(S3Error::internal(e)))?;
     }

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::buf::IoBuf;
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 /// The request as owned data, once its head is parsed.
 #[derive(Debug)]
@@ -77,8 +78,39 @@ impl<S: Stream> Input<S> {
         }
     }
 
-    pub(crate) async fn write_all(&mut self, data: Vec<u8>) -> std::io::Result<()> {
-        let (result, _) = self.stream.write_all(data).await;
-        result.map(|_| ())
+    /// Writes `buf[start..end]`, failing with TimedOut when a single write
+    /// makes no progress for `timeout`: a client that stops reading cannot
+    /// hold the connection and its buffers.
+    pub(crate) async fn send<T: IoBuf + 'static>(
+        &mut self,
+        mut buf: T,
+        start: usize,
+        end: usize,
+        timeout: Duration,
+    ) -> std::io::Result<()> {
+        let mut pos = start;
+        while pos < end {
+            let write = self.stream.write(IoBuf::slice(buf, pos..end));
+            let (result, slice) = match monoio::time::timeout(timeout, write).await {
+                Ok(done) => done,
+                Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+            };
+            buf = slice.into_inner();
+            match result? {
+                0 => return Err(std::io::ErrorKind::WriteZero.into()),
+                n => pos += n,
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes all of `data` (see [`Input::send`]).
+    pub(crate) async fn write_all(
+        &mut self,
+        data: Vec<u8>,
+        timeout: Duration,
+    ) -> std::io::Result<()> {
+        let end = data.len();
+        self.send(data, 0, end, timeout).await
     }
 }
