@@ -490,7 +490,9 @@ pub(crate) fn open_object(
     if !key.is_dir_marker() {
         // io_uring would answer EAGAIN for a read that must wait for the
         // disk on a non-blocking descriptor.
-        rfs::fcntl_setfl(&fd, rfs::fcntl_getfl(&fd)? - OFlags::NONBLOCK)?;
+        // The descriptor was opened with no other status flag (O_DIRECT,
+        // O_NOATIME, O_APPEND): one F_SETFL, no F_GETFL first.
+        rfs::fcntl_setfl(&fd, OFlags::empty())?;
     }
     let info = object_info(fd.as_fd(), &st, key);
     Ok((fd, info, st.st_dev))
