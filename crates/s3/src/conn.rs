@@ -3,6 +3,7 @@
 //! pipelining until the client closes or asks to. The only module that
 //! knows a concrete byte stream (TCP, through [`serve`]).
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -84,12 +85,21 @@ pub async fn serve<B: Storage>(listener: TcpListener, ctx: Rc<ThreadContext<B>>)
         ctx.config.active.fetch_add(1, Ordering::SeqCst);
         monoio::spawn(async move {
             ctx.connections.set(ctx.connections.get() + 1);
-            // A panic outside a request (while writing an answer) closes
-            // this connection only.
-            let served = CatchUnwind(Box::pin(serve_connection(stream, Some(peer), &ctx))).await;
+            // A panic in a request closes its connection only (the
+            // request's state is unknown, so no answer); the thread and its
+            // other connections go on. One guard per connection, not per
+            // request: it costs nothing on the request path.
+            let last_id = RefCell::new(String::new());
+            let served =
+                CatchUnwind(Box::pin(serve_tracked(stream, Some(peer), &ctx, &last_id))).await;
             if let Err(panic) = served {
                 ctx.config.panics.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(peer = %peer, panic = panic_message(&*panic), "connection panicked; closed");
+                tracing::error!(
+                    request_id = %last_id.borrow(),
+                    peer = %peer,
+                    panic = panic_message(&*panic),
+                    "request panicked; connection closed"
+                );
             }
             ctx.connections.set(ctx.connections.get() - 1);
             ctx.config.active.fetch_sub(1, Ordering::SeqCst);
@@ -104,6 +114,17 @@ pub async fn serve_connection<S: Stream>(
     stream: S,
     peer: Option<SocketAddr>,
     ctx: &ThreadContext<impl Storage>,
+) {
+    serve_tracked(stream, peer, ctx, &RefCell::new(String::new())).await;
+}
+
+/// [`serve_connection`], keeping the id of the request in progress in
+/// `last_id` for the panic guard to log.
+async fn serve_tracked<S: Stream>(
+    stream: S,
+    peer: Option<SocketAddr>,
+    ctx: &ThreadContext<impl Storage>,
+    last_id: &RefCell<String>,
 ) {
     let mut input = Input {
         buf: Vec::with_capacity(64 * 1024),
@@ -160,24 +181,8 @@ pub async fn serve_connection<S: Stream>(
         let consumed_before = input.consumed;
         input.consume(head_len);
         let id = ctx.request_id();
-        let handled = CatchUnwind(Box::pin(dispatch::handle(
-            ctx, &request, decoder, &mut input, &id, peer,
-        )))
-        .await;
-        let outcome = match handled {
-            Ok(outcome) => outcome,
-            Err(panic) => {
-                // The request's state is unknown: no answer, the connection
-                // closes, the thread and its other connections go on.
-                ctx.config.panics.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(
-                    request_id = %id,
-                    panic = panic_message(&*panic),
-                    "request panicked; connection closed"
-                );
-                return;
-            }
-        };
+        last_id.borrow_mut().clone_from(&id);
+        let outcome = dispatch::handle(ctx, &request, decoder, &mut input, &id, peer).await;
         // A body left unread (an error before it) leaves the stream's position
         // unknown: the connection closes after the answer.
         let keep_alive = request.keep_alive
