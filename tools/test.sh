@@ -20,7 +20,7 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "fuzz targets build (cargo check)"
+step "fuzz targets build (cargo check of the fuzz workspace: about a minute on a fresh machine, quiet)"
 # The fuzz crate is its own workspace; checking it keeps the targets compiling
 # without needing cargo-fuzz or a nightly compiler.
 cargo check --manifest-path fuzz/Cargo.toml --bins --quiet
@@ -28,7 +28,7 @@ cargo check --manifest-path fuzz/Cargo.toml --bins --quiet
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-step "cargo test"
+step "cargo test (unit, property, fuzz-corpus replay, crash, real-server tests; a few minutes)"
 cargo test --workspace --locked 2>&1 | tee "$log"
 cargo_passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 
