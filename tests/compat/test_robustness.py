@@ -208,3 +208,24 @@ def test_a_client_that_stops_reading_is_closed_at_the_send_timeout(tmp_path):
         still_serving(s3)
     finally:
         stop_sluice(info)
+
+
+def test_stale_uploads_are_removed_at_their_age(tmp_path):
+    """Unfinished multipart uploads (and what a SIGKILL during Complete
+    leaves in staging) stayed forever. `--stale-upload-age` removes them at
+    start and periodically (here: 1 s, so checked every second)."""
+    import time
+    from conftest import start_sluice, stop_sluice
+    info = start_sluice(tmp_path / "root", "--stale-upload-age", "1")
+    try:
+        s3 = make_client(info)
+        s3.create_bucket(Bucket="stale")
+        s3.create_multipart_upload(Bucket="stale", Key="never-completed")
+        assert len(s3.list_multipart_uploads(Bucket="stale").get("Uploads", [])) == 1
+        deadline = time.time() + 10
+        while s3.list_multipart_uploads(Bucket="stale").get("Uploads") and time.time() < deadline:
+            time.sleep(0.25)
+        assert not s3.list_multipart_uploads(Bucket="stale").get("Uploads")
+        assert os.listdir(os.path.join(info["root"], ".sluice", "multipart")) == []
+    finally:
+        stop_sluice(info)
