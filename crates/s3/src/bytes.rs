@@ -59,6 +59,40 @@ impl ObjectRead for BytesReader {
     }
 }
 
+/// A body collected in memory with its MD5, at most `limit` bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Collected {
+    pub(crate) data: Vec<u8>,
+    md5: Md5,
+    pub(crate) limit: Option<u64>,
+}
+
+impl Collected {
+    pub(crate) fn new(limit: Option<u64>) -> Self {
+        Collected {
+            data: Vec::new(),
+            md5: Md5::new(),
+            limit,
+        }
+    }
+
+    pub(crate) fn write(&mut self, buf: &AlignedBuf) -> Result<()> {
+        if self
+            .limit
+            .is_some_and(|l| (self.data.len() + buf.len()) as u64 > l)
+        {
+            return Err(StoreError::EntityTooLarge);
+        }
+        self.md5.update(buf.as_slice());
+        self.data.extend_from_slice(buf.as_slice());
+        Ok(())
+    }
+
+    pub(crate) fn md5(&self) -> [u8; 16] {
+        self.md5.clone().finalize().into()
+    }
+}
+
 /// What a [`BytesWriter`] does with a whole body: store `data` described by
 /// `info` if `cond` holds (check it under the backend's own lock, for
 /// instance with [`WriteCondition::check`]).
@@ -67,16 +101,14 @@ pub type Publish = Box<dyn FnOnce(Vec<u8>, ObjectInfo, &WriteCondition) -> Resul
 /// An object body collected in memory, its MD5 computed as it comes, then
 /// handed to the backend's [`Publish`] function.
 pub struct BytesWriter {
-    data: Vec<u8>,
-    md5: Md5,
-    limit: Option<u64>,
+    body: Collected,
     publish: Publish,
 }
 
 impl std::fmt::Debug for BytesWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BytesWriter")
-            .field("len", &self.data.len())
+            .field("len", &self.body.data.len())
             .finish_non_exhaustive()
     }
 }
@@ -89,9 +121,7 @@ impl BytesWriter {
         publish: impl FnOnce(Vec<u8>, ObjectInfo, &WriteCondition) -> Result<()> + 'static,
     ) -> Self {
         BytesWriter {
-            data: Vec::new(),
-            md5: Md5::new(),
-            limit,
+            body: Collected::new(limit),
             publish: Box::new(publish),
         }
     }
@@ -99,19 +129,11 @@ impl BytesWriter {
 
 impl BodyWrite for BytesWriter {
     async fn write(&mut self, buf: AlignedBuf) -> Result<()> {
-        if self
-            .limit
-            .is_some_and(|l| (self.data.len() + buf.len()) as u64 > l)
-        {
-            return Err(StoreError::EntityTooLarge);
-        }
-        self.md5.update(buf.as_slice());
-        self.data.extend_from_slice(buf.as_slice());
-        Ok(())
+        self.body.write(&buf)
     }
 
     fn md5(&self) -> [u8; 16] {
-        self.md5.clone().finalize().into()
+        self.body.md5()
     }
 }
 
@@ -121,14 +143,14 @@ impl ObjectWrite for BytesWriter {
         headers: Vec<(String, String)>,
         cond: &WriteCondition,
     ) -> Result<ObjectInfo> {
-        let etag = self.md5().iter().map(|b| format!("{b:02x}")).collect();
+        let etag = sluice_sigv4::hex(&self.md5());
         let info = ObjectInfo {
-            size: self.data.len() as u64,
+            size: self.body.data.len() as u64,
             modified: SystemTime::now(),
             meta: ObjectMeta { etag, headers },
             derived: false,
         };
-        (self.publish)(self.data, info.clone(), cond)?;
+        (self.publish)(self.body.data, info.clone(), cond)?;
         Ok(info)
     }
 }

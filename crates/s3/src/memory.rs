@@ -13,8 +13,9 @@ use sluice_core::{
     ObjectMeta, PartInfo, Result, StoreError, UploadInfo, WriteCondition, MAX_PARTS,
     PART_SIZES_HEADER,
 };
+use sluice_sigv4::hex;
 
-use crate::bytes::{BytesReader, BytesWriter};
+use crate::bytes::{BytesReader, BytesWriter, Collected};
 use crate::storage::{BodyWrite, HeaderUpdate, PartWrite, Storage};
 
 /// An in-memory store. Clones share the same contents.
@@ -71,10 +72,6 @@ impl State {
 struct Upload {
     info: UploadInfo,
     parts: BTreeMap<u32, (PartInfo, Arc<Vec<u8>>)>,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl MemoryStorage {
@@ -138,40 +135,34 @@ impl MemoryStorage {
 #[derive(Debug)]
 pub struct MemoryPartWriter {
     store: MemoryStorage,
-    data: Vec<u8>,
-    md5: Md5,
-    limit: Option<u64>,
+    body: Collected,
     upload_id: String,
     number: u32,
 }
 
 impl BodyWrite for MemoryPartWriter {
     async fn write(&mut self, buf: AlignedBuf) -> Result<()> {
-        if self
-            .limit
-            .is_some_and(|l| (self.data.len() + buf.len()) as u64 > l)
-        {
-            return Err(StoreError::EntityTooLarge);
-        }
-        self.md5.update(buf.as_slice());
-        self.data.extend_from_slice(buf.as_slice());
-        Ok(())
+        self.body.write(&buf)
     }
 
     fn md5(&self) -> [u8; 16] {
-        self.md5.clone().finalize().into()
+        self.body.md5()
     }
 }
 
 impl PartWrite for MemoryPartWriter {
     async fn finish(self, headers: Vec<(String, String)>) -> Result<PartInfo> {
-        if self.limit.is_some_and(|l| self.data.len() as u64 != l) {
+        if self
+            .body
+            .limit
+            .is_some_and(|l| self.body.data.len() as u64 != l)
+        {
             return Err(StoreError::Io(std::io::ErrorKind::UnexpectedEof.into()));
         }
         let (upload_id, number) = (self.upload_id.clone(), self.number);
         let info = PartInfo {
             number,
-            size: self.data.len() as u64,
+            size: self.body.data.len() as u64,
             etag: hex(&self.md5()),
             modified: SystemTime::now(),
             headers,
@@ -183,7 +174,7 @@ impl PartWrite for MemoryPartWriter {
             .ok_or(StoreError::NoSuchUpload)?;
         upload
             .parts
-            .insert(number, (info.clone(), Arc::new(self.data)));
+            .insert(number, (info.clone(), Arc::new(self.body.data)));
         Ok(info)
     }
 }
@@ -390,9 +381,7 @@ impl Storage for MemoryStorage {
         self.lock().upload(bucket, key, upload_id)?;
         Ok(MemoryPartWriter {
             store: self.clone(),
-            data: Vec::new(),
-            md5: Md5::new(),
-            limit: size,
+            body: Collected::new(size),
             upload_id: upload_id.to_owned(),
             number,
         })
