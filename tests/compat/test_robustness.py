@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import make_client
-from test_wire import connect, read_response, signed_head
+from test_wire import closed, connect, read_response, signed_head
 
 
 def code(call):
@@ -227,5 +227,144 @@ def test_stale_uploads_are_removed_at_their_age(tmp_path):
             time.sleep(0.25)
         assert not s3.list_multipart_uploads(Bucket="stale").get("Uploads")
         assert os.listdir(os.path.join(info["root"], ".sluice", "multipart")) == []
+    finally:
+        stop_sluice(info)
+
+
+def server_fds(info):
+    return len(os.listdir(f"/proc/{info['proc'].pid}/fd"))
+
+
+def server_rss_kib(info):
+    for line in open(f"/proc/{info['proc'].pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_the_connection_cap_counts_sockets_until_they_are_closed(tmp_path):
+    """`--max-connections` per thread: a connection counts from its accept
+    until its socket is closed, and every timed-out read or write is
+    cancelled and awaited before the connection ends, so the server never
+    holds more sockets than the cap, not even while timed-out ones close.
+    Connections over the cap are closed at once; slots freed by the header
+    timeout are taken again."""
+    import socket
+    import threading
+    import time
+    from conftest import start_sluice, stop_sluice
+    cap = 8
+    info = start_sluice(tmp_path / "root", "--cores", "0", "--max-connections", str(cap),
+                        "--header-timeout", "1")
+    try:
+        s3 = make_client(info)
+        s3.create_bucket(Bucket="cap")
+        time.sleep(0.3)  # boto3's connection goes idle; it is kept open
+        base = server_fds(info)
+        peak = [base]
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                peak[0] = max(peak[0], server_fds(info))
+                time.sleep(0.005)
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            host, port = info["endpoint"][len("http://"):].split(":")
+            # boto3's kept-alive connection holds one slot.
+            for round_ in range(3):
+                held = []
+                for _ in range(cap - 1):
+                    s = socket.create_connection((host, int(port)))
+                    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finished
+                    held.append(s)
+                time.sleep(0.2)
+                # Over the cap: closed at once, no answer.
+                extra = socket.create_connection((host, int(port)))
+                assert closed(extra), f"round {round_}: a connection over the cap was kept"
+                extra.close()
+                # The header timeout closes the held ones; their slots are free again.
+                for s in held:
+                    assert closed(s), f"round {round_}: a slow head was not closed"
+                    s.close()
+        finally:
+            stop.set()
+            sampler.join()
+        # Each slot taken again after its socket was closed: at most the
+        # cap's sockets, plus the one over the cap between its accept and
+        # its close.
+        assert peak[0] <= base + (cap - 1) + 1, (base, peak[0])
+        still_serving(s3)
+    finally:
+        stop_sluice(info)
+
+
+def test_pipelined_requests_that_are_never_read_are_closed_at_the_send_timeout(tmp_path):
+    """10 anonymous connections with a small receive buffer pipeline 16,000
+    GETs each and never read the answers. The server parses a request only
+    after the previous answer was written, so it holds one unsent answer per
+    connection, never a backlog of parsed requests; the answer that makes no
+    progress for --send-timeout closes the connection. The server's
+    descriptors and memory come back."""
+    import socket
+    import threading
+    import time
+    from conftest import start_sluice, stop_sluice
+    info = start_sluice(tmp_path / "root", "--send-timeout", "1")
+    try:
+        s3 = make_client(info)
+        s3.create_bucket(Bucket="pipe")
+        s3.put_object(Bucket="pipe", Key="k", Body=b"x" * 1000)
+        time.sleep(0.3)
+        base_fds, base_rss = server_fds(info), server_rss_kib(info)
+        host, port = info["endpoint"][len("http://"):].split(":")
+        request = b"GET /pipe/k HTTP/1.1\r\nHost: x\r\n\r\n"
+        socks, sent = [], [0] * 10
+
+        def flood(i, s):
+            s.settimeout(8)
+            data = request * 16000
+            try:
+                while sent[i] < len(data):
+                    sent[i] += s.send(data[sent[i]:])
+            except OSError:
+                pass  # the server stopped reading, then closed
+        for i in range(10):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect((host, int(port)))
+            socks.append(s)
+        threads = [threading.Thread(target=flood, args=(i, s)) for i, s in enumerate(socks)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        peak_rss = server_rss_kib(info)
+        deadline = time.time() + 15
+        while server_fds(info) > base_fds and time.time() < deadline:
+            time.sleep(0.1)
+        assert server_fds(info) == base_fds, "a connection that never reads is still open"
+        for t in threads:
+            t.join()
+        answered = []
+        for s in socks:
+            # What the server wrote before it gave up, then EOF or a reset.
+            s.settimeout(5)
+            got = b""
+            try:
+                while chunk := s.recv(1 << 20):
+                    got += chunk
+            except ConnectionResetError:
+                pass
+            answered.append(got.count(b"HTTP/1.1 "))
+            s.close()
+        # Far from all 16,000 requests were answered: the server stopped
+        # taking requests in when its answers stopped leaving.
+        # (Seen: 15 answers each, what the two socket buffers hold.)
+        assert all(n < 1000 for n in answered), answered
+        end_rss = server_rss_kib(info)
+        assert peak_rss - base_rss < 64 << 10, (base_rss, peak_rss)
+        assert end_rss - base_rss < 16 << 10, (base_rss, end_rss)
+        still_serving(s3)
     finally:
         stop_sluice(info)

@@ -10,7 +10,6 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -82,9 +81,13 @@ pub async fn serve<B: Storage>(listener: TcpListener, ctx: Rc<ThreadContext<B>>)
         }
         let _ = stream.set_nodelay(true);
         let ctx = Rc::clone(&ctx);
+        // Counted from the accept until its socket is closed: the task
+        // drops the stream with no operation of it in flight (every timed
+        // operation is awaited to its end, see `Input::timed`), so the
+        // close is submitted before the count goes down.
+        ctx.connections.set(ctx.connections.get().saturating_add(1));
         ctx.config.active.fetch_add(1, Ordering::SeqCst);
         monoio::spawn(async move {
-            ctx.connections.set(ctx.connections.get() + 1);
             // A panic in a request closes its connection only (the
             // request's state is unknown, so no answer); the thread and its
             // other connections go on. One guard per connection, not per
@@ -101,7 +104,7 @@ pub async fn serve<B: Storage>(listener: TcpListener, ctx: Rc<ThreadContext<B>>)
                     "request panicked; connection closed"
                 );
             }
-            ctx.connections.set(ctx.connections.get() - 1);
+            ctx.connections.set(ctx.connections.get().saturating_sub(1));
             ctx.config.active.fetch_sub(1, Ordering::SeqCst);
         });
     }
@@ -126,11 +129,7 @@ async fn serve_tracked<S: Stream>(
     ctx: &ThreadContext<impl Storage>,
     last_id: &RefCell<String>,
 ) {
-    let mut input = Input {
-        buf: Vec::with_capacity(64 * 1024),
-        stream,
-        consumed: 0,
-    };
+    let mut input = Input::new(stream);
     let limits = ctx.config.limits;
     let mut first = true;
     loop {
@@ -213,18 +212,25 @@ async fn serve_tracked<S: Stream>(
 
 /// Waits for the next request on an idle connection. False when the
 /// connection should close: the peer closed, the idle timeout passed, or the
-/// server is shutting down. (A read abandoned here is never followed by
-/// another on this connection, so its bytes cannot be lost to a later read.)
+/// server is shutting down. It reads in slices of at most 250 ms, so that a
+/// shutdown closes idle connections promptly; a slice that times out is
+/// cancelled and awaited, so no byte is lost between slices.
 async fn wait_idle(input: &mut Input<impl Stream>, ctx: &ThreadContext<impl Storage>) -> bool {
-    let draining = Arc::clone(&ctx.config.draining);
-    let watch = async move {
-        while !draining.load(Ordering::Relaxed) {
-            monoio::time::sleep(Duration::from_millis(250)).await;
+    const SLICE: Duration = Duration::from_millis(250);
+    let deadline = std::time::Instant::now() + ctx.config.idle_timeout;
+    loop {
+        if ctx.config.draining.load(Ordering::Relaxed) {
+            return false;
         }
-    };
-    monoio::select! {
-        filled = input.fill(ctx.config.idle_timeout) => matches!(filled, Ok(n) if n > 0),
-        () = watch => false,
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        match input.fill(left.min(SLICE)).await {
+            Ok(n) => return n > 0,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return false,
+        }
     }
 }
 

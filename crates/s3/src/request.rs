@@ -1,10 +1,13 @@
 //! A request as the stages see it: the owned head, and the connection's
 //! input (bytes read and not yet consumed, over any byte stream).
 
+use std::future::Future;
+use std::task::Poll;
 use std::time::Duration;
 
-use monoio::buf::IoBuf;
-use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use monoio::buf::{IoBuf, IoBufMut};
+use monoio::io::{CancelableAsyncReadRent, CancelableAsyncWriteRent, Canceller};
+use monoio::BufResult;
 
 /// The request as owned data, once its head is parsed.
 #[derive(Debug)]
@@ -37,10 +40,12 @@ impl Request {
 
 /// The byte stream a connection runs over: TCP today, TLS or anything else
 /// with monoio's owned-buffer read and write tomorrow. Nothing outside this
-/// module names a concrete stream type.
-pub trait Stream: AsyncReadRent + AsyncWriteRent {}
+/// module names a concrete stream type. Its operations must be cancelable:
+/// an operation that times out is cancelled and awaited to its end, so no
+/// operation outlives its connection (see [`Input::timed`]).
+pub trait Stream: CancelableAsyncReadRent + CancelableAsyncWriteRent {}
 
-impl<T: AsyncReadRent + AsyncWriteRent> Stream for T {}
+impl<T: CancelableAsyncReadRent + CancelableAsyncWriteRent> Stream for T {}
 
 /// The connection's input: bytes read and not yet consumed, and the stream
 /// (answers are written to it too).
@@ -50,31 +55,112 @@ pub(crate) struct Input<S> {
     /// Bytes of requests taken so far (heads and bodies), for the observe
     /// stage's byte counts.
     pub consumed: u64,
+    /// Cancels the operation in flight when it times out (one per
+    /// connection: a fresh one after each cancellation).
+    canceller: Canceller,
+}
+
+/// What a timed operation came to.
+enum Timed<T> {
+    Done(std::io::Result<usize>, T),
+    /// Timed out and cancelled; the operation has ended and its buffer is
+    /// back. Bytes it moved in the race with its cancellation are counted
+    /// in the result (a read that landed is kept, not lost).
+    TimedOut(std::io::Result<usize>, T),
+}
+
+/// Runs `op`, an I/O operation made with a handle of `canceller`, for at
+/// most `timeout`. When it times out it is cancelled and then awaited to its
+/// end: dropping it instead would leave the kernel operation (and with it
+/// the socket) alive until the cancellation lands, after the connection has
+/// ended and its slot under the per-thread cap was given back. So when a
+/// connection ends nothing of it is in flight, and its socket is closed as
+/// its stream drops.
+async fn timed<T>(
+    canceller: &mut Canceller,
+    timeout: Duration,
+    op: impl Future<Output = BufResult<usize, T>>,
+) -> Timed<T> {
+    let mut op = std::pin::pin!(op);
+    let sleep = monoio::time::sleep(timeout);
+    let mut sleep = std::pin::pin!(sleep);
+    let first = std::future::poll_fn(|cx| {
+        if let Poll::Ready(done) = op.as_mut().poll(cx) {
+            return Poll::Ready(Some(done));
+        }
+        sleep.as_mut().poll(cx).map(|()| None)
+    })
+    .await;
+    match first {
+        Some((result, buf)) => Timed::Done(result, buf),
+        None => {
+            *canceller = std::mem::take(canceller).cancel();
+            let (result, buf) = op.await;
+            Timed::TimedOut(result, buf)
+        }
+    }
 }
 
 impl<S: Stream> Input<S> {
+    pub(crate) fn new(stream: S) -> Self {
+        Input {
+            buf: Vec::with_capacity(64 * 1024),
+            stream,
+            consumed: 0,
+            canceller: Canceller::new(),
+        }
+    }
+
     /// Takes `n` bytes off the front of the buffer.
     pub(crate) fn consume(&mut self, n: usize) {
         self.buf.drain(..n);
-        self.consumed += n as u64;
+        self.consumed = self.consumed.saturating_add(n as u64);
     }
 
-    /// Reads more bytes; Ok(0) at end of stream.
+    /// Reads more bytes; Ok(0) at end of stream, TimedOut when nothing came
+    /// for `timeout`.
     pub(crate) async fn fill(&mut self, timeout: Duration) -> std::io::Result<usize> {
         if self.buf.capacity() - self.buf.len() < 16 * 1024 {
             self.buf.reserve(64 * 1024);
         }
         let buf = std::mem::take(&mut self.buf);
         let len = buf.len();
-        let read = self
-            .stream
-            .read(monoio::buf::IoBufMut::slice_mut(buf, len..));
-        match monoio::time::timeout(timeout, read).await {
-            Ok((result, slice)) => {
+        let slice = monoio::buf::IoBufMut::slice_mut(buf, len..);
+        let op = self.stream.cancelable_read(slice, self.canceller.handle());
+        match timed(&mut self.canceller, timeout, op).await {
+            Timed::Done(result, slice) => {
                 self.buf = slice.into_inner();
                 result
             }
-            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+            Timed::TimedOut(result, slice) => {
+                self.buf = slice.into_inner();
+                match result {
+                    // The read landed as it was being cancelled: keep it.
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(std::io::ErrorKind::TimedOut.into()),
+                }
+            }
+        }
+    }
+
+    /// Reads straight from the stream into `buf[start..end]` (a body into
+    /// an aligned buffer, bypassing the input buffer); Ok(0) at end of
+    /// stream, TimedOut when nothing came for `timeout`.
+    pub(crate) async fn read_into<T: IoBuf + IoBufMut + 'static>(
+        &mut self,
+        buf: T,
+        start: usize,
+        end: usize,
+        timeout: Duration,
+    ) -> (std::io::Result<usize>, T) {
+        let slice = monoio::buf::IoBufMut::slice_mut(buf, start..end);
+        let op = self.stream.cancelable_read(slice, self.canceller.handle());
+        match timed(&mut self.canceller, timeout, op).await {
+            Timed::Done(result, slice) => (result, slice.into_inner()),
+            Timed::TimedOut(result, slice) => match result {
+                Ok(n) if n > 0 => (Ok(n), slice.into_inner()),
+                _ => (Err(std::io::ErrorKind::TimedOut.into()), slice.into_inner()),
+            },
         }
     }
 
@@ -90,15 +176,16 @@ impl<S: Stream> Input<S> {
     ) -> std::io::Result<()> {
         let mut pos = start;
         while pos < end {
-            let write = self.stream.write(IoBuf::slice(buf, pos..end));
-            let (result, slice) = match monoio::time::timeout(timeout, write).await {
-                Ok(done) => done,
-                Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+            let slice = IoBuf::slice(buf, pos..end);
+            let op = self.stream.cancelable_write(slice, self.canceller.handle());
+            let (result, slice) = match timed(&mut self.canceller, timeout, op).await {
+                Timed::Done(result, slice) => (result, slice),
+                Timed::TimedOut(..) => return Err(std::io::ErrorKind::TimedOut.into()),
             };
             buf = slice.into_inner();
             match result? {
                 0 => return Err(std::io::ErrorKind::WriteZero.into()),
-                n => pos += n,
+                n => pos = pos.saturating_add(n),
             }
         }
         Ok(())

@@ -173,16 +173,10 @@ pub(crate) async fn receive<S: DataSink>(
             let start = payload.len();
             let want =
                 (payload.capacity() - start).min(usize::try_from(remaining).unwrap_or(usize::MAX));
-            let read = monoio::io::AsyncReadRent::read(
-                &mut input.stream,
-                monoio::buf::IoBufMut::slice_mut(payload, start..start + want),
-            );
-            let (result, slice) = match monoio::time::timeout(ctx.config.header_timeout, read).await
-            {
-                Ok(done) => done,
-                Err(_) => return Err(body_err(incomplete())),
-            };
-            payload = slice.into_inner();
+            let (result, back) = input
+                .read_into(payload, start, start + want, ctx.config.header_timeout)
+                .await;
+            payload = back;
             let n = match result {
                 Ok(n) if n > 0 => n,
                 _ => return Err(body_err(incomplete())),

@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// stopped reading) before the connection is closed.
     #[arg(long, default_value = "30", value_parser = parse_seconds)]
     send_timeout: Duration,
+    /// Connections each thread serves at once; more are closed as they
+    /// are accepted (a socket counts until it is closed).
+    #[arg(long, default_value = "4096", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// Seconds after which an unfinished multipart upload is removed (with
     /// what killed writes left in the store's temporary folder); checked at
     /// start and then every quarter of it, at most hourly.
@@ -160,6 +164,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         header_timeout: args.header_timeout,
         idle_timeout: args.idle_timeout,
         send_timeout: args.send_timeout,
+        max_connections: args.max_connections as usize,
         observer: Arc::new(RequestLog),
         ..ServiceConfig::default()
     };
