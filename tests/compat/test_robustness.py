@@ -368,3 +368,32 @@ def test_pipelined_requests_that_are_never_read_are_closed_at_the_send_timeout(t
         still_serving(s3)
     finally:
         stop_sluice(info)
+
+
+def test_stale_temporary_files_are_removed_periodically(tmp_path):
+    """What a killed write leaves in `.sluice/tmp` was removed at start only
+    (and only after an hour): a server that runs for months kept it. The
+    cleaner now removes temporaries not modified for --stale-upload-age
+    (capped at an hour) every time it runs; names that are not the store's
+    stay."""
+    import time
+    from conftest import start_sluice, stop_sluice
+    info = start_sluice(tmp_path / "root", "--stale-upload-age", "2")
+    try:
+        tmp = os.path.join(info["root"], ".sluice", "tmp")
+        debris = os.path.join(tmp, ".sluice-tmp-killed")
+        foreign = os.path.join(tmp, "not-ours")
+        for path in (debris, foreign):
+            with open(path, "wb") as f:
+                f.write(b"x" * 4096)
+        old = time.time() - 10
+        os.utime(debris, (old, old))
+        os.utime(foreign, (old, old))
+        deadline = time.time() + 10
+        while os.path.exists(debris) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not os.path.exists(debris), "a stale temporary file was kept"
+        assert os.path.exists(foreign)
+        still_serving(make_client(info))
+    finally:
+        stop_sluice(info)

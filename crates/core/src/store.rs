@@ -134,7 +134,7 @@ impl Store {
         )?;
         let root_dev = rfs::fstat(&root_fd)?.st_dev;
         let tmp_fd = fsys::open_dir(root_fd.as_fd(), &format!("{INTERNAL_DIR}/tmp"))?;
-        remove_old_temporaries(tmp_fd.as_fd());
+        remove_old_temporaries(tmp_fd.as_fd(), TEMPORARY_AGE);
         let root_direct = opts.direct_io && fsys::probe_direct(root_fd.as_fd());
         Ok(Store {
             inner: Arc::new(Inner {
@@ -402,14 +402,31 @@ impl Store {
     }
 }
 
-/// Removes what crashed publishes left in the internal temporary folder.
-/// Only files older than an hour go: other nodes sharing the filesystem may
-/// be publishing through it right now.
-fn remove_old_temporaries(tmp: BorrowedFd<'_>) {
+impl Store {
+    /// Removes what crashed writes and publishes left in the internal
+    /// temporary folder, if not modified for `age` (at most an hour: an
+    /// older temporary belongs to no write, since a body that stalls is cut
+    /// off at the header timeout). Other nodes sharing the filesystem may
+    /// be writing through the folder right now, so a younger one stays.
+    /// The number removed.
+    #[must_use]
+    pub fn remove_stale_temporaries(&self, age: Duration) -> usize {
+        remove_old_temporaries(self.inner.tmp_fd.as_fd(), age.min(TEMPORARY_AGE))
+    }
+}
+
+/// Temporaries older than this are debris at start.
+const TEMPORARY_AGE: Duration = Duration::from_secs(3600);
+
+/// Removes the temporaries in `tmp` older than `age`; the number removed.
+fn remove_old_temporaries(tmp: BorrowedFd<'_>, age: Duration) -> usize {
     let Ok(dir) = rfs::Dir::read_from(tmp) else {
-        return;
+        return 0;
     };
-    let cutoff = SystemTime::now() - Duration::from_secs(3600);
+    let cutoff = SystemTime::now()
+        .checked_sub(age)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut removed = 0usize;
     for entry in dir.flatten() {
         let Ok(name) = entry.file_name().to_str() else {
             continue;
@@ -418,11 +435,14 @@ fn remove_old_temporaries(tmp: BorrowedFd<'_>) {
             continue;
         }
         if let Ok(st) = rfs::statat(tmp, name, AtFlags::SYMLINK_NOFOLLOW) {
-            if system_time(st.st_mtime, st.st_mtime_nsec) < cutoff {
-                let _ = rfs::unlinkat(tmp, name, AtFlags::empty());
+            if system_time(st.st_mtime, st.st_mtime_nsec) < cutoff
+                && rfs::unlinkat(tmp, name, AtFlags::empty()).is_ok()
+            {
+                removed = removed.saturating_add(1);
             }
         }
     }
+    removed
 }
 
 /// Removes the store-created directories of `parent` from the deepest up,

@@ -53,9 +53,10 @@ pub struct ServeArgs {
     /// are accepted (a socket counts until it is closed).
     #[arg(long, default_value = "4096", value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
-    /// Seconds after which an unfinished multipart upload is removed (with
-    /// what killed writes left in the store's temporary folder); checked at
-    /// start and then every quarter of it, at most hourly.
+    /// Seconds after which an unfinished multipart upload is removed, and
+    /// what killed writes left in the store's temporary folder (those after
+    /// at most an hour); checked at start and then every quarter of it, at
+    /// most hourly.
     #[arg(long, default_value = "604800", value_parser = parse_seconds)]
     stale_upload_age: Duration,
     /// Benchmark mode: bodies are verified and discarded (objects keep
@@ -234,13 +235,20 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Removes stale multipart uploads now, then periodically on a thread of
-/// its own (a slow filesystem walk stays off the runtime threads).
+/// Removes stale multipart uploads and temporary files now, then
+/// periodically on a thread of its own (a slow filesystem walk stays off
+/// the runtime threads).
 fn start_cleaner(store: &Store, age: Duration) {
-    let clean = move |store: &Store| match store.remove_stale_uploads(age) {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(uploads = n, "removed stale multipart uploads"),
-        Err(e) => tracing::warn!(error = %e, "could not clean stale multipart uploads"),
+    let clean = move |store: &Store| {
+        match store.remove_stale_uploads(age) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "removed stale multipart uploads"),
+            Err(e) => tracing::warn!(error = %e, "could not clean stale multipart uploads"),
+        }
+        match store.remove_stale_temporaries(age) {
+            0 => {}
+            n => tracing::info!(files = n, "removed stale temporary files"),
+        }
     };
     clean(store);
     let store = store.clone();
