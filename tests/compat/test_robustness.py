@@ -397,3 +397,45 @@ def test_stale_temporary_files_are_removed_periodically(tmp_path):
         still_serving(make_client(info))
     finally:
         stop_sluice(info)
+
+
+def test_a_version_inside_delete_objects_names_nothing(s3, bucket):
+    """`delete_objects` with `VersionId='abc'` deleted the current object
+    (the version was ignored), as `delete_object(VersionId='abc')` did.
+    Buckets are unversioned: such a key gets an InvalidArgument error
+    element and stays; `VersionId='null'` is the object itself."""
+    s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="b", Body=b"b")
+    out = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": "a", "VersionId": "abc"}, {"Key": "b", "VersionId": "null"}]})
+    assert [(e["Key"], e["Code"]) for e in out.get("Errors", [])] == [("a", "InvalidArgument")]
+    assert [(d["Key"], d.get("VersionId")) for d in out["Deleted"]] == [("b", "null")]
+    assert s3.get_object(Bucket=bucket, Key="a")["Body"].read() == b"a"
+    assert "Contents" in s3.list_objects_v2(Bucket=bucket, Prefix="a")
+    assert code(lambda: s3.head_object(Bucket=bucket, Key="b")) == "404"
+
+
+def test_complete_checks_the_checksums_it_names(s3, bucket):
+    """CompleteMultipartUpload named part checksums that were never
+    compared: a wrong one was accepted with 200. Each must be the checksum
+    recorded with the part (InvalidPart otherwise, as in S3); a checksum of
+    the whole object, which sluice does not compute at completion, is
+    refused rather than ignored."""
+    key = "mpu-checksums"
+    up = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key=key, UploadId=up, PartNumber=1, Body=b"p" * 1000,
+                          ChecksumAlgorithm="CRC32")
+    good = part["ChecksumCRC32"]
+    wrong = "AAAAAA==" if good != "AAAAAA==" else "AAAAAQ=="
+
+    def complete(**part_extra):
+        return s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up, MultipartUpload={
+            "Parts": [{"PartNumber": 1, "ETag": part["ETag"], **part_extra}]})
+    assert code(lambda: complete(ChecksumCRC32=wrong)) == "InvalidPart"
+    assert code(lambda: complete(ChecksumSHA256="n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=")) == "InvalidPart"
+    assert code(lambda: s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=up, ChecksumCRC32=good,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})) == "NotImplemented"
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=key)
+    complete(ChecksumCRC32=good)
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"p" * 1000

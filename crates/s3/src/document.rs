@@ -102,6 +102,11 @@ impl Element {
         &self.text
     }
 
+    /// The child elements, in document order.
+    pub(crate) fn children(&self) -> &[Element] {
+        &self.children
+    }
+
     /// Every descendant named `name`, in document order.
     pub(crate) fn all<'a>(&'a self, name: &str) -> Vec<&'a Element> {
         let mut out = Vec::new();

@@ -39,6 +39,7 @@ mod file_store;
 mod memory;
 mod observe;
 mod ops;
+mod params;
 mod request;
 mod response;
 mod route;

@@ -2,8 +2,7 @@
 //! GetBucketLocation, GetBucketVersioning.
 
 use crate::context::ThreadContext;
-use crate::error::S3Error;
-use crate::ops::list::{hex_token, unhex_token};
+use crate::error::{S3Error, S3ErrorCode};
 use crate::response::{response, xml_response, Response};
 use crate::route::Route;
 use crate::storage::Storage;
@@ -16,15 +15,20 @@ pub(crate) fn list_buckets(
 ) -> Result<Response, S3Error> {
     let mut buckets = ctx.store.list_buckets().map_err(S3Error::from)?;
     let prefix = r.param("prefix").unwrap_or_default();
-    let after = r.param("continuation-token").and_then(unhex_token);
+    let after = r
+        .param("continuation-token")
+        .map(crate::params::continuation_key)
+        .transpose()?;
     buckets.retain(|b| {
         b.name.starts_with(prefix) && after.as_ref().is_none_or(|a| b.name.as_str() > a.as_str())
     });
-    let max = r
-        .param("max-buckets")
-        .and_then(|m| m.parse::<usize>().ok())
-        .unwrap_or(10_000)
-        .clamp(1, 10_000);
+    let max = crate::params::max_count("max-buckets", r.param("max-buckets"), 10_000, 10_000)?;
+    if max == 0 {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            "max-buckets must be between 1 and 10000",
+        ));
+    }
     let truncated = buckets.len() > max;
     buckets.truncate(max);
     let mut x = Xml::new();
@@ -44,7 +48,10 @@ pub(crate) fn list_buckets(
     x.close("Buckets");
     if truncated {
         if let Some(last) = buckets.last() {
-            x.leaf("ContinuationToken", &hex_token(&last.name));
+            x.leaf(
+                "ContinuationToken",
+                &crate::params::continuation_token(&last.name),
+            );
         }
     }
     if !prefix.is_empty() {

@@ -43,10 +43,7 @@ pub(crate) async fn copy_object(
         .modified
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let date = |h: &str| {
-        req.header(h)
-            .and_then(|v| sluice_sigv4::parse_http_date(v.as_bytes()))
-    };
+    let date = |h: &str| crate::params::http_date(req.header(h));
     if date("x-amz-copy-source-if-unmodified-since").is_some_and(|t| modified > t)
         || date("x-amz-copy-source-if-modified-since").is_some_and(|t| modified <= t)
     {
@@ -136,30 +133,17 @@ pub(crate) async fn upload_part_copy(
     let mut reader = ctx.store.get_object(&src_bucket, &src_key)?;
     let size = reader.info().size;
     let (start, end) = match req.header("x-amz-copy-source-range") {
-        Some(range) => {
-            let bad = || {
-                S3Error::new(S3ErrorCode::InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
-            };
-            let (a, b) = range
-                .trim()
-                .strip_prefix("bytes=")
-                .and_then(|s| s.split_once('-'))
-                .ok_or_else(bad)?;
-            let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-            if a > b || b >= size {
-                return Err(S3Error::new(
-                    S3ErrorCode::InvalidRange,
-                    "The requested range is not satisfiable",
-                ));
-            }
-            (a, b + 1)
-        }
+        Some(range) => crate::params::copy_source_range(range, size)?,
         None => (0, size),
     };
     reader.set_range(start, end);
-    let mut part = ctx
-        .store
-        .upload_part(bucket, key, upload_id(r), number, Some(end - start))?;
+    let mut part = ctx.store.upload_part(
+        bucket,
+        key,
+        upload_id(r),
+        number,
+        Some(end.saturating_sub(start)),
+    )?;
     let mut out = ctx.pool.get();
     while let Some(chunk) = reader.next_chunk(&ctx.pool).await? {
         let mut rest = chunk.data();

@@ -21,15 +21,7 @@ type Fail = (S3Error, bool);
 
 /// The part number of an UploadPart(Copy), 1..=10000.
 pub(crate) fn part_number(r: &Route) -> Result<u32, S3Error> {
-    r.param("partNumber")
-        .and_then(|n| n.parse().ok())
-        .filter(|n| (1..=10_000).contains(n))
-        .ok_or_else(|| {
-            S3Error::new(
-                S3ErrorCode::InvalidArgument,
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )
-        })
+    crate::params::part_number(r.param("partNumber"))
 }
 
 pub(crate) fn upload_id(r: &Route) -> &str {
@@ -94,6 +86,7 @@ pub(crate) async fn complete(
 ) -> Result<Response, S3Error> {
     let doc = Element::parse(body)?;
     let mut parts = Vec::new();
+    let mut checksums = Vec::new();
     for part in doc.all("Part") {
         let number = part
             .first("PartNumber")
@@ -103,11 +96,19 @@ pub(crate) async fn complete(
             .first("ETag")
             .map(|e| e.text().trim().to_owned())
             .ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML))?;
+        for c in part.children() {
+            if let Some(alg) = c.name.strip_prefix("Checksum") {
+                if alg != "Type" {
+                    checksums.push((number, alg.to_ascii_lowercase(), c.text().trim()));
+                }
+            }
+        }
         parts.push((number, etag));
     }
     if parts.is_empty() {
         return Err(S3Error::from(S3ErrorCode::MalformedXML));
     }
+    check_part_checksums(ctx, bucket, key, upload_id(r), &checksums)?;
     let info = ctx
         .store
         .complete_multipart(
@@ -126,6 +127,42 @@ pub(crate) async fn complete(
     x.leaf("ETag", &format!("\"{}\"", info.meta.etag))
         .close("CompleteMultipartUploadResult");
     Ok(xml_response(200, x.finish()))
+}
+
+/// Each checksum a Complete names for a part must be the one recorded when
+/// the part was uploaded: a wrong or unrecorded one is InvalidPart, as in
+/// S3. Checked before the completion, which then checks each part's ETag:
+/// a part re-uploaded in between with the named ETag has the same bytes,
+/// so the checksum checked here is still its checksum.
+fn check_part_checksums(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+    key: &str,
+    upload: &str,
+    checksums: &[(u32, String, &str)],
+) -> Result<(), S3Error> {
+    if checksums.is_empty() {
+        return Ok(());
+    }
+    let recorded = ctx.store.list_parts(bucket, key, upload)?;
+    for (number, alg, value) in checksums {
+        let header = format!("x-amz-checksum-{alg}");
+        let matches = recorded
+            .iter()
+            .find(|p| p.number == *number)
+            .and_then(|p| p.headers.iter().find(|(n, _)| *n == header))
+            .is_some_and(|(_, v)| v == value);
+        if !matches {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidPart,
+                format!(
+                    "One or more of the specified parts could not be found. The checksum \
+                     named for part {number} is not the part's {alg} checksum."
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn abort(
@@ -148,15 +185,8 @@ pub(crate) fn list_parts(
     bucket: &str,
     key: &str,
 ) -> Result<Response, S3Error> {
-    let max: usize = r
-        .param("max-parts")
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(1000)
-        .min(1000);
-    let marker: u32 = r
-        .param("part-number-marker")
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
+    let max = crate::params::max_count("max-parts", r.param("max-parts"), 1000, 1000)?;
+    let marker = crate::params::part_marker("part-number-marker", r.param("part-number-marker"))?;
     let all = ctx.store.list_parts(bucket, key, upload_id(r))?;
     let after: Vec<_> = all.into_iter().filter(|p| p.number > marker).collect();
     let truncated = after.len() > max;
@@ -195,11 +225,7 @@ pub(crate) fn list_uploads(
     bucket: &str,
 ) -> Result<Response, S3Error> {
     let prefix = r.param("prefix").unwrap_or_default();
-    let max: usize = r
-        .param("max-uploads")
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(1000)
-        .min(1000);
+    let max = crate::params::max_count("max-uploads", r.param("max-uploads"), 1000, 1000)?;
     let key_marker = r.param("key-marker").unwrap_or_default();
     let uploads: Vec<_> = ctx
         .store

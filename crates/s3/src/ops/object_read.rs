@@ -8,44 +8,13 @@ use sluice_http::Method;
 
 use crate::context::ThreadContext;
 use crate::error::{S3Error, S3ErrorCode};
+use crate::params;
 use crate::request::Request;
 use crate::response::{response, xml_response, Body, Response};
 use crate::route::Route;
 use crate::storage::{ObjectRead, Storage};
 use crate::time::http_date;
 use crate::xml::Xml;
-
-/// Parses `Range: bytes=a-b | a- | -n` against `size`: Some((start, end)) or
-/// None to serve the whole object (an unparseable range is ignored, as S3 does).
-fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, S3Error> {
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return Ok(None);
-    };
-    if spec.contains(',') {
-        return Ok(None);
-    }
-    let Some((a, b)) = spec.split_once('-') else {
-        return Ok(None);
-    };
-    let num = |s: &str| s.trim().parse::<u64>().ok();
-    let unsatisfiable = || {
-        S3Error::new(
-            S3ErrorCode::InvalidRange,
-            "The requested range is not satisfiable",
-        )
-    };
-    let range = match (a.trim().is_empty(), num(a), num(b)) {
-        (true, _, Some(n)) if n > 0 => (size.saturating_sub(n), size),
-        (true, _, _) => return Err(unsatisfiable()),
-        (false, Some(start), None) if b.trim().is_empty() => (start, size),
-        (false, Some(start), Some(end)) if end >= start => (start, end.saturating_add(1).min(size)),
-        _ => return Ok(None),
-    };
-    if range.0 >= size {
-        return Err(unsatisfiable());
-    }
-    Ok(Some(range))
-}
 
 fn etag_matches(header: &str, etag: &str) -> bool {
     header
@@ -68,10 +37,7 @@ pub(crate) fn get_object<B: Storage>(
         .modified
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let since = |h: &str| {
-        req.header(h)
-            .and_then(|v| sluice_sigv4::parse_http_date(v.as_bytes()))
-    };
+    let since = |h: &str| params::http_date(req.header(h));
     let mut base = Vec::new();
     base.push(("ETag".to_owned(), format!("\"{etag}\"")));
     base.push(("Last-Modified".to_owned(), http_date(info.modified)));
@@ -98,41 +64,18 @@ pub(crate) fn get_object<B: Storage>(
         resp.headers = base;
         return Ok(resp.widen());
     }
-    let part_sizes: Option<Vec<u64>> = info
+    let part_sizes = info
         .meta
         .header(sluice_core::PART_SIZES_HEADER)
-        .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect());
+        .and_then(params::part_sizes);
     let range = match (r.param("partNumber"), req.header("range")) {
         (Some(n), _) => {
-            let n: usize = n.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                S3Error::new(
-                    S3ErrorCode::InvalidArgument,
-                    "Part number must be an integer between 1 and 10000, inclusive",
-                )
-            })?;
-            let sizes = part_sizes.clone().unwrap_or_else(|| vec![info.size]);
-            // The sizes come from stored metadata, which a POSIX user can
-            // write: no sum of them may overflow, and a part must lie
-            // inside the object.
-            let start = sizes
-                .iter()
-                .take(n - 1)
-                .try_fold(0u64, |a, b| a.checked_add(*b));
-            let part = sizes.get(n - 1).zip(start).and_then(|(size, start)| {
-                let end = start.checked_add(*size)?;
-                (end <= info.size).then_some((start, end))
-            });
-            let (start, end) = part.ok_or_else(|| {
-                S3Error::new(
-                    S3ErrorCode::InvalidPartNumber,
-                    "The requested partnumber is not satisfiable",
-                )
-            })?;
-            // An empty part (of an empty object) is the whole object: no
-            // byte range can name it.
-            (end > start).then_some((start, end))
+            let n = params::part_number(Some(n))?;
+            let whole = [info.size];
+            let sizes = part_sizes.as_deref().unwrap_or(&whole);
+            params::part_range(sizes, info.size, n)?
         }
-        (None, Some(v)) => parse_range(v, info.size)?,
+        (None, Some(v)) => params::byte_range(v, info.size)?,
         (None, None) => None,
     };
     let mut headers = base;
@@ -261,14 +204,10 @@ pub(crate) fn object_attributes(
     if want("ObjectParts") {
         if let Some(sizes) = info.meta.header(sluice_core::PART_SIZES_HEADER) {
             let sizes: Vec<&str> = sizes.split(',').collect();
-            let max: usize = r
-                .param("max-parts")
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(1000);
-            let marker: usize = req
-                .header("x-amz-part-number-marker")
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(0);
+            let max = params::max_count("max-parts", r.param("max-parts"), 1000, 1000)?;
+            let marker =
+                params::part_marker("part-number-marker", req.header("x-amz-part-number-marker"))?;
+            let marker = usize::try_from(marker).unwrap_or(usize::MAX);
             x.open("ObjectParts")
                 .leaf("PartsCount", &sizes.len().to_string())
                 .leaf("PartNumberMarker", &marker.to_string());
@@ -287,7 +226,7 @@ pub(crate) fn object_attributes(
             );
             for (i, size) in shown {
                 x.open("Part")
-                    .leaf("PartNumber", &(i + 1).to_string())
+                    .leaf("PartNumber", &i.saturating_add(1).to_string())
                     .leaf("Size", size)
                     .close("Part");
             }
@@ -313,26 +252,6 @@ pub(crate) fn object_attributes(
 mod tests {
     use super::*;
     use crate::ops::list::{hex_token, unhex_token};
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), Some((0, 10)));
-        assert_eq!(parse_range("bytes=90-", 100).unwrap(), Some((90, 100)));
-        assert_eq!(parse_range("bytes=-10", 100).unwrap(), Some((90, 100)));
-        assert_eq!(parse_range("bytes=-200", 100).unwrap(), Some((0, 100)));
-        assert_eq!(parse_range("bytes=50-1000", 100).unwrap(), Some((50, 100)));
-        assert_eq!(parse_range("bytes=100-", 100).unwrap_err().status(), 416);
-        assert_eq!(parse_range("bytes=-0", 100).unwrap_err().status(), 416);
-        assert_eq!(parse_range("bytes=5-1", 100).unwrap(), None);
-        assert_eq!(parse_range("items=0-1", 100).unwrap(), None);
-        // Regression (issue 12): `end + 1` overflowed (a panic in debug
-        // builds, a wrong Content-Range in release).
-        assert_eq!(
-            parse_range("bytes=0-18446744073709551615", 100).unwrap(),
-            Some((0, 100))
-        );
-        assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None);
-    }
 
     #[test]
     fn tokens_and_etags() {

@@ -3,7 +3,7 @@
 
 use sluice_core::{StoreError, WriteCondition};
 use sluice_http::BodyDecoder;
-use sluice_sigv4::Verified;
+use sluice_sigv4::{ChecksumAlgorithm, Verified};
 
 use crate::access::{arn, ConditionContext, Identity, Permission};
 use crate::context::ThreadContext;
@@ -117,6 +117,18 @@ pub(crate) fn delete_objects(
             .first("Key")
             .map(|k| k.text().to_owned())
             .ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML))?;
+        // Buckets are unversioned: a version other than `null` names
+        // nothing, and must not delete the current object.
+        let version = object.first("VersionId").map(|v| v.text().trim());
+        if version.is_some_and(|v| v != "null") {
+            x.open("Error")
+                .leaf("Key", &key)
+                .leaf("VersionId", version.unwrap_or_default())
+                .leaf("Code", S3ErrorCode::InvalidArgument.as_str())
+                .leaf("Message", "Invalid version id specified")
+                .close("Error");
+            continue;
+        }
         let permission = Permission {
             action: "s3:DeleteObject",
             resource: arn(bucket, Some(&key)),
@@ -132,7 +144,11 @@ pub(crate) fn delete_objects(
         }) {
             Ok(()) | Err(StoreOrDenied::Store(StoreError::NoSuchKey)) => {
                 if !quiet {
-                    x.open("Deleted").leaf("Key", &key).close("Deleted");
+                    x.open("Deleted").leaf("Key", &key);
+                    if version.is_some() {
+                        x.leaf("VersionId", "null");
+                    }
+                    x.close("Deleted");
                 }
             }
             Err(e) => {
@@ -238,6 +254,21 @@ pub(crate) fn check_unsupported(req: &Request, op: Op) -> Result<(), S3Error> {
         return Err(S3Error::not_implemented(
             "Server-side encryption with customer-provided keys",
         ));
+    }
+    // On CompleteMultipartUpload an `x-amz-checksum-<alg>` header is a
+    // checksum of the whole object, which is not computed at completion:
+    // refused rather than accepted unchecked (or taken for a checksum of
+    // the request document).
+    if op == Op::CompleteMultipartUpload {
+        if let Some(alg) = ChecksumAlgorithm::ALL
+            .into_iter()
+            .find(|a| req.header(a.header_name()).is_some())
+        {
+            return Err(S3Error::not_implemented(&format!(
+                "{} on CompleteMultipartUpload (a checksum of the whole object)",
+                alg.header_name()
+            )));
+        }
     }
     if !matches!(
         op,
