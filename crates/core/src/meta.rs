@@ -3,6 +3,8 @@
 
 use std::time::SystemTime;
 
+use sluice_http::{hex_decode_array, hex_encode, hex_encode_into};
+
 /// Metadata of an object. `headers` holds what the protocol layer wants
 /// kept and returned (content type, user metadata, checksums, ...), as
 /// lowercase names and values; the store does not interpret them.
@@ -73,7 +75,7 @@ impl ObjectMeta {
             return Self::decode_text(bytes);
         }
         let (etag, rest) = match bytes.split_first()? {
-            (1, rest) if rest.len() >= 16 => (crate::sink::hex(&rest[..16]), &rest[16..]),
+            (1, rest) if rest.len() >= 16 => (hex_encode(&rest[..16]), &rest[16..]),
             (2, rest) => {
                 let end = rest.iter().position(|&b| b == b'\n')?;
                 (
@@ -103,7 +105,7 @@ impl ObjectMeta {
     #[must_use]
     pub fn decode_etag(bytes: &[u8]) -> Option<String> {
         match bytes.split_first()? {
-            (1, rest) if rest.len() >= 16 => Some(crate::sink::hex(&rest[..16])),
+            (1, rest) if rest.len() >= 16 => Some(hex_encode(&rest[..16])),
             _ => Self::decode(bytes).map(|m| m.etag),
         }
     }
@@ -145,22 +147,14 @@ pub const COMMON_HEADERS: [&str; 16] = [
 ];
 const FIRST_CODE: u8 = 0x10;
 
-/// The 16 bytes of an ETag that is an MD5 in lowercase hex.
+/// The 16 bytes of an ETag that is an MD5 in lowercase hex. Any other
+/// ETag is kept as text, so that it reads back as it was written.
 fn md5_bytes(etag: &str) -> Option<[u8; 16]> {
     let b = etag.as_bytes();
-    if b.len() != 32 {
+    if b.iter().any(u8::is_ascii_uppercase) {
         return None;
     }
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let mut out = [0u8; 16];
-    for (i, pair) in b.chunks_exact(2).enumerate() {
-        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Some(out)
+    hex_decode_array(b)
 }
 
 /// An ETag for a file that has no stored metadata (written over POSIX):
@@ -179,9 +173,7 @@ pub fn derived_etag(ino: u64, size: u64, mtime: SystemTime) -> String {
     h.update(nanos.to_le_bytes());
     let digest = h.finalize();
     let mut out = String::with_capacity(34);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
+    hex_encode_into(&digest, &mut out);
     out.push_str("-1");
     out
 }

@@ -236,16 +236,5 @@ impl Sink {
     }
 }
 
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    bytes
-        .iter()
-        .flat_map(|b| {
-            [
-                HEX[usize::from(b >> 4)] as char,
-                HEX[usize::from(b & 0xf)] as char,
-            ]
-        })
-        .collect()
-}
+/// Lowercase hex: sluice-http's, the one hex codec of sluice.
+pub(crate) use sluice_http::hex_encode as hex;

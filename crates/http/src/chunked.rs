@@ -13,10 +13,10 @@
 use core::ops::Range;
 
 use crate::body::BodyEvent;
+use crate::encoding::hex_value;
 use crate::error::{Error, Result};
 use crate::headers::trim;
 use crate::limits::Limits;
-use crate::target::hex_value;
 
 /// Length of a chunk signature: a hex-encoded HMAC-SHA256.
 pub const CHUNK_SIGNATURE_LEN: usize = 64;

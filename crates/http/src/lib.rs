@@ -12,6 +12,9 @@
 //!   aws-chunked bodies as incremental decoders fed input split anywhere,
 //!   handing out payload, chunk signatures and trailers as borrowed slices.
 //! - [`ResponseHead`]: response heads into a caller's buffer.
+//! - [`percent_decode`] and [`hex_encode`] with their siblings: the one
+//!   percent-decoder and hex codec of sluice, shared by routing, SigV4 and
+//!   storage so that all of them read the same name from the same bytes.
 //!
 //! ```
 //! use sluice_http::{BodyDecoder, BodyEvent, Limits, RequestHead, Status};
@@ -32,6 +35,7 @@
 
 mod body;
 mod chunked;
+mod encoding;
 mod error;
 mod head;
 mod headers;
@@ -44,12 +48,16 @@ pub mod fuzzing;
 
 pub use body::{BodyDecoder, BodyEvent};
 pub use chunked::{ChunkedDecoder, CHUNK_SIGNATURE_LEN};
+pub use encoding::{
+    hex_decode, hex_decode_array, hex_encode, hex_encode32, hex_encode_into, hex_value,
+    percent_decode, percent_decode_bytes,
+};
 pub use error::{Error, Result};
 pub use head::{AwsChunked, Framing, Method, RequestHead, Status, Version};
 pub use headers::{stored_content_encoding, Headers};
 pub use limits::*;
 pub use response::{reason_phrase, write_chunk_header, ResponseHead, CONTINUE, LAST_CHUNK};
-pub use target::{hex_value, percent_decode, query_pairs, split as split_target};
+pub use target::{query_pairs, split as split_target};
 
 /// Re-exported so callers can size the header array [`RequestHead::parse`] takes.
 pub use httparse;

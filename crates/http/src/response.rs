@@ -1,5 +1,6 @@
 //! Response heads written into a buffer the caller owns.
 
+use crate::encoding::hex_digit;
 use crate::error::{Error, Result};
 
 /// The interim response a server sends when it accepts a head that carried
@@ -145,11 +146,10 @@ fn format_u64(mut v: u64, out: &mut [u8; 20]) -> usize {
 /// # Errors
 /// [`Error::ResponseBufferFull`] when `buf` is shorter than 18 bytes.
 pub fn write_chunk_header(buf: &mut [u8], size: u64) -> Result<usize> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digits = ((64 - size.leading_zeros() as usize).max(1)).div_ceil(4);
     let out = buf.get_mut(..digits + 2).ok_or(Error::ResponseBufferFull)?;
     for (i, slot) in out[..digits].iter_mut().enumerate() {
-        *slot = HEX[((size >> (4 * (digits - 1 - i))) & 0xf) as usize];
+        *slot = hex_digit((size >> (4 * (digits - 1 - i))) as u8);
     }
     out[digits..].copy_from_slice(b"\r\n");
     Ok(digits + 2)

@@ -143,7 +143,7 @@ impl ObjectWrite for BytesWriter {
         headers: Vec<(String, String)>,
         cond: &WriteCondition,
     ) -> Result<ObjectInfo> {
-        let etag = sluice_sigv4::hex(&self.md5());
+        let etag = sluice_http::hex_encode(&self.md5());
         let info = ObjectInfo {
             size: self.body.data.len() as u64,
             modified: SystemTime::now(),

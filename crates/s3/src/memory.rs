@@ -13,7 +13,7 @@ use sluice_core::{
     ObjectMeta, PartInfo, Result, StoreError, UploadInfo, WriteCondition, MAX_PARTS,
     PART_SIZES_HEADER,
 };
-use sluice_sigv4::hex;
+use sluice_http::hex_encode as hex;
 
 use crate::bytes::{BytesReader, BytesWriter, Collected};
 use crate::storage::{BodyWrite, HeaderUpdate, PartWrite, Storage};

@@ -133,7 +133,8 @@ fn is_sigv2_parameter(pair: &str) -> bool {
 ///
 /// # Errors
 /// [`Error::AuthorizationQueryParametersError`] for missing, repeated or
-/// malformed parameters and expiries beyond seven days;
+/// malformed parameters (a value that is not percent-encoded UTF-8
+/// included: it is never kept literally) and expiries beyond seven days;
 /// [`Error::UnsupportedSignatureVersion`] for another algorithm.
 pub fn parse_presigned_query(raw_query: &str) -> Result<PresignedParams> {
     let mut found: [Option<String>; 8] = Default::default();
@@ -150,10 +151,9 @@ pub fn parse_presigned_query(raw_query: &str) -> Result<PresignedParams> {
     for pair in raw_query.split('&') {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         if let Some(i) = NAMES.iter().position(|n| *n == name) {
-            let decoded = crate::canonical::percent_decode_bytes(value.as_bytes(), true);
-            let decoded =
-                String::from_utf8(decoded).map_err(|_| query_err("a parameter is not UTF-8"))?;
-            if found[i].replace(decoded).is_some() {
+            let decoded = sluice_http::percent_decode(value, true)
+                .map_err(|_| query_err("a parameter is not percent-encoded UTF-8"))?;
+            if found[i].replace(decoded.into_owned()).is_some() {
                 return Err(query_err("a parameter is repeated"));
             }
         }

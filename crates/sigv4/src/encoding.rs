@@ -1,29 +1,6 @@
-//! Hex and base64, the two encodings SigV4 and S3 checksums use.
-
-/// Lowercase hex of `bytes` into `out`, which MUST be twice as long.
-pub(crate) fn hex_into(bytes: &[u8], out: &mut [u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX[usize::from(b >> 4)];
-        pair[1] = HEX[usize::from(b & 0xf)];
-    }
-}
-
-/// Lowercase hex of a 32-byte digest.
-#[must_use]
-pub fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
-    let mut out = [0u8; 64];
-    hex_into(bytes, &mut out);
-    out
-}
-
-/// Lowercase hex as a String.
-#[must_use]
-pub fn hex(bytes: &[u8]) -> String {
-    let mut out = vec![0u8; bytes.len() * 2];
-    hex_into(bytes, &mut out);
-    out.into_iter().map(char::from).collect()
-}
+//! Base64, the encoding of S3 checksums, and a constant-time comparison.
+//! Hex is sluice-http's ([`sluice_http::hex_encode`] and siblings), shared
+//! with routing and storage.
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -113,8 +90,7 @@ mod tests {
     }
 
     #[test]
-    fn hex_and_compare() {
-        assert_eq!(hex(&[0, 0xab, 0xff]), "00abff");
+    fn compare() {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));

@@ -48,6 +48,12 @@ pub enum Error {
     /// A header S3 requires for this request is absent.
     #[error("missing required header for this request: {0}")]
     MissingRequiredHeader(&'static str),
+    /// The path or query is not percent-encoded UTF-8 (a `%` not followed by
+    /// two hex digits, or escapes of bytes that are not UTF-8). Such a
+    /// request has no canonical form; it is refused, as routing refuses it,
+    /// rather than canonicalised one way and routed another.
+    #[error("Couldn't parse the specified URI.")]
+    InvalidURI,
     /// `x-amz-*` headers that change what a request does were sent but not
     /// signed; the list (lowercase, comma-separated) is answered in a
     /// `HeadersNotSigned` element.
@@ -74,6 +80,7 @@ impl Error {
             | Error::MissingRequiredHeader(_) => "InvalidRequest",
             Error::InvalidDigest(_) => "InvalidDigest",
             Error::InvalidArgument(_) => "InvalidArgument",
+            Error::InvalidURI => "InvalidURI",
         }
     }
 

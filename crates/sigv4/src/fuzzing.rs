@@ -12,9 +12,18 @@ pub fn auth_parsers(data: &[u8]) {
         if let Ok(p) = crate::parse_presigned_query(query) {
             assert!(p.expires >= 1 && p.expires <= crate::MAX_PRESIGNED_EXPIRES);
         }
+        // The canonical forms exist exactly when routing can decode the
+        // same text (sluice-http's decoder), and are ASCII.
         let mut out = Vec::new();
-        crate::canonical::canonical_query(&mut out, query, true);
-        crate::canonical::canonical_uri(&mut out, query);
+        let routed_query = sluice_http::query_pairs(query).all(|(name, value)| {
+            sluice_http::percent_decode(name, true).is_ok()
+                && sluice_http::percent_decode(value, true).is_ok()
+        });
+        let canonical_query = crate::canonical::canonical_query(&mut out, query, true);
+        assert_eq!(canonical_query.is_ok(), routed_query, "query {query:?}");
+        let routed_path = sluice_http::percent_decode(query, false).is_ok();
+        let canonical_uri = crate::canonical::canonical_uri(&mut out, query);
+        assert_eq!(canonical_uri.is_ok(), routed_path, "path {query:?}");
         assert!(out.is_ascii());
     }
     let _ = crate::PayloadMode::parse(data);

@@ -99,7 +99,7 @@ pub(crate) fn sign_hex(key: &hmac::Key, msg: &[u8]) -> [u8; 64] {
     let tag = hmac::sign(key, msg);
     let mut bytes = [0u8; 32];
     bytes.copy_from_slice(tag.as_ref());
-    crate::encoding::hex32(&bytes)
+    sluice_http::hex_encode32(&bytes)
 }
 
 #[cfg(test)]

@@ -57,12 +57,14 @@ pub use auth::{
 };
 pub use canonical::{uri_encode, uri_encode_into};
 pub use checksum::{Checksum, ChecksumAlgorithm, ChecksumValue};
-pub use encoding::{base64_decode, base64_encode, constant_time_eq, hex};
+pub use encoding::{base64_decode, base64_encode, constant_time_eq};
 pub use error::{Error, Result};
 pub use key::{derive_signing_key, SigningKeyCache};
 pub use payload::{sha256_hex, PayloadHash, EMPTY_SHA256};
 pub use request::{HeaderSource, SignedRequest};
 pub use sign::{presign, sign_headers, ChunkSigner, Credentials, HeaderSignature, PresignRequest};
+/// Lowercase hex, re-exported from sluice-http (the one hex codec of sluice).
+pub use sluice_http::hex_encode as hex;
 pub use streaming::{ChunkVerifier, StreamingMode};
 pub use time::{format_amz_date, parse_amz_date, parse_http_date, unix_to_civil};
 pub use verify::{

@@ -54,7 +54,7 @@ pub fn sha256_hex(data: &[u8]) -> [u8; 64] {
     let d = digest::digest(&digest::SHA256, data);
     let mut bytes = [0u8; 32];
     bytes.copy_from_slice(d.as_ref());
-    crate::encoding::hex32(&bytes)
+    sluice_http::hex_encode32(&bytes)
 }
 
 /// Lowercase hex SHA-256 of the empty string.

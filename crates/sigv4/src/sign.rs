@@ -2,9 +2,10 @@
 //! URLs. The CLI, tests and sluice-bench use it; it shares the canonical
 //! request and signature chain code with the verifier.
 
+use sluice_http::hex_encode32;
+
 use crate::auth::{Scope, ALGORITHM};
-use crate::canonical::{canonical_request, uri_encode};
-use crate::encoding::hex32;
+use crate::canonical::{canonical_headers, canonical_target, raw_target, uri_encode};
 use crate::key::{derive_signing_key, sign_hex};
 use crate::request::{HeaderSource, SignedRequest};
 use crate::streaming::{push_canonical_trailer, SignatureChain};
@@ -65,7 +66,9 @@ impl HeaderSignature {
 /// Signs a request in its headers. The request's headers MUST already hold
 /// every header named in `signed_headers` (lowercase, `;`-separated, sorted,
 /// with `host` and `x-amz-date` = [`format_amz_date`]`(time)`), and
-/// `payload_hash` is what `x-amz-content-sha256` says.
+/// `payload_hash` is what `x-amz-content-sha256` says. A path or query that
+/// is not percent-encoded UTF-8 gets a signature that no verifier accepts
+/// (it refuses such a request with [`crate::Error::InvalidURI`]).
 #[must_use]
 pub fn sign_headers<H: HeaderSource + ?Sized>(
     req: &SignedRequest<'_, H>,
@@ -114,8 +117,15 @@ fn signature_of<H: HeaderSource + ?Sized>(
     scope: &Scope,
 ) -> [u8; 64] {
     let mut buf = Vec::with_capacity(1024);
-    canonical_request(&mut buf, req, signed_headers, payload_hash, presigned);
-    let hash = hex32(&sha256(&buf));
+    if canonical_target(&mut buf, req, presigned).is_err() {
+        // A verifier refuses this request (Error::InvalidURI) whatever its
+        // signature; the signature is over lines that are the canonical
+        // form of no other request.
+        buf.clear();
+        raw_target(&mut buf, req);
+    }
+    canonical_headers(&mut buf, req, signed_headers, payload_hash);
+    let hash = hex_encode32(&sha256(&buf));
     buf.clear();
     string_to_sign(&mut buf, ALGORITHM, amz_date, scope, &[&hash]);
     sign_hex(key, &buf)

@@ -3,9 +3,10 @@
 //! signature), and trailers over their canonical text and the last chunk's.
 
 use ring::{digest, hmac};
+use sluice_http::hex_encode32;
 
 use crate::auth::Scope;
-use crate::encoding::{constant_time_eq, hex32};
+use crate::encoding::constant_time_eq;
 use crate::error::{Error, Result};
 use crate::key::sign_hex;
 use crate::payload::EMPTY_SHA256;
@@ -51,7 +52,7 @@ impl SignatureChain {
 
     /// Signature of a chunk whose data hashed to `data_sha256`; advances the chain.
     pub(crate) fn next_chunk(&mut self, data_sha256: &[u8; 32]) -> [u8; 64] {
-        let hash = hex32(data_sha256);
+        let hash = hex_encode32(data_sha256);
         self.advance(
             CHUNK_ALGORITHM,
             &[&self.previous.clone(), EMPTY_SHA256.as_bytes(), &hash],
@@ -62,7 +63,7 @@ impl SignatureChain {
     pub(crate) fn trailer(&mut self, canonical: &[u8]) -> [u8; 64] {
         let mut d = [0u8; 32];
         d.copy_from_slice(digest::digest(&digest::SHA256, canonical).as_ref());
-        let hash = hex32(&d);
+        let hash = hex_encode32(&d);
         self.advance(TRAILER_ALGORITHM, &[&self.previous.clone(), &hash])
     }
 

@@ -1,10 +1,11 @@
 //! Deciding whether a request is signed by the holder of a secret key.
 
 use ring::digest;
+use sluice_http::hex_encode32;
 
 use crate::auth::{self, Authorization, PresignedParams, Scope, ALGORITHM};
-use crate::canonical::canonical_request;
-use crate::encoding::{constant_time_eq, hex32};
+use crate::canonical::{canonical_headers, canonical_target};
+use crate::encoding::constant_time_eq;
 use crate::error::{Error, Result};
 use crate::key::{sign_hex, SigningKeyCache};
 use crate::payload::PayloadHash;
@@ -51,18 +52,9 @@ impl PayloadMode {
             b"STREAMING-AWS4-HMAC-SHA256-PAYLOAD" => PayloadMode::StreamingSigned,
             b"STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => PayloadMode::StreamingSignedTrailer,
             b"STREAMING-UNSIGNED-PAYLOAD-TRAILER" => PayloadMode::StreamingUnsignedTrailer,
-            hex if hex.len() == 64 => {
-                let mut digest = [0u8; 32];
-                for (i, pair) in hex.chunks_exact(2).enumerate() {
-                    let v = |b: u8| char::from(b).to_digit(16);
-                    let (Some(h), Some(l)) = (v(pair[0]), v(pair[1])) else {
-                        return Err(bad_content_sha256());
-                    };
-                    digest[i] = (h * 16 + l) as u8;
-                }
-                PayloadMode::Sha256(digest)
-            }
-            _ => return Err(bad_content_sha256()),
+            hex => PayloadMode::Sha256(
+                sluice_http::hex_decode_array(hex).ok_or_else(bad_content_sha256)?,
+            ),
         })
     }
 
@@ -171,6 +163,8 @@ pub struct Verifier {
     region: Option<String>,
     service: String,
     keys: SigningKeyCache,
+    /// The canonical request being built: [`Verifier::verify`] writes its
+    /// target lines first, [`Verifier::check`] the rest.
     scratch: Vec<u8>,
 }
 
@@ -191,7 +185,9 @@ impl Verifier {
     /// `now` is the server's time in seconds since the epoch.
     ///
     /// # Errors
-    /// The S3 error the request deserves; see [`Error`]. An anonymous
+    /// The S3 error the request deserves; see [`Error`]. A path or query
+    /// that is not percent-encoded UTF-8 is [`Error::InvalidURI`] before any
+    /// other check, as routing refuses it. An anonymous
     /// request is [`Error::AccessDenied`]: check [`auth_kind`] first when
     /// anonymous access is possible.
     pub fn verify<H, S>(
@@ -204,7 +200,13 @@ impl Verifier {
         H: HeaderSource + ?Sized,
         S: SecretLookup + ?Sized,
     {
-        match auth_kind(req) {
+        let kind = auth_kind(req);
+        // The target is canonicalised before anything else is looked at, so
+        // that a request routing refuses is refused here alike, whatever
+        // else is wrong with it.
+        self.scratch.clear();
+        canonical_target(&mut self.scratch, req, kind == AuthKind::Query)?;
+        match kind {
             AuthKind::Header if auth::is_presigned(req.query) => Err(Error::InvalidArgument(
                 "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
                  Signature query string parameter or the Authorization header should be specified",
@@ -345,15 +347,8 @@ impl Verifier {
         let key = self.keys.get(&auth.access_key, &secret, &auth.scope);
         let expected = {
             let scratch = &mut self.scratch;
-            scratch.clear();
-            canonical_request(
-                scratch,
-                req,
-                &auth.signed_headers,
-                payload_hash_line,
-                presigned,
-            );
-            let creq_hash = hex32(&sha256(scratch));
+            canonical_headers(scratch, req, &auth.signed_headers, payload_hash_line);
+            let creq_hash = hex_encode32(&sha256(scratch));
             scratch.clear();
             string_to_sign(scratch, ALGORITHM, &amz_date, &auth.scope, &[&creq_hash]);
             sign_hex(&key, scratch)

@@ -15,19 +15,14 @@ use crate::storage::Storage;
 use crate::time::iso8601;
 use crate::xml::Xml;
 
+/// A continuation token: the hex of the key to continue after.
 pub(crate) fn hex_token(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
+    sluice_http::hex_encode(s.as_bytes())
 }
 
+/// The key of a continuation token; None when it is not hex of UTF-8.
 pub(crate) fn unhex_token(t: &str) -> Option<String> {
-    if t.len() % 2 != 0 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..t.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
+    String::from_utf8(sluice_http::hex_decode(t.as_bytes())?).ok()
 }
 
 pub(crate) fn list_objects(
