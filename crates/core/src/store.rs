@@ -446,7 +446,8 @@ fn remove_old_temporaries(tmp: BorrowedFd<'_>, age: Duration) -> usize {
 }
 
 /// Removes the store-created directories of `parent` from the deepest up,
-/// stopping at the first that is not empty or was not made by the store.
+/// stopping at the first that is not empty, was not made by the store, or
+/// is locked by a write about to fill it (see `Store::open_parent`).
 pub(crate) fn remove_empty_parents(bucket: BorrowedFd<'_>, parent: &str) {
     let mut path = parent;
     loop {
@@ -456,8 +457,16 @@ pub(crate) fn remove_empty_parents(bucket: BorrowedFd<'_>, parent: &str) {
         if fsys::get_xattr(dir.as_fd(), DIR_XATTR).as_deref() != Some(b"created") {
             return;
         }
+        // Held across the rmdir; another error (no flock on directories
+        // here) removes as before.
+        if rfs::flock(&dir, rfs::FlockOperation::NonBlockingLockExclusive)
+            .is_err_and(|e| e == rustix::io::Errno::WOULDBLOCK)
+        {
+            return;
+        }
+        let removed = rfs::unlinkat(bucket, path, AtFlags::REMOVEDIR);
         drop(dir);
-        if rfs::unlinkat(bucket, path, AtFlags::REMOVEDIR).is_err() {
+        if removed.is_err() {
             return;
         }
         match path.rsplit_once('/') {

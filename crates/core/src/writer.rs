@@ -132,6 +132,14 @@ impl Store {
 
     /// Opens (creating) the parent `rel` of a key, telling a removed bucket
     /// apart: a bucket deleted under a write is NoSuchBucket, not an I/O error.
+    ///
+    /// The parent is returned with a shared `flock`, held until the write
+    /// is published or dropped: a delete removes an empty directory only
+    /// under an exclusive lock it gets without waiting, so it leaves alone
+    /// a directory that a write is about to fill. (Without it, deletes in a
+    /// busy directory removed it between a PUT's mkdir and its O_TMPFILE,
+    /// every time of a PUT's eight retries.) A remover holds its lock for
+    /// one rmdir only, so waiting for it here is short.
     fn open_parent(&self, bucket_fd: BorrowedFd<'_>, rel: Option<&str>) -> Result<(OwnedFd, bool)> {
         match fsys::create_parent(bucket_fd, rel) {
             Err(StoreError::Io(e))
@@ -139,6 +147,12 @@ impl Store {
                     && fsys::is_removed(bucket_fd) =>
             {
                 Err(StoreError::NoSuchBucket)
+            }
+            Ok((parent, made)) => {
+                // A filesystem without flock on directories keeps the old
+                // behaviour (the retries).
+                let _ = rfs::flock(&parent, rfs::FlockOperation::LockShared);
+                Ok((parent, made))
             }
             other => other,
         }
@@ -329,8 +343,10 @@ impl Drop for Target {
         // of a filesystem without O_TMPFILE is removed here.
         self.temp.discard();
         // Directories made for a write that never published go again, or a
-        // later PUT of their own name would find them in its way.
+        // later PUT of their own name would find them in its way. Our own
+        // lock on the parent goes first, or it would keep them.
         if let (false, Some((bucket, rel))) = (self.published, &self.made_dirs) {
+            let _ = rfs::flock(&self.parent, rfs::FlockOperation::Unlock);
             crate::store::remove_empty_parents(bucket.as_fd(), rel);
         }
     }

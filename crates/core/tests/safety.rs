@@ -232,9 +232,13 @@ fn a_delete_that_removes_the_parent_does_not_fail_a_write() {
         let mut buf = sluice_core::AlignedBuf::new(4096);
         buf.extend_from_slice(b"mine");
         w.write(buf).await.unwrap();
-        // Deleting the only visible object empties d/e and d, which go.
+        // Deleting the only visible object empties d/e and d, but a write
+        // in progress holds its parent: they stay for it.
         store.delete_object("bkt", "d/e/other").unwrap();
-        assert!(!store.root().join("bkt/d").exists());
+        assert!(store.root().join("bkt/d/e").exists());
+        // Removed anyway (over POSIX, or where directories cannot be
+        // locked): the publish makes them again.
+        std::fs::remove_dir_all(store.root().join("bkt/d")).unwrap();
         w.finish(Vec::new()).await.unwrap();
         assert_eq!(get(&store, "bkt", "d/e/mine").await.unwrap(), b"mine");
     });
