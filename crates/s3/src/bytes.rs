@@ -54,7 +54,7 @@ impl ObjectRead for BytesReader {
         let from = usize::try_from(self.pos).unwrap_or(usize::MAX);
         let to = usize::try_from(self.end).unwrap_or(usize::MAX);
         let len = buf.extend_from_slice(&self.data[from..to]);
-        self.pos += len as u64;
+        self.pos = self.pos.saturating_add(len as u64);
         Ok(Some(Chunk { buf, start: 0, len }))
     }
 }
@@ -79,7 +79,7 @@ impl Collected {
     pub(crate) fn write(&mut self, buf: &AlignedBuf) -> Result<()> {
         if self
             .limit
-            .is_some_and(|l| (self.data.len() + buf.len()) as u64 > l)
+            .is_some_and(|l| (self.data.len().saturating_add(buf.len())) as u64 > l)
         {
             return Err(StoreError::EntityTooLarge);
         }

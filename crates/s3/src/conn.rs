@@ -161,11 +161,11 @@ async fn serve_tracked<S: Stream>(
                 if !wait_idle(&mut input, ctx).await {
                     return;
                 }
-                deadline = Some(std::time::Instant::now() + ctx.config.header_timeout);
+                deadline = Some(after(ctx.config.header_timeout));
                 continue;
             }
             let now = std::time::Instant::now();
-            let deadline = *deadline.get_or_insert(now + ctx.config.header_timeout);
+            let deadline = *deadline.get_or_insert_with(|| after(ctx.config.header_timeout));
             let left = deadline.saturating_duration_since(now);
             if left.is_zero() {
                 return;
@@ -198,7 +198,7 @@ async fn serve_tracked<S: Stream>(
             bucket: route.and_then(|r| r.bucket.as_deref()),
             key: route.and_then(|r| r.key.as_deref()),
             status,
-            bytes_in: input.consumed - consumed_before,
+            bytes_in: input.consumed.saturating_sub(consumed_before),
             bytes_out: *written.as_ref().unwrap_or(&0),
             time_to_response: started.elapsed(),
             identity: &outcome.identity,
@@ -210,6 +210,14 @@ async fn serve_tracked<S: Stream>(
     }
 }
 
+/// The instant `wait` from now. Timeouts are checked to be finite when
+/// configured; one too far to represent is a year (practically never).
+fn after(wait: Duration) -> std::time::Instant {
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    let now = std::time::Instant::now();
+    now.checked_add(wait.min(YEAR)).unwrap_or(now)
+}
+
 /// Waits for the next request on an idle connection. False when the
 /// connection should close: the peer closed, the idle timeout passed, or the
 /// server is shutting down. It reads in slices of at most 250 ms, so that a
@@ -217,7 +225,7 @@ async fn serve_tracked<S: Stream>(
 /// cancelled and awaited, so no byte is lost between slices.
 async fn wait_idle(input: &mut Input<impl Stream>, ctx: &ThreadContext<impl Storage>) -> bool {
     const SLICE: Duration = Duration::from_millis(250);
-    let deadline = std::time::Instant::now() + ctx.config.idle_timeout;
+    let deadline = after(ctx.config.idle_timeout);
     loop {
         if ctx.config.draining.load(Ordering::Relaxed) {
             return false;
@@ -303,12 +311,11 @@ async fn write_response(
         }
     };
     head.truncate(len);
-    let total = len as u64
-        + match &resp.body {
-            Body::Bytes(b) => b.len() as u64,
-            Body::Object { len, .. } => *len,
-            Body::HeadOnly(_) | Body::Empty => 0,
-        };
+    let total = (len as u64).saturating_add(match &resp.body {
+        Body::Bytes(b) => b.len() as u64,
+        Body::Object { len, .. } => *len,
+        Body::HeadOnly(_) | Body::Empty => 0,
+    });
     match resp.body {
         Body::Bytes(b) => {
             head.extend_from_slice(&b);
@@ -339,7 +346,7 @@ async fn write_response(
                 .await
                 .map_err(std::io::Error::from)?
             {
-                let (start, end) = (chunk.start, chunk.start + chunk.len);
+                let (start, end) = (chunk.start, chunk.start.saturating_add(chunk.len));
                 input
                     .send(chunk.buf, start, end, ctx.config.send_timeout)
                     .await?;

@@ -144,7 +144,8 @@ impl<B: Storage> ThreadContext<B> {
     }
 
     pub(crate) fn request_id(&self) -> String {
-        let n = self.requests.get() + 1;
+        // An id, not a count: wrapping after 2^64 requests is harmless.
+        let n = self.requests.get().wrapping_add(1);
         self.requests.set(n);
         format!(
             "{:016X}",

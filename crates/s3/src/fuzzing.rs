@@ -71,7 +71,7 @@ pub fn params_bytes(data: &[u8]) {
         None => (0, data),
     };
     // Sizes near 0 and near u64::MAX both matter; fold some inputs small.
-    let sizes = [size, size % 4096, u64::MAX - size % 4096];
+    let sizes = [size, size % 4096, u64::MAX.saturating_sub(size % 4096)];
     let text = String::from_utf8_lossy(rest);
     let fields: Vec<&str> = text.split('\n').collect();
     for value in &fields {

@@ -27,6 +27,9 @@
 //! .unwrap();
 //! ```
 #![deny(missing_docs)]
+// Every value from a request is checked: no arithmetic that can overflow
+// or panic (issue 12). Tests may compute freely.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod access;
 mod bytes;

@@ -348,7 +348,7 @@ impl Storage for MemoryStorage {
         ObjectKey::new(key)?;
         self.head_bucket(bucket)?;
         let mut state = self.lock();
-        state.next_upload += 1;
+        state.next_upload = state.next_upload.wrapping_add(1);
         let id = format!("{:032x}", state.next_upload);
         let info = UploadInfo {
             upload_id: id.clone(),
@@ -412,7 +412,7 @@ impl Storage for MemoryStorage {
                 if info.etag != etag.trim_matches('"') {
                     return Err(StoreError::InvalidPart);
                 }
-                if i + 1 < parts.len() && info.size < self.min_part_size {
+                if i.saturating_add(1) < parts.len() && info.size < self.min_part_size {
                     return Err(StoreError::EntityTooSmall);
                 }
                 md5s.update(Md5::digest(bytes.as_slice()));

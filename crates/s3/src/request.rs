@@ -120,7 +120,7 @@ impl<S: Stream> Input<S> {
     /// Reads more bytes; Ok(0) at end of stream, TimedOut when nothing came
     /// for `timeout`.
     pub(crate) async fn fill(&mut self, timeout: Duration) -> std::io::Result<usize> {
-        if self.buf.capacity() - self.buf.len() < 16 * 1024 {
+        if self.buf.capacity().saturating_sub(self.buf.len()) < 16 * 1024 {
             self.buf.reserve(64 * 1024);
         }
         let buf = std::mem::take(&mut self.buf);

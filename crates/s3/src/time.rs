@@ -6,7 +6,9 @@ fn civil(t: SystemTime) -> (i64, i64, i64, i64, i64, i64, i64, u32) {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (year, month, day, hour, minute, second) = sluice_sigv4::unix_to_civil(secs);
-    let weekday = (secs.div_euclid(86_400) + 4).rem_euclid(7); // 1970-01-01 was a Thursday
+    // 1970-01-01 was a Thursday. secs is at most u64::MAX as i64 wrapped,
+    // and a day count is far from the ends of i64.
+    let weekday = secs.div_euclid(86_400).wrapping_add(4).rem_euclid(7);
     (
         year,
         month,
@@ -29,8 +31,10 @@ pub fn http_date(t: SystemTime) -> String {
     let (y, mo, d, h, mi, s, wd, _) = civil(t);
     format!(
         "{}, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} GMT",
-        DAYS[wd as usize],
-        MONTHS[(mo - 1) as usize]
+        DAYS.get(wd as usize).unwrap_or(&"Thu"),
+        MONTHS
+            .get(usize::try_from(mo).unwrap_or(0).wrapping_sub(1))
+            .unwrap_or(&"Jan")
     )
 }
 
@@ -48,8 +52,8 @@ pub fn iso8601_into(out: &mut String, t: SystemTime) {
     let (y, mo, d, h, mi, s, _, ms) = civil(t);
     let mut buf = *b"0000-00-00T00:00:00.000Z";
     let mut put = |at: usize, width: usize, mut v: u64| {
-        for i in (at..at + width).rev() {
-            buf[i] = b'0' + (v % 10) as u8;
+        for digit in buf.iter_mut().skip(at).take(width).rev() {
+            *digit = b"0123456789"[(v % 10) as usize];
             v /= 10;
         }
     };

@@ -40,7 +40,7 @@ pub(crate) struct Document(pub Vec<u8>);
 
 impl DataSink for Document {
     async fn write(&mut self, buf: AlignedBuf) -> Result<(), S3Error> {
-        if self.0.len() + buf.len() > MAX_DOCUMENT_BYTES {
+        if self.0.len().saturating_add(buf.len()) > MAX_DOCUMENT_BYTES {
             return Err(S3Error::new(
                 S3ErrorCode::MaxMessageLengthExceeded,
                 "Your request was too big.",
@@ -168,28 +168,37 @@ pub(crate) async fn receive<S: DataSink>(
             }
         }
         input.consume(take);
-        remaining -= take as u64;
+        // take <= remaining: it was bounded by it.
+        remaining = remaining.saturating_sub(take as u64);
         while remaining > 0 {
             let start = payload.len();
-            let want =
-                (payload.capacity() - start).min(usize::try_from(remaining).unwrap_or(usize::MAX));
+            let want = (payload.capacity().saturating_sub(start))
+                .min(usize::try_from(remaining).unwrap_or(usize::MAX));
             let (result, back) = input
-                .read_into(payload, start, start + want, ctx.config.header_timeout)
+                .read_into(
+                    payload,
+                    start,
+                    start.saturating_add(want),
+                    ctx.config.header_timeout,
+                )
                 .await;
             payload = back;
             let n = match result {
                 Ok(n) if n > 0 => n,
                 _ => return Err(body_err(incomplete())),
             };
-            let fresh = &payload.as_slice()[start..start + n];
+            let Some(fresh) = payload.as_slice().get(start..start.saturating_add(n)) else {
+                return Err(body_err(incomplete()));
+            };
             if let Some(h) = payload_hash.as_mut() {
                 h.update(fresh);
             }
             if let Some(c) = checksum.as_mut() {
                 c.update(fresh);
             }
-            remaining -= n as u64;
-            input.consumed += n as u64;
+            // n <= want <= remaining: the read was bounded by it.
+            remaining = remaining.saturating_sub(n as u64);
+            input.consumed = input.consumed.saturating_add(n as u64);
             if payload.len() == payload.capacity() {
                 sink.write(std::mem::replace(&mut payload, pool.get()))
                     .await
@@ -201,7 +210,7 @@ pub(crate) async fn receive<S: DataSink>(
         let (used, event) = decoder
             .decode(&input.buf[pos..])
             .map_err(|e| body_err(e.into()))?;
-        pos += used;
+        pos = pos.saturating_add(used);
         let need_more = match event {
             None => true,
             Some(BodyEvent::Data(d)) => {

@@ -78,7 +78,7 @@ pub fn escape_into(out: &mut String, text: &str) {
         } else {
             out.push_str(replacement);
         }
-        start = i + 1;
+        start = i.saturating_add(1);
     }
     out.push_str(&text[start..]);
 }

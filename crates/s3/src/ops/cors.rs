@@ -88,7 +88,9 @@ fn wildcard(pattern: &str, value: &str, case_insensitive: bool) -> bool {
     };
     match p.split_once('*') {
         Some((head, tail)) => {
-            v.len() >= head.len() + tail.len() && v.starts_with(head) && v.ends_with(tail)
+            v.len() >= head.len().saturating_add(tail.len())
+                && v.starts_with(head)
+                && v.ends_with(tail)
         }
         None => p == v,
     }

@@ -7,7 +7,7 @@ use sluice_core::ListQuery;
 use sluice_sigv4::uri_encode;
 
 use crate::context::ThreadContext;
-use crate::error::{S3Error, S3ErrorCode};
+use crate::error::S3Error;
 use crate::ops::OWNER_ID;
 use crate::response::{xml_response, Response};
 use crate::route::{Op, Route};
@@ -31,16 +31,7 @@ pub(crate) fn list_objects(
     r: &Route,
 ) -> Result<Response, S3Error> {
     let v2 = r.op == Op::ListObjectsV2;
-    let max_keys = match r.param("max-keys") {
-        Some(v) => v.parse::<usize>().map_err(|_| {
-            S3Error::new(
-                S3ErrorCode::InvalidArgument,
-                "Provided max-keys not an integer or within integer range",
-            )
-        })?,
-        None => 1000,
-    }
-    .min(1000);
+    let max_keys = crate::params::max_count("max-keys", r.param("max-keys"), 1000, 1000)?;
     let url = r.param("encoding-type") == Some("url");
     let enc = |s: &str| {
         if url {
@@ -52,12 +43,7 @@ pub(crate) fn list_objects(
     let token = r.param("continuation-token");
     let start_after = if v2 {
         match token {
-            Some(t) => Some(unhex_token(t).ok_or_else(|| {
-                S3Error::new(
-                    S3ErrorCode::InvalidArgument,
-                    "The continuation token provided is incorrect",
-                )
-            })?),
+            Some(t) => Some(crate::params::continuation_key(t)?),
             None => r.param("start-after").map(str::to_owned),
         }
     } else {
@@ -96,7 +82,11 @@ pub(crate) fn list_objects(
     if v2 {
         x.leaf(
             "KeyCount",
-            &(page.objects.len() + page.common_prefixes.len()).to_string(),
+            &page
+                .objects
+                .len()
+                .saturating_add(page.common_prefixes.len())
+                .to_string(),
         );
         if let Some(t) = token {
             x.leaf("ContinuationToken", t);
@@ -105,7 +95,10 @@ pub(crate) fn list_objects(
             x.leaf("StartAfter", &enc(sa));
         }
         if let Some(next) = &page.next_marker {
-            x.leaf("NextContinuationToken", &hex_token(next));
+            x.leaf(
+                "NextContinuationToken",
+                &crate::params::continuation_token(next),
+            );
         }
     } else {
         x.leaf("Marker", &enc(r.param("marker").unwrap_or_default()));
@@ -155,11 +148,7 @@ pub(crate) fn list_versions(
     bucket: &str,
     r: &Route,
 ) -> Result<Response, S3Error> {
-    let max_keys = r
-        .param("max-keys")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(1000)
-        .min(1000);
+    let max_keys = crate::params::max_count("max-keys", r.param("max-keys"), 1000, 1000)?;
     let prefix = r.param("prefix").unwrap_or_default().to_owned();
     let delimiter = r
         .param("delimiter")
