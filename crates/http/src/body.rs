@@ -1,6 +1,6 @@
 //! One decoder for every body framing a request head can announce.
 
-use crate::chunked::{ChunkedDecoder, RawEvent};
+use crate::chunked::{advance, ChunkedDecoder, RawEvent};
 use crate::error::{Error, Result};
 use crate::head::{Framing, RequestHead};
 use crate::limits::Limits;
@@ -142,13 +142,11 @@ impl BodyDecoder {
                     self.inner = Inner::Done;
                     return Ok((0, Some(RawEvent::End)));
                 }
-                let take = usize::try_from(*remaining)
-                    .unwrap_or(usize::MAX)
-                    .min(input.len());
+                let take = within(input, *remaining).len();
                 if take == 0 {
                     return Ok((0, None));
                 }
-                *remaining -= take as u64;
+                *remaining = less(*remaining, take);
                 Ok((take, Some(RawEvent::Data(0..take))))
             }
             Inner::Chunked {
@@ -159,11 +157,8 @@ impl BodyDecoder {
                 decoder,
                 wire_remaining: Some(wire),
             } => {
-                let bounded = &input[..usize::try_from(*wire)
-                    .unwrap_or(usize::MAX)
-                    .min(input.len())];
-                let (used, event) = decoder.step(bounded)?;
-                *wire -= used as u64;
+                let (used, event) = decoder.step(within(input, *wire))?;
+                *wire = less(*wire, used);
                 match event {
                     Some(RawEvent::End) if *wire != 0 => Err(Error::MalformedChunk),
                     // The wire body is over and the framing is not.
@@ -178,29 +173,28 @@ impl BodyDecoder {
             } => {
                 let mut pos = 0;
                 loop {
+                    let rest = &input[pos..];
                     if let Some(remaining) = outer.data_remaining() {
-                        let avail = usize::try_from(remaining)
-                            .unwrap_or(usize::MAX)
-                            .min(input.len() - pos);
-                        if avail == 0 {
+                        let avail = within(rest, remaining);
+                        if avail.is_empty() {
                             return Ok((pos, None));
                         }
                         if *inner_done {
                             // Payload after the end of the aws-chunked framing.
                             return Err(Error::MalformedChunk);
                         }
-                        let (used, event) = inner.step(&input[pos..pos + avail])?;
+                        let (used, event) = inner.step(avail)?;
                         outer.skip_data(used as u64);
                         let start = pos;
-                        pos += used;
+                        pos = advance(pos, used);
                         match event {
                             Some(RawEvent::End) => *inner_done = true,
                             Some(event) => return Ok((pos, Some(event.shift(start)))),
                             None => {}
                         }
                     } else {
-                        let (used, event) = outer.step(&input[pos..])?;
-                        pos += used;
+                        let (used, event) = outer.step(rest)?;
+                        pos = advance(pos, used);
                         match event {
                             None => return Ok((pos, None)),
                             Some(RawEvent::End) if *inner_done => {
@@ -217,4 +211,17 @@ impl BodyDecoder {
             Inner::Done => Ok((0, None)),
         }
     }
+}
+
+/// The first bytes of `input`, at most `remaining` of them.
+fn within(input: &[u8], remaining: u64) -> &[u8] {
+    let n = usize::try_from(remaining).unwrap_or(usize::MAX);
+    input.get(..n).unwrap_or(input)
+}
+
+/// `remaining` less `taken` bytes, which came out of [`within`] it (or out
+/// of a decoder fed that much), so they are at most `remaining`: the
+/// subtraction never saturates.
+fn less(remaining: u64, taken: usize) -> u64 {
+    remaining.saturating_sub(taken as u64)
 }

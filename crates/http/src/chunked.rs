@@ -52,7 +52,7 @@ pub(crate) enum Loc {
 impl Loc {
     fn shift(self, by: usize) -> Loc {
         match self {
-            Loc::Input(r) => Loc::Input(r.start + by..r.end + by),
+            Loc::Input(r) => Loc::Input(advance(r.start, by)..advance(r.end, by)),
             line @ Loc::Line(_) => line,
         }
     }
@@ -77,7 +77,7 @@ impl RawEvent {
                 size,
                 signature: signature.map(|s| s.shift(by)),
             },
-            RawEvent::Data(r) => RawEvent::Data(r.start + by..r.end + by),
+            RawEvent::Data(r) => RawEvent::Data(advance(r.start, by)..advance(r.end, by)),
             RawEvent::Trailer { name, value } => RawEvent::Trailer {
                 name: name.shift(by),
                 value: value.shift(by),
@@ -177,12 +177,14 @@ impl ChunkedDecoder {
     /// [`Self::data_remaining`]) as consumed by someone else.
     pub(crate) fn skip_data(&mut self, n: u64) {
         if let State::Data { remaining } = self.state {
-            let left = remaining.saturating_sub(n);
-            self.decoded += remaining - left;
-            self.state = if left == 0 {
-                State::DataCrlf
-            } else {
-                State::Data { remaining: left }
+            let n = n.min(remaining);
+            // The size line admitted this chunk only if the total stays
+            // within max_body_bytes (and the declared decoded length), so
+            // the sum never saturates.
+            self.decoded = self.decoded.saturating_add(n);
+            self.state = match remaining.checked_sub(n) {
+                Some(0) | None => State::DataCrlf,
+                Some(left) => State::Data { remaining: left },
             };
         }
     }
@@ -265,29 +267,35 @@ impl ChunkedDecoder {
     /// where the line is (CRLF excluded), or None when all of `input` went
     /// into the buffer and the line is still incomplete.
     fn take_line(&mut self, input: &[u8]) -> Result<Option<(usize, Loc)>> {
-        let max = self.limits.max_line_bytes;
-        let room = max - self.line.len();
-        let window = &input[..input.len().min(room)];
+        // The buffer never holds max_line_bytes without its LF: it grows
+        // only by less than the room left, or by a complete line.
+        let room = self
+            .limits
+            .max_line_bytes
+            .checked_sub(self.line.len())
+            .ok_or(Error::LineTooLong)?;
+        let window = input.get(..room).unwrap_or(input);
         let Some(lf) = memchr::memchr(b'\n', window) else {
-            if self.line.len() + input.len() >= max {
+            if input.len() >= room {
                 return Err(Error::LineTooLong);
             }
             self.line.extend_from_slice(input);
             return Ok(None);
         };
+        let through_lf = &window[..=lf];
         if self.line.is_empty() {
-            if lf == 0 || window[lf - 1] != b'\r' {
-                return Err(Error::MalformedChunk);
-            }
-            return Ok(Some((lf + 1, Loc::Input(0..lf - 1))));
+            let line = through_lf
+                .strip_suffix(b"\r\n")
+                .ok_or(Error::MalformedChunk)?;
+            return Ok(Some((through_lf.len(), Loc::Input(0..line.len()))));
         }
-        self.line.extend_from_slice(&window[..=lf]);
+        self.line.extend_from_slice(through_lf);
         self.line_used = true;
-        let n = self.line.len();
-        if n < 2 || self.line[n - 2] != b'\r' {
-            return Err(Error::MalformedChunk);
-        }
-        Ok(Some((lf + 1, Loc::Line(0..n - 2))))
+        let line = self
+            .line
+            .strip_suffix(b"\r\n")
+            .ok_or(Error::MalformedChunk)?;
+        Ok(Some((through_lf.len(), Loc::Line(0..line.len()))))
     }
 
     fn line_bytes<'s>(&'s self, input: &'s [u8], loc: &Loc) -> &'s [u8] {
@@ -308,9 +316,8 @@ impl ChunkedDecoder {
                     check_http_extensions(ext)?;
                     None
                 }
-                Coding::Aws { .. } => {
-                    check_aws_signature(ext)?.then(|| (digits + SIGNATURE_EXT.len(), line.len()))
-                }
+                Coding::Aws { .. } => check_aws_signature(ext)?
+                    .then(|| (advance(digits, SIGNATURE_EXT.len()), line.len())),
             };
             (size, signature_at)
         };
@@ -348,22 +355,22 @@ impl ChunkedDecoder {
                 (0, 0, 0..0)
             } else {
                 let colon = memchr::memchr(b':', line).ok_or(Error::MalformedTrailer)?;
-                let name = &line[..colon];
-                let start = line[colon + 1..]
+                let (name, after_colon) = line.split_at(colon);
+                let raw_value = &after_colon[1..];
+                let leading = raw_value
                     .iter()
-                    .position(|b| !matches!(b, b' ' | b'\t'))
-                    .map_or(line.len(), |i| colon + 1 + i);
-                let end = line
-                    .iter()
-                    .rposition(|b| !matches!(b, b' ' | b'\t'))
-                    .map_or(start, |i| (i + 1).max(start));
+                    .take_while(|b| matches!(b, b' ' | b'\t'))
+                    .count();
+                let value = trim(raw_value);
+                // The value starts after the colon and its leading blanks.
+                let start = advance(advance(colon, 1), leading);
                 let valid = !name.is_empty()
                     && name.iter().copied().all(is_token)
-                    && line[start..end].iter().copied().all(is_field_vchar);
+                    && value.iter().copied().all(is_field_vchar);
                 if !valid {
                     return Err(Error::MalformedTrailer);
                 }
-                (line.len(), colon, start..end)
+                (line.len(), colon, start..advance(start, value.len()))
             }
         };
         if line_len == 0 {
@@ -375,8 +382,14 @@ impl ChunkedDecoder {
             self.state = State::Done;
             return Ok(RawEvent::End);
         }
-        self.trailers += 1;
-        self.trailer_bytes += line_len + 2;
+        // Checked, not added: with limits of usize::MAX a count could
+        // otherwise wrap back under them.
+        self.trailers = self.trailers.checked_add(1).ok_or(Error::TrailerTooLarge)?;
+        self.trailer_bytes = self
+            .trailer_bytes
+            .checked_add(line_len)
+            .and_then(|n| n.checked_add(2))
+            .ok_or(Error::TrailerTooLarge)?;
         if self.trailers > self.limits.max_trailers
             || self.trailer_bytes > self.limits.max_trailer_bytes
         {
@@ -392,9 +405,16 @@ impl ChunkedDecoder {
 /// The part `start..end` of a line at `loc`.
 fn sub_loc(loc: &Loc, start: usize, end: usize) -> Loc {
     match loc {
-        Loc::Input(r) => Loc::Input(r.start + start..r.start + end),
-        Loc::Line(r) => Loc::Line(r.start + start..r.start + end),
+        Loc::Input(r) => Loc::Input(advance(r.start, start)..advance(r.start, end)),
+        Loc::Line(r) => Loc::Line(advance(r.start, start)..advance(r.start, end)),
     }
+}
+
+/// `pos + n` for a position in an input (or the line buffer) and a count of
+/// bytes after it in the same input: at most the input's length, which a
+/// slice keeps within isize::MAX, so the sum never saturates.
+pub(crate) fn advance(pos: usize, n: usize) -> usize {
+    pos.saturating_add(n)
 }
 
 fn parse_hex(digits: &[u8]) -> Result<u64> {
@@ -452,4 +472,66 @@ fn is_token(b: u8) -> bool {
 /// Visible characters, space and obs-text; no controls.
 fn is_field_vchar(b: u8) -> bool {
     b == b' ' || b == b'\t' || (b > 0x20 && b != 0x7f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UNBOUNDED: Limits = Limits {
+        max_head_bytes: usize::MAX,
+        max_headers: usize::MAX,
+        max_line_bytes: usize::MAX,
+        max_chunk_bytes: u64::MAX,
+        max_trailer_bytes: usize::MAX,
+        max_trailers: usize::MAX,
+        max_body_bytes: u64::MAX,
+    };
+
+    /// The error of the first step that fails, feeding `input` whole.
+    fn first_error(mut d: ChunkedDecoder, mut input: &[u8]) -> Option<Error> {
+        loop {
+            match d.step(input) {
+                Err(e) => return Some(e),
+                Ok((_, None | Some(RawEvent::End))) => return None,
+                Ok((used, Some(_))) => input = &input[used..],
+            }
+        }
+    }
+
+    /// Counters a peer drives, started where no peer can bring them
+    /// (usize::MAX trailers, 2^64 bytes of data) to show that the sums at
+    /// the ends are refused with the crate's error. The old trailer
+    /// counters overflowed there (a panic in debug builds) when the limits
+    /// were usize::MAX.
+    #[test]
+    fn counters_at_the_ends_of_their_types() {
+        let trailer = b"x: 1\r\n\r\n";
+        let mut d = ChunkedDecoder::http(&UNBOUNDED);
+        d.state = State::Trailers;
+        d.trailers = usize::MAX;
+        assert_eq!(first_error(d, trailer), Some(Error::TrailerTooLarge));
+        let mut d = ChunkedDecoder::http(&UNBOUNDED);
+        d.state = State::Trailers;
+        d.trailer_bytes = usize::MAX - 3;
+        assert_eq!(first_error(d, trailer), Some(Error::TrailerTooLarge));
+
+        // A chunk that would carry the total past u64::MAX.
+        let mut d = ChunkedDecoder::http(&UNBOUNDED);
+        d.decoded = u64::MAX - 5;
+        assert_eq!(first_error(d.clone(), b"5\r\n"), None);
+        assert_eq!(first_error(d, b"6\r\n"), Some(Error::BodyTooLarge));
+        let mut d = ChunkedDecoder::aws(u64::MAX, &UNBOUNDED);
+        d.decoded = u64::MAX - 5;
+        assert_eq!(first_error(d.clone(), b"5\r\n"), None);
+        assert_eq!(first_error(d, b"6\r\n"), Some(Error::DecodedLengthMismatch));
+    }
+
+    #[test]
+    fn skipping_more_than_the_chunk_holds_ends_it() {
+        let mut d = ChunkedDecoder::http(&UNBOUNDED);
+        d.state = State::Data { remaining: 3 };
+        d.skip_data(u64::MAX);
+        assert_eq!((d.state, d.decoded), (State::DataCrlf, 3));
+    }
 }

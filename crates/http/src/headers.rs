@@ -59,31 +59,27 @@ fn name_eq(a: &str, b: &str) -> bool {
 }
 
 /// Strips optional whitespace (SP, HTAB) around a field value.
-pub(crate) fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t'))
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !matches!(b, b' ' | b'\t'))
-        .map_or(start, |i| i + 1);
-    &v[start..end]
+pub(crate) fn trim(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
 }
 
 /// Parses a plain decimal number: digits only, no sign, no whitespace, at
 /// most 2^63 - 1 (what fits an `off_t`).
 pub(crate) fn parse_decimal(v: &[u8]) -> Option<u64> {
+    // 19 digits cannot overflow a u64; the checks below hold regardless.
     if v.is_empty() || v.len() > 19 {
         return None;
     }
-    let mut n: u64 = 0;
-    for &b in v {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n * 10 + u64::from(b - b'0');
-    }
+    let n = v.iter().try_fold(0u64, |n, &b| {
+        n.checked_mul(10)?
+            .checked_add(u64::from(char::from(b).to_digit(10)?))
+    })?;
     (n <= i64::MAX as u64).then_some(n)
 }
 

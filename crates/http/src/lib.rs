@@ -32,6 +32,9 @@
 //! assert_eq!(body.decode(&[]).unwrap(), (0, Some(BodyEvent::End)));
 //! ```
 #![deny(missing_docs)]
+// Lengths, offsets and counts come from the peer: every sum is checked,
+// bounded by construction (and says so), or restructured away.
+#![deny(clippy::arithmetic_side_effects)]
 
 mod body;
 mod chunked;

@@ -70,8 +70,7 @@ impl<'a> ResponseHead<'a> {
     /// Adds a header field with a decimal value.
     pub fn header_u64(&mut self, name: &str, value: u64) -> &mut Self {
         let mut digits = [0u8; 20];
-        let n = format_u64(value, &mut digits);
-        self.header(name, &digits[digits.len() - n..])
+        self.header(name, format_u64(value, &mut digits))
     }
 
     /// Adds `Content-Length`.
@@ -107,10 +106,11 @@ impl<'a> ResponseHead<'a> {
         if self.error.is_some() {
             return;
         }
-        match self.buf.get_mut(self.len..self.len + bytes.len()) {
-            Some(dst) => {
+        let end = self.len.checked_add(bytes.len());
+        match end.and_then(|end| Some((end, self.buf.get_mut(self.len..end)?))) {
+            Some((end, dst)) => {
                 dst.copy_from_slice(bytes);
-                self.len += bytes.len();
+                self.len = end;
             }
             None => self.fail(Error::ResponseBufferFull),
         }
@@ -118,8 +118,7 @@ impl<'a> ResponseHead<'a> {
 
     fn put_u64(&mut self, v: u64) {
         let mut digits = [0u8; 20];
-        let n = format_u64(v, &mut digits);
-        self.put(&digits[digits.len() - n..]);
+        self.put(format_u64(v, &mut digits));
     }
 
     fn fail(&mut self, e: Error) {
@@ -127,32 +126,48 @@ impl<'a> ResponseHead<'a> {
     }
 }
 
-/// Writes `v` right-aligned into `out`, returning the digit count.
-fn format_u64(mut v: u64, out: &mut [u8; 20]) -> usize {
-    let mut i = out.len();
-    loop {
-        i -= 1;
-        out[i] = b'0' + (v % 10) as u8;
+/// Writes `v` in decimal right-aligned into `out` (20 digits hold
+/// u64::MAX) and returns the digits.
+fn format_u64(mut v: u64, out: &mut [u8; 20]) -> &[u8] {
+    const DIGITS: &[u8; 10] = b"0123456789";
+    let mut start = out.len();
+    for (i, slot) in out.iter_mut().enumerate().rev() {
+        *slot = DIGITS[(v % 10) as usize];
         v /= 10;
+        start = i;
         if v == 0 {
-            return out.len() - i;
+            break;
         }
     }
+    &out[start..]
 }
 
 /// Writes the size line of a response chunk of `size` bytes (`hex\r\n`)
 /// into `buf` and returns its length; the chunk data and a CRLF follow it.
 ///
 /// # Errors
-/// [`Error::ResponseBufferFull`] when `buf` is shorter than 18 bytes.
+/// [`Error::ResponseBufferFull`] when `buf` is shorter than the line (at
+/// most 18 bytes).
 pub fn write_chunk_header(buf: &mut [u8], size: u64) -> Result<usize> {
-    let digits = ((64 - size.leading_zeros() as usize).max(1)).div_ceil(4);
-    let out = buf.get_mut(..digits + 2).ok_or(Error::ResponseBufferFull)?;
-    for (i, slot) in out[..digits].iter_mut().enumerate() {
-        *slot = hex_digit((size >> (4 * (digits - 1 - i))) as u8);
+    // Up to 16 hex digits right-aligned before the CRLF.
+    let mut line = [0u8; 18];
+    let (digits, crlf) = line.split_at_mut(16);
+    crlf.copy_from_slice(b"\r\n");
+    let mut start = digits.len();
+    let mut v = size;
+    for (i, slot) in digits.iter_mut().enumerate().rev() {
+        *slot = hex_digit((v & 0xf) as u8);
+        v >>= 4;
+        start = i;
+        if v == 0 {
+            break;
+        }
     }
-    out[digits..].copy_from_slice(b"\r\n");
-    Ok(digits + 2)
+    let line = &line[start..];
+    buf.get_mut(..line.len())
+        .ok_or(Error::ResponseBufferFull)?
+        .copy_from_slice(line);
+    Ok(line.len())
 }
 
 /// The reason phrase of the statuses an S3 server answers with.

@@ -195,8 +195,11 @@ impl Checksum {
         let len = self.algorithm.digest_len();
         match self.state {
             State::Crc(d) => {
-                let v = d.finalize();
-                bytes[..len].copy_from_slice(&v.to_be_bytes()[8 - len..]);
+                // The low `len` bytes of the value, big-endian.
+                let value = d.finalize().to_be_bytes();
+                for (dst, src) in bytes[..len].iter_mut().rev().zip(value.iter().rev()) {
+                    *dst = *src;
+                }
             }
             State::Sha(c) => bytes[..len].copy_from_slice(c.finish().as_ref()),
         }

@@ -11,9 +11,7 @@ use crate::auth::Scope;
 /// (four chained HMAC-SHA256 over date, region, service, `aws4_request`).
 #[must_use]
 pub fn derive_signing_key(secret: &str, scope: &Scope) -> hmac::Key {
-    let mut k = Vec::with_capacity(4 + secret.len());
-    k.extend_from_slice(b"AWS4");
-    k.extend_from_slice(secret.as_bytes());
+    let k = [b"AWS4", secret.as_bytes()].concat();
     let mut tag = hmac::sign(
         &hmac::Key::new(hmac::HMAC_SHA256, &k),
         scope.date.as_bytes(),
@@ -69,15 +67,17 @@ impl SigningKeyCache {
             self.len = 0;
         }
         let keys = self.by_access_key.entry(access_key.to_owned()).or_default();
+        let before = keys.len();
         // Older dates and rotated secrets of this access key are dead weight.
-        self.len -= keys.len();
         keys.retain(|k| k.scope.date == scope.date && k.secret == secret);
         keys.push(CachedKey {
             secret: secret.to_owned(),
             scope: scope.clone(),
             key: key.clone(),
         });
-        self.len += keys.len();
+        // `len` is the sum of the lists' lengths, `before` among them, and at
+        // most CAPACITY: neither step saturates.
+        self.len = self.len.saturating_sub(before).saturating_add(keys.len());
         key
     }
 
