@@ -158,6 +158,7 @@ async fn serve_tracked<S: Stream>(
             if input.buf.is_empty() && !first {
                 // Idle between requests: wait in short slices so that a
                 // shutdown closes idle connections promptly.
+                input.shrink_when_idle();
                 if !wait_idle(&mut input, ctx).await {
                     return;
                 }

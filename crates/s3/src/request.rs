@@ -60,6 +60,14 @@ pub(crate) struct Input<S> {
     canceller: Canceller,
 }
 
+/// The input buffer a connection starts with, and returns to when idle: a
+/// request head with a small body arrives in one read. Idle connections
+/// (thousands of them, under a flood) hold this much each, not more.
+pub(crate) const FIRST_READ: usize = 8 << 10;
+
+/// What the input buffer grows by when a head or a framed body needs more.
+const GROWN_READ: usize = 64 << 10;
+
 /// What a timed operation came to.
 enum Timed<T> {
     Done(std::io::Result<usize>, T),
@@ -104,10 +112,20 @@ async fn timed<T>(
 impl<S: Stream> Input<S> {
     pub(crate) fn new(stream: S) -> Self {
         Input {
-            buf: Vec::with_capacity(64 * 1024),
+            buf: Vec::new(),
             stream,
             consumed: 0,
             canceller: Canceller::new(),
+        }
+    }
+
+    /// Between requests, with nothing buffered: a buffer grown for a large
+    /// head or a framed body goes back to the allocator, so an idle
+    /// connection holds [`FIRST_READ`] bytes, not what its largest request
+    /// needed.
+    pub(crate) fn shrink_when_idle(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > FIRST_READ {
+            self.buf = Vec::new();
         }
     }
 
@@ -120,8 +138,10 @@ impl<S: Stream> Input<S> {
     /// Reads more bytes; Ok(0) at end of stream, TimedOut when nothing came
     /// for `timeout`.
     pub(crate) async fn fill(&mut self, timeout: Duration) -> std::io::Result<usize> {
-        if self.buf.capacity().saturating_sub(self.buf.len()) < 16 * 1024 {
-            self.buf.reserve(64 * 1024);
+        if self.buf.capacity() == 0 {
+            self.buf.reserve_exact(FIRST_READ);
+        } else if self.buf.capacity().saturating_sub(self.buf.len()) < FIRST_READ / 2 {
+            self.buf.reserve(GROWN_READ);
         }
         let buf = std::mem::take(&mut self.buf);
         let len = buf.len();
