@@ -7,7 +7,10 @@
 //! checksums (CRC32, CRC32C, CRC64NVME, SHA1, SHA256). It also signs, for
 //! clients, tests and presigned URLs. It does not read sockets, parse HTTP
 //! or know users: secrets come through [`SecretLookup`], requests through
-//! [`SignedRequest`] over any [`HeaderSource`].
+//! [`SignedRequest`] over any [`HeaderSource`]. Its percent-decoding and
+//! hex are sluice-http's, so the path and query it canonicalises are read
+//! exactly as routing reads them; a target routing refuses is refused here
+//! too ([`Error::InvalidURI`]).
 //!
 //! ```
 //! use sluice_sigv4::{sign_headers, Credentials, Error, Result, SecretLookup, SignedRequest, Verifier};
