@@ -191,6 +191,7 @@ impl From<sluice_sigv4::Error> for S3Error {
             E::BadDigest(_) => C::BadDigest,
             E::InvalidDigest(_) => C::InvalidDigest,
             E::InvalidArgument(_) => C::InvalidArgument,
+            E::InvalidURI => C::InvalidURI,
             _ => C::InvalidRequest,
         };
         let mut err = S3Error::new(code, e.to_string());
@@ -243,6 +244,7 @@ mod tests {
             E::UnsupportedSignatureVersion,
             E::InvalidArgument("x"),
             E::MissingRequiredHeader("x"),
+            E::InvalidURI,
             E::HeadersNotSigned("x-amz-meta-a".into()),
         ] {
             let s3 = S3Error::from(e.clone());
