@@ -121,3 +121,19 @@ pub fn params_bytes(data: &[u8]) {
         }
     }
 }
+
+/// Replays the committed corpus of the fuzz target `target` through `run`
+/// (for the crate's tests); the number of inputs, at least one.
+#[cfg(test)]
+pub(crate) fn replay_corpus(target: &str, run: fn(&[u8])) -> usize {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("the corpus is committed") {
+        run(&std::fs::read(entry.expect("a corpus entry").path()).expect("a corpus file"));
+        n += 1;
+    }
+    assert!(n > 0, "no corpus in {}", dir.display());
+    n
+}
