@@ -28,7 +28,7 @@ use rustix::fs::{self as rfs, AtFlags, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::buf::{AlignedBuf, ALIGN};
-use crate::copy::buffered_reopen;
+use crate::copy::{buffered_reopen, copy_range, free_off_thread};
 use crate::error::{Conflict, Result, StoreError};
 use crate::fsys::{self, META_XATTR};
 use crate::meta::ObjectMeta;
@@ -655,6 +655,7 @@ impl Store {
                 )
                 .await?
             {
+                free_part_files(&staging, &chosen, None);
                 self.forget_upload(upload_id);
                 return Ok(ObjectInfo {
                     size: total,
@@ -680,11 +681,11 @@ impl Store {
             match (&p.location, &shared) {
                 (Location::Own(_), _) => {
                     let own = open_own(staging.as_fd(), &p.info)?;
-                    copy_range(&own, 0, &out, at, p.info.size)?;
+                    copy_range(&own, 0, &out, at, p.info.size).await?;
                 }
                 (Location::Shared, Some(data)) => {
                     let from = u64::from(p.info.number - 1) * slot.unwrap_or(0);
-                    copy_range(data, from, &out, at, p.info.size)?;
+                    copy_range(data, from, &out, at, p.info.size).await?;
                 }
                 (Location::Shared, None) => return Err(StoreError::NoSuchUpload),
             }
@@ -692,6 +693,7 @@ impl Store {
         }
         self.publish_target(&mut target, &bucket_fd, &object_key, &meta, cond)
             .await?;
+        free_part_files(&staging, &chosen, shared);
         self.forget_upload(upload_id);
         Ok(ObjectInfo {
             size: total,
@@ -757,7 +759,7 @@ impl Store {
             if let Location::Own(_) = p.location {
                 let own = open_own(staging.as_fd(), &p.info)?;
                 let at = u64::from(p.info.number - 1) * slot;
-                copy_range(&own, 0, &data, at, p.info.size)?;
+                copy_range(&own, 0, &data, at, p.info.size).await?;
             }
         }
         rfs::ftruncate(&data, total)?;
@@ -811,19 +813,26 @@ impl Store {
     }
 }
 
-/// Copies `len` bytes between files with copy_file_range (a reflink where
-/// the filesystem can).
-fn copy_range(src: &OwnedFd, mut from: u64, dst: &OwnedFd, mut to: u64, len: u64) -> Result<()> {
-    let mut left = len;
-    while left > 0 {
-        let want = usize::try_from(left).unwrap_or(usize::MAX).min(1 << 30);
-        let n = rfs::copy_file_range(src, Some(&mut from), dst, Some(&mut to), want)?;
-        if n == 0 {
-            return Err(StoreError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+/// Unlinks the completed upload's own part files, and `data` when given,
+/// and frees them off this thread: removing the upload would free them at
+/// once here (1 GiB: 140 ms on ext4). Unlinked first, so that no retried
+/// Complete reads one cut short.
+fn free_part_files(staging: &OwnedFd, chosen: &[PartRecord], data: Option<OwnedFd>) {
+    let own_files = chosen.iter().filter_map(|p| match &p.location {
+        Location::Own(name) => Some(name.as_str()),
+        Location::Shared => None,
+    });
+    let mut unlinked = Vec::new();
+    for name in own_files.chain(data.as_ref().map(|_| "data")) {
+        let opened = fsys::open_beneath(staging.as_fd(), name, OFlags::RDWR, Mode::empty());
+        if let Ok(fd) = opened {
+            if rfs::unlinkat(staging, name, AtFlags::empty()).is_ok() {
+                unlinked.push(fd);
+            }
         }
-        left -= n as u64;
     }
-    Ok(())
+    unlinked.extend(data);
+    free_off_thread(unlinked);
 }
 
 fn decode_hex16(text: &str) -> Option<[u8; 16]> {
