@@ -34,7 +34,9 @@ use crate::fsys::{self, META_XATTR};
 use crate::meta::ObjectMeta;
 use crate::names::{BucketName, ObjectKey};
 use crate::publish::{publish, Source, WriteCondition};
-use crate::sink::{hex, Sink, Tail};
+use sluice_http::hex_encode as hex;
+
+use crate::sink::{Sink, Tail};
 use crate::store::{system_time, ObjectInfo, Store, INTERNAL_DIR};
 use crate::writer::BUSY_WAIT;
 
@@ -610,7 +612,10 @@ impl Store {
             if i + 1 < parts.len() && p.info.size < self.inner.opts.min_part_size {
                 return Err(StoreError::EntityTooSmall);
             }
-            md5s.update(decode_hex16(&p.info.etag).ok_or(StoreError::InvalidPart)?);
+            md5s.update(
+                sluice_http::hex_decode_array::<16>(p.info.etag.as_bytes())
+                    .ok_or(StoreError::InvalidPart)?,
+            );
             chosen.push(p);
         }
         let etag = format!("{}-{}", hex(&md5s.finalize()), chosen.len());
@@ -833,19 +838,6 @@ fn free_part_files(staging: &OwnedFd, chosen: &[PartRecord], data: Option<OwnedF
     }
     unlinked.extend(data);
     free_off_thread(unlinked);
-}
-
-fn decode_hex16(text: &str) -> Option<[u8; 16]> {
-    let b = text.as_bytes();
-    if b.len() != 32 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, pair) in b.chunks_exact(2).enumerate() {
-        let v = |c: u8| char::from(c).to_digit(16);
-        out[i] = (v(pair[0])? * 16 + v(pair[1])?) as u8;
-    }
-    Some(out)
 }
 
 /// Where a verified part's bytes are.

@@ -235,6 +235,3 @@ impl Sink {
         Ok(())
     }
 }
-
-/// Lowercase hex: sluice-http's, the one hex codec of sluice.
-pub(crate) use sluice_http::hex_encode as hex;

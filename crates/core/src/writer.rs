@@ -13,7 +13,9 @@ use crate::fsys::{self, TempFile, DIR_XATTR, META_XATTR};
 use crate::meta::ObjectMeta;
 use crate::names::ObjectKey;
 use crate::publish::{publish, Source, WriteCondition};
-use crate::sink::{hex, Sink, Tail};
+use sluice_http::hex_encode as hex;
+
+use crate::sink::{Sink, Tail};
 use crate::store::{ObjectInfo, Store};
 
 /// An object being written. Nothing is visible until [`ObjectWriter::finish`]
