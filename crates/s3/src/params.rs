@@ -4,8 +4,8 @@
 //! `max-parts`, `max-buckets`), markers, continuation tokens and dates.
 //! Every value here came from a client (or from metadata a POSIX user can
 //! write): nothing may overflow or panic, and what is returned is inside
-//! the object. Under the `s3_params` fuzz target
-//! ([`crate::fuzzing::params_bytes`]).
+//! the object. Under the `s3_params` fuzz target (its harness is
+//! `params_bytes` in the fuzzing module).
 
 use crate::error::{S3Error, S3ErrorCode};
 
@@ -184,7 +184,7 @@ pub(crate) fn part_marker(name: &str, value: Option<&str>) -> Result<u32, S3Erro
 /// continue after.
 #[must_use]
 pub(crate) fn continuation_token(key: &str) -> String {
-    crate::ops::list::hex_token(key)
+    sluice_http::hex_encode(key.as_bytes())
 }
 
 /// The key a continuation token continues after.
@@ -192,12 +192,14 @@ pub(crate) fn continuation_token(key: &str) -> String {
 /// # Errors
 /// InvalidArgument for a token sluice did not hand out.
 pub(crate) fn continuation_key(token: &str) -> Result<String, S3Error> {
-    crate::ops::list::unhex_token(token).ok_or_else(|| {
-        S3Error::new(
-            S3ErrorCode::InvalidArgument,
-            "The continuation token provided is incorrect",
-        )
-    })
+    sluice_http::hex_decode(token.as_bytes())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| {
+            S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                "The continuation token provided is incorrect",
+            )
+        })
 }
 
 /// An HTTP date (`If-Modified-Since` and the like) in seconds since the

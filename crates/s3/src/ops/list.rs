@@ -15,16 +15,6 @@ use crate::storage::Storage;
 use crate::time::iso8601;
 use crate::xml::Xml;
 
-/// A continuation token: the hex of the key to continue after.
-pub(crate) fn hex_token(s: &str) -> String {
-    sluice_http::hex_encode(s.as_bytes())
-}
-
-/// The key of a continuation token; None when it is not hex of UTF-8.
-pub(crate) fn unhex_token(t: &str) -> Option<String> {
-    String::from_utf8(sluice_http::hex_decode(t.as_bytes())?).ok()
-}
-
 pub(crate) fn list_objects(
     ctx: &ThreadContext<impl Storage>,
     bucket: &str,
