@@ -166,10 +166,13 @@ pub(crate) fn get_object<B: Storage>(
 }
 
 /// GetObjectAttributes: the attributes named in `x-amz-object-attributes`.
+/// Its paging of parts comes in headers, not the query (AWS S3 API
+/// Reference, GetObjectAttributes: `x-amz-max-parts`,
+/// `x-amz-part-number-marker`); the route is not read.
 pub(crate) fn object_attributes(
     ctx: &ThreadContext<impl Storage>,
     req: &Request,
-    r: &Route,
+    _route: &Route,
     bucket: &str,
     key: &str,
 ) -> Result<Response, S3Error> {
@@ -205,7 +208,7 @@ pub(crate) fn object_attributes(
     if want("ObjectParts") {
         if let Some(sizes) = info.meta.header(sluice_core::PART_SIZES_HEADER) {
             let sizes: Vec<&str> = sizes.split(',').collect();
-            let max = params::max_count("max-parts", r.param("max-parts"), 1000, 1000)?;
+            let max = params::max_count("max-parts", req.header("x-amz-max-parts"), 1000, 1000)?;
             let marker =
                 params::part_marker("part-number-marker", req.header("x-amz-part-number-marker"))?;
             let marker = usize::try_from(marker).unwrap_or(usize::MAX);
@@ -214,6 +217,7 @@ pub(crate) fn object_attributes(
                 .leaf("PartNumberMarker", &marker.to_string());
             let shown: Vec<(usize, &&str)> =
                 sizes.iter().enumerate().skip(marker).take(max).collect();
+            // The last part listed: the marker that continues after it.
             if let Some((last, _)) = shown.last() {
                 x.leaf("NextPartNumberMarker", &last.saturating_add(1).to_string());
             }
