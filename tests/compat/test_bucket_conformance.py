@@ -1,6 +1,8 @@
 """S3 conformance of bucket and listing operations (issue 13): each test
 names the case it pins and the AWS source its expectation comes from."""
 
+from urllib.parse import unquote
+
 import pytest
 
 MIB = 1024 * 1024
@@ -64,3 +66,58 @@ def test_get_object_attributes_max_parts_header(s3, three_part_object):
     assert [(p["PartNumber"], p["Size"]) for p in parts["Parts"]] == [(3, 1)]
     assert parts["IsTruncated"] is False
     assert parts["NextPartNumberMarker"] == 3
+
+
+@pytest.fixture
+def awkward_keys(s3, bucket):
+    keys = ["dir one/a+b.txt", "dir one/sub/x", "dir one/z%y", "other"]
+    for k in keys:
+        s3.put_object(Bucket=bucket, Key=k, Body=b"x")
+    return bucket, keys
+
+
+def test_list_objects_v1_url_encoding_leaves_prefix(s3, awkward_keys):
+    """With `encoding-type=url` (which boto3 sends by itself), ListObjects
+    v1 encodes Delimiter, Marker, NextMarker, Contents/Key and
+    CommonPrefixes/Prefix, not the top-level Prefix: botocore's
+    handlers.decode_list_object decodes exactly those, so an encoded Prefix
+    reached users as `dir%20one%2F`. v2 (decode_list_object_v2) encodes
+    Prefix and StartAfter too; ListObjectVersions
+    (decode_list_object_versions) KeyMarker, NextKeyMarker, Prefix,
+    Delimiter, Versions/Key and CommonPrefixes/Prefix."""
+    bucket, keys = awkward_keys
+    r = s3.list_objects(Bucket=bucket, Prefix="dir one/", Delimiter="/", Marker="dir one/a")
+    assert r["Prefix"] == "dir one/"
+    assert r["Delimiter"] == "/"
+    assert r["Marker"] == "dir one/a"
+    assert [o["Key"] for o in r["Contents"]] == ["dir one/a+b.txt", "dir one/z%y"]
+    assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["dir one/sub/"]
+
+    r = s3.list_objects(Bucket=bucket, Prefix="dir one/", MaxKeys=1)
+    assert r["Prefix"] == "dir one/"
+    assert r["IsTruncated"] is True
+    assert [o["Key"] for o in r["Contents"]] == ["dir one/a+b.txt"]
+
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="dir one/", Delimiter="/", StartAfter="dir one/a")
+    assert r["Prefix"] == "dir one/"
+    assert r["StartAfter"] == "dir one/a"
+    assert [o["Key"] for o in r["Contents"]] == ["dir one/a+b.txt", "dir one/z%y"]
+    assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["dir one/sub/"]
+
+    r = s3.list_object_versions(Bucket=bucket, Prefix="dir one/", KeyMarker="dir one/a", MaxKeys=1)
+    assert r["Prefix"] == "dir one/"
+    assert r["KeyMarker"] == "dir one/a"
+    assert r["NextKeyMarker"] == "dir one/a+b.txt"
+    assert [v["Key"] for v in r["Versions"]] == ["dir one/a+b.txt"]
+
+
+def test_list_objects_v1_explicit_url_encoding(server, s3, awkward_keys):
+    """A client that asks for `encoding-type=url` itself gets the raw
+    response: v1's Prefix is sent as it was given (AWS S3 API Reference,
+    ListObjects: EncodingType encodes Delimiter, Marker, Prefix of common
+    prefixes, NextMarker and Key)."""
+    bucket, _ = awkward_keys
+    r = s3.list_objects(Bucket=bucket, Prefix="dir one/", Delimiter="/", EncodingType="url")
+    assert r["Prefix"] == "dir one/"
+    assert [unquote(o["Key"]) for o in r["Contents"]] == ["dir one/a+b.txt", "dir one/z%y"]
+    assert [unquote(p["Prefix"]) for p in r["CommonPrefixes"]] == ["dir one/sub/"]

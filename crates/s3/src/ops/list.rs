@@ -57,11 +57,19 @@ pub(crate) fn list_objects(
     } else {
         ctx.store.list_objects(bucket, &q)?
     };
+    // `encoding-type=url` encodes what botocore decodes
+    // (botocore/handlers.py): for v1 (decode_list_object) Delimiter,
+    // Marker, NextMarker, Contents/Key and CommonPrefixes/Prefix, not the
+    // top-level Prefix; for v2 (decode_list_object_v2) Prefix and
+    // StartAfter as well.
     let mut x = Xml::new();
-    x.root("ListBucketResult")
-        .leaf("Name", bucket)
-        .leaf("Prefix", &enc(&prefix))
-        .leaf("MaxKeys", &max_keys.to_string());
+    x.root("ListBucketResult").leaf("Name", bucket);
+    if v2 {
+        x.leaf("Prefix", &enc(&prefix));
+    } else {
+        x.leaf("Prefix", &prefix);
+    }
+    x.leaf("MaxKeys", &max_keys.to_string());
     if let Some(d) = &delimiter {
         x.leaf("Delimiter", &enc(d));
     }
@@ -164,6 +172,9 @@ pub(crate) fn list_versions(
             s.to_owned()
         }
     };
+    // `encoding-type=url` encodes what botocore's
+    // decode_list_object_versions decodes: KeyMarker, NextKeyMarker,
+    // Prefix, Delimiter, Version/Key and CommonPrefixes/Prefix.
     let mut x = Xml::new();
     x.root("ListVersionsResult")
         .leaf("Name", bucket)
