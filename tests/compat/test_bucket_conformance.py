@@ -1,9 +1,13 @@
 """S3 conformance of bucket and listing operations (issue 13): each test
 names the case it pins and the AWS source its expectation comes from."""
 
+import os
 from urllib.parse import unquote
 
+import botocore.exceptions
 import pytest
+
+from conftest import make_client, start_sluice, stop_sluice
 
 MIB = 1024 * 1024
 
@@ -121,3 +125,34 @@ def test_list_objects_v1_explicit_url_encoding(server, s3, awkward_keys):
     assert r["Prefix"] == "dir one/"
     assert [unquote(o["Key"]) for o in r["Contents"]] == ["dir one/a+b.txt", "dir one/z%y"]
     assert [unquote(p["Prefix"]) for p in r["CommonPrefixes"]] == ["dir one/sub/"]
+
+
+def test_create_owned_bucket_us_east_1_is_200(s3):
+    """Re-creating a bucket you own answers 200 in us-east-1 (legacy) and
+    409 BucketAlreadyOwnedByYou in every other region (AWS S3 API
+    Reference, CreateBucket, Errors: "Amazon S3 returns this error in all
+    AWS Regions except in the North Virginia Region")."""
+    name = f"owned-again-{os.getpid()}"
+    s3.create_bucket(Bucket=name)
+    r = s3.create_bucket(Bucket=name)
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+    s3.head_bucket(Bucket=name)
+    s3.delete_bucket(Bucket=name)
+
+
+def test_create_owned_bucket_elsewhere_is_409(tmp_path):
+    info = start_sluice(tmp_path, "--region", "eu-west-1")
+    try:
+        client = make_client(info)
+        name = f"owned-again-{os.getpid()}"
+        client.create_bucket(
+            Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            client.create_bucket(
+                Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+            )
+        assert e.value.response["Error"]["Code"] == "BucketAlreadyOwnedByYou"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    finally:
+        stop_sluice(info)

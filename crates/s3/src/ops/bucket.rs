@@ -1,6 +1,8 @@
 //! Buckets: ListBuckets, CreateBucket, DeleteBucket, HeadBucket,
 //! GetBucketLocation, GetBucketVersioning.
 
+use sluice_core::StoreError;
+
 use crate::context::ThreadContext;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::response::{response, xml_response, Response};
@@ -62,8 +64,20 @@ pub(crate) fn list_buckets(
 }
 
 /// CreateBucket (the location constraint in the body is accepted as is).
+///
+/// Re-creating a bucket one owns is 200 in us-east-1 and 409
+/// BucketAlreadyOwnedByYou in every other region (AWS S3 API Reference,
+/// CreateBucket, Errors: "For legacy compatibility, if you re-create an
+/// existing bucket that you already own in the North Virginia Region,
+/// Amazon S3 returns 200 OK"). Every bucket here is the one owner's.
 pub(crate) fn create(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<Response, S3Error> {
-    ctx.store.create_bucket(bucket)?;
+    match ctx.store.create_bucket(bucket) {
+        // A name taken by something that is not a bucket (a file made
+        // over POSIX) stays a conflict.
+        Err(StoreError::BucketAlreadyExists)
+            if ctx.config.region == "us-east-1" && ctx.store.head_bucket(bucket).is_ok() => {}
+        other => other?,
+    }
     let mut resp = response(200);
     resp.headers.push(("Location".into(), format!("/{bucket}")));
     Ok(resp)
