@@ -143,6 +143,33 @@ const ACTIONS: &[(Op, &str, Target)] = &[
         Target::Bucket,
     ),
     (Op::PutBucketCors, "s3:PutBucketCORS", Target::Bucket),
+    (Op::GetBucketAcl, "s3:GetBucketAcl", Target::Bucket),
+    (Op::PutBucketAcl, "s3:PutBucketAcl", Target::Bucket),
+    (Op::GetObjectAcl, "s3:GetObjectAcl", Target::Object),
+    (Op::PutObjectAcl, "s3:PutObjectAcl", Target::Object),
+    (
+        Op::GetBucketOwnershipControls,
+        "s3:GetBucketOwnershipControls",
+        Target::Bucket,
+    ),
+    (
+        Op::PutBucketOwnershipControls,
+        "s3:PutBucketOwnershipControls",
+        Target::Bucket,
+    ),
+    // As for CORS, deleting is the Put action.
+    (
+        Op::DeleteBucketOwnershipControls,
+        "s3:PutBucketOwnershipControls",
+        Target::Bucket,
+    ),
+    (Op::GetBucketTagging, "s3:GetBucketTagging", Target::Bucket),
+    (Op::PutBucketTagging, "s3:PutBucketTagging", Target::Bucket),
+    (
+        Op::DeleteBucketTagging,
+        "s3:PutBucketTagging",
+        Target::Bucket,
+    ),
     (Op::GetBucketCors, "s3:GetBucketCORS", Target::Bucket),
     // S3 has no action of its own for deleting a CORS configuration.
     (Op::DeleteBucketCors, "s3:PutBucketCORS", Target::Bucket),

@@ -292,6 +292,16 @@ async fn run<B: Storage>(
         Op::PutBucketCors => ops::cors::put(ctx, bucket, &body),
         Op::GetBucketCors => ops::cors::get(ctx, bucket),
         Op::DeleteBucketCors => ops::cors::delete(ctx, bucket),
+        Op::GetBucketAcl => ops::acl::get_acl(ctx, bucket, None),
+        Op::GetObjectAcl => ops::acl::get_acl(ctx, bucket, Some(key)),
+        Op::PutBucketAcl => ops::acl::put_acl(ctx, req, bucket, None, &body),
+        Op::PutObjectAcl => ops::acl::put_acl(ctx, req, bucket, Some(key), &body),
+        Op::GetBucketOwnershipControls => ops::acl::get_ownership(ctx, bucket),
+        Op::PutBucketOwnershipControls => ops::acl::put_ownership(ctx, bucket, &body),
+        Op::DeleteBucketOwnershipControls => ops::acl::delete_ownership(ctx, bucket),
+        Op::GetBucketTagging => ops::tagging::get_bucket_tagging(ctx, bucket),
+        Op::PutBucketTagging => ops::tagging::put_bucket_tagging(ctx, bucket, &body),
+        Op::DeleteBucketTagging => ops::tagging::delete_bucket_tagging(ctx, bucket),
         // Answered above: the preflight before authentication, the
         // streamed writes before any body was read.
         Op::CorsPreflight | Op::PutObject | Op::UploadPart => Err(S3Error::internal(

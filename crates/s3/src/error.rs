@@ -77,6 +77,7 @@ error_codes! {
     NoSuchBucket = 404, "The specified bucket does not exist.";
     NoSuchCORSConfiguration = 404, "The CORS configuration does not exist.";
     NoSuchKey = 404, "The specified key does not exist.";
+    NoSuchTagSet = 404, "The TagSet does not exist.";
     NoSuchUpload = 404, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
     NotImplemented = 501, "A header or request you provided implies functionality that is not implemented.";
     /// A parent of the key is an object file (sluice on POSIX; versitygw's code).

@@ -63,6 +63,26 @@ pub enum Op {
     DeleteBucketCors,
     /// OPTIONS /bucket[/key]: CORS preflight (not authenticated)
     CorsPreflight,
+    /// GET /bucket?acl
+    GetBucketAcl,
+    /// PUT /bucket?acl
+    PutBucketAcl,
+    /// GET /bucket/key?acl
+    GetObjectAcl,
+    /// PUT /bucket/key?acl
+    PutObjectAcl,
+    /// GET /bucket?ownershipControls
+    GetBucketOwnershipControls,
+    /// PUT /bucket?ownershipControls
+    PutBucketOwnershipControls,
+    /// DELETE /bucket?ownershipControls
+    DeleteBucketOwnershipControls,
+    /// GET /bucket?tagging
+    GetBucketTagging,
+    /// PUT /bucket?tagging
+    PutBucketTagging,
+    /// DELETE /bucket?tagging
+    DeleteBucketTagging,
 }
 
 impl Op {
@@ -100,6 +120,16 @@ impl Op {
             Op::GetBucketCors => "GetBucketCors",
             Op::DeleteBucketCors => "DeleteBucketCors",
             Op::CorsPreflight => "PreflightRequest",
+            Op::GetBucketAcl => "GetBucketAcl",
+            Op::PutBucketAcl => "PutBucketAcl",
+            Op::GetObjectAcl => "GetObjectAcl",
+            Op::PutObjectAcl => "PutObjectAcl",
+            Op::GetBucketOwnershipControls => "GetBucketOwnershipControls",
+            Op::PutBucketOwnershipControls => "PutBucketOwnershipControls",
+            Op::DeleteBucketOwnershipControls => "DeleteBucketOwnershipControls",
+            Op::GetBucketTagging => "GetBucketTagging",
+            Op::PutBucketTagging => "PutBucketTagging",
+            Op::DeleteBucketTagging => "DeleteBucketTagging",
         }
     }
 
@@ -144,6 +174,16 @@ pub const ALL_OPS: &[Op] = &[
     Op::GetBucketCors,
     Op::DeleteBucketCors,
     Op::CorsPreflight,
+    Op::GetBucketAcl,
+    Op::PutBucketAcl,
+    Op::GetObjectAcl,
+    Op::PutObjectAcl,
+    Op::GetBucketOwnershipControls,
+    Op::PutBucketOwnershipControls,
+    Op::DeleteBucketOwnershipControls,
+    Op::GetBucketTagging,
+    Op::PutBucketTagging,
+    Op::DeleteBucketTagging,
 ];
 
 /// A routed request.
@@ -172,7 +212,6 @@ impl Route {
 
 /// Query parameters naming sub-resources sluice does not implement yet.
 const UNIMPLEMENTED: &[&str] = &[
-    "acl",
     "policy",
     "lifecycle",
     "website",
@@ -188,7 +227,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "torrent",
     "accelerate",
     "requestPayment",
-    "ownershipControls",
     "publicAccessBlock",
     "analytics",
     "inventory",
@@ -255,8 +293,36 @@ pub fn route(
         )));
     }
     let has = |name: &str| query.iter().any(|(n, _)| n == name);
-    if bucket.is_some() && key.is_none() && has("tagging") {
-        return Err(S3Error::not_implemented("Bucket tagging"));
+    // Bucket and object sub-resources with an operation per method.
+    let on_bucket = bucket.is_some() && key.is_none();
+    let sub = match (method, on_bucket) {
+        (Method::Get, true) if has("acl") => Some(Op::GetBucketAcl),
+        (Method::Put, true) if has("acl") => Some(Op::PutBucketAcl),
+        (Method::Get, false) if has("acl") && key.is_some() => Some(Op::GetObjectAcl),
+        (Method::Put, false) if has("acl") && key.is_some() => Some(Op::PutObjectAcl),
+        (Method::Get, true) if has("ownershipControls") => Some(Op::GetBucketOwnershipControls),
+        (Method::Put, true) if has("ownershipControls") => Some(Op::PutBucketOwnershipControls),
+        (Method::Delete, true) if has("ownershipControls") => {
+            Some(Op::DeleteBucketOwnershipControls)
+        }
+        (Method::Get, true) if has("tagging") => Some(Op::GetBucketTagging),
+        (Method::Put, true) if has("tagging") => Some(Op::PutBucketTagging),
+        (Method::Delete, true) if has("tagging") => Some(Op::DeleteBucketTagging),
+        _ => None,
+    };
+    if let Some(op) = sub {
+        return Ok(Route {
+            op,
+            bucket,
+            key,
+            query,
+        });
+    }
+    if has("acl") || has("ownershipControls") {
+        return Err(S3Error::new(
+            S3ErrorCode::MethodNotAllowed,
+            "The specified method is not allowed against this resource.",
+        ));
     }
     // PUT, DELETE or HEAD on a bucket with a sub-resource (?versioning,
     // ?policy, ...) is a configuration call sluice does not have: never let
@@ -368,8 +434,18 @@ mod tests {
             Some("k/")
         );
         assert_eq!(
-            r(Method::Get, "/b", "acl").unwrap_err().code,
+            r(Method::Get, "/b", "lifecycle").unwrap_err().code,
             S3ErrorCode::NotImplemented
+        );
+        assert_eq!(r(Method::Get, "/b", "acl").unwrap().op, Op::GetBucketAcl);
+        assert_eq!(r(Method::Put, "/b/k", "acl").unwrap().op, Op::PutObjectAcl);
+        assert_eq!(
+            r(Method::Delete, "/b", "tagging").unwrap().op,
+            Op::DeleteBucketTagging
+        );
+        assert_eq!(
+            r(Method::Delete, "/b/k", "acl").unwrap_err().code,
+            S3ErrorCode::MethodNotAllowed
         );
         assert_eq!(
             r(Method::Post, "/b", "delete").unwrap().op,

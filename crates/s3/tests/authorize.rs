@@ -218,6 +218,7 @@ fn every_operation<B: Storage + Send>(store: B) {
     let k = "arn:aws:s3:::bkt/dir/k";
     let cors = b"<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
     let tags = b"<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>";
+    let tag_doc: &[u8] = tags;
     step(
         "CreateBucket",
         "s3:CreateBucket",
@@ -410,6 +411,98 @@ fn every_operation<B: Storage + Send>(store: B) {
         b,
         "DELETE",
         "/bkt?cors",
+        vec![],
+        b"",
+    );
+    let acl = step(
+        "GetBucketAcl",
+        "s3:GetBucketAcl",
+        b,
+        "GET",
+        "/bkt?acl",
+        vec![],
+        b"",
+    );
+    assert!(
+        acl.contains("<Permission>FULL_CONTROL</Permission>"),
+        "{acl}"
+    );
+    let private = || vec![("x-amz-acl", "private".to_owned())];
+    step(
+        "PutBucketAcl",
+        "s3:PutBucketAcl",
+        b,
+        "PUT",
+        "/bkt?acl",
+        private(),
+        b"",
+    );
+    step(
+        "GetObjectAcl",
+        "s3:GetObjectAcl",
+        k,
+        "GET",
+        "/bkt/dir/k?acl",
+        vec![],
+        b"",
+    );
+    step(
+        "PutObjectAcl",
+        "s3:PutObjectAcl",
+        k,
+        "PUT",
+        "/bkt/dir/k?acl",
+        private(),
+        b"",
+    );
+    let ownership = step(
+        "GetBucketOwnershipControls",
+        "s3:GetBucketOwnershipControls",
+        b,
+        "GET",
+        "/bkt?ownershipControls",
+        vec![],
+        b"",
+    );
+    assert!(ownership.contains("BucketOwnerEnforced"), "{ownership}");
+    let enforced = b"<OwnershipControls><Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule></OwnershipControls>";
+    step(
+        "PutBucketOwnershipControls",
+        "s3:PutBucketOwnershipControls",
+        b,
+        "PUT",
+        "/bkt?ownershipControls",
+        vec![("content-md5", md5_b64(enforced))],
+        enforced,
+    );
+    step(
+        "PutBucketTagging",
+        "s3:PutBucketTagging",
+        b,
+        "PUT",
+        "/bkt?tagging",
+        vec![("content-md5", md5_b64(tag_doc))],
+        tag_doc,
+    );
+    let bucket_tags = step(
+        "GetBucketTagging",
+        "s3:GetBucketTagging",
+        b,
+        "GET",
+        "/bkt?tagging",
+        vec![],
+        b"",
+    );
+    assert!(
+        bucket_tags.contains("<Key>a</Key><Value>b</Value>"),
+        "{bucket_tags}"
+    );
+    step(
+        "DeleteBucketTagging",
+        "s3:PutBucketTagging",
+        b,
+        "DELETE",
+        "/bkt?tagging",
         vec![],
         b"",
     );

@@ -2,6 +2,7 @@
 //! established (the routed request, the thread's context, a verified body)
 //! and answers; none knows the connection or the other stages.
 
+pub(crate) mod acl;
 pub(crate) mod bucket;
 pub(crate) mod copy;
 pub(crate) mod cors;

@@ -1,5 +1,7 @@
-//! Object tagging: PutObjectTagging, GetObjectTagging, DeleteObjectTagging.
-//! Tags are kept with the object's metadata as `x-amz-tagging`.
+//! Object tagging (PutObjectTagging, GetObjectTagging, DeleteObjectTagging:
+//! tags kept with the object's metadata as `x-amz-tagging`) and bucket
+//! tagging (Put/Get/DeleteBucketTagging: the same stored form, as the
+//! bucket configuration document `tagging`).
 
 use sluice_http::{percent_decode, query_pairs};
 use sluice_sigv4::uri_encode;
@@ -18,8 +20,15 @@ fn invalid_tag(message: &str) -> S3Error {
     S3Error::new(S3ErrorCode::InvalidTag, message.to_owned())
 }
 
+/// At most this many tags on an object, and on a bucket (AWS's limits).
+const MAX_OBJECT_TAGS: usize = 10;
+const MAX_BUCKET_TAGS: usize = 50;
+
+/// The bucket configuration document holding a bucket's tags.
+const BUCKET_TAGGING: &str = "tagging";
+
 /// Parses the tags of a `Tagging` document into the stored form.
-fn tags_from_xml(body: &[u8]) -> Result<String, S3Error> {
+fn tags_from_xml(body: &[u8], max: usize) -> Result<String, S3Error> {
     let doc = Element::parse(body)?;
     let mut pairs = Vec::new();
     for tag in doc.all("Tag") {
@@ -43,11 +52,15 @@ fn tags_from_xml(body: &[u8]) -> Result<String, S3Error> {
         }
         pairs.push((key, value));
     }
-    if pairs.len() > 10 {
-        return Err(S3Error::new(
-            S3ErrorCode::BadRequest,
-            "Object tags cannot be greater than 10",
-        ));
+    if pairs.len() > max {
+        return Err(if max == MAX_OBJECT_TAGS {
+            S3Error::new(
+                S3ErrorCode::BadRequest,
+                "Object tags cannot be greater than 10",
+            )
+        } else {
+            invalid_tag("Bucket tag count cannot be greater than 50")
+        });
     }
     Ok(pairs
         .iter()
@@ -74,7 +87,7 @@ pub(crate) fn put_tagging(
     key: &str,
     body: &[u8],
 ) -> Result<Response, S3Error> {
-    let stored = tags_from_xml(body)?;
+    let stored = tags_from_xml(body, MAX_OBJECT_TAGS)?;
     let mut stored = Some(stored).filter(|s| !s.is_empty());
     ctx.store
         .update_headers(bucket, key, &mut |headers: &mut Vec<(String, String)>| {
@@ -96,13 +109,10 @@ pub(crate) fn get_tagging(
     key: &str,
 ) -> Result<Response, S3Error> {
     let info = ctx.store.head_object(bucket, key)?;
-    let mut x = Xml::new();
-    x.root("Tagging").open("TagSet");
-    for (k, v) in tag_pairs(info.meta.header(TAGGING).unwrap_or_default()) {
-        x.open("Tag").leaf("Key", &k).leaf("Value", &v).close("Tag");
-    }
-    x.close("TagSet").close("Tagging");
-    Ok(xml_response(200, x.finish()))
+    Ok(xml_response(
+        200,
+        tagging_document(info.meta.header(TAGGING).unwrap_or_default()),
+    ))
 }
 
 pub(crate) fn delete_tagging(
@@ -114,6 +124,58 @@ pub(crate) fn delete_tagging(
         .update_headers(bucket, key, &mut |headers: &mut Vec<(String, String)>| {
             headers.retain(|(n, _)| n != TAGGING);
         })?;
+    Ok(Response {
+        status: 204,
+        headers: Vec::new(),
+        body: Body::Empty,
+    })
+}
+
+/// The `Tagging` document of stored tags.
+fn tagging_document(stored: &str) -> String {
+    let mut x = Xml::new();
+    x.root("Tagging").open("TagSet");
+    for (k, v) in tag_pairs(stored) {
+        x.open("Tag").leaf("Key", &k).leaf("Value", &v).close("Tag");
+    }
+    x.close("TagSet").close("Tagging");
+    x.finish()
+}
+
+pub(crate) fn put_bucket_tagging(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+    body: &[u8],
+) -> Result<Response, S3Error> {
+    let stored = tags_from_xml(body, MAX_BUCKET_TAGS)?;
+    ctx.store
+        .set_bucket_config(bucket, BUCKET_TAGGING, Some(stored.as_bytes()))?;
+    Ok(Response {
+        status: 204,
+        headers: Vec::new(),
+        body: Body::Empty,
+    })
+}
+
+/// A bucket that was never tagged has no tag set (NoSuchTagSet), as in S3;
+/// one tagged with an empty set answers it empty.
+pub(crate) fn get_bucket_tagging(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+) -> Result<Response, S3Error> {
+    let stored = ctx
+        .store
+        .bucket_config(bucket, BUCKET_TAGGING)?
+        .ok_or_else(|| S3Error::from(S3ErrorCode::NoSuchTagSet))?;
+    let stored = String::from_utf8_lossy(&stored);
+    Ok(xml_response(200, tagging_document(&stored)))
+}
+
+pub(crate) fn delete_bucket_tagging(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+) -> Result<Response, S3Error> {
+    ctx.store.set_bucket_config(bucket, BUCKET_TAGGING, None)?;
     Ok(Response {
         status: 204,
         headers: Vec::new(),
