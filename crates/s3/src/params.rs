@@ -207,7 +207,11 @@ pub(crate) fn continuation_key(token: &str) -> Result<String, S3Error> {
 /// RFC 9110 says).
 #[must_use]
 pub(crate) fn http_date(value: Option<&str>) -> Option<i64> {
-    value.and_then(|v| sluice_sigv4::parse_http_date(v.as_bytes()))
+    // The clock only places an RFC 850 two-digit year (sluice-sigv4 reads none).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    value.and_then(|v| sluice_sigv4::parse_http_date(v.as_bytes(), now))
 }
 
 #[cfg(test)]
@@ -324,6 +328,31 @@ mod tests {
             Some(784_111_777)
         );
         assert_eq!(http_date(Some("yesterday")), None);
+    }
+
+    /// Issue 13: the conditional headers read every HTTP-date form through
+    /// sluice-sigv4's parser, and ignore what does not parse.
+    #[test]
+    fn issue_13_conditional_dates_in_every_http_form() {
+        for form in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 -0000",
+            "Sun, 06 Nov 1994 09:49:37 +0100",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(http_date(Some(form)), Some(784_111_777), "{form}");
+        }
+        for bad in [
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Mon, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 -0000",
+            "Sun Nov 6 08:49:37 1994",
+            "",
+        ] {
+            assert_eq!(http_date(Some(bad)), None, "{bad}");
+        }
+        assert_eq!(http_date(None), None);
     }
 }
 

@@ -28,6 +28,18 @@ pub fn auth_parsers(data: &[u8]) {
     }
     let _ = crate::PayloadMode::parse(data);
     let _ = crate::parse_amz_date(data);
-    let _ = crate::parse_http_date(data);
+    // A four-digit year moved by an offset under 100 hours, or a two-digit
+    // year placed within about 50 years of `now`; `now` only places an
+    // RFC 850 year, so the clock's extremes are tried too.
+    const FOUR_DIGIT_YEARS: core::ops::RangeInclusive<i64> = -62_167_579_140..=253_402_660_740;
+    const FIFTY_ONE_YEARS: u64 = 51 * 366 * 86_400;
+    for now in [0, 1_700_000_000, i64::MIN, i64::MAX] {
+        if let Some(t) = crate::parse_http_date(data, now) {
+            assert!(
+                FOUR_DIGIT_YEARS.contains(&t) || t.abs_diff(now) <= FIFTY_ONE_YEARS,
+                "{t} at {now}"
+            );
+        }
+    }
     let _ = crate::base64_decode(data);
 }

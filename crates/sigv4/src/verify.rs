@@ -229,7 +229,7 @@ impl Verifier {
     {
         let value = req.headers.first("authorization").unwrap_or_default();
         let auth = auth::parse_authorization_header(value)?;
-        let (time, amz_date) = header_time(req.headers)?;
+        let (time, amz_date) = header_time(req.headers, now)?;
         if amz_date[..8] != *auth.scope.date {
             return Err(Error::AuthorizationHeaderMalformed(
                 "the credential date does not match the request date",
@@ -428,8 +428,13 @@ fn check_all_signed<H: HeaderSource + ?Sized>(
     }
 }
 
-/// The request time from `x-amz-date`, or from `Date` when it is absent.
-fn header_time<H: HeaderSource + ?Sized>(headers: &H) -> Result<(i64, String)> {
+/// The request time from `x-amz-date`, or from `Date` when it is absent,
+/// with the ISO 8601 form the string to sign starts with. That form is
+/// derived from the parsed instant, not copied from `Date`: SigV4 signs
+/// `Date` itself verbatim among the canonical headers (when listed), and the
+/// timestamp line in its basic ISO 8601 form (botocore's `SigV4Auth` writes
+/// `Date` from the same instant with `formatdate`).
+fn header_time<H: HeaderSource + ?Sized>(headers: &H, now: i64) -> Result<(i64, String)> {
     if let Some(v) = headers.first("x-amz-date") {
         let t = parse_amz_date(v).ok_or(Error::AccessDenied(
             "AWS authentication requires a valid Date or x-amz-date header",
@@ -437,7 +442,7 @@ fn header_time<H: HeaderSource + ?Sized>(headers: &H) -> Result<(i64, String)> {
         return Ok((t, crate::time::format_amz_date(t)));
     }
     if let Some(v) = headers.first("date") {
-        let t = parse_http_date(v).ok_or(Error::AccessDenied(
+        let t = parse_http_date(v, now).ok_or(Error::AccessDenied(
             "AWS authentication requires a valid Date or x-amz-date header",
         ))?;
         return Ok((t, crate::time::format_amz_date(t)));
