@@ -156,3 +156,25 @@ def test_create_owned_bucket_elsewhere_is_409(tmp_path):
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
     finally:
         stop_sluice(info)
+
+
+def test_delete_bucket_of_posix_directories(server, s3):
+    """A bucket with no objects is empty, whatever empty directories were
+    made in it over POSIX: DeleteBucket deletes it (AWS S3 API Reference,
+    DeleteBucket: "All objects ... in the bucket must be deleted before the
+    bucket itself can be deleted"; ListObjects shows none). A directory
+    object (a key ending in `/`) is an object and keeps it."""
+    name = f"posix-dirs-{os.getpid()}"
+    s3.create_bucket(Bucket=name)
+    for d in ["a/b/c", "a/d", "e"]:
+        os.makedirs(os.path.join(server["root"], name, d))
+    s3.put_object(Bucket=name, Key="e/marked/", Body=b"")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.delete_bucket(Bucket=name)
+    assert e.value.response["Error"]["Code"] == "BucketNotEmpty"
+    assert os.path.isdir(os.path.join(server["root"], name, "a/b/c"))
+    s3.delete_object(Bucket=name, Key="e/marked/")
+    assert s3.list_objects_v2(Bucket=name)["KeyCount"] == 0
+    r = s3.delete_bucket(Bucket=name)
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert not os.path.exists(os.path.join(server["root"], name))

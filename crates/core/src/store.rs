@@ -236,12 +236,31 @@ impl Store {
         }
     }
 
-    /// Deletes an empty bucket.
+    /// Deletes a bucket that holds no object: an empty directory, or one
+    /// holding only directories that are not directory objects (made over
+    /// POSIX, or left by a killed PUT), which go with it. A bucket that
+    /// lists as empty can be deleted (S3: DeleteBucket deletes a bucket
+    /// once all its objects are deleted).
+    ///
+    /// Nothing but empty directories is removed: any other entry (a file,
+    /// a symlink, a temporary, a directory object, another filesystem's
+    /// mount point) anywhere below makes the bucket not empty, and nothing
+    /// is touched. Each directory is removed under an exclusive `flock`
+    /// taken without waiting, the lock a PUT holds shared on its parent
+    /// until it publishes (`ObjectWriter::open_parent`): a PUT in flight
+    /// makes the delete BucketNotEmpty, and a PUT that opens a directory
+    /// just removed finds it gone and retries or answers NoSuchBucket.
     ///
     /// # Errors
     /// [`StoreError::NoSuchBucket`], [`StoreError::BucketNotEmpty`].
     pub fn delete_bucket(&self, bucket: &str) -> Result<()> {
         let name = BucketName::new(bucket)?;
+        let fd = fsys::open_dir(self.inner.root_fd.as_fd(), name.as_str()).map_err(no_bucket)?;
+        // Deepest first: every directory comes after its own.
+        for dir in object_free_dirs(fd.as_fd())?.iter().rev() {
+            remove_object_free_dir(fd.as_fd(), dir)?;
+        }
+        lock_for_removal(fd.as_fd())?;
         match rfs::unlinkat(&self.inner.root_fd, name.as_str(), AtFlags::REMOVEDIR) {
             Ok(()) => Ok(()),
             Err(Errno::NOTEMPTY | Errno::EXIST) => Err(StoreError::BucketNotEmpty),
@@ -473,6 +492,123 @@ pub(crate) fn remove_empty_parents(bucket: BorrowedFd<'_>, parent: &str) {
             Some((up, _)) => path = up,
             None => return,
         }
+    }
+}
+
+/// The directories below `bucket` (paths relative to it, each after its
+/// parent) when nothing below is an object or anything but a directory of
+/// the bucket's filesystem; BucketNotEmpty otherwise. Only reads.
+fn object_free_dirs(bucket: BorrowedFd<'_>) -> Result<Vec<String>> {
+    let dev = rfs::fstat(bucket)?.st_dev;
+    let mut found: Vec<String> = Vec::new();
+    let mut pending = vec![String::new()];
+    while let Some(path) = pending.pop() {
+        let dir = if path.is_empty() {
+            rfs::openat(
+                bucket,
+                ".",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?
+        } else {
+            match fsys::open_dir(bucket, &path) {
+                Ok(dir) => dir,
+                // Removed meanwhile (a delete emptied a store-made one).
+                Err(Errno::NOENT) => continue,
+                Err(Errno::NOTDIR) => return Err(StoreError::BucketNotEmpty),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        // A PUT in flight below refuses the delete before anything is
+        // removed (the lock goes with `dir` at the end of this turn).
+        lock_for_removal(dir.as_fd())?;
+        if !path.is_empty() {
+            if fsys::get_xattr(dir.as_fd(), DIR_XATTR).as_deref() == Some(b"object") {
+                return Err(StoreError::BucketNotEmpty);
+            }
+            found.push(path.clone());
+        }
+        for entry in rfs::Dir::read_from(&dir)? {
+            let entry = entry?;
+            let raw = entry.file_name().to_bytes();
+            if raw == b"." || raw == b".." {
+                continue;
+            }
+            // A name that is not UTF-8 is no key, but it is something.
+            let Ok(name) = std::str::from_utf8(raw) else {
+                return Err(StoreError::BucketNotEmpty);
+            };
+            let st = match rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if rfs::FileType::from_raw_mode(st.st_mode) != rfs::FileType::Directory
+                || st.st_dev != dev
+            {
+                return Err(StoreError::BucketNotEmpty);
+            }
+            pending.push(if path.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{path}/{name}")
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Removes the directory `path` below `bucket` if it is still empty and
+/// no directory object, under an exclusive lock. The rmdir names the last
+/// component relative to its parent, both opened beneath the bucket
+/// without symlinks, so it cannot reach outside the bucket.
+fn remove_object_free_dir(bucket: BorrowedFd<'_>, path: &str) -> Result<()> {
+    let (parent, name) = match path.rsplit_once('/') {
+        Some((parent, name)) => (fsys::open_dir(bucket, parent), name),
+        None => (
+            rfs::openat(
+                bucket,
+                ".",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            ),
+            path,
+        ),
+    };
+    let gone = |e: Errno| match e {
+        Errno::NOENT => Ok(()),
+        Errno::NOTDIR => Err(StoreError::BucketNotEmpty),
+        e => Err(e.into()),
+    };
+    let parent = match parent {
+        Ok(fd) => fd,
+        Err(e) => return gone(e),
+    };
+    let dir = match fsys::open_dir(parent.as_fd(), name) {
+        Ok(fd) => fd,
+        Err(e) => return gone(e),
+    };
+    lock_for_removal(dir.as_fd())?;
+    // Checked again under the lock: a PUT of `path/` may have marked it.
+    if fsys::get_xattr(dir.as_fd(), DIR_XATTR).as_deref() == Some(b"object") {
+        return Err(StoreError::BucketNotEmpty);
+    }
+    let removed = rfs::unlinkat(&parent, name, AtFlags::REMOVEDIR);
+    drop(dir);
+    match removed {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(Errno::NOTEMPTY | Errno::EXIST | Errno::NOTDIR) => Err(StoreError::BucketNotEmpty),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An exclusive `flock` on a directory about to be removed, taken without
+/// waiting: held shared, it is the parent of a PUT not yet published.
+/// Where directories take no flock, the removal goes ahead as before.
+fn lock_for_removal(dir: BorrowedFd<'_>) -> Result<()> {
+    match rfs::flock(dir, rfs::FlockOperation::NonBlockingLockExclusive) {
+        Err(Errno::WOULDBLOCK) => Err(StoreError::BucketNotEmpty),
+        _ => Ok(()),
     }
 }
 
