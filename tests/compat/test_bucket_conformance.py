@@ -1,7 +1,9 @@
 """S3 conformance of bucket and listing operations (issue 13): each test
 names the case it pins and the AWS source its expectation comes from."""
 
+import datetime
 import os
+import subprocess
 from urllib.parse import unquote
 
 import botocore.exceptions
@@ -178,3 +180,40 @@ def test_delete_bucket_of_posix_directories(server, s3):
     r = s3.delete_bucket(Bucket=name)
     assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
     assert not os.path.exists(os.path.join(server["root"], name))
+
+
+def _creation_date(s3, name):
+    return next(b["CreationDate"] for b in s3.list_buckets()["Buckets"] if b["Name"] == name)
+
+
+def test_bucket_creation_date_is_recorded(server, s3):
+    """CreationDate is when the bucket was created (AWS S3 API Reference,
+    ListBuckets, Bucket.CreationDate: "Date the bucket was created"), not
+    its directory's mtime, which a key added at the top level moves."""
+    started = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=2)
+    name = f"created-{os.getpid()}"
+    s3.create_bucket(Bucket=name)
+    created = _creation_date(s3, name)
+    assert created >= started
+    # What a write at the top level does to the directory, years back.
+    os.utime(os.path.join(server["root"], name), (1_000_000_000, 1_000_000_000))
+    s3.put_object(Bucket=name, Key="top-level", Body=b"x")
+    assert _creation_date(s3, name) == created
+    s3.delete_object(Bucket=name, Key="top-level")
+    s3.delete_bucket(Bucket=name)
+
+
+def test_posix_made_bucket_creation_date_is_its_birth_time(server, s3):
+    """A directory made over POSIX is as old as its birth time where the
+    filesystem keeps one (statx STATX_BTIME), else its mtime."""
+    name = f"posix-created-{os.getpid()}"
+    path = os.path.join(server["root"], name)
+    os.mkdir(path)
+    os.utime(path, (1_000_000_000, 1_000_000_000))
+    birth = int(subprocess.run(["stat", "-c", "%W", path], capture_output=True, text=True).stdout)
+    created = _creation_date(s3, name).timestamp()
+    if birth > 0:
+        assert abs(created - birth) < 1
+    else:
+        assert created == 1_000_000_000
+    os.rmdir(path)

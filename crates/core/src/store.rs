@@ -56,8 +56,9 @@ impl Default for StoreOptions {
 pub struct BucketInfo {
     /// Name.
     pub name: String,
-    /// Creation time (the directory's birth time where the filesystem keeps
-    /// one, else its modification time).
+    /// Creation time: recorded by [`Store::create_bucket`], else (a
+    /// directory made over POSIX) the directory's birth time where the
+    /// filesystem keeps one, else its modification time.
     pub created: SystemTime,
 }
 
@@ -230,10 +231,21 @@ impl Store {
             name.as_str(),
             Mode::from_raw_mode(0o755),
         ) {
-            Ok(()) => Ok(()),
-            Err(Errno::EXIST) => Err(StoreError::BucketAlreadyExists),
-            Err(e) => Err(e.into()),
+            Ok(()) => {}
+            Err(Errno::EXIST) => return Err(StoreError::BucketAlreadyExists),
+            Err(e) => return Err(e.into()),
         }
+        // Best effort: without the record the birth time (or the
+        // modification time) stands in.
+        if let Ok(fd) = fsys::open_dir(self.inner.root_fd.as_fd(), name.as_str()) {
+            let _ = rfs::fsetxattr(
+                &fd,
+                CREATED_XATTR,
+                encode_created(SystemTime::now()).as_bytes(),
+                rfs::XattrFlags::empty(),
+            );
+        }
+        Ok(())
     }
 
     /// Deletes a bucket that holds no object: an empty directory, or one
@@ -612,9 +624,49 @@ fn lock_for_removal(dir: BorrowedFd<'_>) -> Result<()> {
     }
 }
 
+/// The xattr on a bucket directory recording when CreateBucket made it
+/// (`<seconds>.<nanoseconds>` since the epoch): the directory's
+/// modification time moves with every key added at the top level.
+const CREATED_XATTR: &str = "user.sluice.created";
+
+fn encode_created(t: SystemTime) -> String {
+    let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:09}", since.as_secs(), since.subsec_nanos())
+}
+
+/// The recorded creation time; None for anything but what
+/// [`encode_created`] writes (the xattr can be written over POSIX).
+fn decode_created(raw: &[u8]) -> Option<SystemTime> {
+    let (secs, nanos) = std::str::from_utf8(raw).ok()?.split_once('.')?;
+    let secs = secs.parse::<u64>().ok()?;
+    let nanos = nanos.parse::<u32>().ok().filter(|n| *n < 1_000_000_000)?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+}
+
+/// A bucket's creation time: recorded by CreateBucket, else (a directory
+/// made over POSIX) its birth time where the filesystem keeps one, else
+/// its modification time.
 fn birth_time(fd: BorrowedFd<'_>) -> Result<SystemTime> {
-    let st = rfs::fstat(fd)?;
-    Ok(system_time(st.st_mtime, st.st_mtime_nsec))
+    if let Some(t) = fsys::get_xattr(fd, CREATED_XATTR).and_then(|raw| decode_created(&raw)) {
+        return Ok(t);
+    }
+    let st = rfs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH,
+        rfs::StatxFlags::BTIME | rfs::StatxFlags::MTIME,
+    );
+    match st {
+        Ok(st) if st.stx_mask & rfs::StatxFlags::BTIME.bits() != 0 => Ok(system_time(
+            st.stx_btime.tv_sec,
+            u64::from(st.stx_btime.tv_nsec),
+        )),
+        // No statx (old kernels, some sandboxes) or no birth time here.
+        _ => {
+            let st = rfs::fstat(fd)?;
+            Ok(system_time(st.st_mtime, st.st_mtime_nsec))
+        }
+    }
 }
 
 /// Opens the file (or marker directory) of `key` beneath the bucket and
