@@ -10,6 +10,7 @@ import botocore.exceptions
 import pytest
 
 from conftest import make_client, start_sluice, stop_sluice
+from test_awscli import aws
 
 MIB = 1024 * 1024
 
@@ -217,3 +218,15 @@ def test_posix_made_bucket_creation_date_is_its_birth_time(server, s3):
     else:
         assert created == 1_000_000_000
     os.rmdir(path)
+
+
+def test_aws_s3_rb_force_with_posix_directories(server, s3):
+    """`aws s3 rb --force` deletes the objects it lists, then the bucket:
+    empty directories made over POSIX (which it cannot list) go with it."""
+    name = f"rb-force-{os.getpid()}"
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="photos/cat.jpg", Body=b"x")
+    os.makedirs(os.path.join(server["root"], name, "photos", "empty", "deeper"))
+    os.makedirs(os.path.join(server["root"], name, "other"))
+    aws(server, "s3", "rb", "--force", f"s3://{name}")
+    assert not os.path.exists(os.path.join(server["root"], name))
