@@ -259,16 +259,19 @@ impl Store {
     /// mount point) anywhere below makes the bucket not empty, and nothing
     /// is touched. Each directory is removed under an exclusive `flock`
     /// taken without waiting, the lock a PUT holds shared on its parent
-    /// until it publishes (`ObjectWriter::open_parent`): a PUT in flight
+    /// until it publishes (`Store::open_parent`): a PUT in flight
     /// makes the delete BucketNotEmpty, and a PUT that opens a directory
     /// just removed finds it gone and retries or answers NoSuchBucket.
+    /// Not covered yet: a PUT of a directory object marks an existing
+    /// directory without that lock, so one racing the removal of that very
+    /// directory can answer 200 for a directory just removed.
     ///
     /// # Errors
     /// [`StoreError::NoSuchBucket`], [`StoreError::BucketNotEmpty`].
     pub fn delete_bucket(&self, bucket: &str) -> Result<()> {
         let name = BucketName::new(bucket)?;
         let fd = fsys::open_dir(self.inner.root_fd.as_fd(), name.as_str()).map_err(no_bucket)?;
-        // Deepest first: every directory comes after its own.
+        // Deepest first: each directory after those inside it.
         for dir in object_free_dirs(fd.as_fd())?.iter().rev() {
             remove_object_free_dir(fd.as_fd(), dir)?;
         }
