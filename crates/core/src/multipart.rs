@@ -19,6 +19,10 @@
 //! were re-uploaded into files of their own. Otherwise, or while a slot
 //! writer is active, the parts are joined with copy_file_range into a new
 //! file, published like a PUT.
+//!
+//! A completed upload's folder shrinks to a marker, its `completed` record,
+//! so that the same Complete sent again is answered (S3 does) until the
+//! stale-upload cleaner removes it.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, SystemTime};
@@ -170,6 +174,68 @@ fn decode_lines(raw: &[u8], first: usize) -> Option<(Vec<String>, Headers)> {
 fn secs(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// The record a completed upload leaves in its staging folder: written
+/// before the object is published, it is the upload's marker once the
+/// `upload` record is gone (see [`Store::complete_multipart`]).
+const COMPLETED: &str = "completed";
+
+/// What a Complete made: enough to answer the same Complete again.
+#[derive(Debug)]
+struct Completion {
+    bucket: String,
+    key: String,
+    completed: SystemTime,
+    etag: String,
+    /// MD5 of the part list the Complete named (`number etag` lines): a
+    /// retry must name the same list, and 10,000 parts would otherwise make
+    /// a 400 KB record.
+    parts: String,
+}
+
+/// The digest of a Complete's part list, ETags without their quotes.
+fn parts_digest(parts: &[(u32, String)]) -> String {
+    let mut md5 = Md5::new();
+    for (n, etag) in parts {
+        md5.update(format!("{n} {}\n", etag.trim_matches('"')).as_bytes());
+    }
+    hex(&md5.finalize())
+}
+
+impl Completion {
+    /// The key goes last: it may hold a newline.
+    fn encode(&self) -> Vec<u8> {
+        format!(
+            "{}\n{}\n{}\n{}\n{}",
+            self.bucket,
+            secs(self.completed),
+            self.etag,
+            self.parts,
+            self.key
+        )
+        .into_bytes()
+    }
+
+    fn decode(raw: &[u8]) -> Option<Completion> {
+        let mut lines = std::str::from_utf8(raw).ok()?.splitn(5, '\n');
+        let bucket = lines.next()?.to_owned();
+        let completed = system_time(lines.next()?.parse().ok()?, 0);
+        let etag = lines.next()?.to_owned();
+        let parts = lines.next()?.to_owned();
+        let key = lines.next()?.to_owned();
+        Some(Completion {
+            bucket,
+            key,
+            completed,
+            etag,
+            parts,
+        })
+    }
+}
+
+fn read_completion(staging: BorrowedFd<'_>) -> Result<Option<Completion>> {
+    Ok(read_small(staging, COMPLETED)?.and_then(|raw| Completion::decode(&raw)))
 }
 
 impl Store {
@@ -505,13 +571,26 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes an upload and all its parts.
+    /// Removes an upload and all its parts; of a completed upload's marker
+    /// it removes nothing and succeeds.
     ///
     /// # Errors
     /// [`StoreError::NoSuchUpload`].
     pub fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
-        self.open_upload(bucket, key, upload_id)?;
-        self.remove_upload(upload_id)
+        match self.open_upload(bucket, key, upload_id) {
+            Ok(_) => self.remove_upload(upload_id),
+            // Completed: AWS answers 204 while it still knows the upload
+            // (NoSuchUpload later, minio/minio#2250); the object stays, and
+            // so does the marker, until the stale-upload age.
+            Err(StoreError::NoSuchUpload) => {
+                let staging = self.staging(upload_id)?;
+                match read_completion(staging.as_fd())? {
+                    Some(done) if done.bucket == bucket && done.key == key => Ok(()),
+                    _ => Err(StoreError::NoSuchUpload),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn remove_upload(&self, upload_id: &str) -> Result<()> {
@@ -523,8 +602,9 @@ impl Store {
         }
     }
 
-    /// Removes uploads created more than `age` ago, and staging folders
-    /// left half-made by a crash; returns how many.
+    /// Removes uploads created more than `age` ago, the markers of uploads
+    /// completed more than `age` ago, and staging folders left half-made by
+    /// a crash; returns how many.
     ///
     /// # Errors
     /// When the staging folder cannot be read.
@@ -545,14 +625,18 @@ impl Store {
             let Ok(staging) = self.staging(id) else {
                 continue;
             };
-            // A folder without its record was cut short before creation
-            // returned: its age is the folder's.
+            // A folder without its record is a completed upload's marker,
+            // whose age counts from the completion, or was cut short before
+            // creation returned: its age is the folder's.
             let initiated = match self.read_upload(staging.as_fd(), id) {
                 Ok(info) => info.initiated,
-                Err(_) => {
-                    let st = rfs::fstat(&staging)?;
-                    system_time(st.st_mtime, st.st_mtime_nsec)
-                }
+                Err(_) => match read_completion(staging.as_fd()) {
+                    Ok(Some(done)) => done.completed,
+                    _ => {
+                        let st = rfs::fstat(&staging)?;
+                        system_time(st.st_mtime, st.st_mtime_nsec)
+                    }
+                },
             };
             if initiated <= cutoff && self.remove_upload(id).is_ok() {
                 removed += 1;
@@ -570,6 +654,20 @@ impl Store {
     /// uploads; part uploads still running neither change it nor are
     /// changed by it.
     ///
+    /// A completed upload is remembered until the stale-upload age: the
+    /// same Complete sent again (a client whose answer was lost) gets the
+    /// object while the key still holds what the first one made, and
+    /// publishes nothing. A `completed` record (bucket, key, ETag, digest of
+    /// the part list) is written before the object is published; removing
+    /// the `upload` record after the publish makes the folder the marker,
+    /// and the rest of it goes. Killed before the publish, the upload is as
+    /// it was; after it, and before the `upload` record went, a Complete
+    /// naming the same parts finds the key holding the record's ETag and
+    /// finishes the job. A Complete of a marker naming other parts, another
+    /// key, or after the key changed, gets [`StoreError::NoSuchUpload`], as
+    /// Ceph RGW's `check_previously_completed` answers; its write condition
+    /// is not evaluated again (the write it guarded was done).
+    ///
     /// # Errors
     /// [`StoreError::NoSuchUpload`], [`StoreError::InvalidPart`] (missing
     /// part or ETag mismatch), [`StoreError::InvalidPartOrder`],
@@ -585,8 +683,20 @@ impl Store {
         parts: &[(u32, String)],
         cond: &WriteCondition,
     ) -> Result<ObjectInfo> {
-        let (staging, upload) = self.open_upload(bucket, key, upload_id)?;
+        self.bucket_fd(bucket)?;
         let object_key = ObjectKey::new(key)?;
+        let staging = self.staging(upload_id)?;
+        let upload = match self.read_upload(staging.as_fd(), upload_id) {
+            Ok(upload) => upload,
+            Err(StoreError::NoSuchUpload) => {
+                let done = read_completion(staging.as_fd())?.ok_or(StoreError::NoSuchUpload)?;
+                return self.replay_completion(&done, bucket, key, parts);
+            }
+            Err(e) => return Err(e),
+        };
+        if upload.bucket != bucket || upload.key != key {
+            return Err(StoreError::NoSuchUpload);
+        }
         if parts.is_empty() {
             return Err(StoreError::InvalidPart);
         }
@@ -601,6 +711,14 @@ impl Store {
             Ok(()) => {}
             Err(Errno::WOULDBLOCK) => return Err(StoreError::Busy),
             Err(e) => return Err(e.into()),
+        }
+        // A Complete that published and was cut short before the folder
+        // became the marker: this one answers for it, and finishes.
+        if let Some(done) = read_completion(staging.as_fd())? {
+            if let Ok(info) = self.replay_completion(&done, bucket, key, parts) {
+                shrink_to_marker(&staging, &[], None);
+                return Ok(info);
+            }
         }
         let mut chosen = Vec::with_capacity(parts.len());
         let mut md5s = Md5::new();
@@ -625,6 +743,58 @@ impl Store {
         let sizes: Vec<String> = chosen.iter().map(|p| p.info.size.to_string()).collect();
         headers.push((PART_SIZES_HEADER.to_owned(), sizes.join(",")));
         let meta = ObjectMeta { etag, headers };
+        let done = Completion {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            completed: SystemTime::now(),
+            etag: meta.etag.clone(),
+            parts: parts_digest(parts),
+        };
+        let sync = self.inner.opts.fdatasync;
+        write_small(staging.as_fd(), COMPLETED, &done.encode(), sync)?;
+        let published = self
+            .publish_parts(&staging, bucket, &object_key, &chosen, total, meta, cond)
+            .await;
+        if published.is_err() {
+            // Not published: the upload stays as it was.
+            let _ = rfs::unlinkat(&staging, COMPLETED, AtFlags::empty());
+        }
+        published
+    }
+
+    /// The answer to a Complete of an upload completed before: the object,
+    /// while the key holds the ETag that Complete gave it and the request
+    /// names the same parts; else the upload is gone.
+    fn replay_completion(
+        &self,
+        done: &Completion,
+        bucket: &str,
+        key: &str,
+        parts: &[(u32, String)],
+    ) -> Result<ObjectInfo> {
+        if done.bucket != bucket || done.key != key || done.parts != parts_digest(parts) {
+            return Err(StoreError::NoSuchUpload);
+        }
+        match self.head_object(bucket, key) {
+            Ok(info) if info.meta.etag == done.etag => Ok(info),
+            Err(StoreError::Io(e)) => Err(StoreError::Io(e)),
+            _ => Err(StoreError::NoSuchUpload),
+        }
+    }
+
+    /// Publishes the chosen parts as the object: in place, else joined
+    /// into a new file; then shrinks the staging folder to its marker.
+    #[allow(clippy::too_many_arguments)]
+    async fn publish_parts(
+        &self,
+        staging: &OwnedFd,
+        bucket: &str,
+        object_key: &ObjectKey,
+        chosen: &[PartRecord],
+        total: u64,
+        meta: ObjectMeta,
+        cond: &WriteCondition,
+    ) -> Result<ObjectInfo> {
         let bucket_fd = self.bucket_fd(bucket)?;
         let slot = read_small(staging.as_fd(), "slot")?.and_then(|raw| {
             std::str::from_utf8(&raw)
@@ -649,19 +819,11 @@ impl Store {
         if let Some(s) = in_place {
             if self
                 .complete_in_place(
-                    &staging,
-                    &bucket_fd,
-                    &object_key,
-                    &chosen,
-                    s,
-                    total,
-                    &meta,
-                    cond,
+                    staging, &bucket_fd, object_key, chosen, s, total, &meta, cond,
                 )
                 .await?
             {
-                free_part_files(&staging, &chosen, None);
-                self.forget_upload(upload_id);
+                shrink_to_marker(staging, chosen, None);
                 return Ok(ObjectInfo {
                     size: total,
                     modified: SystemTime::now(),
@@ -671,7 +833,7 @@ impl Store {
             }
         }
         // Join the parts into a new file next to the target.
-        let mut target = self.new_target(bucket_fd.as_fd(), &object_key, None)?;
+        let mut target = self.new_target(bucket_fd.as_fd(), object_key, None)?;
         let out = buffered_reopen(&target.temp.fd)?;
         let mut at = 0u64;
         let shared = if chosen.iter().any(|p| p.location == Location::Shared) {
@@ -682,7 +844,7 @@ impl Store {
         } else {
             None
         };
-        for p in &chosen {
+        for p in chosen {
             match (&p.location, &shared) {
                 (Location::Own(_), _) => {
                     let own = open_own(staging.as_fd(), &p.info)?;
@@ -696,22 +858,15 @@ impl Store {
             }
             at += p.info.size;
         }
-        self.publish_target(&mut target, &bucket_fd, &object_key, &meta, cond)
+        self.publish_target(&mut target, &bucket_fd, object_key, &meta, cond)
             .await?;
-        free_part_files(&staging, &chosen, shared);
-        self.forget_upload(upload_id);
+        shrink_to_marker(staging, chosen, shared);
         Ok(ObjectInfo {
             size: total,
             modified: SystemTime::now(),
             meta,
             derived: false,
         })
-    }
-
-    /// Removes a completed upload's staging folder (an Abort racing the
-    /// Complete may have done it already).
-    fn forget_upload(&self, upload_id: &str) {
-        let _ = self.remove_upload(upload_id);
     }
 
     /// Makes the shared file the object: copies parts that live in files of
@@ -816,6 +971,32 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Turns a completed upload's staging folder into its marker: the `upload`
+/// record goes first (from then on the folder answers as completed), then
+/// every file but the `completed` record, large ones freed off this thread.
+/// An Abort racing the Complete may have removed the folder already.
+fn shrink_to_marker(staging: &OwnedFd, chosen: &[PartRecord], data: Option<OwnedFd>) {
+    let _ = rfs::unlinkat(staging, "upload", AtFlags::empty());
+    free_part_files(staging, chosen, data);
+    let Ok(dir) = rfs::Dir::read_from(staging) else {
+        return;
+    };
+    let names: Vec<String> = dir
+        .filter_map(std::result::Result::ok)
+        .filter_map(|e| e.file_name().to_str().ok().map(str::to_owned))
+        .filter(|n| n != "." && n != ".." && n != COMPLETED)
+        .collect();
+    let mut large = Vec::new();
+    for name in &names {
+        if name.ends_with("data") {
+            let opened = fsys::open_beneath(staging.as_fd(), name, OFlags::RDWR, Mode::empty());
+            large.extend(opened.ok());
+        }
+        let _ = rfs::unlinkat(staging, name.as_str(), AtFlags::empty());
+    }
+    free_off_thread(large);
 }
 
 /// Unlinks the completed upload's own part files, and `data` when given,
@@ -1035,6 +1216,19 @@ impl PartWriter {
             }
             other => other,
         })?;
+        // Completed meanwhile: the folder is the marker now (or becoming
+        // it), and a part recorded in it belongs to no upload.
+        if let Err(Errno::NOENT) = rfs::statat(&self.staging, "upload", AtFlags::empty()) {
+            let _ = rfs::unlinkat(
+                &self.staging,
+                part_record(self.number).as_str(),
+                AtFlags::empty(),
+            );
+            if let Location::Own(name) = &location {
+                let _ = rfs::unlinkat(&self.staging, name.as_str(), AtFlags::empty());
+            }
+            return Err(StoreError::NoSuchUpload);
+        }
         // The file of the upload this one replaced is no longer named by any
         // record (a Complete that opened it keeps reading it).
         if let Some(PartRecord {

@@ -139,10 +139,11 @@ fn equal_parts_complete_in_place_without_copying() {
         let head = store.head_object("bkt", "big/object").unwrap();
         assert_eq!(head.meta.header("content-type"), Some("video/mp4"));
         assert_eq!(head.meta.etag, info.meta.etag);
-        assert!(
-            !root.0.join(format!(".sluice/multipart/{id}")).exists(),
-            "staging is gone"
-        );
+        let left: Vec<_> = std::fs::read_dir(root.0.join(format!(".sluice/multipart/{id}")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["completed"], "staging is only the marker (issue 13)");
         assert!(matches!(
             store.list_parts("bkt", "big/object", &id),
             Err(StoreError::NoSuchUpload)

@@ -30,7 +30,27 @@ pub struct MemoryStorage {
 struct State {
     buckets: BTreeMap<String, Bucket>,
     uploads: HashMap<String, Upload>,
+    /// Completed uploads, by id, for a Complete sent again (kept as long as
+    /// the store: it has no stale-upload cleaner).
+    completed: HashMap<String, Completed>,
     next_upload: u64,
+}
+
+/// What a Complete made.
+#[derive(Debug)]
+struct Completed {
+    bucket: String,
+    key: String,
+    etag: String,
+    parts: Vec<(u32, String)>,
+}
+
+/// A part list with the ETags' quotes taken off.
+fn unquoted(parts: &[(u32, String)]) -> Vec<(u32, String)> {
+    parts
+        .iter()
+        .map(|(n, e)| (*n, e.trim_matches('"').to_owned()))
+        .collect()
 }
 
 #[derive(Debug)]
@@ -403,6 +423,18 @@ impl Storage for MemoryStorage {
         }
         let (data, meta) = {
             let state = self.lock();
+            if let Some(done) = state.completed.get(upload_id) {
+                // Sent again: the object while the key holds what it made.
+                let same =
+                    done.bucket == bucket && done.key == key && done.parts == unquoted(parts);
+                return state
+                    .buckets
+                    .get(bucket)
+                    .and_then(|b| b.objects.get(key))
+                    .filter(|o| same && o.meta.etag == done.etag)
+                    .map(Object::info)
+                    .ok_or(StoreError::NoSuchUpload);
+            }
             let upload = state.upload(bucket, key, upload_id)?;
             let mut data = Vec::new();
             let mut md5s = Md5::new();
@@ -425,12 +457,28 @@ impl Storage for MemoryStorage {
             (data, ObjectMeta { etag, headers })
         };
         let info = self.publish(bucket, key, data, meta, SystemTime::now(), cond)?;
-        self.lock().uploads.remove(upload_id);
+        let mut state = self.lock();
+        if state.uploads.remove(upload_id).is_some() {
+            let done = Completed {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                etag: info.meta.etag.clone(),
+                parts: unquoted(parts),
+            };
+            state.completed.insert(upload_id.to_owned(), done);
+        }
         Ok(info)
     }
 
     fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
         let mut state = self.lock();
+        if let Some(done) = state.completed.get(upload_id) {
+            return if done.bucket == bucket && done.key == key {
+                Ok(())
+            } else {
+                Err(StoreError::NoSuchUpload)
+            };
+        }
         state.upload(bucket, key, upload_id)?;
         state.uploads.remove(upload_id);
         Ok(())
@@ -453,5 +501,56 @@ impl Storage for MemoryStorage {
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key).then(a.initiated.cmp(&b.initiated)));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Issue 13 on this backend: a Complete sent again answers the same
+    /// object while the key holds it; other parts, or a changed key, are
+    /// NoSuchUpload; Abort of the completed upload succeeds.
+    #[test]
+    fn issue_13_complete_sent_again() {
+        let store = MemoryStorage::with_min_part_size(1);
+        store.create_bucket("bkt").unwrap();
+        let id = store.create_multipart("bkt", "k", Vec::new()).unwrap();
+        let mut parts = Vec::new();
+        sluice_core::block_on(sluice_core::Driver::Legacy, async {
+            for n in 1..=2u32 {
+                let mut w = store.upload_part("bkt", "k", &id, n, None).unwrap();
+                let mut buf = AlignedBuf::new(4096);
+                buf.extend_from_slice(format!("part {n}").as_bytes());
+                w.write(buf).await.unwrap();
+                parts.push((
+                    n,
+                    format!("\"{}\"", w.finish(Vec::new()).await.unwrap().etag),
+                ));
+            }
+            let always = WriteCondition::Always;
+            let first = store
+                .complete_multipart("bkt", "k", &id, &parts, &always)
+                .await
+                .unwrap();
+            let again = store
+                .complete_multipart("bkt", "k", &id, &parts, &WriteCondition::Absent)
+                .await
+                .unwrap();
+            assert_eq!(again.meta.etag, first.meta.etag);
+            assert!(store.list_uploads("bkt").unwrap().is_empty());
+            let fewer = store
+                .complete_multipart("bkt", "k", &id, &parts[..1], &always)
+                .await;
+            assert!(matches!(fewer, Err(StoreError::NoSuchUpload)));
+            store.abort_multipart("bkt", "k", &id).unwrap();
+            store.delete_object("bkt", "k").unwrap();
+            let gone = store
+                .complete_multipart("bkt", "k", &id, &parts, &always)
+                .await;
+            assert!(matches!(gone, Err(StoreError::NoSuchUpload)));
+        })
+        .unwrap();
     }
 }

@@ -216,6 +216,13 @@ pub trait Storage: Clone + 'static {
     /// if `cond` holds: exactly the bytes of those parts' last verified
     /// uploads.
     ///
+    /// A completed upload SHOULD be remembered for a while (S3 does; a
+    /// client whose answer was lost sends the Complete again): the same
+    /// part list then answers the object, unchanged and not published
+    /// again, while the key still holds the ETag the completion gave it;
+    /// another part list, or a changed key, is [`StoreError::NoSuchUpload`].
+    /// A completed upload is not listed, and has no parts to list.
+    ///
     /// # Errors
     /// [`StoreError::InvalidPart`] and the like; [`StoreError::Unsupported`]
     /// by default.
@@ -229,7 +236,8 @@ pub trait Storage: Clone + 'static {
     ) -> impl Future<Output = Result<ObjectInfo>> {
         async { Err(StoreError::Unsupported("multipart uploads")) }
     }
-    /// Abandons an upload.
+    /// Abandons an upload. Of an upload that was completed (and is still
+    /// remembered) it changes nothing and succeeds, as S3 does.
     ///
     /// # Errors
     /// [`StoreError::NoSuchUpload`]; [`StoreError::Unsupported`] by default.
