@@ -261,10 +261,9 @@ impl Store {
     /// taken without waiting, the lock a PUT holds shared on its parent
     /// until it publishes (`Store::open_parent`): a PUT in flight
     /// makes the delete BucketNotEmpty, and a PUT that opens a directory
-    /// just removed finds it gone and retries or answers NoSuchBucket.
-    /// Not covered yet: a PUT of a directory object marks an existing
-    /// directory without that lock, so one racing the removal of that very
-    /// directory can answer 200 for a directory just removed.
+    /// just removed finds it gone and retries or answers NoSuchBucket. A
+    /// PUT of a directory object marks its directory under the shared lock
+    /// too, and makes it again if it was removed first.
     ///
     /// # Errors
     /// [`StoreError::NoSuchBucket`], [`StoreError::BucketNotEmpty`].

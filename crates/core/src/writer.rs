@@ -267,15 +267,52 @@ impl ObjectWriter {
 
     fn finish_dir_marker(&self, meta: ObjectMeta) -> Result<ObjectInfo> {
         let (parent, name) = self.key.split_parent();
-        let parent_fd = fsys::open_or_create_parent(self.bucket_fd.as_fd(), parent)?;
-        match rfs::mkdirat(&parent_fd, name, rfs::Mode::from_raw_mode(0o755)) {
-            Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let dir = fsys::open_dir(parent_fd.as_fd(), name)
-            .map_err(|_| StoreError::KeyConflict(Conflict::DirectoryObjectIsFile))?;
+        let mut attempts = 0;
+        // The directory is marked under a shared lock: DeleteBucket removes
+        // an unmarked directory only under an exclusive one, and checks the
+        // mark again under it. One it removed before we locked is made
+        // again, so a 200 always leaves a directory object behind.
+        let dir = loop {
+            let parent_fd = match fsys::open_or_create_parent(self.bucket_fd.as_fd(), parent) {
+                Err(_) if fsys::is_removed(self.bucket_fd.as_fd()) => {
+                    return Err(StoreError::NoSuchBucket)
+                }
+                other => other?,
+            };
+            match rfs::mkdirat(&parent_fd, name, rfs::Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(_) if fsys::is_removed(self.bucket_fd.as_fd()) => {
+                    return Err(StoreError::NoSuchBucket)
+                }
+                Err(Errno::NOENT) if attempts < 8 => {
+                    attempts += 1;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let dir = match fsys::open_dir(parent_fd.as_fd(), name) {
+                Ok(dir) => dir,
+                Err(_) if attempts < 8 && fsys::is_removed(parent_fd.as_fd()) => {
+                    attempts += 1;
+                    continue;
+                }
+                Err(_) => return Err(StoreError::KeyConflict(Conflict::DirectoryObjectIsFile)),
+            };
+            let _ = rfs::flock(&dir, rfs::FlockOperation::LockShared);
+            if !fsys::is_removed(dir.as_fd()) {
+                break dir;
+            }
+            if fsys::is_removed(self.bucket_fd.as_fd()) {
+                return Err(StoreError::NoSuchBucket);
+            }
+            if attempts >= 8 {
+                return Err(StoreError::Busy);
+            }
+            attempts += 1;
+        };
         rfs::fsetxattr(&dir, META_XATTR, &meta.encode(), rfs::XattrFlags::empty())?;
         rfs::fsetxattr(&dir, DIR_XATTR, b"object", rfs::XattrFlags::empty())?;
+        drop(dir);
         Ok(ObjectInfo {
             size: 0,
             modified: SystemTime::now(),

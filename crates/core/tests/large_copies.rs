@@ -42,8 +42,19 @@ where
         let store = Store::open(&root.0, opts).unwrap();
         store.create_bucket("bkt").unwrap();
         sluice_core::block_on(driver, test(store)).unwrap();
-        let staging = std::fs::read_dir(root.0.join(".sluice/multipart")).unwrap();
-        assert_eq!(staging.count(), 0, "no upload's files are left");
+        // A completed upload leaves only its marker (issue 13: a Complete
+        // sent again answers as the first); no part file is left.
+        for dir in std::fs::read_dir(root.0.join(".sluice/multipart")).unwrap() {
+            let left: Vec<_> = std::fs::read_dir(dir.unwrap().path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(
+                left,
+                ["completed"],
+                "only a completed upload's marker is left"
+            );
+        }
     }
 }
 
