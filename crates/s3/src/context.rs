@@ -66,6 +66,9 @@ pub struct ServiceConfig {
     /// For tests of the panic guard: a request naming this key panics.
     #[doc(hidden)]
     pub panic_on_key: Option<String>,
+    /// Whether SigV2 (header and presigned) is accepted; when not, a SigV2
+    /// request is refused with InvalidRequest as SigV4-only S3 regions do.
+    pub sigv2: bool,
 }
 
 impl Default for ServiceConfig {
@@ -85,6 +88,7 @@ impl Default for ServiceConfig {
             observer: Arc::new(Unobserved),
             panics: Arc::default(),
             panic_on_key: None,
+            sigv2: true,
         }
     }
 }

@@ -120,8 +120,9 @@ fn route_request(ctx: &ThreadContext<impl Storage>, req: &Request) -> Result<Rou
     )
 }
 
-/// Stage: authentication. The request's signature (SigV4, header or
-/// presigned), checked against the secret of the key it names.
+/// Stage: authentication. The request's signature (SigV4, or SigV2 unless
+/// the server refuses it; header or presigned), checked against the secret
+/// of the key it names.
 fn authenticate(ctx: &ThreadContext<impl Storage>, req: &Request) -> Result<Verified, S3Error> {
     let signed = SignedRequest {
         method: &req.method_str,
@@ -129,10 +130,31 @@ fn authenticate(ctx: &ThreadContext<impl Storage>, req: &Request) -> Result<Veri
         query: &req.raw_query,
         headers: &req.headers[..],
     };
-    Ok(ctx
-        .verifier
-        .borrow_mut()
-        .verify(&signed, &ctx.config.credentials, now())?)
+    let mut host_bucket = None;
+    if sluice_sigv4::is_sigv2(&signed) {
+        if !ctx.config.sigv2 {
+            // As S3 answers SigV2 where only SigV4 is accepted: 400
+            // InvalidRequest, "Please use AWS4-HMAC-SHA256."
+            return Err(sluice_sigv4::Error::UnsupportedSignatureVersion.into());
+        }
+        // SigV2 signs `/bucket/key` whatever the addressing style: the
+        // bucket a virtual-hosted Host names, as routing reads it.
+        host_bucket = route(
+            Method::Get,
+            "/",
+            "",
+            req.header("host"),
+            ctx.config.domain.as_deref(),
+        )
+        .ok()
+        .and_then(|r| r.bucket);
+    }
+    Ok(ctx.verifier.borrow_mut().verify_with_host_bucket(
+        &signed,
+        host_bucket.as_deref(),
+        &ctx.config.credentials,
+        now(),
+    )?)
 }
 
 /// Stage: authorization. Every permission the request needs (its IAM

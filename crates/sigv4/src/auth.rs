@@ -53,8 +53,8 @@ fn query_err(what: &'static str) -> Error {
 /// SignedHeaders=a;b, Signature=HEX`.
 ///
 /// # Errors
-/// [`Error::UnsupportedSignatureVersion`] for SigV2 (`AWS AK:sig`) and other
-/// algorithms; [`Error::AuthorizationHeaderMalformed`] for anything else
+/// [`Error::UnsupportedSignatureVersion`] for SigV2 (`AWS AK:sig`, which
+/// the verifier checks elsewhere) and other algorithms; [`Error::AuthorizationHeaderMalformed`] for anything else
 /// that does not parse.
 pub fn parse_authorization_header(value: &[u8]) -> Result<Authorization> {
     let value = core::str::from_utf8(value).map_err(|_| header_err("not UTF-8"))?;
@@ -123,8 +123,8 @@ pub fn is_presigned(raw_query: &str) -> bool {
 }
 
 /// SigV2 presigned URLs carry `AWSAccessKeyId`, `Signature` and `Expires`;
-/// they are recognised so that they get an error naming SigV4 rather than
-/// being taken for anonymous requests.
+/// they are recognised so that they are verified as SigV2 (`sigv2.rs`) or
+/// refused with an error naming SigV4, never taken for anonymous requests.
 fn is_sigv2_parameter(pair: &str) -> bool {
     pair.starts_with("AWSAccessKeyId=")
 }

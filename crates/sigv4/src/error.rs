@@ -39,8 +39,9 @@ pub enum Error {
     /// A Content-MD5 or checksum value that is not valid base64 of the right size.
     #[error("the {0} you specified is not valid")]
     InvalidDigest(&'static str),
-    /// An algorithm other than AWS4-HMAC-SHA256 (SigV2, SigV4a).
-    #[error("the authorization mechanism you have provided is not supported; please use AWS4-HMAC-SHA256")]
+    /// An algorithm other than AWS4-HMAC-SHA256 (SigV4a; SigV2 where it is
+    /// refused). The message is S3's own, as SigV4-only regions answer it.
+    #[error("The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.")]
     UnsupportedSignatureVersion,
     /// A request parameter or header with a value S3 does not accept.
     #[error("{0}")]

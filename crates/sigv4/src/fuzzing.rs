@@ -42,4 +42,38 @@ pub fn auth_parsers(data: &[u8]) {
         }
     }
     let _ = crate::base64_decode(data);
+    sigv2(data);
+}
+
+/// Any secret for any key: the SigV2 verifier must refuse or accept the
+/// bytes as header, date and query without panicking, at any clock.
+struct AnyKey;
+
+impl crate::SecretLookup for AnyKey {
+    fn secret_key(&self, _: &str, _: Option<&str>) -> crate::Result<String> {
+        Ok("secret".into())
+    }
+}
+
+fn sigv2(data: &[u8]) {
+    let query = core::str::from_utf8(data).unwrap_or_default();
+    let mut header = b"AWS ".to_vec();
+    header.extend_from_slice(data);
+    let headers = [
+        ("authorization", &header[..]),
+        ("date", data),
+        ("x-amz-date", data),
+    ];
+    let mut verifier = crate::Verifier::new(None, "s3");
+    for now in [0, 1_700_000_000, i64::MIN, i64::MAX] {
+        for (h, path) in [(&headers[..], query), (&headers[1..], "/b")] {
+            let req = crate::SignedRequest {
+                method: "GET",
+                path,
+                query,
+                headers: h,
+            };
+            let _ = verifier.verify_with_host_bucket(&req, Some("b"), &AnyKey, now);
+        }
+    }
 }

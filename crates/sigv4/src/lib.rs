@@ -1,4 +1,5 @@
-//! sluice-sigv4: AWS Signature Version 4 for S3 servers, without I/O.
+//! sluice-sigv4: AWS Signature Version 4 for S3 servers, without I/O (and
+//! the deprecated SigV2 of S3, for clients that still sign it).
 //!
 //! It decides whether a request was signed by the holder of a secret key
 //! (Authorization header or presigned URL), tells the caller what the body
@@ -50,6 +51,7 @@ mod key;
 mod payload;
 mod request;
 mod sign;
+mod sigv2;
 mod streaming;
 mod time;
 mod verify;
@@ -69,10 +71,12 @@ pub use key::{derive_signing_key, SigningKeyCache};
 pub use payload::{sha256_hex, PayloadHash, EMPTY_SHA256};
 pub use request::{HeaderSource, SignedRequest};
 pub use sign::{presign, sign_headers, ChunkSigner, Credentials, HeaderSignature, PresignRequest};
+pub use sigv2::{is_sigv2, SUBRESOURCES as SIGV2_SUBRESOURCES};
 /// Lowercase hex, re-exported from sluice-http (the one hex codec of sluice).
 pub use sluice_http::hex_encode as hex;
 pub use streaming::{ChunkVerifier, StreamingMode};
 pub use time::{format_amz_date, parse_amz_date, parse_http_date, unix_to_civil};
 pub use verify::{
-    auth_kind, AuthKind, PayloadMode, SecretLookup, Verified, Verifier, MAX_SKEW_SECONDS,
+    auth_kind, AuthKind, PayloadMode, SecretLookup, SignatureVersion, Verified, Verifier,
+    MAX_SKEW_SECONDS,
 };

@@ -80,9 +80,21 @@ fn bad_content_sha256() -> Error {
     )
 }
 
+/// Which signature a request carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignatureVersion {
+    /// AWS4-HMAC-SHA256.
+    V4,
+    /// The deprecated HMAC-SHA1 signature of S3 (see [`crate::is_sigv2`]).
+    V2,
+}
+
 /// A request whose signature checked out.
 #[derive(Debug)]
 pub struct Verified {
+    /// SigV4 or SigV2.
+    pub version: SignatureVersion,
     /// The access key that signed.
     pub access_key: String,
     /// The session token sent with it, if any.
@@ -91,9 +103,11 @@ pub struct Verified {
     pub payload: PayloadMode,
     /// Whether the signature came from presigned-URL query parameters.
     pub presigned: bool,
-    /// The credential scope.
+    /// The credential scope. SigV2 has none: its region is empty, its
+    /// date that of `time`.
     pub scope: Scope,
-    /// The request time, seconds since the epoch.
+    /// The request time, seconds since the epoch (for a SigV2 query, which
+    /// carries only its expiry, the time it was verified).
     pub time: i64,
     amz_date: String,
     signature: [u8; 64],
@@ -123,7 +137,8 @@ impl Verified {
         ))
     }
 
-    /// The signature of the request (the seed of a chunk chain).
+    /// The signature of the request (the seed of a chunk chain); zeros for
+    /// SigV2, whose body is never chunk-signed.
     #[must_use]
     pub fn signature(&self) -> &[u8; 64] {
         &self.signature
@@ -200,6 +215,28 @@ impl Verifier {
         H: HeaderSource + ?Sized,
         S: SecretLookup + ?Sized,
     {
+        self.verify_with_host_bucket(req, None, secrets, now)
+    }
+
+    /// [`Verifier::verify`] for a request that may be virtual-hosted:
+    /// `host_bucket` is the bucket its Host names, if any. SigV4 does not
+    /// need it; a SigV2 signature covers `/bucket/key` whatever the
+    /// addressing style, so the caller, which routed the request, MUST
+    /// pass it for SigV2 requests to verify.
+    ///
+    /// # Errors
+    /// As [`Verifier::verify`].
+    pub fn verify_with_host_bucket<H, S>(
+        &mut self,
+        req: &SignedRequest<'_, H>,
+        host_bucket: Option<&str>,
+        secrets: &S,
+        now: i64,
+    ) -> Result<Verified>
+    where
+        H: HeaderSource + ?Sized,
+        S: SecretLookup + ?Sized,
+    {
         let kind = auth_kind(req);
         // The target is canonicalised before anything else is looked at, so
         // that a request routing refuses is refused here alike, whatever
@@ -211,10 +248,45 @@ impl Verifier {
                 "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
                  Signature query string parameter or the Authorization header should be specified",
             )),
+            _ if crate::sigv2::is_sigv2(req) => self.verify_sigv2(req, host_bucket, secrets, now),
             AuthKind::Header => self.verify_header(req, secrets, now),
             AuthKind::Query => self.verify_query(req, secrets, now),
             AuthKind::Anonymous => Err(Error::AccessDenied("Access Denied")),
         }
+    }
+
+    fn verify_sigv2<H, S>(
+        &mut self,
+        req: &SignedRequest<'_, H>,
+        host_bucket: Option<&str>,
+        secrets: &S,
+        now: i64,
+    ) -> Result<Verified>
+    where
+        H: HeaderSource + ?Sized,
+        S: SecretLookup + ?Sized,
+    {
+        let v = crate::sigv2::verify(req, host_bucket, secrets, now, &mut self.scratch)?;
+        let amz_date = crate::time::format_amz_date(v.time);
+        Ok(Verified {
+            version: SignatureVersion::V2,
+            access_key: v.access_key,
+            session_token: v.session_token,
+            // No payload hash is signed: the body is checked as an
+            // UNSIGNED-PAYLOAD one is (Content-MD5, checksums).
+            payload: PayloadMode::Unsigned,
+            presigned: v.presigned,
+            scope: Scope {
+                date: amz_date.get(..8).unwrap_or_default().to_owned(),
+                region: String::new(),
+                service: self.service.clone(),
+            },
+            time: v.time,
+            amz_date,
+            signature: [b'0'; 64],
+            // Never used: chunk_verifier is None for an unsigned payload.
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[]),
+        })
     }
 
     fn verify_header<H, S>(
@@ -360,6 +432,7 @@ impl Verifier {
         }
         check_all_signed(req.headers, &auth.signed_headers, payload_hash_line)?;
         Ok(Verified {
+            version: SignatureVersion::V4,
             access_key: auth.access_key,
             session_token,
             payload,

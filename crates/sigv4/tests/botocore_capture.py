@@ -175,6 +175,20 @@ def main():
     url = presigner.generate_presigned_url("put_object", Params={"Bucket": "bucket", "Key": "up"}, ExpiresIn=600)
     sigv2 = http.generate_presigned_url("get_object", Params={"Bucket": "bucket", "Key": "k"}, ExpiresIn=60)
     run("presigned-sigv2", b"", lambda: urllib.request.urlopen(sigv2).read())
+    # SigV2 (botocore's HmacV1Auth / HmacV1QueryAuth, what aws-cli v1 uses).
+    v2 = client("http", http_port, signature_version="s3")
+    run("sigv2-put", b"v2 body", lambda: v2.put_object(
+        Bucket="bucket", Key=key, Body=b"v2 body", ContentType="text/plain; charset=utf-8",
+        Metadata={"Reviewed-By": "joe , jane"}, ACL="private"))
+    run("sigv2-get", b"", lambda: v2.get_object(
+        Bucket="bucket", Key="k", VersionId="null", ResponseContentDisposition='attachment; filename="a b+c.txt"',
+        ResponseContentType="text/plain"))
+    run("sigv2-list", b"", lambda: v2.list_objects_v2(Bucket="bucket", Prefix="env:/a b+c", MaxKeys=2))
+    run("sigv2-acl", b"", lambda: v2.put_object_acl(Bucket="bucket", Key="k", ACL="private"))
+    run("sigv2-delete", b"", lambda: v2.delete_object(Bucket="bucket", Key=key))
+    sigv2 = v2.generate_presigned_url("get_object", Params={
+        "Bucket": "bucket", "Key": key, "ResponseContentDisposition": 'attachment; filename="x y.txt"'}, ExpiresIn=600)
+    run("presigned-sigv2-params", b"", lambda: urllib.request.urlopen(sigv2).read())
     run("presigned-put", b"via url", lambda: urllib.request.urlopen(urllib.request.Request(url, data=b"via url", method="PUT")).read())
 
     with open(os.path.join(OUT, "manifest"), "w") as manifest:
