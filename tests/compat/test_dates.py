@@ -2,6 +2,7 @@
 If-Modified-Since / If-Unmodified-Since, read by one parser."""
 
 import calendar
+import time
 import datetime
 import email.utils
 
@@ -97,7 +98,13 @@ def test_issue_13_a_zone_offset_is_applied_and_a_bad_date_refused(server, s3, bu
     s3.put_object(Bucket=bucket, Key="k", Body=b"dated")
     head, date = date_signed_head(server, f"/{bucket}/k", utc_labelled_plus_0100)
     status, _, body = get(server, head)
-    assert status == 403 and b"RequestTimeTooSkewed" in body, (date, status, body)
+    # Within an hour after midnight UTC the instant falls on the day
+    # before, which the credential scope (signed with today's date) names
+    # first: refused as a scope mismatch then, as skewed otherwise.
+    shifted_day = time.strftime("%Y%m%d", time.gmtime(time.time() - 3600))
+    expected = b"RequestTimeTooSkewed" if shifted_day == time.strftime("%Y%m%d", time.gmtime()) \
+        else b"AuthorizationHeaderMalformed"
+    assert status in (400, 403) and expected in body, (date, status, body)
     # And the same instant written with its real offset passes, so the
     # refusal above is the offset and nothing else.
     head, date = date_signed_head(server, f"/{bucket}/k", plus_0100)
