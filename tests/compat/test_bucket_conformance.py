@@ -230,3 +230,20 @@ def test_aws_s3_rb_force_with_posix_directories(server, s3):
     os.makedirs(os.path.join(server["root"], name, "other"))
     aws(server, "s3", "rb", "--force", f"s3://{name}")
     assert not os.path.exists(os.path.join(server["root"], name))
+
+
+def test_a_location_constraint_of_another_region_is_refused(s3):
+    """CreateBucket's LocationConstraint was never read: a bucket asked for
+    in eu-west-1 was made on a us-east-1 server, and the client believed
+    it in eu-west-1. S3 refuses a constraint that does not match the
+    endpoint's region (IllegalLocationConstraintException, 400; AWS S3 API
+    Reference, CreateBucket, and its error code list). The server's own
+    region is accepted (S3 wants it left out for us-east-1; sluice does not
+    insist)."""
+    name = f"loc-{os.getpid()}"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    assert e.value.response["Error"]["Code"] == "IllegalLocationConstraintException"
+    assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "us-east-1"})
+    s3.delete_bucket(Bucket=name)

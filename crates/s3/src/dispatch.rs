@@ -284,7 +284,7 @@ async fn run<B: Storage>(
     let answered = match r.op {
         Op::ListBuckets => ops::bucket::list_buckets(ctx, r),
         // The location constraint in the body is accepted as it is.
-        Op::CreateBucket => ops::bucket::create(ctx, bucket),
+        Op::CreateBucket => ops::bucket::create(ctx, bucket, &body),
         Op::DeleteBucket => ops::bucket::delete(ctx, bucket),
         Op::HeadBucket => ops::bucket::head(ctx, bucket),
         Op::GetBucketLocation => ops::bucket::location(ctx, bucket),

@@ -54,6 +54,7 @@ error_codes! {
     EntityTooSmall = 400, "Your proposed upload is smaller than the minimum allowed object size.";
     /// The key is a directory holding other objects (sluice on POSIX; versitygw's code).
     ExistingObjectIsDirectory = 409, "The key is an existing directory that holds other objects.";
+    IllegalLocationConstraintException = 400, "The location constraint is incompatible for the region specific endpoint this request was sent to.";
     IncompleteBody = 400, "You did not provide the number of bytes specified by the Content-Length HTTP header.";
     InternalError = 500, "We encountered an internal error. Please try again.";
     InvalidAccessKeyId = 403, "The AWS access key Id you provided does not exist in our records.";

@@ -70,7 +70,29 @@ pub(crate) fn list_buckets(
 /// CreateBucket, Errors: "For legacy compatibility, if you re-create an
 /// existing bucket that you already own in the North Virginia Region,
 /// Amazon S3 returns 200 OK"). Every bucket here is the one owner's.
-pub(crate) fn create(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<Response, S3Error> {
+pub(crate) fn create(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+    body: &[u8],
+) -> Result<Response, S3Error> {
+    // A CreateBucketConfiguration may name the region: sluice serves one
+    // (`--region`), so another is refused as S3 refuses a constraint that
+    // does not match the endpoint's region. Naming the server's own region
+    // is accepted, us-east-1 included (S3 itself wants it left out there).
+    if !body.is_empty() {
+        let doc = crate::document::Element::parse(body)?;
+        if let Some(wanted) = doc.first("LocationConstraint").map(|c| c.text().trim()) {
+            if !wanted.is_empty() && wanted != ctx.config.region {
+                return Err(S3Error::new(
+                    S3ErrorCode::IllegalLocationConstraintException,
+                    format!(
+                        "The {wanted} location constraint is incompatible for the region \
+                         specific endpoint this request was sent to."
+                    ),
+                ));
+            }
+        }
+    }
     match ctx.store.create_bucket(bucket) {
         // A name taken by something that is not a bucket (a file made
         // over POSIX) stays a conflict.
