@@ -221,26 +221,20 @@ fn after(wait: Duration) -> std::time::Instant {
 
 /// Waits for the next request on an idle connection. False when the
 /// connection should close: the peer closed, the idle timeout passed, or the
-/// server is shutting down. It reads in slices of at most 250 ms, so that a
-/// shutdown closes idle connections promptly; a slice that times out is
-/// cancelled and awaited, so no byte is lost between slices.
+/// server is shutting down. One read waits for the whole idle timeout; a
+/// watch of the shutdown flag (every 250 ms, a timer only) cancels it, so
+/// that a shutdown closes idle connections promptly and no byte is lost.
 async fn wait_idle(input: &mut Input<impl Stream>, ctx: &ThreadContext<impl Storage>) -> bool {
-    const SLICE: Duration = Duration::from_millis(250);
-    let deadline = after(ctx.config.idle_timeout);
-    loop {
-        if ctx.config.draining.load(Ordering::Relaxed) {
-            return false;
-        }
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        match input.fill(left.min(SLICE)).await {
-            Ok(n) => return n > 0,
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(_) => return false,
-        }
+    let draining = &ctx.config.draining;
+    if draining.load(Ordering::Relaxed) {
+        return false;
     }
+    let watch = async {
+        while !draining.load(Ordering::Relaxed) {
+            monoio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    matches!(input.fill_until(ctx.config.idle_timeout, watch).await, Ok(n) if n > 0)
 }
 
 fn owned_request(head: &RequestHead<'_, '_>) -> Request {

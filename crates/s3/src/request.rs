@@ -84,19 +84,27 @@ enum Timed<T> {
 /// ended and its slot under the per-thread cap was given back. So when a
 /// connection ends nothing of it is in flight, and its socket is closed as
 /// its stream drops.
+///
+/// `stop` ends the wait early the same way (a shutdown closing idle
+/// connections); `std::future::pending()` when nothing but the timeout may.
 async fn timed<T>(
     canceller: &mut Canceller,
     timeout: Duration,
+    stop: impl Future<Output = ()>,
     op: impl Future<Output = BufResult<usize, T>>,
 ) -> Timed<T> {
     let mut op = std::pin::pin!(op);
     let sleep = monoio::time::sleep(timeout);
     let mut sleep = std::pin::pin!(sleep);
+    let mut stop = std::pin::pin!(stop);
     let first = std::future::poll_fn(|cx| {
         if let Poll::Ready(done) = op.as_mut().poll(cx) {
             return Poll::Ready(Some(done));
         }
-        sleep.as_mut().poll(cx).map(|()| None)
+        if sleep.as_mut().poll(cx).is_ready() || stop.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
     })
     .await;
     match first {
@@ -138,6 +146,16 @@ impl<S: Stream> Input<S> {
     /// Reads more bytes; Ok(0) at end of stream, TimedOut when nothing came
     /// for `timeout`.
     pub(crate) async fn fill(&mut self, timeout: Duration) -> std::io::Result<usize> {
+        self.fill_until(timeout, std::future::pending()).await
+    }
+
+    /// [`Input::fill`], ending early (TimedOut) when `stop` completes; no
+    /// byte that arrived is lost to the cancellation.
+    pub(crate) async fn fill_until(
+        &mut self,
+        timeout: Duration,
+        stop: impl Future<Output = ()>,
+    ) -> std::io::Result<usize> {
         if self.buf.capacity() == 0 {
             self.buf.reserve_exact(FIRST_READ);
         } else if self.buf.capacity().saturating_sub(self.buf.len()) < FIRST_READ / 2 {
@@ -147,7 +165,7 @@ impl<S: Stream> Input<S> {
         let len = buf.len();
         let slice = monoio::buf::IoBufMut::slice_mut(buf, len..);
         let op = self.stream.cancelable_read(slice, self.canceller.handle());
-        match timed(&mut self.canceller, timeout, op).await {
+        match timed(&mut self.canceller, timeout, stop, op).await {
             Timed::Done(result, slice) => {
                 self.buf = slice.into_inner();
                 result
@@ -175,7 +193,7 @@ impl<S: Stream> Input<S> {
     ) -> (std::io::Result<usize>, T) {
         let slice = monoio::buf::IoBufMut::slice_mut(buf, start..end);
         let op = self.stream.cancelable_read(slice, self.canceller.handle());
-        match timed(&mut self.canceller, timeout, op).await {
+        match timed(&mut self.canceller, timeout, std::future::pending(), op).await {
             Timed::Done(result, slice) => (result, slice.into_inner()),
             Timed::TimedOut(result, slice) => match result {
                 Ok(n) if n > 0 => (Ok(n), slice.into_inner()),
@@ -198,10 +216,11 @@ impl<S: Stream> Input<S> {
         while pos < end {
             let slice = IoBuf::slice(buf, pos..end);
             let op = self.stream.cancelable_write(slice, self.canceller.handle());
-            let (result, slice) = match timed(&mut self.canceller, timeout, op).await {
-                Timed::Done(result, slice) => (result, slice),
-                Timed::TimedOut(..) => return Err(std::io::ErrorKind::TimedOut.into()),
-            };
+            let (result, slice) =
+                match timed(&mut self.canceller, timeout, std::future::pending(), op).await {
+                    Timed::Done(result, slice) => (result, slice),
+                    Timed::TimedOut(..) => return Err(std::io::ErrorKind::TimedOut.into()),
+                };
             buf = slice.into_inner();
             match result? {
                 0 => return Err(std::io::ErrorKind::WriteZero.into()),
