@@ -46,7 +46,8 @@ pub use error::{Conflict, KeyProblem, Result, StoreError};
 pub use list::{ListPage, ListQuery, ListedObject};
 pub use meta::{derived_etag, guess_content_type, ObjectMeta};
 pub use multipart::{
-    PartInfo, PartWriter, UploadInfo, MAX_PARTS, MAX_PART_SIZE, PART_SIZES_HEADER,
+    decode_part_sizes, encode_part_sizes, PartInfo, PartWriter, UploadInfo, MAX_PARTS,
+    MAX_PART_SIZE, PART_SIZES_HEADER,
 };
 pub use names::{is_valid_bucket_name, BucketName, ObjectKey, MAX_KEY_BYTES, RESERVED_PREFIX};
 pub use publish::WriteCondition;

@@ -50,6 +50,56 @@ pub const MAX_PARTS: u32 = 10_000;
 /// (comma-separated), kept for reads by part number.
 pub const PART_SIZES_HEADER: &str = "x-sluice-part-sizes";
 
+/// The longest part-size list kept with an object: with S3's 2 KiB of user
+/// metadata, the object's metadata stays within the one 4 KiB block ext4
+/// gives all of a file's xattrs.
+const MAX_PART_SIZES_LEN: usize = 1024;
+
+/// The part sizes of a multipart object as kept in its metadata: runs of
+/// equal sizes as `size*count`, others as `size`, comma-separated (a part
+/// list of 10,000 equal parts and a shorter last one is `5242880*9999,17`).
+/// None when the list would be longer than [`MAX_PART_SIZES_LEN`] (many
+/// parts of differing sizes): the object is then kept without it.
+#[must_use]
+pub fn encode_part_sizes(sizes: &[u64]) -> Option<String> {
+    let mut out = String::new();
+    let mut i = 0;
+    while let Some(&size) = sizes.get(i) {
+        let run = sizes[i..].iter().take_while(|&&s| s == size).count();
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(&size.to_string());
+        if run > 1 {
+            out.push('*');
+            out.push_str(&run.to_string());
+        }
+        i += run;
+    }
+    (out.len() <= MAX_PART_SIZES_LEN).then_some(out)
+}
+
+/// Reads what [`encode_part_sizes`] wrote (and the plain comma-separated
+/// list of earlier versions). None when it is not such a list or names
+/// more than [`MAX_PARTS`] parts: the value is an xattr a POSIX user can
+/// set to anything.
+#[must_use]
+pub fn decode_part_sizes(stored: &str) -> Option<Vec<u64>> {
+    let mut out = Vec::new();
+    for item in stored.split(',') {
+        let (size, run) = match item.split_once('*') {
+            Some((size, run)) => (size, run.parse::<usize>().ok()?),
+            None => (item, 1),
+        };
+        let size: u64 = size.parse().ok()?;
+        if run == 0 || run > MAX_PARTS as usize - out.len() {
+            return None;
+        }
+        out.resize(out.len() + run, size);
+    }
+    Some(out)
+}
+
 /// Largest part S3 allows.
 pub const MAX_PART_SIZE: u64 = 5 << 30;
 
@@ -740,8 +790,10 @@ impl Store {
         let total: u64 = chosen.iter().map(|p| p.info.size).sum();
         // The part sizes stay with the object, for GET ?partNumber=N.
         let mut headers = upload.headers.clone();
-        let sizes: Vec<String> = chosen.iter().map(|p| p.info.size.to_string()).collect();
-        headers.push((PART_SIZES_HEADER.to_owned(), sizes.join(",")));
+        let sizes: Vec<u64> = chosen.iter().map(|p| p.info.size).collect();
+        if let Some(sizes) = encode_part_sizes(&sizes) {
+            headers.push((PART_SIZES_HEADER.to_owned(), sizes));
+        }
         let meta = ObjectMeta { etag, headers };
         let done = Completion {
             bucket: bucket.to_owned(),
@@ -1247,5 +1299,37 @@ impl PartWriter {
             modified,
             headers,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_sizes_are_kept_as_runs_and_read_back() {
+        let mut sizes = vec![5 << 20; 9_999];
+        sizes.push(17);
+        let kept = encode_part_sizes(&sizes).unwrap();
+        assert_eq!(kept, "5242880*9999,17");
+        assert_eq!(decode_part_sizes(&kept).unwrap(), sizes);
+        assert_eq!(encode_part_sizes(&[1, 2, 2, 3]).unwrap(), "1,2*2,3");
+        assert_eq!(decode_part_sizes("1,2,3").unwrap(), [1, 2, 3]);
+        // Many differing sizes do not fit the metadata: not kept.
+        let varied: Vec<u64> = (1_000_000..1_001_000).collect();
+        assert_eq!(encode_part_sizes(&varied), None);
+        for bad in [
+            "",
+            "x",
+            "1,",
+            "1*",
+            "*2",
+            "1*0",
+            "1*10001",
+            "1*9999,1,1",
+            "-1",
+        ] {
+            assert_eq!(decode_part_sizes(bad), None, "{bad}");
+        }
     }
 }

@@ -449,10 +449,12 @@ impl Storage for MemoryStorage {
                 }
                 md5s.update(Md5::digest(bytes.as_slice()));
                 data.extend_from_slice(bytes);
-                sizes.push(info.size.to_string());
+                sizes.push(info.size);
             }
             let mut headers = upload.info.headers.clone();
-            headers.push((PART_SIZES_HEADER.to_owned(), sizes.join(",")));
+            if let Some(sizes) = sluice_core::encode_part_sizes(&sizes) {
+                headers.push((PART_SIZES_HEADER.to_owned(), sizes));
+            }
             let etag = format!("{}-{}", hex(&md5s.finalize()), parts.len());
             (data, ObjectMeta { etag, headers })
         };

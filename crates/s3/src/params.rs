@@ -99,9 +99,9 @@ pub(crate) fn part_number(value: Option<&str>) -> Result<u32, S3Error> {
 }
 
 /// The sizes of a multipart object's parts, as stored in its metadata
-/// (comma-separated); None if any is not a number.
+/// ([`sluice_core::encode_part_sizes`]); None if it is not such a list.
 pub(crate) fn part_sizes(stored: &str) -> Option<Vec<u64>> {
-    stored.split(',').map(|n| n.parse().ok()).collect()
+    sluice_core::decode_part_sizes(stored)
 }
 
 /// The byte range of part `n` of an object of `size` bytes made of parts
@@ -286,6 +286,11 @@ mod tests {
         assert_eq!(part_range(&[1], 1, 0).unwrap_err().status(), 400);
         assert_eq!(part_sizes("1,2,3"), Some(vec![1, 2, 3]));
         assert_eq!(part_sizes("1,x"), None);
+        assert_eq!(part_sizes("5*3,2"), Some(vec![5, 5, 5, 2]));
+        assert_eq!(part_sizes("5*0"), None);
+        assert_eq!(part_sizes("5*10001"), None);
+        assert_eq!(part_sizes("1*9999,2,3"), None);
+        assert_eq!(part_sizes("1*18446744073709551615"), None);
     }
 
     #[test]

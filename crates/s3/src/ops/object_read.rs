@@ -206,8 +206,11 @@ pub(crate) fn object_attributes(
         }
     }
     if want("ObjectParts") {
-        if let Some(sizes) = info.meta.header(sluice_core::PART_SIZES_HEADER) {
-            let sizes: Vec<&str> = sizes.split(',').collect();
+        if let Some(sizes) = info
+            .meta
+            .header(sluice_core::PART_SIZES_HEADER)
+            .and_then(params::part_sizes)
+        {
             let max = params::max_count("max-parts", req.header("x-amz-max-parts"), 1000, 1000)?;
             let marker =
                 params::part_marker("part-number-marker", req.header("x-amz-part-number-marker"))?;
@@ -215,7 +218,7 @@ pub(crate) fn object_attributes(
             x.open("ObjectParts")
                 .leaf("PartsCount", &sizes.len().to_string())
                 .leaf("PartNumberMarker", &marker.to_string());
-            let shown: Vec<(usize, &&str)> =
+            let shown: Vec<(usize, &u64)> =
                 sizes.iter().enumerate().skip(marker).take(max).collect();
             // The last part listed: the marker that continues after it.
             if let Some((last, _)) = shown.last() {
@@ -232,7 +235,7 @@ pub(crate) fn object_attributes(
             for (i, size) in shown {
                 x.open("Part")
                     .leaf("PartNumber", &i.saturating_add(1).to_string())
-                    .leaf("Size", size)
+                    .leaf("Size", &size.to_string())
                     .close("Part");
             }
             x.close("ObjectParts");
