@@ -44,6 +44,10 @@ pub enum StoreError {
     /// The object is larger than the store allows.
     #[error("your proposed upload exceeds the maximum allowed object size")]
     EntityTooLarge,
+    /// The object's metadata is more than the filesystem keeps with a
+    /// file. Nothing was changed.
+    #[error("the object's metadata is larger than the filesystem can keep with it")]
+    MetadataTooLarge,
     /// The write's condition (`If-None-Match: *`, `If-Match`) does not hold
     /// at the moment of publishing. Nothing was changed.
     #[error("at least one of the pre-conditions you specified did not hold")]

@@ -242,6 +242,24 @@ fn link_via_proc(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> rustix:
     )
 }
 
+/// Stores an object's encoded metadata in its [`META_XATTR`].
+///
+/// # Errors
+/// [`StoreError::MetadataTooLarge`] when the filesystem cannot keep that
+/// much in a file's xattrs (ext4 gives all of a file's xattrs one 4 KiB
+/// block: E2BIG past it, ENOSPC when other xattrs share it); other
+/// errors as they come.
+pub fn set_meta(fd: BorrowedFd<'_>, encoded: &[u8]) -> crate::Result<()> {
+    match rfs::fsetxattr(fd, META_XATTR, encoded, rfs::XattrFlags::empty()) {
+        Ok(()) => Ok(()),
+        Err(Errno::TOOBIG | Errno::RANGE) => Err(StoreError::MetadataTooLarge),
+        // ENOSPC of a full disk and of a full xattr block look alike; a
+        // few hundred bytes always fit beside the store's other xattrs.
+        Err(Errno::NOSPC) if encoded.len() > 512 => Err(StoreError::MetadataTooLarge),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Reads an xattr into a Vec; None when absent or unsupported.
 pub fn get_xattr(fd: BorrowedFd<'_>, name: &str) -> Option<Vec<u8>> {
     // Metadata is usually small: read it into 1 KiB of spare capacity

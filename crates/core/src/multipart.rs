@@ -34,7 +34,7 @@ use rustix::io::Errno;
 use crate::buf::{AlignedBuf, ALIGN};
 use crate::copy::{buffered_reopen, copy_range, free_off_thread};
 use crate::error::{Conflict, Result, StoreError};
-use crate::fsys::{self, META_XATTR};
+use crate::fsys;
 use crate::meta::ObjectMeta;
 use crate::names::{BucketName, ObjectKey};
 use crate::publish::{publish, Source, WriteCondition};
@@ -975,7 +975,7 @@ impl Store {
             }
         }
         rfs::ftruncate(&data, total)?;
-        rfs::fsetxattr(&data, META_XATTR, &meta.encode(), rfs::XattrFlags::empty())?;
+        fsys::set_meta(data.as_fd(), &meta.encode())?;
         if self.inner.opts.fdatasync {
             rfs::fdatasync(&data)?;
         }

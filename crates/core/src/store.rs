@@ -380,12 +380,7 @@ impl Store {
             return Err(StoreError::HardLinked);
         }
         update(&mut info.meta.headers);
-        rfs::fsetxattr(
-            &fd,
-            META_XATTR,
-            &info.meta.encode(),
-            rfs::XattrFlags::empty(),
-        )?;
+        fsys::set_meta(fd.as_fd(), &info.meta.encode())?;
         info.derived = false;
         Ok(info)
     }

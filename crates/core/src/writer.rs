@@ -9,7 +9,7 @@ use rustix::io::Errno;
 
 use crate::buf::AlignedBuf;
 use crate::error::{Conflict, Result, StoreError};
-use crate::fsys::{self, TempFile, DIR_XATTR, META_XATTR};
+use crate::fsys::{self, TempFile, DIR_XATTR};
 use crate::meta::ObjectMeta;
 use crate::names::ObjectKey;
 use crate::publish::{publish, Source, WriteCondition};
@@ -310,7 +310,7 @@ impl ObjectWriter {
             }
             attempts += 1;
         };
-        rfs::fsetxattr(&dir, META_XATTR, &meta.encode(), rfs::XattrFlags::empty())?;
+        fsys::set_meta(dir.as_fd(), &meta.encode())?;
         rfs::fsetxattr(&dir, DIR_XATTR, b"object", rfs::XattrFlags::empty())?;
         drop(dir);
         Ok(ObjectInfo {
@@ -337,12 +337,7 @@ impl Store {
         meta: &ObjectMeta,
         cond: &WriteCondition,
     ) -> Result<()> {
-        rfs::fsetxattr(
-            &t.temp.fd,
-            META_XATTR,
-            &meta.encode(),
-            rfs::XattrFlags::empty(),
-        )?;
+        fsys::set_meta(t.temp.fd.as_fd(), &meta.encode())?;
         if self.inner.opts.fdatasync {
             t.sink.file().sync_data().await?;
         }

@@ -51,6 +51,7 @@ error_codes! {
     BucketAlreadyOwnedByYou = 409, "Your previous request to create the named bucket succeeded and you already own it.";
     BucketNotEmpty = 409, "The bucket you tried to delete is not empty.";
     EntityTooLarge = 400, "Your proposed upload exceeds the maximum allowed object size.";
+    MetadataTooLarge = 400, "Your metadata headers exceed the maximum allowed metadata size.";
     EntityTooSmall = 400, "Your proposed upload is smaller than the minimum allowed object size.";
     /// The key is a directory holding other objects (sluice on POSIX; versitygw's code).
     ExistingObjectIsDirectory = 409, "The key is an existing directory that holds other objects.";
@@ -165,6 +166,7 @@ impl From<StoreError> for S3Error {
             StoreError::InvalidPartOrder => C::InvalidPartOrder,
             StoreError::EntityTooSmall => C::EntityTooSmall,
             StoreError::EntityTooLarge => C::EntityTooLarge,
+            StoreError::MetadataTooLarge => C::MetadataTooLarge,
             StoreError::PreconditionFailed => C::PreconditionFailed,
             // Another write to the key held it past the publish's wait; SDKs
             // retry a 503 SlowDown.

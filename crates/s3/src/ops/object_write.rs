@@ -270,6 +270,9 @@ pub(crate) fn check_unsupported(req: &Request, op: Op) -> Result<(), S3Error> {
             )));
         }
     }
+    if matches!(op, Op::PutObject | Op::CreateMultipartUpload) {
+        check_metadata_size(req)?;
+    }
     if !matches!(
         op,
         Op::PutObject | Op::CreateMultipartUpload | Op::CreateBucket
@@ -302,6 +305,30 @@ pub(crate) fn check_unsupported(req: &Request, op: Op) -> Result<(), S3Error> {
         .is_some_and(|c| c != "STANDARD")
     {
         return Err(S3ErrorCode::InvalidStorageClass.into());
+    }
+    Ok(())
+}
+
+/// S3's limit on user-defined metadata: the bytes of each `x-amz-meta-*`
+/// name (without the prefix) and value, 2 KiB in all (AWS S3 User Guide,
+/// "Working with object metadata").
+const MAX_USER_METADATA: usize = 2048;
+
+/// Refuses more user metadata than S3 keeps (MetadataTooLarge) before the
+/// body is read. Metadata within it that the filesystem still cannot keep
+/// (with long system headers) is refused by the store, also unchanged.
+fn check_metadata_size(req: &Request) -> Result<(), S3Error> {
+    const PREFIX: &str = "x-amz-meta-";
+    let size = req
+        .headers
+        .iter()
+        .filter(|(n, _)| n.len() >= PREFIX.len() && n[..PREFIX.len()].eq_ignore_ascii_case(PREFIX))
+        .fold(0usize, |sum, (n, v)| {
+            sum.saturating_add(n.len().saturating_sub(PREFIX.len()))
+                .saturating_add(v.len())
+        });
+    if size > MAX_USER_METADATA {
+        return Err(S3ErrorCode::MetadataTooLarge.into());
     }
     Ok(())
 }
