@@ -418,9 +418,9 @@ def test_a_version_inside_delete_objects_names_nothing(s3, bucket):
 def test_complete_checks_the_checksums_it_names(s3, bucket):
     """CompleteMultipartUpload named part checksums that were never
     compared: a wrong one was accepted with 200. Each must be the checksum
-    recorded with the part (InvalidPart otherwise, as in S3); a checksum of
-    the whole object, which sluice does not compute at completion, is
-    refused rather than ignored."""
+    recorded with the part (InvalidPart otherwise, as in S3); an upload
+    created with a COMPOSITE checksum needs each part's named
+    (InvalidRequest). The whole object's checksum is test_mpu_checksums.py's."""
     key = "mpu-checksums"
     up = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32")["UploadId"]
     part = s3.upload_part(Bucket=bucket, Key=key, UploadId=up, PartNumber=1, Body=b"p" * 1000,
@@ -435,7 +435,7 @@ def test_complete_checks_the_checksums_it_names(s3, bucket):
     assert code(lambda: complete(ChecksumSHA256="n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=")) == "InvalidPart"
     assert code(lambda: s3.complete_multipart_upload(
         Bucket=bucket, Key=key, UploadId=up, ChecksumCRC32=good,
-        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})) == "NotImplemented"
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})) == "InvalidRequest"
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=key)
     complete(ChecksumCRC32=good)
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"p" * 1000

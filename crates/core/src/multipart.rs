@@ -231,6 +231,18 @@ fn secs(t: SystemTime) -> u64 {
 /// `upload` record is gone (see [`Store::complete_multipart`]).
 const COMPLETED: &str = "completed";
 
+/// A completion checked under its lock: the staging folder, the key, the
+/// upload, the parts named and the locked `upload` record.
+type CheckedParts = (OwnedFd, ObjectKey, UploadInfo, Vec<PartRecord>, OwnedFd);
+
+/// What the checks of a completion found.
+enum Checked {
+    /// An earlier completion of the same parts: its object.
+    Done(ObjectInfo),
+    /// The parts to publish.
+    Parts(CheckedParts),
+}
+
 /// What a Complete made: enough to answer the same Complete again.
 #[derive(Debug)]
 struct Completion {
@@ -324,6 +336,14 @@ impl Store {
         Ok((staging, info))
     }
 
+    /// An upload in progress.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchUpload`] (also for a completed one).
+    pub fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadInfo> {
+        Ok(self.open_upload(bucket, key, upload_id)?.1)
+    }
+
     /// Starts a multipart upload; `headers` are stored with the object when
     /// it completes. Returns the upload id.
     ///
@@ -408,7 +428,7 @@ impl Store {
         if size.is_some_and(|s| s > MAX_PART_SIZE) {
             return Err(StoreError::EntityTooLarge);
         }
-        let (staging, _) = self.open_upload(bucket, key, upload_id)?;
+        let (staging, upload) = self.open_upload(bucket, key, upload_id)?;
         let direct = self.direct_for(staging.as_fd());
         let opts = &self.inner.opts;
         let slot = match size {
@@ -439,6 +459,7 @@ impl Store {
                     own: None,
                     _data: Some(data),
                     limit: size,
+                    upload_headers: upload.headers,
                 });
             }
         }
@@ -460,6 +481,7 @@ impl Store {
             own: Some(temp),
             _data: None,
             limit: size,
+            upload_headers: upload.headers,
         })
     }
 
@@ -733,6 +755,62 @@ impl Store {
         parts: &[(u32, String)],
         cond: &WriteCondition,
     ) -> Result<ObjectInfo> {
+        self.complete_multipart_with(bucket, key, upload_id, parts, cond, |upload, _| {
+            Ok::<_, StoreError>(upload.headers.clone())
+        })
+        .await
+    }
+
+    /// [`Self::complete_multipart`], with the object's headers made by
+    /// `finish` from the upload and the parts named (in order, each its
+    /// last verified upload), called under the completion's lock once the
+    /// parts are checked: the protocol layer checks and computes what it
+    /// keeps of them there (checksums). An error from `finish` refuses the
+    /// completion and changes nothing. A Complete answered from a completed
+    /// upload's record does not call it.
+    ///
+    /// # Errors
+    /// As [`Self::complete_multipart`], and `finish`'s.
+    pub async fn complete_multipart_with<E: From<StoreError>>(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+        cond: &WriteCondition,
+        finish: impl FnOnce(&UploadInfo, &[PartInfo]) -> Result<Vec<(String, String)>, E>,
+    ) -> Result<ObjectInfo, E> {
+        let (staging, object_key, upload, chosen, _record) =
+            match self.check_completion(bucket, key, upload_id, parts)? {
+                Checked::Done(info) => return Ok(info),
+                Checked::Parts(checked) => checked,
+            };
+        let infos: Vec<PartInfo> = chosen.iter().map(|p| p.info.clone()).collect();
+        let headers = finish(&upload, &infos)?;
+        Ok(self
+            .publish_completion(
+                &staging,
+                bucket,
+                key,
+                &object_key,
+                parts,
+                chosen,
+                headers,
+                cond,
+            )
+            .await?)
+    }
+
+    /// The checks of a completion, under its lock (held by the returned
+    /// record): the upload's parts as named, or the answer of a completion
+    /// made before.
+    fn check_completion(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<Checked> {
         self.bucket_fd(bucket)?;
         let object_key = ObjectKey::new(key)?;
         let staging = self.staging(upload_id)?;
@@ -740,7 +818,9 @@ impl Store {
             Ok(upload) => upload,
             Err(StoreError::NoSuchUpload) => {
                 let done = read_completion(staging.as_fd())?.ok_or(StoreError::NoSuchUpload)?;
-                return self.replay_completion(&done, bucket, key, parts);
+                return self
+                    .replay_completion(&done, bucket, key, parts)
+                    .map(Checked::Done);
             }
             Err(e) => return Err(e),
         };
@@ -767,11 +847,10 @@ impl Store {
         if let Some(done) = read_completion(staging.as_fd())? {
             if let Ok(info) = self.replay_completion(&done, bucket, key, parts) {
                 shrink_to_marker(&staging, &[], None);
-                return Ok(info);
+                return Ok(Checked::Done(info));
             }
         }
         let mut chosen = Vec::with_capacity(parts.len());
-        let mut md5s = Md5::new();
         for (i, (n, etag)) in parts.iter().enumerate() {
             let p = read_part(staging.as_fd(), *n)?.ok_or(StoreError::InvalidPart)?;
             if p.info.etag != etag.trim_matches('"') {
@@ -780,16 +859,39 @@ impl Store {
             if i + 1 < parts.len() && p.info.size < self.inner.opts.min_part_size {
                 return Err(StoreError::EntityTooSmall);
             }
+            if sluice_http::hex_decode_array::<16>(p.info.etag.as_bytes()).is_none() {
+                return Err(StoreError::InvalidPart);
+            }
+            chosen.push(p);
+        }
+        Ok(Checked::Parts((
+            staging, object_key, upload, chosen, record,
+        )))
+    }
+
+    /// Publishes a checked completion as the object with `headers`.
+    #[allow(clippy::too_many_arguments)]
+    async fn publish_completion(
+        &self,
+        staging: &OwnedFd,
+        bucket: &str,
+        key: &str,
+        object_key: &ObjectKey,
+        parts: &[(u32, String)],
+        chosen: Vec<PartRecord>,
+        mut headers: Vec<(String, String)>,
+        cond: &WriteCondition,
+    ) -> Result<ObjectInfo> {
+        let mut md5s = Md5::new();
+        for p in &chosen {
             md5s.update(
                 sluice_http::hex_decode_array::<16>(p.info.etag.as_bytes())
                     .ok_or(StoreError::InvalidPart)?,
             );
-            chosen.push(p);
         }
         let etag = format!("{}-{}", hex(&md5s.finalize()), chosen.len());
         let total: u64 = chosen.iter().map(|p| p.info.size).sum();
         // The part sizes stay with the object, for GET ?partNumber=N.
-        let mut headers = upload.headers.clone();
         let sizes: Vec<u64> = chosen.iter().map(|p| p.info.size).collect();
         if let Some(sizes) = encode_part_sizes(&sizes) {
             headers.push((PART_SIZES_HEADER.to_owned(), sizes));
@@ -805,11 +907,11 @@ impl Store {
         let sync = self.inner.opts.fdatasync;
         write_small(staging.as_fd(), COMPLETED, &done.encode(), sync)?;
         let published = self
-            .publish_parts(&staging, bucket, &object_key, &chosen, total, meta, cond)
+            .publish_parts(staging, bucket, object_key, &chosen, total, meta, cond)
             .await;
         if published.is_err() {
             // Not published: the upload stays as it was.
-            let _ = rfs::unlinkat(&staging, COMPLETED, AtFlags::empty());
+            let _ = rfs::unlinkat(staging, COMPLETED, AtFlags::empty());
         }
         published
     }
@@ -1164,6 +1266,7 @@ pub struct PartWriter {
     /// `data`, share-locked while this part writes its slot in it.
     _data: Option<OwnedFd>,
     limit: Option<u64>,
+    upload_headers: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for PartWriter {
@@ -1193,6 +1296,12 @@ impl PartWriter {
     #[must_use]
     pub fn md5(&self) -> [u8; 16] {
         self.sink.md5()
+    }
+
+    /// The headers the upload was created with.
+    #[must_use]
+    pub fn upload_headers(&self) -> &[(String, String)] {
+        &self.upload_headers
     }
 
     /// Makes the part durable and records it (replacing an earlier upload of

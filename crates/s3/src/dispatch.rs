@@ -16,7 +16,7 @@ use crate::request::{Input, Request, Stream};
 use crate::response::{error_response, Body, Response};
 use crate::route::{route, Op, Route};
 use crate::storage::Storage;
-use crate::upload::{receive, Document};
+use crate::upload::{receive, BodyChecksum, Document};
 
 pub(crate) struct Outcome<R> {
     pub response: Response<R>,
@@ -190,7 +190,7 @@ async fn run<B: Storage>(
     if r.op == Op::CorsPreflight {
         // The one unauthenticated request: its body (there should be none)
         // is still read to its end, and checked against any digest it names.
-        let _ = read_document(ctx, req, None, decoder, input).await?;
+        let _ = read_document(ctx, req, None, decoder, input, BodyChecksum::Named).await?;
         return ops::cors::preflight(ctx, req, r.bucket.as_deref().unwrap_or_default())
             .map(Response::widen)
             .map_err(|e| (e, true));
@@ -249,7 +249,15 @@ async fn run<B: Storage>(
     }
     if r.op == Op::PutObject {
         if let Some(source) = req.header("x-amz-copy-source") {
-            let _ = read_document(ctx, req, Some(&verified), decoder, input).await?;
+            let _ = read_document(
+                ctx,
+                req,
+                Some(&verified),
+                decoder,
+                input,
+                BodyChecksum::Named,
+            )
+            .await?;
             let (bucket, key) = (
                 r.bucket.as_deref().unwrap_or_default(),
                 r.key.as_deref().unwrap_or_default(),
@@ -265,7 +273,15 @@ async fn run<B: Storage>(
     }
     if r.op == Op::UploadPart {
         if let Some(source) = req.header("x-amz-copy-source") {
-            let _ = read_document(ctx, req, Some(&verified), decoder, input).await?;
+            let _ = read_document(
+                ctx,
+                req,
+                Some(&verified),
+                decoder,
+                input,
+                BodyChecksum::Named,
+            )
+            .await?;
             return ops::copy::upload_part_copy(ctx, req, r, source)
                 .await
                 .map(Response::widen)
@@ -277,7 +293,14 @@ async fn run<B: Storage>(
     }
     // The other operations take a document at most: read it and verify it
     // like any body before acting on it.
-    let body = read_document(ctx, req, Some(&verified), decoder, input).await?;
+    // CompleteMultipartUpload's `x-amz-checksum-*` headers are the
+    // object's checksum, not its document's.
+    let which = if r.op == Op::CompleteMultipartUpload {
+        BodyChecksum::TrailerOnly
+    } else {
+        BodyChecksum::Named
+    };
+    let body = read_document(ctx, req, Some(&verified), decoder, input, which).await?;
     let bucket = r.bucket.as_deref().unwrap_or_default();
     let key = r.key.as_deref().unwrap_or_default();
     // The body was read to its end: errors from here keep the connection.
@@ -356,6 +379,7 @@ async fn read_document(
     verified: Option<&Verified>,
     decoder: BodyDecoder,
     input: &mut Input<impl Stream>,
+    which: BodyChecksum,
 ) -> Result<Vec<u8>, Fail> {
     if !req.has_body && !names_a_digest(req) {
         // Most requests (GET, HEAD, DELETE): no body, so no buffer either;
@@ -366,6 +390,6 @@ async fn read_document(
         return Ok(Vec::new());
     }
     let mut doc = Document::default();
-    receive(ctx, req, verified, decoder, input, &mut doc).await?;
+    receive(ctx, req, verified, decoder, input, &mut doc, which).await?;
     Ok(doc.0)
 }

@@ -4,7 +4,7 @@
 
 use sluice_core::{
     AlignedBuf, BucketInfo, BufPool, Chunk, ListPage, ListQuery, ObjectInfo, ObjectReader,
-    ObjectWriter, PartInfo, PartWriter, Result, Store, UploadInfo, WriteCondition,
+    ObjectWriter, PartInfo, PartWriter, Result, Store, StoreError, UploadInfo, WriteCondition,
 };
 
 use crate::storage::{BodyWrite, HeaderUpdate, ObjectRead, ObjectWrite, PartWrite, Storage};
@@ -56,6 +56,10 @@ impl BodyWrite for PartWriter {
 impl PartWrite for PartWriter {
     async fn finish(self, headers: Vec<(String, String)>) -> Result<PartInfo> {
         PartWriter::finish(self, headers).await
+    }
+
+    fn upload_headers(&self) -> &[(String, String)] {
+        PartWriter::upload_headers(self)
     }
 }
 
@@ -156,19 +160,24 @@ impl Storage for Store {
         Store::upload_part(self, bucket, key, upload_id, number, size)
     }
 
-    async fn complete_multipart(
+    async fn complete_multipart<E: From<StoreError>>(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &str,
         parts: &[(u32, String)],
         cond: &WriteCondition,
-    ) -> Result<ObjectInfo> {
-        Store::complete_multipart(self, bucket, key, upload_id, parts, cond).await
+        finish: impl FnOnce(&UploadInfo, &[PartInfo]) -> core::result::Result<Vec<(String, String)>, E>,
+    ) -> core::result::Result<ObjectInfo, E> {
+        Store::complete_multipart_with(self, bucket, key, upload_id, parts, cond, finish).await
     }
 
     fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
         Store::abort_multipart(self, bucket, key, upload_id)
+    }
+
+    fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadInfo> {
+        Store::get_upload(self, bucket, key, upload_id)
     }
 
     fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Vec<PartInfo>> {

@@ -158,6 +158,7 @@ pub struct MemoryPartWriter {
     body: Collected,
     upload_id: String,
     number: u32,
+    upload_headers: Vec<(String, String)>,
 }
 
 impl BodyWrite for MemoryPartWriter {
@@ -196,6 +197,10 @@ impl PartWrite for MemoryPartWriter {
             .parts
             .insert(number, (info.clone(), Arc::new(self.body.data)));
         Ok(info)
+    }
+
+    fn upload_headers(&self) -> &[(String, String)] {
+        &self.upload_headers
     }
 }
 
@@ -398,28 +403,35 @@ impl Storage for MemoryStorage {
         if !(1..=MAX_PARTS).contains(&number) {
             return Err(StoreError::InvalidPart);
         }
-        self.lock().upload(bucket, key, upload_id)?;
+        let upload_headers = self
+            .lock()
+            .upload(bucket, key, upload_id)?
+            .info
+            .headers
+            .clone();
         Ok(MemoryPartWriter {
             store: self.clone(),
             body: Collected::new(size),
             upload_id: upload_id.to_owned(),
             number,
+            upload_headers,
         })
     }
 
-    async fn complete_multipart(
+    async fn complete_multipart<E: From<StoreError>>(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &str,
         parts: &[(u32, String)],
         cond: &WriteCondition,
-    ) -> Result<ObjectInfo> {
+        finish: impl FnOnce(&UploadInfo, &[PartInfo]) -> core::result::Result<Vec<(String, String)>, E>,
+    ) -> core::result::Result<ObjectInfo, E> {
         if parts.is_empty() {
-            return Err(StoreError::InvalidPart);
+            return Err(StoreError::InvalidPart.into());
         }
         if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(StoreError::InvalidPartOrder);
+            return Err(StoreError::InvalidPartOrder.into());
         }
         let (data, meta) = {
             let state = self.lock();
@@ -433,25 +445,27 @@ impl Storage for MemoryStorage {
                     .and_then(|b| b.objects.get(key))
                     .filter(|o| same && o.meta.etag == done.etag)
                     .map(Object::info)
-                    .ok_or(StoreError::NoSuchUpload);
+                    .ok_or(StoreError::NoSuchUpload.into());
             }
             let upload = state.upload(bucket, key, upload_id)?;
             let mut data = Vec::new();
             let mut md5s = Md5::new();
             let mut sizes = Vec::new();
+            let mut named = Vec::new();
             for (i, (n, etag)) in parts.iter().enumerate() {
                 let (info, bytes) = upload.parts.get(n).ok_or(StoreError::InvalidPart)?;
                 if info.etag != etag.trim_matches('"') {
-                    return Err(StoreError::InvalidPart);
+                    return Err(StoreError::InvalidPart.into());
                 }
                 if i.saturating_add(1) < parts.len() && info.size < self.min_part_size {
-                    return Err(StoreError::EntityTooSmall);
+                    return Err(StoreError::EntityTooSmall.into());
                 }
                 md5s.update(Md5::digest(bytes.as_slice()));
                 data.extend_from_slice(bytes);
                 sizes.push(info.size);
+                named.push(info.clone());
             }
-            let mut headers = upload.info.headers.clone();
+            let mut headers = finish(&upload.info, &named)?;
             if let Some(sizes) = sluice_core::encode_part_sizes(&sizes) {
                 headers.push((PART_SIZES_HEADER.to_owned(), sizes));
             }
@@ -484,6 +498,10 @@ impl Storage for MemoryStorage {
         state.upload(bucket, key, upload_id)?;
         state.uploads.remove(upload_id);
         Ok(())
+    }
+
+    fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadInfo> {
+        Ok(self.lock().upload(bucket, key, upload_id)?.info.clone())
     }
 
     fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Vec<PartInfo>> {
@@ -532,24 +550,25 @@ mod tests {
                 ));
             }
             let always = WriteCondition::Always;
+            let keep = |u: &UploadInfo, _: &[PartInfo]| Ok::<_, StoreError>(u.headers.clone());
             let first = store
-                .complete_multipart("bkt", "k", &id, &parts, &always)
+                .complete_multipart("bkt", "k", &id, &parts, &always, keep)
                 .await
                 .unwrap();
             let again = store
-                .complete_multipart("bkt", "k", &id, &parts, &WriteCondition::Absent)
+                .complete_multipart("bkt", "k", &id, &parts, &WriteCondition::Absent, keep)
                 .await
                 .unwrap();
             assert_eq!(again.meta.etag, first.meta.etag);
             assert!(store.list_uploads("bkt").unwrap().is_empty());
             let fewer = store
-                .complete_multipart("bkt", "k", &id, &parts[..1], &always)
+                .complete_multipart("bkt", "k", &id, &parts[..1], &always, keep)
                 .await;
             assert!(matches!(fewer, Err(StoreError::NoSuchUpload)));
             store.abort_multipart("bkt", "k", &id).unwrap();
             store.delete_object("bkt", "k").unwrap();
             let gone = store
-                .complete_multipart("bkt", "k", &id, &parts, &always)
+                .complete_multipart("bkt", "k", &id, &parts, &always, keep)
                 .await;
             assert!(matches!(gone, Err(StoreError::NoSuchUpload)));
         })

@@ -58,6 +58,8 @@ pub trait PartWrite: BodyWrite {
     /// Records the part (replacing an earlier upload of its number) with
     /// `headers` (its checksum).
     fn finish(self, headers: Vec<(String, String)>) -> impl Future<Output = Result<PartInfo>>;
+    /// The headers the upload was created with (its checksum algorithm).
+    fn upload_headers(&self) -> &[(String, String)];
 }
 
 /// The part writer of a backend without multipart uploads: there is no
@@ -78,6 +80,10 @@ impl BodyWrite for NoParts {
 impl PartWrite for NoParts {
     async fn finish(self, _headers: Vec<(String, String)>) -> Result<PartInfo> {
         match self {}
+    }
+
+    fn upload_headers(&self) -> &[(String, String)] {
+        match *self {}
     }
 }
 
@@ -223,18 +229,28 @@ pub trait Storage: Clone + 'static {
     /// another part list, or a changed key, is [`StoreError::NoSuchUpload`].
     /// A completed upload is not listed, and has no parts to list.
     ///
+    /// The object's headers are what `finish` makes of the upload (its
+    /// headers as created) and the parts named (in order: each its last
+    /// verified upload, with the headers recorded with it), called once the
+    /// parts are checked and before anything is published, where no other
+    /// Complete of the upload can run: the protocol checks the parts'
+    /// checksums and computes the object's there. Its error refuses the
+    /// completion, which changes nothing. A Complete answered from a
+    /// completion made before does not call it.
+    ///
     /// # Errors
-    /// [`StoreError::InvalidPart`] and the like; [`StoreError::Unsupported`]
-    /// by default.
-    fn complete_multipart(
+    /// [`StoreError::InvalidPart`] and the like; `finish`'s;
+    /// [`StoreError::Unsupported`] by default.
+    fn complete_multipart<E: From<StoreError>>(
         &self,
         _bucket: &str,
         _key: &str,
         _upload_id: &str,
         _parts: &[(u32, String)],
         _cond: &WriteCondition,
-    ) -> impl Future<Output = Result<ObjectInfo>> {
-        async { Err(StoreError::Unsupported("multipart uploads")) }
+        _finish: impl FnOnce(&UploadInfo, &[PartInfo]) -> core::result::Result<Vec<(String, String)>, E>,
+    ) -> impl Future<Output = core::result::Result<ObjectInfo, E>> {
+        async { Err(StoreError::Unsupported("multipart uploads").into()) }
     }
     /// Abandons an upload. Of an upload that was completed (and is still
     /// remembered) it changes nothing and succeeds, as S3 does.
@@ -243,6 +259,17 @@ pub trait Storage: Clone + 'static {
     /// [`StoreError::NoSuchUpload`]; [`StoreError::Unsupported`] by default.
     fn abort_multipart(&self, _bucket: &str, _key: &str, _upload_id: &str) -> Result<()> {
         Err(StoreError::Unsupported("multipart uploads"))
+    }
+    /// An upload in progress (its headers as created).
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchUpload`]; by default, what
+    /// [`Self::list_uploads`] answers.
+    fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadInfo> {
+        self.list_uploads(bucket)?
+            .into_iter()
+            .find(|u| u.upload_id == upload_id && u.key == key)
+            .ok_or(StoreError::NoSuchUpload)
     }
     /// An upload's parts, by number.
     ///

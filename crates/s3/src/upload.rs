@@ -87,10 +87,35 @@ fn bad_checksum_header(alg: ChecksumAlgorithm) -> S3Error {
 /// Failure with whether the body was consumed.
 type Fail = (S3Error, bool);
 
+/// Which flexible checksums of a request are its body's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyChecksum {
+    /// Those its headers or trailer name.
+    Named,
+    /// Those named, else this one, computed for the record (an UploadPart
+    /// of a FULL_OBJECT upload).
+    NamedOr(ChecksumAlgorithm),
+    /// Only a trailer's: its `x-amz-checksum-*` headers are of something
+    /// else (CompleteMultipartUpload's are the object's).
+    TrailerOnly,
+}
+
+/// The flexible checksum a request names for its body: in an
+/// `x-amz-checksum-*` header, or the trailer `x-amz-trailer` announces.
+pub(crate) fn named_algorithm(req: &Request) -> Option<ChecksumAlgorithm> {
+    ChecksumAlgorithm::ALL
+        .into_iter()
+        .find(|a| req.header(a.header_name()).is_some())
+        .or_else(|| {
+            req.header("x-amz-trailer")
+                .and_then(|t| ChecksumAlgorithm::from_header_name(t.trim().as_bytes()))
+        })
+}
+
 /// Streams the body into `sink`, verifying the payload SHA-256 or chunk
 /// signatures (when the request was signed: `verified`), the flexible
-/// checksum (header or trailer) and Content-MD5. On error nothing the sink
-/// wrote may be published or acted on: the caller drops it.
+/// checksum (header or trailer, as `which` says) and Content-MD5. On error nothing the sink wrote may be published or acted on:
+/// the caller drops it.
 pub(crate) async fn receive<S: DataSink>(
     ctx: &ThreadContext<impl Storage>,
     req: &Request,
@@ -98,6 +123,7 @@ pub(crate) async fn receive<S: DataSink>(
     mut decoder: BodyDecoder,
     input: &mut Input<impl Stream>,
     sink: &mut S,
+    which: BodyChecksum,
 ) -> Result<Received, Fail> {
     let early = |e: S3Error| (e, false);
     let content_md5 = match req.header("content-md5") {
@@ -115,6 +141,7 @@ pub(crate) async fn receive<S: DataSink>(
     };
     let header_checksum = match ChecksumAlgorithm::ALL
         .into_iter()
+        .filter(|_| which != BodyChecksum::TrailerOnly)
         .find(|a| req.header(a.header_name()).is_some())
     {
         Some(alg) => {
@@ -128,11 +155,13 @@ pub(crate) async fn receive<S: DataSink>(
     };
     let trailer_alg = req
         .header("x-amz-trailer")
-        .and_then(|t| ChecksumAlgorithm::from_header_name(t.as_bytes()));
-    let mut checksum = header_checksum
-        .map(|c| c.algorithm())
-        .or(trailer_alg)
-        .map(Checksum::new);
+        .and_then(|t| ChecksumAlgorithm::from_header_name(t.trim().as_bytes()));
+    let named = header_checksum.map(|c| c.algorithm()).or(trailer_alg);
+    let compute = match which {
+        BodyChecksum::NamedOr(alg) => Some(alg),
+        BodyChecksum::Named | BodyChecksum::TrailerOnly => None,
+    };
+    let mut checksum = named.or(compute).map(Checksum::new);
     let mut payload_hash = verified.and_then(Verified::payload_hash);
     let mut chunks = verified.and_then(Verified::chunk_verifier);
     let mut trailer_value: Option<ChecksumValue> = None;
@@ -286,14 +315,16 @@ pub(crate) async fn receive<S: DataSink>(
     }
     let mut verified_checksum = None;
     if let Some(c) = checksum {
-        let Some(expected) = header_checksum.or(trailer_value) else {
-            return Err(done(S3Error::new(
-                S3ErrorCode::InvalidRequest,
-                "The trailer named in x-amz-trailer was not sent.",
-            )));
-        };
         let computed = c.finish();
-        computed.verify(&expected).map_err(|e| done(e.into()))?;
+        if named.is_some() {
+            let Some(expected) = header_checksum.or(trailer_value) else {
+                return Err(done(S3Error::new(
+                    S3ErrorCode::InvalidRequest,
+                    "The trailer named in x-amz-trailer was not sent.",
+                )));
+            };
+            computed.verify(&expected).map_err(|e| done(e.into()))?;
+        }
         verified_checksum = Some(computed);
     }
     if let Some(md5) = content_md5 {

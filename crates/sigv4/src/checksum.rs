@@ -74,6 +74,22 @@ impl ChecksumAlgorithm {
             .find(|a| a.header_name().as_bytes().eq_ignore_ascii_case(name))
     }
 
+    /// Whether S3 has a full-object checksum of multipart uploads for this
+    /// algorithm (the CRCs, which combine; not the SHAs).
+    #[must_use]
+    pub fn combines(self) -> bool {
+        self.crc().is_some()
+    }
+
+    fn crc(self) -> Option<CrcAlgorithm> {
+        match self {
+            ChecksumAlgorithm::Crc32 => Some(CrcAlgorithm::Crc32IsoHdlc),
+            ChecksumAlgorithm::Crc32c => Some(CrcAlgorithm::Crc32Iscsi),
+            ChecksumAlgorithm::Crc64Nvme => Some(CrcAlgorithm::Crc64Nvme),
+            ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256 => None,
+        }
+    }
+
     /// Digest length in bytes.
     #[must_use]
     pub fn digest_len(self) -> usize {
@@ -126,6 +142,52 @@ impl ChecksumValue {
     #[must_use]
     pub fn to_base64(&self) -> String {
         base64_encode(self.as_bytes())
+    }
+
+    /// The checksum of `a` followed by `b` (of `b_len` bytes), for the CRC
+    /// algorithms (S3's full-object checksum of a multipart upload); None
+    /// for SHA or when the algorithms differ.
+    #[must_use]
+    pub fn combine(a: &ChecksumValue, b: &ChecksumValue, b_len: u64) -> Option<ChecksumValue> {
+        let crc = a.algorithm.crc()?;
+        if a.algorithm != b.algorithm {
+            return None;
+        }
+        let combined = crc_fast::checksum_combine(crc, a.crc_value(), b.crc_value(), b_len);
+        Some(ChecksumValue::from_crc(a.algorithm, combined))
+    }
+
+    /// S3's composite checksum of a multipart upload: the algorithm over
+    /// the concatenated digests of the parts, in order (shown with `-N`,
+    /// the number of parts, which [`Self::to_base64`] leaves to the caller).
+    /// None when a part's algorithm differs.
+    #[must_use]
+    pub fn composite<'a>(
+        algorithm: ChecksumAlgorithm,
+        parts: impl IntoIterator<Item = &'a ChecksumValue>,
+    ) -> Option<ChecksumValue> {
+        let mut c = Checksum::new(algorithm);
+        for p in parts {
+            if p.algorithm != algorithm {
+                return None;
+            }
+            c.update(p.as_bytes());
+        }
+        Some(c.finish())
+    }
+
+    fn crc_value(&self) -> u64 {
+        self.as_bytes()
+            .iter()
+            .fold(0u64, |v, b| (v << 8) | u64::from(*b))
+    }
+
+    fn from_crc(algorithm: ChecksumAlgorithm, value: u64) -> ChecksumValue {
+        let len = algorithm.digest_len();
+        let mut bytes = [0u8; 32];
+        let be = value.to_be_bytes();
+        bytes[..len].copy_from_slice(&be[be.len().saturating_sub(len)..]);
+        ChecksumValue { algorithm, bytes }
     }
 
     /// Compares with a value the client sent.
@@ -250,6 +312,59 @@ mod tests {
             "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
         );
         assert_eq!(of(ChecksumAlgorithm::Crc32, b""), "AAAAAA==");
+    }
+
+    #[test]
+    fn crcs_combine_into_the_checksum_of_the_whole() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for alg in ChecksumAlgorithm::ALL {
+            let whole = {
+                let mut c = Checksum::new(alg);
+                c.update(&data);
+                c.finish()
+            };
+            let pieces: Vec<&[u8]> = vec![&data[..1], &data[1..65_536], &data[65_536..], &[]];
+            let values: Vec<ChecksumValue> = pieces
+                .iter()
+                .map(|p| {
+                    let mut c = Checksum::new(alg);
+                    c.update(p);
+                    c.finish()
+                })
+                .collect();
+            let combined = values[1..]
+                .iter()
+                .zip(&pieces[1..])
+                .try_fold(values[0], |acc, (v, p)| {
+                    ChecksumValue::combine(&acc, v, p.len() as u64)
+                });
+            if alg.combines() {
+                assert_eq!(combined, Some(whole), "{alg:?}");
+            } else {
+                assert_eq!(combined, None, "{alg:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn composite_is_the_checksum_of_the_part_digests() {
+        // S3's documented example shape: CRC32 of the two raw part CRCs.
+        let part = |data: &[u8]| {
+            let mut c = Checksum::new(ChecksumAlgorithm::Crc32);
+            c.update(data);
+            c.finish()
+        };
+        let (a, b) = (part(b"hello "), part(b"world"));
+        let mut raw = a.as_bytes().to_vec();
+        raw.extend_from_slice(b.as_bytes());
+        assert_eq!(
+            ChecksumValue::composite(ChecksumAlgorithm::Crc32, [&a, &b]),
+            Some(part(&raw))
+        );
+        assert_eq!(
+            ChecksumValue::composite(ChecksumAlgorithm::Sha1, [&a]),
+            None
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::context::ThreadContext;
 use crate::error::{S3Error, S3ErrorCode};
+use crate::ops::mpu_checksum::{element, UploadChecksum};
 use crate::ops::multipart::{part_number, upload_id};
 use crate::ops::object_write::kept_headers;
 use crate::request::Request;
@@ -144,8 +145,15 @@ pub(crate) async fn upload_part_copy(
         number,
         Some(end.saturating_sub(start)),
     )?;
+    // A part of an upload with a checksum gets the upload's algorithm
+    // computed over the bytes copied, and recorded like an uploaded part's.
+    let mut checksum = UploadChecksum::of_upload(part.upload_headers())
+        .map(|c| sluice_sigv4::Checksum::new(c.algorithm));
     let mut out = ctx.pool.get();
     while let Some(chunk) = reader.next_chunk(&ctx.pool).await? {
+        if let Some(c) = checksum.as_mut() {
+            c.update(chunk.data());
+        }
         let mut rest = chunk.data();
         while !rest.is_empty() {
             let n = out.extend_from_slice(rest);
@@ -159,11 +167,19 @@ pub(crate) async fn upload_part_copy(
     if !out.is_empty() {
         part.write(out).await?;
     }
-    let info = part.finish(Vec::new()).await?;
+    let checksum = checksum.map(sluice_sigv4::Checksum::finish);
+    let recorded = checksum
+        .map(|c| (c.algorithm().header_name().to_owned(), c.to_base64()))
+        .into_iter()
+        .collect();
+    let info = part.finish(recorded).await?;
     let mut x = Xml::new();
     x.root("CopyPartResult")
         .leaf("LastModified", &iso8601(info.modified))
         .leaf("ETag", &format!("\"{}\"", info.etag));
+    if let Some(c) = checksum {
+        x.leaf(&element(c.algorithm()), &c.to_base64());
+    }
     x.close("CopyPartResult");
     Ok(xml_response(200, x.finish()))
 }

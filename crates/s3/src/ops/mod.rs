@@ -7,6 +7,7 @@ pub(crate) mod bucket;
 pub(crate) mod copy;
 pub(crate) mod cors;
 pub(crate) mod list;
+pub(crate) mod mpu_checksum;
 pub(crate) mod multipart;
 pub(crate) mod object_read;
 pub(crate) mod object_write;

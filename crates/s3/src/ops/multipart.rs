@@ -2,18 +2,21 @@
 //! list uploads.
 
 use sluice_http::BodyDecoder;
-use sluice_sigv4::Verified;
+use sluice_sigv4::{ChecksumAlgorithm, Verified};
 
 use crate::context::ThreadContext;
 use crate::document::Element;
 use crate::error::{S3Error, S3ErrorCode};
+use crate::ops::mpu_checksum::{
+    element, object_checksum, part_algorithm, CompleteChecksums, UploadChecksum,
+};
 use crate::ops::object_write::kept_headers;
 use crate::request::{Input, Request, Stream};
 use crate::response::{xml_response, Response};
 use crate::route::Route;
 use crate::storage::{PartWrite, Storage};
 use crate::time::iso8601;
-use crate::upload::receive;
+use crate::upload::{named_algorithm, receive, BodyChecksum};
 use crate::xml::Xml;
 
 /// Failure with whether the body was consumed.
@@ -34,14 +37,27 @@ pub(crate) fn create(
     bucket: &str,
     key: &str,
 ) -> Result<Response, S3Error> {
-    let id = ctx.store.create_multipart(bucket, key, kept_headers(req))?;
+    let checksum = UploadChecksum::from_create(req)?;
+    let mut headers = kept_headers(req);
+    headers.extend(
+        checksum
+            .into_iter()
+            .flat_map(UploadChecksum::upload_headers),
+    );
+    let id = ctx.store.create_multipart(bucket, key, headers)?;
     let mut x = Xml::new();
     x.root("InitiateMultipartUploadResult")
         .leaf("Bucket", bucket)
         .leaf("Key", key)
         .leaf("UploadId", &id);
     x.close("InitiateMultipartUploadResult");
-    Ok(xml_response(200, x.finish()))
+    let mut resp = xml_response(200, x.finish());
+    resp.headers.extend(
+        checksum
+            .into_iter()
+            .flat_map(UploadChecksum::response_headers),
+    );
+    Ok(resp)
 }
 
 pub(crate) async fn upload_part(
@@ -60,7 +76,10 @@ pub(crate) async fn upload_part(
         .store
         .upload_part(bucket, key, upload_id(r), number, req.decoded_length)
         .map_err(|e| early(e.into()))?;
-    let received = receive(ctx, req, Some(verified), decoder, input, &mut part).await?;
+    let plan = UploadChecksum::of_upload(part.upload_headers());
+    let compute = part_algorithm(named_algorithm(req), plan).map_err(early)?;
+    let which = compute.map_or(BodyChecksum::Named, BodyChecksum::NamedOr);
+    let received = receive(ctx, req, Some(verified), decoder, input, &mut part, which).await?;
     let info = part
         .finish(received.checksum_header().into_iter().collect())
         .await
@@ -85,8 +104,8 @@ pub(crate) async fn complete(
     body: &[u8],
 ) -> Result<Response, S3Error> {
     let doc = Element::parse(body)?;
+    let checksums = CompleteChecksums::parse(req, &doc)?;
     let mut parts = Vec::new();
-    let mut checksums = Vec::new();
     for part in doc.all("Part") {
         let number = part
             .first("PartNumber")
@@ -96,19 +115,11 @@ pub(crate) async fn complete(
             .first("ETag")
             .map(|e| e.text().trim().to_owned())
             .ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML))?;
-        for c in part.children() {
-            if let Some(alg) = c.name.strip_prefix("Checksum") {
-                if alg != "Type" {
-                    checksums.push((number, alg.to_ascii_lowercase(), c.text().trim()));
-                }
-            }
-        }
         parts.push((number, etag));
     }
     if parts.is_empty() {
         return Err(S3Error::from(S3ErrorCode::MalformedXML));
     }
-    check_part_checksums(ctx, bucket, key, upload_id(r), &checksums)?;
     let info = ctx
         .store
         .complete_multipart(
@@ -117,6 +128,7 @@ pub(crate) async fn complete(
             upload_id(r),
             &parts,
             &crate::ops::object_write::write_condition(req),
+            |upload, named| checksums.finish(upload, named),
         )
         .await?;
     let mut x = Xml::new();
@@ -124,52 +136,12 @@ pub(crate) async fn complete(
         .leaf("Location", &format!("/{bucket}/{key}"))
         .leaf("Bucket", bucket)
         .leaf("Key", key);
-    x.leaf("ETag", &format!("\"{}\"", info.meta.etag))
-        .close("CompleteMultipartUploadResult");
+    x.leaf("ETag", &format!("\"{}\"", info.meta.etag));
+    if let Some((alg, value, kind)) = object_checksum(&info.meta.headers) {
+        x.leaf(&element(alg), value).leaf("ChecksumType", kind);
+    }
+    x.close("CompleteMultipartUploadResult");
     Ok(xml_response(200, x.finish()))
-}
-
-/// Each checksum a Complete names for a part must be the one recorded when
-/// the part was uploaded: a wrong or unrecorded one is InvalidPart, as in
-/// S3. Checked before the completion, which then checks each part's ETag:
-/// a part re-uploaded in between with the named ETag has the same bytes,
-/// so the checksum checked here is still its checksum.
-fn check_part_checksums(
-    ctx: &ThreadContext<impl Storage>,
-    bucket: &str,
-    key: &str,
-    upload: &str,
-    checksums: &[(u32, String, &str)],
-) -> Result<(), S3Error> {
-    if checksums.is_empty() {
-        return Ok(());
-    }
-    let recorded = match ctx.store.list_parts(bucket, key, upload) {
-        Ok(parts) => parts,
-        // Perhaps completed: a Complete sent again after it succeeded is
-        // answered by the store from what it remembers (part numbers and
-        // ETags); the checksums were checked when it succeeded.
-        Err(sluice_core::StoreError::NoSuchUpload) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    for (number, alg, value) in checksums {
-        let header = format!("x-amz-checksum-{alg}");
-        let matches = recorded
-            .iter()
-            .find(|p| p.number == *number)
-            .and_then(|p| p.headers.iter().find(|(n, _)| *n == header))
-            .is_some_and(|(_, v)| v == value);
-        if !matches {
-            return Err(S3Error::new(
-                S3ErrorCode::InvalidPart,
-                format!(
-                    "One or more of the specified parts could not be found. The checksum \
-                     named for part {number} is not the part's {alg} checksum."
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 pub(crate) fn abort(
@@ -194,6 +166,7 @@ pub(crate) fn list_parts(
 ) -> Result<Response, S3Error> {
     let max = crate::params::max_count("max-parts", r.param("max-parts"), 1000, 1000)?;
     let marker = crate::params::part_marker("part-number-marker", r.param("part-number-marker"))?;
+    let upload = ctx.store.get_upload(bucket, key, upload_id(r))?;
     let all = ctx.store.list_parts(bucket, key, upload_id(r))?;
     let after: Vec<_> = all.into_iter().filter(|p| p.number > marker).collect();
     let truncated = after.len() > max;
@@ -209,6 +182,10 @@ pub(crate) fn list_parts(
     x.leaf("MaxParts", &max.to_string())
         .leaf("IsTruncated", if truncated { "true" } else { "false" });
     x.leaf("StorageClass", "STANDARD");
+    if let Some(c) = UploadChecksum::of_upload(&upload.headers) {
+        x.leaf("ChecksumAlgorithm", c.algorithm.name())
+            .leaf("ChecksumType", c.kind.name());
+    }
     for p in after.iter().take(max) {
         x.open("Part")
             .leaf("PartNumber", &p.number.to_string())
@@ -216,8 +193,8 @@ pub(crate) fn list_parts(
         x.leaf("ETag", &format!("\"{}\"", p.etag))
             .leaf("Size", &p.size.to_string());
         for (n, v) in &p.headers {
-            if let Some(alg) = n.strip_prefix("x-amz-checksum-") {
-                x.leaf(&format!("Checksum{}", alg.to_ascii_uppercase()), v);
+            if let Some(alg) = ChecksumAlgorithm::from_header_name(n.as_bytes()) {
+                x.leaf(&element(alg), v);
             }
         }
         x.close("Part");
@@ -268,8 +245,12 @@ pub(crate) fn list_uploads(
             .leaf("DisplayName", "sluice")
             .close("Owner");
         x.leaf("StorageClass", "STANDARD")
-            .leaf("Initiated", &iso8601(u.initiated))
-            .close("Upload");
+            .leaf("Initiated", &iso8601(u.initiated));
+        if let Some(c) = UploadChecksum::of_upload(&u.headers) {
+            x.leaf("ChecksumAlgorithm", c.algorithm.name())
+                .leaf("ChecksumType", c.kind.name());
+        }
+        x.close("Upload");
     }
     x.close("ListMultipartUploadsResult");
     Ok(xml_response(200, x.finish()))

@@ -1,6 +1,7 @@
 //! Reading objects: GetObject and HeadObject (ranges, part numbers,
 //! conditions, response-* overrides, checksum mode) and GetObjectAttributes.
 
+use crate::ops::mpu_checksum::{self, object_checksum};
 use std::time::SystemTime;
 
 use sluice_core::ObjectInfo;
@@ -91,8 +92,14 @@ pub(crate) fn get_object<B: Storage>(
             headers.push(("x-amz-mp-parts-count".into(), sizes.len().to_string()));
         }
     }
+    if checksum_mode && range.is_none() {
+        if let Some((alg, value, kind)) = object_checksum(&info.meta.headers) {
+            headers.push((alg.header_name().into(), value.into()));
+            headers.push((mpu_checksum::TYPE_HEADER.into(), kind.into()));
+        }
+    }
     for (n, v) in &info.meta.headers {
-        if n.starts_with("x-amz-checksum-") && !(checksum_mode && range.is_none()) {
+        if n.starts_with("x-amz-checksum-") {
             continue;
         }
         if n.starts_with("x-sluice-") {
@@ -190,19 +197,11 @@ pub(crate) fn object_attributes(
         x.leaf("ETag", &info.meta.etag);
     }
     if want("Checksum") {
-        let sums: Vec<_> = info
-            .meta
-            .headers
-            .iter()
-            .filter(|(n, _)| n.starts_with("x-amz-checksum-"))
-            .collect();
-        if !sums.is_empty() {
-            x.open("Checksum");
-            for (n, v) in sums {
-                let alg = n.trim_start_matches("x-amz-checksum-").to_ascii_uppercase();
-                x.leaf(&format!("Checksum{alg}"), v);
-            }
-            x.close("Checksum");
+        if let Some((alg, value, kind)) = object_checksum(&info.meta.headers) {
+            x.open("Checksum")
+                .leaf(&mpu_checksum::element(alg), value)
+                .leaf("ChecksumType", kind)
+                .close("Checksum");
         }
     }
     if want("ObjectParts") {

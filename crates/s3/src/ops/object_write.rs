@@ -3,7 +3,7 @@
 
 use sluice_core::{StoreError, WriteCondition};
 use sluice_http::BodyDecoder;
-use sluice_sigv4::{ChecksumAlgorithm, Verified};
+use sluice_sigv4::Verified;
 
 use crate::access::{arn, ConditionContext, Identity, Permission};
 use crate::context::ThreadContext;
@@ -14,7 +14,7 @@ use crate::request::{Input, Request, Stream};
 use crate::response::{response, xml_response, Response};
 use crate::route::{Op, Route};
 use crate::storage::{ObjectWrite, Storage};
-use crate::upload::receive;
+use crate::upload::{receive, BodyChecksum};
 use crate::xml::Xml;
 
 /// Failure with whether the body was consumed.
@@ -64,7 +64,16 @@ pub(crate) async fn put_object(
         .store
         .put_object(bucket, key, req.decoded_length)
         .map_err(|e| (e.into(), false))?;
-    let received = receive(ctx, req, Some(verified), decoder, input, &mut writer).await?;
+    let received = receive(
+        ctx,
+        req,
+        Some(verified),
+        decoder,
+        input,
+        &mut writer,
+        BodyChecksum::Named,
+    )
+    .await?;
     let mut headers = kept_headers(req);
     headers.extend(received.checksum_header());
     let cond = crate::ops::object_write::write_condition(req);
@@ -254,21 +263,6 @@ pub(crate) fn check_unsupported(req: &Request, op: Op) -> Result<(), S3Error> {
         return Err(S3Error::not_implemented(
             "Server-side encryption with customer-provided keys",
         ));
-    }
-    // On CompleteMultipartUpload an `x-amz-checksum-<alg>` header is a
-    // checksum of the whole object, which is not computed at completion:
-    // refused rather than accepted unchecked (or taken for a checksum of
-    // the request document).
-    if op == Op::CompleteMultipartUpload {
-        if let Some(alg) = ChecksumAlgorithm::ALL
-            .into_iter()
-            .find(|a| req.header(a.header_name()).is_some())
-        {
-            return Err(S3Error::not_implemented(&format!(
-                "{} on CompleteMultipartUpload (a checksum of the whole object)",
-                alg.header_name()
-            )));
-        }
     }
     if matches!(op, Op::PutObject | Op::CreateMultipartUpload) {
         check_metadata_size(req)?;
