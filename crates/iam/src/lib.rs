@@ -37,6 +37,8 @@ mod condition;
 mod context;
 mod error;
 mod eval;
+#[doc(hidden)]
+pub mod fuzzing;
 mod json;
 mod pattern;
 mod policy;
