@@ -81,7 +81,7 @@ impl Storage for Kv {
 }
 
 fn main() {
-    let credentials = Credentials(vec![("AKKV".into(), "kv-secret".into())]);
+    let credentials = std::sync::Arc::new(Credentials(vec![("AKKV".into(), "kv-secret".into())]));
     let config = ServiceConfig {
         credentials,
         ..ServiceConfig::default()

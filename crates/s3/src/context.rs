@@ -16,6 +16,12 @@ use crate::access::{Authorizer, RootOnly};
 use crate::observe::{Observer, Unobserved};
 use crate::storage::Storage;
 
+/// Where the server finds the secret of an access key: a fixed list
+/// ([`Credentials`]) or a live user store an embedder keeps.
+pub trait SecretStore: SecretLookup + Send + Sync + std::fmt::Debug {}
+
+impl<T: SecretLookup + Send + Sync + std::fmt::Debug> SecretStore for T {}
+
 /// Access keys and their secrets.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials(pub Vec<(String, String)>);
@@ -43,7 +49,7 @@ pub struct ServiceConfig {
     /// HTTP limits.
     pub limits: Limits,
     /// Users' keys.
-    pub credentials: Credentials,
+    pub credentials: Arc<dyn SecretStore>,
     /// Time allowed to send a request head.
     pub header_timeout: Duration,
     /// Time a kept-alive connection may stay idle.
@@ -77,7 +83,7 @@ impl Default for ServiceConfig {
             region: "us-east-1".into(),
             domain: None,
             limits: Limits::default(),
-            credentials: Credentials::default(),
+            credentials: Arc::new(Credentials::default()),
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
             send_timeout: Duration::from_secs(30),

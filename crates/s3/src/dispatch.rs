@@ -152,7 +152,7 @@ fn authenticate(ctx: &ThreadContext<impl Storage>, req: &Request) -> Result<Veri
     Ok(ctx.verifier.borrow_mut().verify_with_host_bucket(
         &signed,
         host_bucket.as_deref(),
-        &ctx.config.credentials,
+        &*ctx.config.credentials,
         now(),
     )?)
 }

@@ -16,7 +16,7 @@
 //!
 //! let store = Store::open("/srv/s3", StoreOptions::default()).unwrap();
 //! let config = ServiceConfig {
-//!     credentials: Credentials(vec![("AKEXAMPLE".into(), "secret".into())]),
+//!     credentials: std::sync::Arc::new(Credentials(vec![("AKEXAMPLE".into(), "secret".into())])),
 //!     authorizer: Arc::new(RootOnly),
 //!     ..ServiceConfig::default()
 //! };
@@ -57,7 +57,7 @@ pub mod fuzzing;
 pub use access::{arn, Authorizer, ConditionContext, Identity, Permission, RootOnly};
 pub use bytes::{BytesReader, BytesWriter, Publish};
 pub use conn::{serve, serve_connection};
-pub use context::{Credentials, ServiceConfig, ThreadContext};
+pub use context::{Credentials, SecretStore, ServiceConfig, ThreadContext};
 pub use error::{S3Error, S3ErrorCode};
 pub use memory::{MemoryPartWriter, MemoryStorage};
 pub use observe::{Observer, RequestEvent, Unobserved};

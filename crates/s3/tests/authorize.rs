@@ -62,7 +62,7 @@ impl Observer for Seen {
 /// Starts sluice-s3 over `store` on a runtime thread; its port.
 fn start<B: Storage + Send>(store: B, authorizer: Arc<Recorder>, seen: Arc<Seen>) -> u16 {
     let config = ServiceConfig {
-        credentials: Credentials(vec![("AKTEST".into(), "secret".into())]),
+        credentials: Arc::new(Credentials(vec![("AKTEST".into(), "secret".into())])),
         authorizer,
         observer: seen,
         ..ServiceConfig::default()
@@ -650,7 +650,7 @@ fn every_operation<B: Storage + Send>(store: B) {
 #[test]
 fn a_panicking_request_closes_its_connection_only() {
     let config = ServiceConfig {
-        credentials: Credentials(vec![("AKTEST".into(), "secret".into())]),
+        credentials: Arc::new(Credentials(vec![("AKTEST".into(), "secret".into())])),
         panic_on_key: Some("boom".into()),
         ..ServiceConfig::default()
     };

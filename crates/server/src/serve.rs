@@ -165,7 +165,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let config = ServiceConfig {
         region: args.region.clone(),
         domain: args.domain.clone(),
-        credentials: Credentials(vec![(root.access.clone(), root.secret.clone())]),
+        credentials: Arc::new(Credentials(vec![(
+            root.access.clone(),
+            root.secret.clone(),
+        )])),
         header_timeout: args.header_timeout,
         idle_timeout: args.idle_timeout,
         send_timeout: args.send_timeout,
