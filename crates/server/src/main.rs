@@ -8,7 +8,10 @@
 //! later starts reuse them. `SLUICE_ROOT_USER` and `SLUICE_ROOT_PASSWORD`
 //! set them instead. `sluice help serve` lists every option.
 
+mod admin;
+mod config;
 mod credentials;
+mod iam;
 mod logging;
 mod serve;
 
@@ -43,6 +46,34 @@ struct Cli {
 enum Command {
     /// Serve a directory over S3.
     Serve(serve::ServeArgs),
+    /// Create or show the cluster (its config directory and admin user).
+    Cluster {
+        #[command(flatten)]
+        at: admin::Where,
+        #[command(subcommand)]
+        cmd: admin::ClusterCommand,
+    },
+    /// Create, list or delete buckets.
+    Bucket {
+        #[command(flatten)]
+        at: admin::Where,
+        #[command(subcommand)]
+        cmd: admin::BucketCommand,
+    },
+    /// Add, list, show, delete users or change their passwords.
+    User {
+        #[command(flatten)]
+        at: admin::Where,
+        #[command(subcommand)]
+        cmd: admin::UserCommand,
+    },
+    /// Add, list, show, remove, attach and detach policies.
+    Policy {
+        #[command(flatten)]
+        at: admin::Where,
+        #[command(subcommand)]
+        cmd: admin::PolicyCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -50,6 +81,10 @@ fn main() -> ExitCode {
     logging::init(&cli.log_level, &cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Cluster { at, cmd } => admin::cluster(cmd, &at),
+        Command::Bucket { at, cmd } => admin::bucket(cmd, &at),
+        Command::User { at, cmd } => admin::user(cmd, &at),
+        Command::Policy { at, cmd } => admin::policy(cmd, &at),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,602 @@
+//! The admin commands, in the order a cluster is set up:
+//! `sluice cluster create` -> `sluice bucket create` -> `sluice user add`
+//! -> `sluice policy attach readwrite USER` -> `sluice serve`. They work on
+//! the config directory whether or not a server runs; servers see each
+//! change within a second.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use serde_json::Value;
+use sluice_core::{Store, StoreOptions};
+use sluice_iam::{Policy, PolicyKind, BUILTIN_POLICIES};
+
+use crate::config::{self, ConfigDir};
+use crate::iam::{Role, UserRecord};
+
+/// Where the cluster's config directory is.
+#[derive(Debug, Clone, Args)]
+pub struct Where {
+    /// The cluster's config directory [default: the cluster `sluice cluster
+    /// create` made last for this user]
+    #[arg(long, env = "SLUICE_CONFIG_DIR", global = true)]
+    config_dir: Option<PathBuf>,
+}
+
+/// `sluice cluster ...`
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Create a cluster: its config directory, its admin user, and this
+    /// user's default cluster.
+    Create {
+        /// The directory served: its directories are buckets.
+        #[arg(long)]
+        root: PathBuf,
+        /// The cluster's name.
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// The admin user's name (its access key).
+        #[arg(long, default_value = "admin")]
+        admin_user: String,
+        /// A file holding the admin user's password (its secret key)
+        /// [default: one is generated and printed once]
+        #[arg(long)]
+        root_password_file: Option<PathBuf>,
+        /// Every server sharing the config directory serves the cluster
+        /// (always so; accepted for WEKA's command line).
+        #[arg(long)]
+        all_servers: bool,
+    },
+    /// Show the cluster record.
+    Show,
+}
+
+/// `sluice user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user: its name is its access key, its password its secret key.
+    Add {
+        /// The user name (1 to 64 of A-Z a-z 0-9 + = , . @ _ -).
+        name: String,
+        /// s3: what its policies allow; admin: everything.
+        #[arg(long, default_value = "s3")]
+        role: String,
+        /// A file holding the password [default: asked for]
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// POSIX owner of what the user creates.
+        #[arg(long)]
+        posix_uid: Option<u32>,
+        /// POSIX group of what the user creates.
+        #[arg(long)]
+        posix_gid: Option<u32>,
+    },
+    /// List the users.
+    List,
+    /// Show a user (never its secret).
+    Show { name: String },
+    /// Delete a user.
+    Delete { name: String },
+    /// Change a user's password.
+    Passwd {
+        name: String,
+        /// A file holding the new password [default: asked for]
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+/// `sluice policy ...`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Add (or replace) a custom policy from a JSON file.
+    Add { name: String, file: PathBuf },
+    /// List the policies, built-in and custom.
+    List,
+    /// Print a policy's document.
+    Show { name: String },
+    /// Remove a custom policy (detaching it from every user).
+    Remove { name: String },
+    /// Attach a policy to a user.
+    Attach { policy: String, user: String },
+    /// Detach a policy from a user.
+    Detach { policy: String, user: String },
+}
+
+/// `sluice bucket ...`
+#[derive(Debug, Subcommand)]
+pub enum BucketCommand {
+    /// Create a bucket.
+    Create { name: String },
+    /// List the buckets.
+    List,
+    /// Delete a bucket (refused when it holds objects, unless --force).
+    Delete {
+        name: String,
+        /// Delete its objects too.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn random_text(len: usize, alphabet: &[u8]) -> Result<String, String> {
+    let mut bytes = vec![0u8; len];
+    rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())
+        .map_err(|e| e.to_string())?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(alphabet[usize::from(*b) % alphabet.len()]))
+        .collect())
+}
+
+/// IAM's user name rules.
+fn check_user_name(name: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid user name {name:?}: 1 to 64 of A-Z a-z 0-9 + = , . @ _ -"
+        ))
+    }
+}
+
+fn check_policy_name(name: &str) -> Result<(), String> {
+    let ok = (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid policy name {name:?}: 1 to 128 of A-Z a-z 0-9 + = , . @ _ -"
+        ))
+    }
+}
+
+/// A password: 8 to 128 characters, no control characters, no surrounding
+/// spaces (an S3 secret key is sent by every client as given).
+fn check_password(p: &str) -> Result<(), String> {
+    if !(8..=128).contains(&p.chars().count()) {
+        return Err("the password must have 8 to 128 characters".into());
+    }
+    if p.chars().any(char::is_control) || p.trim() != p {
+        return Err(
+            "the password must have no control characters and no leading or trailing spaces".into(),
+        );
+    }
+    Ok(())
+}
+
+/// The password from `file` (its first line), else asked for on the
+/// terminal without echo (twice), else read from standard input.
+fn read_password(file: Option<&Path>, what: &str) -> Result<String, String> {
+    if let Some(f) = file {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        let p = text.lines().next().unwrap_or_default().to_owned();
+        check_password(&p)?;
+        return Ok(p);
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        let p = line.trim_end_matches(['\r', '\n']).to_owned();
+        check_password(&p)?;
+        return Ok(p);
+    }
+    let ask = |prompt: &str| -> Result<String, String> {
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+        let fd = std::io::stdin();
+        let old = rustix::termios::tcgetattr(&fd).map_err(|e| e.to_string())?;
+        let mut quiet = old.clone();
+        quiet.local_modes.remove(rustix::termios::LocalModes::ECHO);
+        rustix::termios::tcsetattr(&fd, rustix::termios::OptionalActions::Now, &quiet)
+            .map_err(|e| e.to_string())?;
+        let mut line = String::new();
+        let read = fd.lock().read_line(&mut line);
+        let _ = rustix::termios::tcsetattr(&fd, rustix::termios::OptionalActions::Now, &old);
+        eprintln!();
+        read.map_err(|e| e.to_string())?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    };
+    let p = ask(&format!("{what}: "))?;
+    check_password(&p)?;
+    if ask("Again: ")? != p {
+        return Err("the passwords differ".into());
+    }
+    Ok(p)
+}
+
+fn user_path(name: &str) -> String {
+    format!("users/{name}.json")
+}
+
+fn read_user(dir: &ConfigDir, name: &str) -> Result<UserRecord, String> {
+    check_user_name(name)?;
+    let v = dir
+        .read(&user_path(name))?
+        .ok_or_else(|| format!("no user named {name}"))?;
+    UserRecord::from_json(&v)
+}
+
+fn cluster_root(dir: &ConfigDir) -> Result<PathBuf, String> {
+    let c = dir.read("cluster.json")?.ok_or_else(|| {
+        format!(
+            "no cluster in {}: run `sluice cluster create` first",
+            dir.path().display()
+        )
+    })?;
+    c.get("root")
+        .and_then(Value::as_str)
+        .map(PathBuf::from)
+        .ok_or_else(|| "the cluster record has no root".into())
+}
+
+fn existing(w: &Where) -> Result<ConfigDir, String> {
+    let dir = config::resolve(w.config_dir.as_deref())?;
+    if !dir.has_cluster() {
+        return Err(format!(
+            "no cluster in {}: run `sluice cluster create` first",
+            dir.path().display()
+        ));
+    }
+    Ok(dir)
+}
+
+/// `sluice cluster ...`
+///
+/// # Errors
+/// What went wrong, for the user.
+pub fn cluster(cmd: ClusterCommand, w: &Where) -> Result<(), String> {
+    match cmd {
+        ClusterCommand::Create {
+            root,
+            name,
+            admin_user,
+            root_password_file,
+            all_servers: _,
+        } => {
+            check_user_name(&admin_user)?;
+            std::fs::create_dir_all(&root)
+                .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+            let root = root
+                .canonicalize()
+                .map_err(|e| format!("cannot use {}: {e}", root.display()))?;
+            let dir = ConfigDir::at(
+                w.config_dir
+                    .clone()
+                    .unwrap_or_else(|| root.join(".sluice").join("config")),
+            );
+            if dir.has_cluster() {
+                return Err(format!(
+                    "a cluster exists in {} already",
+                    dir.path().display()
+                ));
+            }
+            Store::open(&root, StoreOptions::default())
+                .map_err(|e| format!("cannot open the store in {}: {e}", root.display()))?;
+            let generated = root_password_file.is_none();
+            let secret = match &root_password_file {
+                Some(f) => read_password(Some(f), "Admin password")?,
+                None => random_text(
+                    40,
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                )?,
+            };
+            let account = random_text(12, b"0123456789")?;
+            dir.create()?;
+            let dir = ConfigDir::at(
+                dir.path()
+                    .canonicalize()
+                    .map_err(|e| format!("cannot use {}: {e}", dir.path().display()))?,
+            );
+            let lock = dir.lock()?;
+            let admin = UserRecord {
+                name: admin_user.clone(),
+                role: Role::Admin,
+                secret: secret.clone(),
+                policies: Vec::new(),
+                uid: None,
+                gid: None,
+                created: now(),
+            };
+            lock.write_json(&user_path(&admin_user), &admin.to_json())?;
+            let record = serde_json::json!({
+                "name": name,
+                "root": root.to_string_lossy(),
+                "account": account,
+                "admin": admin_user,
+                "created": now(),
+            });
+            lock.write_json("cluster.json", &record)?;
+            lock.bump()?;
+            drop(lock);
+            if let Some(pointer) = config::default_pointer() {
+                if let Some(parent) = pointer.parent() {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+                std::fs::write(&pointer, format!("{}\n", dir.path().display())).map_err(|e| {
+                    format!("cannot remember the cluster in {}: {e}", pointer.display())
+                })?;
+            }
+            println!("cluster {name} created");
+            println!("  root: {}", root.display());
+            println!("  config dir: {}", dir.path().display());
+            println!("  admin access key: {admin_user}");
+            if generated {
+                println!("  admin secret key: {secret}   (shown once: keep it)");
+            }
+            println!("next: sluice bucket create NAME; sluice user add NAME; sluice policy attach readwrite NAME; sluice serve --root {} --config-dir {}", root.display(), dir.path().display());
+            Ok(())
+        }
+        ClusterCommand::Show => {
+            let dir = existing(w)?;
+            let c = dir.read("cluster.json")?.unwrap_or_default();
+            println!("config dir: {}", dir.path().display());
+            for k in ["name", "root", "account", "admin"] {
+                println!("{k}: {}", c.get(k).and_then(Value::as_str).unwrap_or("-"));
+            }
+            println!("users: {}", dir.list("users")?.len());
+            Ok(())
+        }
+    }
+}
+
+/// `sluice user ...`
+///
+/// # Errors
+/// What went wrong, for the user.
+pub fn user(cmd: UserCommand, w: &Where) -> Result<(), String> {
+    let dir = existing(w)?;
+    match cmd {
+        UserCommand::Add {
+            name,
+            role,
+            password_file,
+            posix_uid,
+            posix_gid,
+        } => {
+            check_user_name(&name)?;
+            let role =
+                Role::parse(&role).ok_or_else(|| format!("unknown role {role:?}: s3 or admin"))?;
+            if posix_uid.is_some() != posix_gid.is_some() {
+                return Err("give both --posix-uid and --posix-gid, or neither".into());
+            }
+            let secret = read_password(password_file.as_deref(), "Password")?;
+            let lock = dir.lock()?;
+            if dir.read(&user_path(&name))?.is_some() {
+                return Err(format!("a user named {name} exists already"));
+            }
+            let record = UserRecord {
+                name: name.clone(),
+                role,
+                secret,
+                policies: Vec::new(),
+                uid: posix_uid,
+                gid: posix_gid,
+                created: now(),
+            };
+            lock.write_json(&user_path(&name), &record.to_json())?;
+            lock.bump()?;
+            println!("user {name} added (role {}); its access key is {name}, its secret key its password", role.name());
+            if role == Role::S3 {
+                println!("it has no policy yet: sluice policy attach readwrite {name}");
+            }
+            Ok(())
+        }
+        UserCommand::List => {
+            for name in dir.list("users")? {
+                if let Ok(u) = read_user(&dir, &name) {
+                    println!("{}\t{}\t{}", u.name, u.role.name(), u.policies.join(","));
+                }
+            }
+            Ok(())
+        }
+        UserCommand::Show { name } => {
+            let u = read_user(&dir, &name)?;
+            println!("name: {}", u.name);
+            println!("role: {}", u.role.name());
+            println!(
+                "policies: {}",
+                if u.policies.is_empty() {
+                    "-".into()
+                } else {
+                    u.policies.join(", ")
+                }
+            );
+            if let (Some(uid), Some(gid)) = (u.uid, u.gid) {
+                println!("posix: uid {uid} gid {gid}");
+            }
+            println!(
+                "created: {}",
+                sluice_s3::iso8601(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(u.created)
+                )
+            );
+            Ok(())
+        }
+        UserCommand::Delete { name } => {
+            check_user_name(&name)?;
+            let lock = dir.lock()?;
+            let admin = dir
+                .read("cluster.json")?
+                .and_then(|c| c.get("admin").and_then(Value::as_str).map(str::to_owned));
+            if admin.as_deref() == Some(name.as_str()) {
+                return Err(format!(
+                    "{name} is the cluster's admin user and cannot be deleted"
+                ));
+            }
+            if !lock.remove(&user_path(&name))? {
+                return Err(format!("no user named {name}"));
+            }
+            lock.bump()?;
+            println!("user {name} deleted");
+            Ok(())
+        }
+        UserCommand::Passwd {
+            name,
+            password_file,
+        } => {
+            read_user(&dir, &name)?;
+            let secret = read_password(password_file.as_deref(), "New password")?;
+            let lock = dir.lock()?;
+            let mut u = read_user(&dir, &name)?;
+            u.secret = secret;
+            lock.write_json(&user_path(&name), &u.to_json())?;
+            lock.bump()?;
+            println!("password of {name} changed");
+            Ok(())
+        }
+    }
+}
+
+/// `sluice policy ...`
+///
+/// # Errors
+/// What went wrong, for the user.
+pub fn policy(cmd: PolicyCommand, w: &Where) -> Result<(), String> {
+    let dir = existing(w)?;
+    let custom = |name: &str| format!("policies/{name}.json");
+    match cmd {
+        PolicyCommand::Add { name, file } => {
+            check_policy_name(&name)?;
+            if BUILTIN_POLICIES.contains(&name.as_str()) {
+                return Err(format!("{name} is a built-in policy"));
+            }
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            Policy::parse(&text, PolicyKind::Identity)
+                .map_err(|e| format!("invalid policy {}: {e}", file.display()))?;
+            let lock = dir.lock()?;
+            lock.write(&custom(&name), text.as_bytes())?;
+            lock.bump()?;
+            println!("policy {name} added");
+            Ok(())
+        }
+        PolicyCommand::List => {
+            for n in BUILTIN_POLICIES {
+                println!("{n}\tbuilt-in");
+            }
+            for n in dir.list("policies")? {
+                println!("{n}\tcustom");
+            }
+            Ok(())
+        }
+        PolicyCommand::Show { name } => {
+            check_policy_name(&name)?;
+            let text = match sluice_iam::builtin_document(&name) {
+                Some(d) => d.to_owned(),
+                None => dir
+                    .read_text(&custom(&name))?
+                    .ok_or_else(|| format!("no policy named {name}"))?,
+            };
+            println!("{}", text.trim_end());
+            Ok(())
+        }
+        PolicyCommand::Remove { name } => {
+            check_policy_name(&name)?;
+            if BUILTIN_POLICIES.contains(&name.as_str()) {
+                return Err(format!("{name} is a built-in policy"));
+            }
+            let lock = dir.lock()?;
+            if !lock.remove(&custom(&name))? {
+                return Err(format!("no policy named {name}"));
+            }
+            for user in dir.list("users")? {
+                let mut u = read_user(&dir, &user)?;
+                if u.policies.contains(&name) {
+                    u.policies.retain(|p| *p != name);
+                    lock.write_json(&user_path(&user), &u.to_json())?;
+                }
+            }
+            lock.bump()?;
+            println!("policy {name} removed");
+            Ok(())
+        }
+        PolicyCommand::Attach { policy, user } => {
+            check_policy_name(&policy)?;
+            crate::iam::load_policy(&dir, &policy)?;
+            let lock = dir.lock()?;
+            let mut u = read_user(&dir, &user)?;
+            if !u.policies.contains(&policy) {
+                u.policies.push(policy.clone());
+                lock.write_json(&user_path(&user), &u.to_json())?;
+                lock.bump()?;
+            }
+            println!("policy {policy} attached to {user}");
+            Ok(())
+        }
+        PolicyCommand::Detach { policy, user } => {
+            let lock = dir.lock()?;
+            let mut u = read_user(&dir, &user)?;
+            if !u.policies.contains(&policy) {
+                return Err(format!("{user} does not have policy {policy}"));
+            }
+            u.policies.retain(|p| *p != policy);
+            lock.write_json(&user_path(&user), &u.to_json())?;
+            lock.bump()?;
+            println!("policy {policy} detached from {user}");
+            Ok(())
+        }
+    }
+}
+
+/// `sluice bucket ...`
+///
+/// # Errors
+/// What went wrong, for the user.
+pub fn bucket(cmd: BucketCommand, w: &Where) -> Result<(), String> {
+    let dir = existing(w)?;
+    let root = cluster_root(&dir)?;
+    let store = Store::open(&root, StoreOptions::default())
+        .map_err(|e| format!("cannot open the store in {}: {e}", root.display()))?;
+    match cmd {
+        BucketCommand::Create { name } => {
+            store
+                .create_bucket(&name)
+                .map_err(|e| format!("cannot create bucket {name}: {e}"))?;
+            println!("bucket {name} created");
+        }
+        BucketCommand::List => {
+            for b in store.list_buckets().map_err(|e| e.to_string())? {
+                println!("{}", b.name);
+            }
+        }
+        BucketCommand::Delete { name, force } => {
+            match store.delete_bucket(&name) {
+                Ok(()) => {}
+                Err(sluice_core::StoreError::BucketNotEmpty) if force => {
+                    store.head_bucket(&name).map_err(|e| e.to_string())?;
+                    let path = root.join(&name);
+                    std::fs::remove_dir_all(&path)
+                        .map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
+                }
+                Err(sluice_core::StoreError::BucketNotEmpty) => {
+                    return Err(format!(
+                        "bucket {name} is not empty (--force deletes its objects too)"
+                    ))
+                }
+                Err(e) => return Err(format!("cannot delete bucket {name}: {e}")),
+            }
+            println!("bucket {name} deleted");
+        }
+    }
+    Ok(())
+}
