@@ -353,7 +353,17 @@ pub(crate) fn parse_date(t: &str) -> Option<f64> {
                 if digits == 0 {
                     return None;
                 }
-                frac = format!("0.{}", &time[9..9 + digits]).parse().ok()?;
+                // At most nine digits count (nanoseconds); more are noise.
+                let (value, scale) = time[9..9 + digits]
+                    .bytes()
+                    .take(9)
+                    .fold((0u64, 1u64), |(v, s), d| {
+                        (v * 10 + u64::from(d - b'0'), s * 10)
+                    });
+                #[allow(clippy::cast_precision_loss)]
+                {
+                    frac = value as f64 / scale as f64;
+                }
                 used = 9 + digits;
             }
         }

@@ -105,13 +105,15 @@ fn principal_matches(p: &Principals, who: Principal<'_>) -> bool {
 }
 
 impl Statement {
-    fn applies(&self, req: &Request<'_>) -> bool {
+    /// Whether the statement applies, its action already known to match
+    /// when `action_known`.
+    fn applies(&self, req: &Request<'_>, action_known: bool) -> bool {
         if let Some(p) = &self.principals {
             if !principal_matches(p, req.principal) {
                 return false;
             }
         }
-        matches_any(&self.actions, req.action, req.context)
+        (action_known || matches_any(&self.actions, req.action, req.context))
             && matches_any(&self.resources, req.resource, req.context)
             && self.conditions.iter().all(|c| c.holds(req.context))
     }
@@ -122,11 +124,33 @@ impl Policy {
     #[must_use]
     pub fn evaluate(&self, req: &Request<'_>) -> Decision {
         let mut decision = Decision::NotApplicable;
-        for s in &self.statements {
-            if s.applies(req) {
+        let mut apply = |s: &Statement, known: bool| {
+            if s.applies(req, known) {
                 match s.effect {
-                    Effect::Deny => return Decision::Deny,
+                    Effect::Deny => return Some(Decision::Deny),
                     Effect::Allow => decision = Decision::Allow,
+                }
+            }
+            None
+        };
+        match self
+            .by_action
+            .binary_search_by(|(a, _)| (*a).cmp(req.action))
+        {
+            Ok(i) => {
+                for &n in &self.by_action[i].1 {
+                    if let Some(s) = self.statements.get(usize::from(n)) {
+                        if let Some(d) = apply(s, true) {
+                            return d;
+                        }
+                    }
+                }
+            }
+            Err(_) => {
+                for s in &self.statements {
+                    if let Some(d) = apply(s, false) {
+                        return d;
+                    }
                 }
             }
         }

@@ -118,6 +118,13 @@ impl Pattern {
     /// Whether `text` matches, variables taken from `variable` (None: the
     /// request has no such value, and nothing matches).
     pub fn matches<'v>(&self, text: &str, variable: impl Fn(&str) -> Option<Cow<'v, str>>) -> bool {
+        // Most patterns start with text (`arn:aws:s3:::bucket/`): most
+        // mismatches are decided there, before any variable is looked up.
+        if let Some(Token::Literal(head)) = self.tokens.first() {
+            if !starts_with(text, head, self.ignore_case) {
+                return false;
+            }
+        }
         if !self.has_variables() {
             let mut pieces = [Piece::Star; 8];
             if self.tokens.len() <= pieces.len() {

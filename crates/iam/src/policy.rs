@@ -67,6 +67,9 @@ pub(crate) struct Statement {
 pub struct Policy {
     pub(crate) statements: Vec<Statement>,
     kind: PolicyKind,
+    /// For actions known in advance ([`Policy::index_actions`]), sorted by
+    /// action: the statements whose Action or NotAction lets it through.
+    pub(crate) by_action: Vec<(&'static str, Vec<u16>)>,
 }
 
 /// `x` or `[x, ...]` as a list (empty lists refused).
@@ -171,7 +174,46 @@ impl Policy {
                 _ => Err(PolicyError::new("Each Statement must be a JSON object")),
             })
             .collect::<Result<_>>()?;
-        Ok(Policy { statements, kind })
+        Ok(Policy {
+            statements,
+            kind,
+            by_action: Vec::new(),
+        })
+    }
+
+    /// Works out, for each of `actions` (those a server can ask), which
+    /// statements match it by action, so evaluating a request for one of
+    /// them looks at those statements only. Actions with variables in
+    /// their patterns cannot occur (actions take none), so the index is
+    /// exact. Other actions are still evaluated against every statement.
+    pub fn index_actions(&mut self, actions: impl IntoIterator<Item = &'static str>) {
+        let none = crate::context::NoContext;
+        let mut index: Vec<(&'static str, Vec<u16>)> = actions
+            .into_iter()
+            .map(|a| {
+                let hits =
+                    self.statements
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| {
+                            let hit = s.actions.patterns.iter().any(|p| {
+                                p.matches(a, |k| crate::context::Context::value(&none, k))
+                            });
+                            hit != s.actions.negated
+                        })
+                        .filter_map(|(i, _)| u16::try_from(i).ok())
+                        .collect();
+                (a, hits)
+            })
+            .collect();
+        index.sort_by(|x, y| x.0.cmp(y.0));
+        index.dedup_by(|x, y| x.0 == y.0);
+        // More statements than a u16 counts: no index (parse limits make
+        // this impossible, but the index must never drop a statement).
+        if self.statements.len() > usize::from(u16::MAX) {
+            index.clear();
+        }
+        self.by_action = index;
     }
 
     /// A policy with no statements: it allows nothing.
@@ -180,6 +222,7 @@ impl Policy {
         Policy {
             statements: Vec::new(),
             kind,
+            by_action: Vec::new(),
         }
     }
 

@@ -320,9 +320,16 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
-    fn evaluation_agrees_with_the_reference(stmts in prop::collection::vec(stmt(), 1..5), r in req()) {
+    fn evaluation_agrees_with_the_reference(
+        stmts in prop::collection::vec(stmt(), 1..5),
+        r in req(),
+        indexed in 0..=ACTIONS.len(),
+    ) {
         let text = json(&stmts);
-        let policy = Policy::parse(&text, PolicyKind::Identity).unwrap();
+        let mut policy = Policy::parse(&text, PolicyKind::Identity).unwrap();
+        // Some actions looked up in the index, the others evaluated
+        // against every statement: the same decisions either way.
+        policy.index_actions(ACTIONS[..indexed].iter().copied());
         let ctx = MapContext(r.ctx.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect());
         let request = Request { action: &r.action, resource: &r.resource, principal: Principal::Anonymous, context: &ctx };
         prop_assert_eq!(policy.evaluate(&request), reference(&stmts, &r), "{}", text);

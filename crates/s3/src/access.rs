@@ -202,6 +202,16 @@ const ACTIONS: &[(Op, &str, Target)] = &[
     (Op::CorsPreflight, "", Target::None),
 ];
 
+/// Every IAM action an operation of sluice can ask for (for an authorizer
+/// that prepares its policies for them).
+pub fn action_names() -> impl Iterator<Item = &'static str> {
+    ACTIONS
+        .iter()
+        .map(|(_, action, _)| *action)
+        .chain(["s3:GetObject", "s3:PutObjectTagging"])
+        .filter(|a| !a.is_empty())
+}
+
 /// The ARN of a bucket, or of an object when `key` is given.
 #[must_use]
 pub fn arn(bucket: &str, key: Option<&str>) -> String {

@@ -54,7 +54,7 @@ mod xml;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use access::{arn, Authorizer, ConditionContext, Identity, Permission, RootOnly};
+pub use access::{action_names, arn, Authorizer, ConditionContext, Identity, Permission, RootOnly};
 pub use bytes::{BytesReader, BytesWriter, Publish};
 pub use conn::{serve, serve_connection};
 pub use context::{Credentials, SecretStore, ServiceConfig, ThreadContext};
