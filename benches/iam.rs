@@ -56,6 +56,19 @@ fn bench(c: &mut Criterion) {
     g.bench_function("authorize, 10 statements with conditions", |b| {
         b.iter(|| black_box(&policy).evaluate(black_box(&req)));
     });
+    let mut indexed = policy.clone();
+    indexed.index_actions([
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+        "s3:DeleteObject",
+    ]);
+    g.bench_function(
+        "authorize, 10 statements with conditions, indexed by action",
+        |b| {
+            b.iter(|| black_box(&indexed).evaluate(black_box(&req)));
+        },
+    );
     let rw = builtin("readwrite").expect("built in");
     g.bench_function("authorize, readwrite", |b| {
         b.iter(|| black_box(rw).evaluate(black_box(&req)));
