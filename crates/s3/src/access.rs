@@ -163,6 +163,18 @@ const ACTIONS: &[(Op, &str, Target)] = &[
         "s3:PutBucketOwnershipControls",
         Target::Bucket,
     ),
+    (Op::PutBucketPolicy, "s3:PutBucketPolicy", Target::Bucket),
+    (Op::GetBucketPolicy, "s3:GetBucketPolicy", Target::Bucket),
+    (
+        Op::DeleteBucketPolicy,
+        "s3:DeleteBucketPolicy",
+        Target::Bucket,
+    ),
+    (
+        Op::GetBucketPolicyStatus,
+        "s3:GetBucketPolicyStatus",
+        Target::Bucket,
+    ),
     (Op::GetBucketTagging, "s3:GetBucketTagging", Target::Bucket),
     (Op::PutBucketTagging, "s3:PutBucketTagging", Target::Bucket),
     (

@@ -22,6 +22,33 @@ pub trait SecretStore: SecretLookup + Send + Sync + std::fmt::Debug {}
 
 impl<T: SecretLookup + Send + Sync + std::fmt::Debug> SecretStore for T {}
 
+/// Where bucket policies are kept: Put/Get/DeleteBucketPolicy read and
+/// write them there, and the authorizer that applies them reads the same
+/// place. Without one, those operations are NotImplemented.
+pub trait BucketPolicyStore: Send + Sync + std::fmt::Debug {
+    /// The bucket's policy document, None without one.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn get(&self, bucket: &str) -> Result<Option<String>, crate::S3Error>;
+    /// Checks and keeps a bucket's policy.
+    ///
+    /// # Errors
+    /// MalformedPolicy naming the problem; the store cannot be written.
+    fn put(&self, bucket: &str, document: &str) -> Result<(), crate::S3Error>;
+    /// Removes a bucket's policy (none is no error).
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    fn delete(&self, bucket: &str) -> Result<(), crate::S3Error>;
+    /// Whether the bucket's policy lets anyone in (GetBucketPolicyStatus);
+    /// None without a policy.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn is_public(&self, bucket: &str) -> Result<Option<bool>, crate::S3Error>;
+}
+
 /// Access keys and their secrets.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials(pub Vec<(String, String)>);
@@ -65,6 +92,8 @@ pub struct ServiceConfig {
     pub active: Arc<AtomicUsize>,
     /// Decides what each identity may do (the authorize stage).
     pub authorizer: Arc<dyn Authorizer>,
+    /// Bucket policies, when the authorizer applies them.
+    pub bucket_policies: Option<Arc<dyn BucketPolicyStore>>,
     /// Sees every answered request (the observe stage).
     pub observer: Arc<dyn Observer>,
     /// Requests that panicked (each closed its connection only).
@@ -91,6 +120,7 @@ impl Default for ServiceConfig {
             draining: Arc::new(AtomicBool::new(false)),
             active: Arc::new(AtomicUsize::new(0)),
             authorizer: Arc::new(RootOnly),
+            bucket_policies: None,
             observer: Arc::new(Unobserved),
             panics: Arc::default(),
             panic_on_key: None,

@@ -176,6 +176,31 @@ fn authorize(
     Ok(())
 }
 
+/// A GetObject or HeadObject of a key that does not exist answers 404 only
+/// to whom may list the bucket, as S3 does: to others it is 403, so that
+/// which keys exist is not told to someone who may not list them.
+fn missing_key_answer(
+    ctx: &ThreadContext<impl Storage>,
+    req: &Request,
+    r: &Route,
+    identity: &Identity,
+    peer: Option<SocketAddr>,
+    err: S3Error,
+) -> S3Error {
+    if err.code != S3ErrorCode::NoSuchKey {
+        return err;
+    }
+    let context = crate::access::context(r, req, peer.map(|p| p.ip()));
+    let list = crate::access::Permission {
+        action: "s3:ListBucket",
+        resource: crate::access::arn(r.bucket.as_deref().unwrap_or_default(), None),
+    };
+    match ctx.config.authorizer.authorize(identity, &list, &context) {
+        Ok(()) => err,
+        Err(denied) => denied,
+    }
+}
+
 /// The stages after routing, and the operation.
 async fn run<B: Storage>(
     ctx: &ThreadContext<B>,
@@ -195,10 +220,26 @@ async fn run<B: Storage>(
             .map(Response::widen)
             .map_err(|e| (e, true));
     }
-    let verified = authenticate(ctx, req).map_err(early)?;
-    *identity = Identity::Key {
-        access_key: verified.access_key.clone(),
-        session_token: verified.session_token.clone(),
+    // An unsigned request stays anonymous: the authorizer decides what it
+    // may do (a bucket policy for everyone), and its body is checked
+    // against what it names (Content-MD5, checksums) but no signature.
+    let signed = SignedRequest {
+        method: &req.method_str,
+        path: &req.raw_path,
+        query: &req.raw_query,
+        headers: &req.headers[..],
+    };
+    let anonymous = sluice_sigv4::auth_kind(&signed) == sluice_sigv4::AuthKind::Anonymous
+        && !sluice_sigv4::is_sigv2(&signed);
+    let verified = if anonymous {
+        None
+    } else {
+        let verified = authenticate(ctx, req).map_err(early)?;
+        *identity = Identity::Key {
+            access_key: verified.access_key.clone(),
+            session_token: verified.session_token.clone(),
+        };
+        Some(verified)
     };
     authorize(ctx, req, r, identity, peer).map_err(early)?;
     if ctx.config.panic_on_key.is_some() && ctx.config.panic_on_key == r.key {
@@ -218,7 +259,7 @@ async fn run<B: Storage>(
     // chose the payload mode. They agree whenever the header was signed (or
     // equals the presigned hash, which sigv4 checks); refuse anything else
     // rather than decode a body one way and verify it another.
-    if verified.payload.is_streaming() != req.aws_chunked {
+    if verified.as_ref().is_some_and(|v| v.payload.is_streaming()) != req.aws_chunked {
         return Err(early(S3Error::new(
             S3ErrorCode::InvalidRequest,
             "The body framing does not match the signed payload mode.",
@@ -252,7 +293,7 @@ async fn run<B: Storage>(
             let _ = read_document(
                 ctx,
                 req,
-                Some(&verified),
+                verified.as_ref(),
                 decoder,
                 input,
                 BodyChecksum::Named,
@@ -267,7 +308,7 @@ async fn run<B: Storage>(
                 .map(Response::widen)
                 .map_err(|e| (e, true));
         }
-        return ops::object_write::put_object(ctx, req, r, &verified, decoder, input)
+        return ops::object_write::put_object(ctx, req, r, verified.as_ref(), decoder, input)
             .await
             .map(Response::widen);
     }
@@ -276,7 +317,7 @@ async fn run<B: Storage>(
             let _ = read_document(
                 ctx,
                 req,
-                Some(&verified),
+                verified.as_ref(),
                 decoder,
                 input,
                 BodyChecksum::Named,
@@ -287,7 +328,7 @@ async fn run<B: Storage>(
                 .map(Response::widen)
                 .map_err(|e| (e, true));
         }
-        return ops::multipart::upload_part(ctx, req, r, &verified, decoder, input)
+        return ops::multipart::upload_part(ctx, req, r, verified.as_ref(), decoder, input)
             .await
             .map(Response::widen);
     }
@@ -300,7 +341,7 @@ async fn run<B: Storage>(
     } else {
         BodyChecksum::Named
     };
-    let body = read_document(ctx, req, Some(&verified), decoder, input, which).await?;
+    let body = read_document(ctx, req, verified.as_ref(), decoder, input, which).await?;
     let bucket = r.bucket.as_deref().unwrap_or_default();
     let key = r.key.as_deref().unwrap_or_default();
     // The body was read to its end: errors from here keep the connection.
@@ -308,7 +349,17 @@ async fn run<B: Storage>(
         Op::ListBuckets => ops::bucket::list_buckets(ctx, r),
         // The location constraint in the body is accepted as it is.
         Op::CreateBucket => ops::bucket::create(ctx, bucket, &body),
-        Op::DeleteBucket => ops::bucket::delete(ctx, bucket),
+        Op::DeleteBucket => ops::bucket::delete(ctx, bucket).and_then(|answer| {
+            // A bucket made again later with this name starts without it.
+            if let Some(p) = &ctx.config.bucket_policies {
+                p.delete(bucket)?;
+            }
+            Ok(answer)
+        }),
+        Op::PutBucketPolicy => ops::policy::put(ctx, bucket, &body),
+        Op::GetBucketPolicy => ops::policy::get(ctx, bucket),
+        Op::DeleteBucketPolicy => ops::policy::delete(ctx, bucket),
+        Op::GetBucketPolicyStatus => ops::policy::status(ctx, bucket),
         Op::HeadBucket => ops::bucket::head(ctx, bucket),
         Op::GetBucketLocation => ops::bucket::location(ctx, bucket),
         Op::GetBucketVersioning => ops::bucket::versioning(ctx, bucket),
@@ -316,7 +367,8 @@ async fn run<B: Storage>(
         Op::ListObjectVersions => ops::list::list_versions(ctx, bucket, r),
         // The one answer that carries an object.
         Op::GetObject | Op::HeadObject => {
-            return ops::object_read::get_object(ctx, req, r, bucket, key).map_err(|e| (e, true))
+            return ops::object_read::get_object(ctx, req, r, bucket, key)
+                .map_err(|e| (missing_key_answer(ctx, req, r, identity, peer, e), true))
         }
         Op::GetObjectAttributes => ops::object_read::object_attributes(ctx, req, r, bucket, key),
         Op::DeleteObject => ops::object_write::delete(ctx, bucket, key),

@@ -52,6 +52,8 @@ error_codes! {
     BucketNotEmpty = 409, "The bucket you tried to delete is not empty.";
     EntityTooLarge = 400, "Your proposed upload exceeds the maximum allowed object size.";
     MetadataTooLarge = 400, "Your metadata headers exceed the maximum allowed metadata size.";
+    MalformedPolicy = 400, "Policies must be valid JSON and the first byte must be '{'";
+    NoSuchBucketPolicy = 404, "The bucket policy does not exist";
     EntityTooSmall = 400, "Your proposed upload is smaller than the minimum allowed object size.";
     /// The key is a directory holding other objects (sluice on POSIX; versitygw's code).
     ExistingObjectIsDirectory = 409, "The key is an existing directory that holds other objects.";

@@ -77,6 +77,14 @@ pub enum Op {
     PutBucketOwnershipControls,
     /// DELETE /bucket?ownershipControls
     DeleteBucketOwnershipControls,
+    /// PUT /bucket?policy
+    PutBucketPolicy,
+    /// GET /bucket?policy
+    GetBucketPolicy,
+    /// DELETE /bucket?policy
+    DeleteBucketPolicy,
+    /// GET /bucket?policyStatus
+    GetBucketPolicyStatus,
     /// GET /bucket?tagging
     GetBucketTagging,
     /// PUT /bucket?tagging
@@ -127,6 +135,10 @@ impl Op {
             Op::GetBucketOwnershipControls => "GetBucketOwnershipControls",
             Op::PutBucketOwnershipControls => "PutBucketOwnershipControls",
             Op::DeleteBucketOwnershipControls => "DeleteBucketOwnershipControls",
+            Op::PutBucketPolicy => "PutBucketPolicy",
+            Op::GetBucketPolicy => "GetBucketPolicy",
+            Op::DeleteBucketPolicy => "DeleteBucketPolicy",
+            Op::GetBucketPolicyStatus => "GetBucketPolicyStatus",
             Op::GetBucketTagging => "GetBucketTagging",
             Op::PutBucketTagging => "PutBucketTagging",
             Op::DeleteBucketTagging => "DeleteBucketTagging",
@@ -184,6 +196,10 @@ pub const ALL_OPS: &[Op] = &[
     Op::GetBucketTagging,
     Op::PutBucketTagging,
     Op::DeleteBucketTagging,
+    Op::PutBucketPolicy,
+    Op::GetBucketPolicy,
+    Op::DeleteBucketPolicy,
+    Op::GetBucketPolicyStatus,
 ];
 
 /// A routed request.
@@ -212,7 +228,6 @@ impl Route {
 
 /// Query parameters naming sub-resources sluice does not implement yet.
 const UNIMPLEMENTED: &[&str] = &[
-    "policy",
     "lifecycle",
     "website",
     "logging",
@@ -232,7 +247,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "inventory",
     "metrics",
     "intelligent-tiering",
-    "policyStatus",
 ];
 
 /// Routes a request. With `domain` set, a Host of `bucket.domain` names the
@@ -305,6 +319,10 @@ pub fn route(
         (Method::Delete, true) if has("ownershipControls") => {
             Some(Op::DeleteBucketOwnershipControls)
         }
+        (Method::Get, true) if has("policyStatus") => Some(Op::GetBucketPolicyStatus),
+        (Method::Get, true) if has("policy") => Some(Op::GetBucketPolicy),
+        (Method::Put, true) if has("policy") => Some(Op::PutBucketPolicy),
+        (Method::Delete, true) if has("policy") => Some(Op::DeleteBucketPolicy),
         (Method::Get, true) if has("tagging") => Some(Op::GetBucketTagging),
         (Method::Put, true) if has("tagging") => Some(Op::PutBucketTagging),
         (Method::Delete, true) if has("tagging") => Some(Op::DeleteBucketTagging),
@@ -318,7 +336,7 @@ pub fn route(
             query,
         });
     }
-    if has("acl") || has("ownershipControls") {
+    if has("acl") || has("ownershipControls") || has("policy") || has("policyStatus") {
         return Err(S3Error::new(
             S3ErrorCode::MethodNotAllowed,
             "The specified method is not allowed against this resource.",
@@ -487,9 +505,20 @@ mod tests {
             S3ErrorCode::NotImplemented
         );
         assert_eq!(
-            r(Method::Delete, "/b", "policy").unwrap_err().code,
+            r(Method::Delete, "/b", "lifecycle").unwrap_err().code,
             S3ErrorCode::NotImplemented
         );
+        assert_eq!(
+            r(Method::Delete, "/b", "policy").unwrap().op,
+            Op::DeleteBucketPolicy
+        );
+        assert_eq!(
+            r(Method::Get, "/b", "policyStatus").unwrap().op,
+            Op::GetBucketPolicyStatus
+        );
+        // Never CreateBucket or an object write.
+        assert_eq!(r(Method::Post, "/b", "policy").unwrap_err().status(), 405);
+        assert_eq!(r(Method::Put, "/b/k", "policy").unwrap_err().status(), 405);
         assert_eq!(
             r(Method::Get, "/b/%zz", "").unwrap_err().code,
             S3ErrorCode::InvalidURI

@@ -118,6 +118,63 @@ pub enum BucketCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Set or show a bucket's policy (what anonymous requests and users
+    /// may do with it).
+    Policy {
+        #[command(subcommand)]
+        cmd: BucketPolicyCommand,
+    },
+}
+
+/// `sluice bucket policy ...`
+#[derive(Debug, Subcommand)]
+pub enum BucketPolicyCommand {
+    /// Set it: `none` (remove), `download` (anyone may read objects),
+    /// `upload` (anyone may write objects), `public` (anyone may list,
+    /// read, write and delete), or a JSON policy file.
+    Set { bucket: String, policy: String },
+    /// Print it.
+    Show { bucket: String },
+}
+
+/// The canned bucket policies of `sluice bucket policy set`, as MinIO's
+/// `mc anonymous set` has them.
+fn canned_policy(bucket: &str, name: &str) -> Option<String> {
+    let objects: &[&str] = match name {
+        "download" => &["s3:GetObject"],
+        "upload" => &[
+            "s3:PutObject",
+            "s3:AbortMultipartUpload",
+            "s3:ListMultipartUploadParts",
+        ],
+        "public" => &[
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:AbortMultipartUpload",
+            "s3:ListMultipartUploadParts",
+        ],
+        _ => return None,
+    };
+    let on_bucket: &[&str] = match name {
+        "download" => &["s3:GetBucketLocation"],
+        "upload" => &["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+        _ => &[
+            "s3:GetBucketLocation",
+            "s3:ListBucket",
+            "s3:ListBucketMultipartUploads",
+        ],
+    };
+    let doc = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": on_bucket,
+             "Resource": [format!("arn:aws:s3:::{bucket}")]},
+            {"Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": objects,
+             "Resource": [format!("arn:aws:s3:::{bucket}/*")]},
+        ]
+    });
+    serde_json::to_string_pretty(&doc).ok()
 }
 
 fn now() -> u64 {
@@ -579,6 +636,44 @@ pub fn bucket(cmd: BucketCommand, w: &Where) -> Result<(), String> {
                 println!("{}", b.name);
             }
         }
+        BucketCommand::Policy { cmd } => {
+            let policies = crate::iam::ClusterBucketPolicies(dir.clone());
+            let s3 = |e: sluice_s3::S3Error| e.message.into_owned();
+            use sluice_s3::BucketPolicyStore as _;
+            match cmd {
+                BucketPolicyCommand::Set { bucket, policy } => {
+                    store
+                        .head_bucket(&bucket)
+                        .map_err(|e| format!("bucket {bucket}: {e}"))?;
+                    if policy == "none" {
+                        policies.delete(&bucket).map_err(s3)?;
+                        println!("bucket {bucket}: no policy");
+                        return Ok(());
+                    }
+                    let text = match canned_policy(&bucket, &policy) {
+                        Some(t) => t,
+                        None => std::fs::read_to_string(&policy).map_err(|e| {
+                            format!(
+                                "{policy} is none, download, upload, public or a policy file: {e}"
+                            )
+                        })?,
+                    };
+                    policies
+                        .put(&bucket, &text)
+                        .map_err(|e| format!("invalid bucket policy: {}", s3(e)))?;
+                    println!("bucket {bucket}: policy {policy} set");
+                }
+                BucketPolicyCommand::Show { bucket } => {
+                    store
+                        .head_bucket(&bucket)
+                        .map_err(|e| format!("bucket {bucket}: {e}"))?;
+                    match policies.get(&bucket).map_err(s3)? {
+                        Some(t) => println!("{}", t.trim_end()),
+                        None => println!("bucket {bucket} has no policy"),
+                    }
+                }
+            }
+        }
         BucketCommand::Delete { name, force } => {
             match store.delete_bucket(&name) {
                 Ok(()) => {}
@@ -595,6 +690,10 @@ pub fn bucket(cmd: BucketCommand, w: &Where) -> Result<(), String> {
                 }
                 Err(e) => return Err(format!("cannot delete bucket {name}: {e}")),
             }
+            use sluice_s3::BucketPolicyStore as _;
+            crate::iam::ClusterBucketPolicies(dir.clone())
+                .delete(&name)
+                .map_err(|e| e.message.into_owned())?;
             println!("bucket {name} deleted");
         }
     }

@@ -10,6 +10,7 @@
 //! <config>/cluster.json          name, root, account id, admin user
 //! <config>/users/<name>.json     role, secret, policies, POSIX uid/gid
 //! <config>/policies/<name>.json  a custom policy document, as given
+//! <config>/buckets/<bucket>.json a bucket policy, as given
 //! <config>/generation            a counter, bumped by every change
 //! <config>/lock                  the writers' lock
 //! ```
@@ -63,7 +64,7 @@ impl ConfigDir {
     /// # Errors
     /// It cannot be created.
     pub fn create(&self) -> Result<(), String> {
-        for sub in ["", "users", "policies"] {
+        for sub in ["", "users", "policies", "buckets"] {
             let p = self.path.join(sub);
             fs::DirBuilder::new()
                 .recursive(true)
@@ -166,6 +167,13 @@ impl Locked<'_> {
     /// It cannot be written.
     pub fn write(&self, rel: &str, data: &[u8]) -> Result<(), String> {
         let p = self.dir.path.join(rel);
+        if let Some(parent) = p.parent() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|e| io("create", parent, e))?;
+        }
         let tmp = self.dir.path.join(format!("{rel}.tmp"));
         let mut f = OpenOptions::new()
             .create(true)

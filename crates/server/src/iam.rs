@@ -144,6 +144,31 @@ pub struct Snapshot {
     pub account: String,
     /// By access key.
     pub users: HashMap<String, Arc<User>>,
+    /// Bucket policies, by bucket.
+    pub bucket_policies: HashMap<String, Arc<Policy>>,
+}
+
+/// Parses and checks a bucket policy for `bucket`: a resource policy whose
+/// every resource is the bucket or in it (S3 refuses others: "Policy has
+/// invalid resource").
+///
+/// # Errors
+/// What is wrong with it.
+pub fn parse_bucket_policy(bucket: &str, text: &str) -> Result<Policy, String> {
+    let mut policy = Policy::parse(text, PolicyKind::Resource).map_err(|e| e.0)?;
+    let arn = format!("arn:aws:s3:::{bucket}");
+    for r in policy.resource_patterns() {
+        let inside = r == arn
+            || r.strip_prefix(arn.as_str())
+                .is_some_and(|rest| rest.starts_with('/'));
+        if !inside {
+            return Err(format!(
+                "Policy has invalid resource: {r} is not bucket {bucket} or in it"
+            ));
+        }
+    }
+    policy.index_actions(sluice_s3::action_names());
+    Ok(policy)
 }
 
 /// The policy named `name`: built-in, else `policies/<name>.json`.
@@ -209,7 +234,25 @@ impl Snapshot {
                 }),
             );
         }
-        Ok(Snapshot { account, users })
+        let mut bucket_policies = HashMap::new();
+        for bucket in dir.list("buckets")? {
+            let Some(text) = dir.read_text(&format!("buckets/{bucket}.json"))? else {
+                continue;
+            };
+            match parse_bucket_policy(&bucket, &text) {
+                Ok(p) => {
+                    bucket_policies.insert(bucket, Arc::new(p));
+                }
+                // Written through PutBucketPolicy or the CLI, both of which
+                // check it: one edited by hand that breaks gives nothing.
+                Err(e) => tracing::warn!(bucket = %bucket, error = %e, "bucket policy not loaded"),
+            }
+        }
+        Ok(Snapshot {
+            account,
+            users,
+            bucket_policies,
+        })
     }
 }
 
@@ -327,7 +370,8 @@ impl SecretLookup for Secrets {
 /// The condition keys of a request, for sluice-iam.
 struct Keys<'a> {
     ctx: &'a ConditionContext<'a>,
-    user: &'a str,
+    /// None for an anonymous request.
+    user: Option<&'a str>,
 }
 
 fn now_secs() -> u64 {
@@ -340,8 +384,12 @@ impl sluice_iam::Context for Keys<'_> {
     fn value(&self, key: &str) -> Option<Cow<'_, str>> {
         let c = self.ctx;
         Some(match key {
-            "aws:username" | "aws:userid" => Cow::Borrowed(self.user),
-            "aws:principaltype" => Cow::Borrowed("User"),
+            "aws:username" | "aws:userid" => Cow::Borrowed(self.user?),
+            "aws:principaltype" => Cow::Borrowed(if self.user.is_some() {
+                "User"
+            } else {
+                "Anonymous"
+            }),
             "aws:sourceip" => Cow::Owned(c.source_ip?.to_string()),
             "aws:securetransport" => {
                 Cow::Borrowed(if c.secure_transport { "true" } else { "false" })
@@ -375,17 +423,36 @@ impl Authorizer for IamAuthorizer {
         context: &ConditionContext<'_>,
     ) -> Result<(), S3Error> {
         let denied = || S3Error::from(S3ErrorCode::AccessDenied);
-        let Identity::Key { access_key, .. } = identity else {
-            return Err(denied());
-        };
         self.0.with(|snapshot| {
+            let bucket_policy = permission
+                .resource
+                .strip_prefix("arn:aws:s3:::")
+                .and_then(|r| r.split('/').next())
+                .and_then(|b| snapshot.bucket_policies.get(b));
+            let Identity::Key { access_key, .. } = identity else {
+                // Anonymous: what a bucket policy grants everyone, only.
+                let keys = Keys {
+                    ctx: context,
+                    user: None,
+                };
+                let req = Request {
+                    action: permission.action,
+                    resource: &permission.resource,
+                    principal: Principal::Anonymous,
+                    context: &keys,
+                };
+                return match bucket_policy {
+                    Some(p) if p.evaluate(&req).is_allowed() => Ok(()),
+                    _ => Err(denied()),
+                };
+            };
             let user = snapshot.users.get(access_key).ok_or_else(denied)?;
             if user.record.role == Role::Admin {
                 return Ok(());
             }
             let keys = Keys {
                 ctx: context,
-                user: &user.record.name,
+                user: Some(&user.record.name),
             };
             let req = Request {
                 action: permission.action,
@@ -396,11 +463,61 @@ impl Authorizer for IamAuthorizer {
                 },
                 context: &keys,
             };
-            if evaluate_all(user.policies.iter().map(|p| &**p), &req).is_allowed() {
+            // One account: the user's policies or the bucket's may allow,
+            // and a Deny in either wins.
+            let own = evaluate_all(user.policies.iter().map(|p| &**p), &req);
+            let bucket =
+                bucket_policy.map_or(sluice_iam::Decision::NotApplicable, |p| p.evaluate(&req));
+            if own.or(bucket).is_allowed() {
                 Ok(())
             } else {
                 Err(denied())
             }
         })
+    }
+}
+
+/// Bucket policies kept in the config directory (`buckets/<bucket>.json`),
+/// for PutBucketPolicy and the others: written under the writers' lock,
+/// applied by every server at its next reload (within a second).
+#[derive(Debug, Clone)]
+pub struct ClusterBucketPolicies(pub ConfigDir);
+
+fn internal(e: String) -> S3Error {
+    S3Error::internal(e)
+}
+
+impl sluice_s3::BucketPolicyStore for ClusterBucketPolicies {
+    fn get(&self, bucket: &str) -> Result<Option<String>, S3Error> {
+        self.0
+            .read_text(&format!("buckets/{bucket}.json"))
+            .map_err(internal)
+    }
+
+    fn put(&self, bucket: &str, document: &str) -> Result<(), S3Error> {
+        parse_bucket_policy(bucket, document)
+            .map_err(|e| S3Error::new(S3ErrorCode::MalformedPolicy, e))?;
+        let lock = self.0.lock().map_err(internal)?;
+        lock.write(&format!("buckets/{bucket}.json"), document.as_bytes())
+            .map_err(internal)?;
+        lock.bump().map_err(internal)
+    }
+
+    fn delete(&self, bucket: &str) -> Result<(), S3Error> {
+        let lock = self.0.lock().map_err(internal)?;
+        if lock
+            .remove(&format!("buckets/{bucket}.json"))
+            .map_err(internal)?
+        {
+            lock.bump().map_err(internal)?;
+        }
+        Ok(())
+    }
+
+    fn is_public(&self, bucket: &str) -> Result<Option<bool>, S3Error> {
+        Ok(self
+            .get(bucket)?
+            .and_then(|text| parse_bucket_policy(bucket, &text).ok())
+            .map(|p| p.allows_anyone()))
     }
 }

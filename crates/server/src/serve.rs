@@ -192,11 +192,18 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             Arc::new(crate::iam::IamAuthorizer(Arc::clone(live))),
         ),
     };
+    let bucket_policies: Option<Arc<dyn sluice_s3::BucketPolicyStore>> = match &users {
+        Access::Root(_) => None,
+        Access::Cluster(_) => Some(Arc::new(crate::iam::ClusterBucketPolicies(
+            config_dir.clone(),
+        ))),
+    };
     let config = ServiceConfig {
         region: args.region.clone(),
         domain: args.domain.clone(),
         credentials: secrets,
         authorizer,
+        bucket_policies,
         header_timeout: args.header_timeout,
         idle_timeout: args.idle_timeout,
         send_timeout: args.send_timeout,

@@ -64,7 +64,7 @@ pub(crate) async fn upload_part(
     ctx: &ThreadContext<impl Storage>,
     req: &Request,
     r: &Route,
-    verified: &Verified,
+    verified: Option<&Verified>,
     decoder: BodyDecoder,
     input: &mut Input<impl Stream>,
 ) -> Result<Response, Fail> {
@@ -79,7 +79,7 @@ pub(crate) async fn upload_part(
     let plan = UploadChecksum::of_upload(part.upload_headers());
     let compute = part_algorithm(named_algorithm(req), plan).map_err(early)?;
     let which = compute.map_or(BodyChecksum::Named, BodyChecksum::NamedOr);
-    let received = receive(ctx, req, Some(verified), decoder, input, &mut part, which).await?;
+    let received = receive(ctx, req, verified, decoder, input, &mut part, which).await?;
     let info = part
         .finish(received.checksum_header().into_iter().collect())
         .await

@@ -54,7 +54,7 @@ pub(crate) async fn put_object(
     ctx: &ThreadContext<impl Storage>,
     req: &Request,
     r: &Route,
-    verified: &Verified,
+    verified: Option<&Verified>,
     decoder: BodyDecoder,
     input: &mut Input<impl Stream>,
 ) -> Result<Response, Fail> {
@@ -67,7 +67,7 @@ pub(crate) async fn put_object(
     let received = receive(
         ctx,
         req,
-        Some(verified),
+        verified,
         decoder,
         input,
         &mut writer,

@@ -1,0 +1,71 @@
+//! Bucket policies: Put/Get/DeleteBucketPolicy and GetBucketPolicyStatus,
+//! kept by the configured [`crate::BucketPolicyStore`] (the cluster's
+//! config directory in `sluice serve`), applied by the authorizer.
+
+use crate::context::ThreadContext;
+use crate::error::{S3Error, S3ErrorCode};
+use crate::response::{xml_response, Body, Response};
+use crate::storage::Storage;
+use crate::xml::Xml;
+
+fn policies(
+    ctx: &ThreadContext<impl Storage>,
+) -> Result<&dyn crate::context::BucketPolicyStore, S3Error> {
+    ctx.config.bucket_policies.as_deref().ok_or_else(|| {
+        S3Error::not_implemented("Bucket policies without a cluster (sluice cluster create)")
+    })
+}
+
+pub(crate) fn put(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+    body: &[u8],
+) -> Result<Response, S3Error> {
+    let store = policies(ctx)?;
+    ctx.store.head_bucket(bucket)?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| S3Error::new(S3ErrorCode::MalformedPolicy, "Policies must be UTF-8 JSON"))?;
+    store.put(bucket, text)?;
+    Ok(Response {
+        status: 204,
+        headers: Vec::new(),
+        body: Body::Empty,
+    })
+}
+
+pub(crate) fn get(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<Response, S3Error> {
+    let store = policies(ctx)?;
+    ctx.store.head_bucket(bucket)?;
+    let text = store
+        .get(bucket)?
+        .ok_or_else(|| S3Error::from(S3ErrorCode::NoSuchBucketPolicy))?;
+    Ok(Response {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: Body::Bytes(text.into_bytes()),
+    })
+}
+
+pub(crate) fn delete(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<Response, S3Error> {
+    let store = policies(ctx)?;
+    ctx.store.head_bucket(bucket)?;
+    store.delete(bucket)?;
+    Ok(Response {
+        status: 204,
+        headers: Vec::new(),
+        body: Body::Empty,
+    })
+}
+
+pub(crate) fn status(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<Response, S3Error> {
+    let store = policies(ctx)?;
+    ctx.store.head_bucket(bucket)?;
+    let public = store
+        .is_public(bucket)?
+        .ok_or_else(|| S3Error::from(S3ErrorCode::NoSuchBucketPolicy))?;
+    let mut x = Xml::new();
+    x.root("PolicyStatus")
+        .leaf("IsPublic", if public { "true" } else { "false" })
+        .close("PolicyStatus");
+    Ok(xml_response(200, x.finish()))
+}
