@@ -3,10 +3,12 @@
 //! (the store handle, the verifier, buffer pools, counters).
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sluice_core::BufPool;
 use sluice_http::Limits;
@@ -104,6 +106,13 @@ pub struct ServiceConfig {
     /// Whether SigV2 (header and presigned) is accepted; when not, a SigV2
     /// request is refused with InvalidRequest as SigV4-only S3 regions do.
     pub sigv2: bool,
+    /// Failed authentications a source address may make within
+    /// `auth_failure_window` (on each thread) before its signed requests
+    /// are answered 503 SlowDown, unverified, until the window ends: so
+    /// that guessing secrets over the network is impractical.
+    pub auth_failure_limit: u32,
+    /// See `auth_failure_limit`.
+    pub auth_failure_window: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -125,6 +134,8 @@ impl Default for ServiceConfig {
             panics: Arc::default(),
             panic_on_key: None,
             sigv2: true,
+            auth_failure_limit: 20,
+            auth_failure_window: Duration::from_secs(60),
         }
     }
 }
@@ -141,6 +152,8 @@ pub struct ThreadContext<B> {
     pub(crate) pool: BufPool,
     small_pool: BufPool,
     pub(crate) connections: Cell<usize>,
+    /// Failed authentications by source address: how many, since when.
+    pub(crate) auth_failures: RefCell<HashMap<IpAddr, (u32, Instant)>>,
     requests: Cell<u64>,
     id_prefix: u64,
 }
@@ -167,9 +180,42 @@ impl<B: Storage> ThreadContext<B> {
             store,
             config,
             connections: Cell::new(0),
+            auth_failures: RefCell::new(HashMap::new()),
             requests: Cell::new(0),
             id_prefix: now ^ ((thread as u64) << 56),
         })
+    }
+
+    /// Whether `peer` made too many failed authentications lately.
+    pub(crate) fn auth_throttled(&self, peer: Option<IpAddr>) -> bool {
+        let failures = self.auth_failures.borrow();
+        if failures.is_empty() {
+            return false;
+        }
+        peer.and_then(|ip| failures.get(&ip))
+            .is_some_and(|(n, since)| {
+                *n >= self.config.auth_failure_limit
+                    && since.elapsed() < self.config.auth_failure_window
+            })
+    }
+
+    /// Counts a failed authentication from `peer`.
+    pub(crate) fn auth_failed(&self, peer: Option<IpAddr>) {
+        let Some(ip) = peer else { return };
+        let mut failures = self.auth_failures.borrow_mut();
+        let window = self.config.auth_failure_window;
+        // Bounded: past 4,096 addresses the ones whose window ended go.
+        if failures.len() >= 4096 {
+            failures.retain(|_, (_, since)| since.elapsed() < window);
+            if failures.len() >= 4096 {
+                failures.clear();
+            }
+        }
+        let entry = failures.entry(ip).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= window {
+            *entry = (0, Instant::now());
+        }
+        entry.0 = entry.0.saturating_add(1);
     }
 
     /// The pool for a body of `len` bytes: small bodies take small buffers,

@@ -234,7 +234,23 @@ async fn run<B: Storage>(
     let verified = if anonymous {
         None
     } else {
-        let verified = authenticate(ctx, req).map_err(early)?;
+        let ip = peer.map(|p| p.ip());
+        if ctx.auth_throttled(ip) {
+            return Err(early(S3Error::new(
+                S3ErrorCode::SlowDown,
+                "Please reduce your request rate: too many failed authentications from your address.",
+            )));
+        }
+        let verified = authenticate(ctx, req)
+            .inspect_err(|e| {
+                if matches!(
+                    e.code,
+                    S3ErrorCode::SignatureDoesNotMatch | S3ErrorCode::InvalidAccessKeyId
+                ) {
+                    ctx.auth_failed(ip);
+                }
+            })
+            .map_err(early)?;
         *identity = Identity::Key {
             access_key: verified.access_key.clone(),
             session_token: verified.session_token.clone(),

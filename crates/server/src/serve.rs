@@ -72,6 +72,14 @@ pub struct ServeArgs {
     /// without a cluster there, one root user]
     #[arg(long, env = "SLUICE_CONFIG_DIR")]
     config_dir: Option<PathBuf>,
+    /// Failed authentications (wrong key or signature) a source address
+    /// may make within --auth-failure-window on each thread; past them its
+    /// signed requests get 503 SlowDown until the window ends.
+    #[arg(long, default_value = "20", value_parser = clap::value_parser!(u32).range(1..))]
+    auth_failure_limit: u32,
+    /// Seconds of the failed-authentication window.
+    #[arg(long, default_value = "60", value_parser = parse_seconds)]
+    auth_failure_window: Duration,
 }
 
 /// `IP:PORT`, `HOST:PORT` (its first address) or `:PORT` (every interface).
@@ -210,6 +218,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         max_connections: args.max_connections as usize,
         observer: Arc::new(RequestLog),
         sigv2: !args.no_sigv2,
+        auth_failure_limit: args.auth_failure_limit,
+        auth_failure_window: args.auth_failure_window,
         ..ServiceConfig::default()
     };
     let cores = sluice_core::pick_cores(&args.root, args.cores.as_ref().map(|c| c.0.as_slice()));
