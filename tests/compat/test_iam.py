@@ -380,3 +380,29 @@ def test_presigned_urls_carry_their_users_rights_until_they_expire(cluster):
     # A presigned URL of a user who is then deleted stops working.
     c.run("user", "delete", "reader")
     assert eventually(lambda: fetch(get)[0] == 403)
+
+
+def test_sluice_presign_prints_a_url_of_the_users_rights(cluster):
+    import urllib.request
+    import urllib.error
+    c = cluster
+    c.add_user("viewer", "viewer-password")
+    c.run("policy", "attach", "readonly", "viewer")
+    endpoint = c.serve()
+    admin = client(endpoint, *c.admin)
+    admin.create_bucket(Bucket="media")
+    admin.put_object(Bucket="media", Key="a b/c.txt", Body=b"presigned")
+    url = c.run("presign", "s3://media/a b/c.txt", "--expires", "15m", "--user", "viewer",
+                "--endpoint", endpoint).stdout.strip()
+    assert url.startswith(endpoint + "/media/a%20b/c.txt?") and "X-Amz-Expires=900" in url
+    with urllib.request.urlopen(url) as r:
+        assert r.read() == b"presigned"
+    # The admin's by default; a user without read rights gets a URL that is refused.
+    assert "Credential=admin" in c.run("presign", "s3://media/x", "--endpoint", endpoint).stdout
+    c.add_user("nobody", "nobody-password")
+    url = c.run("presign", "s3://media/a b/c.txt", "--user", "nobody", "--endpoint", endpoint).stdout.strip()
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(url)
+    assert e.value.code == 403
+    assert "7 days" in c.run("presign", "s3://media/x", "--expires", "8d", ok=False).stderr
+    assert "s3://BUCKET/KEY" in c.run("presign", "media/x", ok=False).stderr

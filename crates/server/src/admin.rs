@@ -699,3 +699,104 @@ pub fn bucket(cmd: BucketCommand, w: &Where) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// `sluice presign s3://BUCKET/KEY`: a presigned GET URL.
+#[derive(Debug, Args)]
+pub struct PresignArgs {
+    /// The object, as s3://BUCKET/KEY.
+    url: String,
+    /// How long the URL works: 90s, 15m, 12h, 7d (at most 7 days).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    expires: u32,
+    /// The user whose rights the URL carries [default: the admin user]
+    #[arg(long)]
+    user: Option<String>,
+    /// The server the URL points at.
+    #[arg(long, default_value = "http://127.0.0.1:9000")]
+    endpoint: String,
+    /// The region to sign for.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+}
+
+/// Seconds of `90s`, `15m`, `12h`, `7d`, `1w` (or plain seconds), at most
+/// seven days (S3's limit for presigned URLs).
+pub fn parse_duration(text: &str) -> Result<u32, String> {
+    let (num, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 15m, 12h, 7d"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a duration such as 90s, 15m, 12h, 7d"
+            ))
+        }
+    };
+    let secs = n.saturating_mul(scale);
+    if secs == 0 || secs > 604_800 {
+        return Err(format!("{text} is not between 1 second and 7 days"));
+    }
+    u32::try_from(secs).map_err(|e| e.to_string())
+}
+
+/// `sluice presign ...`
+///
+/// # Errors
+/// What went wrong, for the user.
+pub fn presign(args: PresignArgs, w: &Where) -> Result<(), String> {
+    let dir = existing(w)?;
+    let user = match args.user {
+        Some(u) => u,
+        None => dir
+            .read("cluster.json")?
+            .and_then(|c| c.get("admin").and_then(Value::as_str).map(str::to_owned))
+            .ok_or("the cluster record names no admin user")?,
+    };
+    let record = read_user(&dir, &user)?;
+    let rest = args
+        .url
+        .strip_prefix("s3://")
+        .ok_or("the object is s3://BUCKET/KEY")?;
+    let (bucket, key) = rest
+        .split_once('/')
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        .ok_or("the object is s3://BUCKET/KEY")?;
+    let endpoint = args.endpoint.trim_end_matches('/');
+    let host = endpoint
+        .strip_prefix("http://")
+        .or_else(|| endpoint.strip_prefix("https://"))
+        .ok_or("the endpoint is http://HOST:PORT or https://HOST:PORT")?;
+    let raw_path = format!(
+        "/{}/{}",
+        sluice_sigv4::uri_encode(bucket, false),
+        sluice_sigv4::uri_encode(key, true)
+    );
+    let now = i64::try_from(now()).map_err(|e| e.to_string())?;
+    let query = sluice_sigv4::presign(
+        &sluice_sigv4::PresignRequest {
+            method: "GET",
+            host,
+            raw_path: &raw_path,
+            raw_query: "",
+            region: &args.region,
+            time: now,
+            expires: args.expires,
+        },
+        &sluice_sigv4::Credentials {
+            access_key: record.name.clone(),
+            secret_key: record.secret.clone(),
+            session_token: None,
+        },
+    );
+    println!("{endpoint}{raw_path}?{query}");
+    Ok(())
+}

@@ -67,6 +67,13 @@ enum Command {
         #[command(subcommand)]
         cmd: admin::UserCommand,
     },
+    /// Print a presigned GET URL of an object.
+    Presign {
+        #[command(flatten)]
+        at: admin::Where,
+        #[command(flatten)]
+        args: admin::PresignArgs,
+    },
     /// Add, list, show, remove, attach and detach policies.
     Policy {
         #[command(flatten)]
@@ -85,6 +92,7 @@ fn main() -> ExitCode {
         Command::Bucket { at, cmd } => admin::bucket(cmd, &at),
         Command::User { at, cmd } => admin::user(cmd, &at),
         Command::Policy { at, cmd } => admin::policy(cmd, &at),
+        Command::Presign { at, args } => admin::presign(args, &at),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
