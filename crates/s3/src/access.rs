@@ -117,6 +117,7 @@ enum Target {
 /// Authorization Reference lists them for Amazon S3.
 const ACTIONS: &[(Op, &str, Target)] = &[
     (Op::ListBuckets, "s3:ListAllMyBuckets", Target::Account),
+    (Op::AssumeRole, "sts:AssumeRole", Target::Account),
     (Op::CreateBucket, "s3:CreateBucket", Target::Bucket),
     (Op::DeleteBucket, "s3:DeleteBucket", Target::Bucket),
     (Op::HeadBucket, "s3:ListBucket", Target::Bucket),

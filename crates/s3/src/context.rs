@@ -51,6 +51,38 @@ pub trait BucketPolicyStore: Send + Sync + std::fmt::Debug {
     fn is_public(&self, bucket: &str) -> Result<Option<bool>, crate::S3Error>;
 }
 
+/// Temporary credentials issued by STS AssumeRole.
+#[derive(Debug, Clone)]
+pub struct TemporaryCredentials {
+    /// Access key id.
+    pub access_key: String,
+    /// Secret access key.
+    pub secret_key: String,
+    /// Session token, sent as `X-Amz-Security-Token`.
+    pub session_token: String,
+    /// When they stop working.
+    pub expiration: SystemTime,
+    /// The assumed-role ARN reported.
+    pub arn: String,
+}
+
+/// Issues temporary credentials (STS AssumeRole on the S3 endpoint).
+pub trait SessionIssuer: Send + Sync + std::fmt::Debug {
+    /// Credentials acting as `access_key`'s user for `duration` seconds,
+    /// narrowed by `policy` when given.
+    ///
+    /// # Errors
+    /// AccessDenied for identities that may not; InvalidParameterValue
+    /// or MalformedPolicyDocument-like errors for bad input.
+    fn assume_role(
+        &self,
+        access_key: &str,
+        duration: u64,
+        policy: Option<&str>,
+        session_name: &str,
+    ) -> Result<TemporaryCredentials, crate::S3Error>;
+}
+
 /// Access keys and their secrets.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials(pub Vec<(String, String)>);
@@ -96,6 +128,8 @@ pub struct ServiceConfig {
     pub authorizer: Arc<dyn Authorizer>,
     /// Bucket policies, when the authorizer applies them.
     pub bucket_policies: Option<Arc<dyn BucketPolicyStore>>,
+    /// STS, when the server has sessions.
+    pub sessions: Option<Arc<dyn SessionIssuer>>,
     /// Sees every answered request (the observe stage).
     pub observer: Arc<dyn Observer>,
     /// Requests that panicked (each closed its connection only).
@@ -130,6 +164,7 @@ impl Default for ServiceConfig {
             active: Arc::new(AtomicUsize::new(0)),
             authorizer: Arc::new(RootOnly),
             bucket_policies: None,
+            sessions: None,
             observer: Arc::new(Unobserved),
             panics: Arc::default(),
             panic_on_key: None,

@@ -53,7 +53,7 @@ pub(crate) async fn handle<B: Storage>(
     let routed = route_request(ctx, req);
     let mut identity = Identity::Anonymous;
     let result = match &routed {
-        Ok(r) => run(ctx, req, r, &mut identity, peer, decoder, input).await,
+        Ok(r) => run(ctx, req, r, &mut identity, peer, decoder, input, id).await,
         Err(e) => Err((e.clone(), false)),
     };
     let route = routed.ok();
@@ -66,7 +66,11 @@ pub(crate) async fn handle<B: Storage>(
             let resource = sluice_http::percent_decode(&req.raw_path, false)
                 .map(|p| p.into_owned())
                 .unwrap_or_default();
-            let mut response = error_response(&err, &resource, id);
+            let mut response = if route.as_ref().is_some_and(|r| r.op == Op::AssumeRole) {
+                crate::response::sts_error_response(&err, id)
+            } else {
+                error_response(&err, &resource, id)
+            };
             if req.method == Method::Head {
                 response.body = Body::HeadOnly(0);
                 response.headers.clear();
@@ -123,12 +127,17 @@ fn route_request(ctx: &ThreadContext<impl Storage>, req: &Request) -> Result<Rou
 /// Stage: authentication. The request's signature (SigV4, or SigV2 unless
 /// the server refuses it; header or presigned), checked against the secret
 /// of the key it names.
-fn authenticate(ctx: &ThreadContext<impl Storage>, req: &Request) -> Result<Verified, S3Error> {
+fn authenticate(
+    ctx: &ThreadContext<impl Storage>,
+    req: &Request,
+    service: &str,
+    headers: &[(String, Vec<u8>)],
+) -> Result<Verified, S3Error> {
     let signed = SignedRequest {
         method: &req.method_str,
         path: &req.raw_path,
         query: &req.raw_query,
-        headers: &req.headers[..],
+        headers,
     };
     let mut host_bucket = None;
     if sluice_sigv4::is_sigv2(&signed) {
@@ -149,12 +158,20 @@ fn authenticate(ctx: &ThreadContext<impl Storage>, req: &Request) -> Result<Veri
         .ok()
         .and_then(|r| r.bucket);
     }
-    Ok(ctx.verifier.borrow_mut().verify_with_host_bucket(
-        &signed,
-        host_bucket.as_deref(),
-        &*ctx.config.credentials,
-        now(),
-    )?)
+    let verify = |v: &mut sluice_sigv4::Verifier| {
+        v.verify_with_host_bucket(
+            &signed,
+            host_bucket.as_deref(),
+            &*ctx.config.credentials,
+            now(),
+        )
+    };
+    let mut verifier = ctx.verifier.borrow_mut();
+    Ok(if service == "s3" {
+        verify(&mut verifier)
+    } else {
+        verifier.with_service(service, verify)
+    }?)
 }
 
 /// Stage: authorization. Every permission the request needs (its IAM
@@ -174,6 +191,60 @@ fn authorize(
             .authorize(identity, &permission, &context)?;
     }
     Ok(())
+}
+
+/// STS AssumeRole as SDKs send it: signed for `sts` over the SHA-256 of a
+/// form body that no `x-amz-content-sha256` header carries. The form (at
+/// most a document's size) is read first, its hash given to the verifier
+/// as that header would, and nothing is acted on unless the signature
+/// covers exactly that body.
+#[allow(clippy::too_many_arguments)]
+async fn assume_role<B: Storage>(
+    ctx: &ThreadContext<B>,
+    req: &Request,
+    r: &Route,
+    identity: &mut Identity,
+    peer: Option<SocketAddr>,
+    decoder: BodyDecoder,
+    input: &mut Input<impl Stream>,
+    id: &str,
+) -> Result<Response<B::Reader>, Fail> {
+    let body = read_document(ctx, req, None, decoder, input, BodyChecksum::Named).await?;
+    let done = |e: S3Error| (e, true);
+    let ip = peer.map(|p| p.ip());
+    if ctx.auth_throttled(ip) {
+        return Err(done(S3Error::new(
+            S3ErrorCode::SlowDown,
+            "Please reduce your request rate: too many failed authentications from your address.",
+        )));
+    }
+    let hash = sluice_sigv4::sha256_hex(&body);
+    let mut headers = req.headers.clone();
+    headers.push(("x-amz-content-sha256".into(), hash.to_vec()));
+    let verified = authenticate(ctx, req, "sts", &headers)
+        .inspect_err(|e| {
+            if matches!(
+                e.code,
+                S3ErrorCode::SignatureDoesNotMatch | S3ErrorCode::InvalidAccessKeyId
+            ) {
+                ctx.auth_failed(ip);
+            }
+        })
+        .map_err(done)?;
+    if verified.payload.is_streaming() {
+        return Err(done(S3Error::new(
+            S3ErrorCode::InvalidRequest,
+            "The body framing does not match the signed payload mode.",
+        )));
+    }
+    *identity = Identity::Key {
+        access_key: verified.access_key.clone(),
+        session_token: verified.session_token.clone(),
+    };
+    authorize(ctx, req, r, identity, peer).map_err(done)?;
+    ops::sts::assume_role(ctx, identity, &body, id)
+        .map(Response::widen)
+        .map_err(done)
 }
 
 /// A GetObject or HeadObject of a key that does not exist answers 404 only
@@ -202,6 +273,7 @@ fn missing_key_answer(
 }
 
 /// The stages after routing, and the operation.
+#[allow(clippy::too_many_arguments)]
 async fn run<B: Storage>(
     ctx: &ThreadContext<B>,
     req: &Request,
@@ -210,6 +282,7 @@ async fn run<B: Storage>(
     peer: Option<SocketAddr>,
     decoder: BodyDecoder,
     input: &mut Input<impl Stream>,
+    id: &str,
 ) -> Result<Response<B::Reader>, Fail> {
     let early = |e: S3Error| (e, false);
     if r.op == Op::CorsPreflight {
@@ -241,7 +314,12 @@ async fn run<B: Storage>(
                 "Please reduce your request rate: too many failed authentications from your address.",
             )));
         }
-        let verified = authenticate(ctx, req)
+        if r.op == Op::AssumeRole && req.header("x-amz-content-sha256").is_none() {
+            return assume_role(ctx, req, r, identity, peer, decoder, input, id).await;
+        }
+        // STS calls are signed for the `sts` service.
+        let service = if r.op == Op::AssumeRole { "sts" } else { "s3" };
+        let verified = authenticate(ctx, req, service, &req.headers)
             .inspect_err(|e| {
                 if matches!(
                     e.code,
@@ -372,6 +450,7 @@ async fn run<B: Storage>(
             }
             Ok(answer)
         }),
+        Op::AssumeRole => ops::sts::assume_role(ctx, identity, &body, id),
         Op::PutBucketPolicy => ops::policy::put(ctx, bucket, &body),
         Op::GetBucketPolicy => ops::policy::get(ctx, bucket),
         Op::DeleteBucketPolicy => ops::policy::delete(ctx, bucket),

@@ -72,6 +72,9 @@ error_codes! {
     InvalidStorageClass = 400, "The storage class you specified is not valid.";
     InvalidTag = 400, "The TagKey or TagValue you have provided is invalid.";
     InvalidToken = 400, "The provided token is malformed or otherwise invalid.";
+    ExpiredToken = 400, "The provided token has expired.";
+    InvalidParameterValue = 400, "An invalid or out-of-range value was supplied for the input parameter.";
+    MalformedPolicyDocument = 400, "The policy document is malformed.";
     InvalidURI = 400, "Couldn't parse the specified URI.";
     KeyTooLongError = 400, "Your key is too long.";
     MalformedXML = 400, "The XML you provided was not well-formed or did not validate against our published schema.";
@@ -189,6 +192,7 @@ impl From<sluice_sigv4::Error> for S3Error {
             E::SignatureDoesNotMatch => C::SignatureDoesNotMatch,
             E::InvalidAccessKeyId => C::InvalidAccessKeyId,
             E::InvalidToken => C::InvalidToken,
+            E::ExpiredToken => C::ExpiredToken,
             E::AuthorizationHeaderMalformed(_) => C::AuthorizationHeaderMalformed,
             E::AuthorizationQueryParametersError(_) => C::AuthorizationQueryParametersError,
             E::RequestTimeTooSkewed => C::RequestTimeTooSkewed,
@@ -239,6 +243,7 @@ mod tests {
             E::SignatureDoesNotMatch,
             E::InvalidAccessKeyId,
             E::InvalidToken,
+            E::ExpiredToken,
             E::AuthorizationHeaderMalformed("x"),
             E::AuthorizationQueryParametersError("x"),
             E::RequestTimeTooSkewed,

@@ -57,7 +57,10 @@ pub mod fuzzing;
 pub use access::{action_names, arn, Authorizer, ConditionContext, Identity, Permission, RootOnly};
 pub use bytes::{BytesReader, BytesWriter, Publish};
 pub use conn::{serve, serve_connection};
-pub use context::{BucketPolicyStore, Credentials, SecretStore, ServiceConfig, ThreadContext};
+pub use context::{
+    BucketPolicyStore, Credentials, SecretStore, ServiceConfig, SessionIssuer,
+    TemporaryCredentials, ThreadContext,
+};
 pub use error::{S3Error, S3ErrorCode};
 pub use memory::{MemoryPartWriter, MemoryStorage};
 pub use observe::{Observer, RequestEvent, Unobserved};

@@ -89,6 +89,31 @@ pub(crate) fn error_response(err: &S3Error, resource: &str, id: &str) -> Respons
     r
 }
 
+/// An error of an STS call, in STS's own document (the query protocol's
+/// `ErrorResponse`, which SDKs' STS clients parse).
+pub(crate) fn sts_error_response(err: &S3Error, id: &str) -> Response {
+    let mut x = xml::Xml::new();
+    x.root_ns("ErrorResponse", "https://sts.amazonaws.com/doc/2011-06-15/")
+        .open("Error")
+        .leaf(
+            "Type",
+            if err.status() >= 500 {
+                "Receiver"
+            } else {
+                "Sender"
+            },
+        )
+        .leaf("Code", err.code.as_str())
+        .leaf("Message", &err.message)
+        .close("Error")
+        .leaf("RequestId", id)
+        .close("ErrorResponse");
+    let mut r = response(err.status());
+    r.headers.push(("Content-Type".into(), "text/xml".into()));
+    r.body = Body::Bytes(x.finish().into_bytes());
+    r
+}
+
 /// The error document as a response body.
 pub(crate) fn error_body(err: &S3Error, resource: &str, id: &str) -> Vec<u8> {
     let detail = err.detail.as_ref().map(|(n, v)| (*n, v.as_str()));

@@ -85,6 +85,8 @@ pub enum Op {
     DeleteBucketPolicy,
     /// GET /bucket?policyStatus
     GetBucketPolicyStatus,
+    /// POST / with `Action=AssumeRole` (STS)
+    AssumeRole,
     /// GET /bucket?tagging
     GetBucketTagging,
     /// PUT /bucket?tagging
@@ -139,6 +141,7 @@ impl Op {
             Op::GetBucketPolicy => "GetBucketPolicy",
             Op::DeleteBucketPolicy => "DeleteBucketPolicy",
             Op::GetBucketPolicyStatus => "GetBucketPolicyStatus",
+            Op::AssumeRole => "AssumeRole",
             Op::GetBucketTagging => "GetBucketTagging",
             Op::PutBucketTagging => "PutBucketTagging",
             Op::DeleteBucketTagging => "DeleteBucketTagging",
@@ -200,6 +203,7 @@ pub const ALL_OPS: &[Op] = &[
     Op::GetBucketPolicy,
     Op::DeleteBucketPolicy,
     Op::GetBucketPolicyStatus,
+    Op::AssumeRole,
 ];
 
 /// A routed request.
@@ -404,6 +408,9 @@ pub fn route(
         (Method::Get, true, true) => Op::GetObject,
         (Method::Head, true, true) => Op::HeadObject,
         (Method::Delete, true, true) => Op::DeleteObject,
+        // STS on the S3 endpoint (as MinIO and Ceph answer it): a form
+        // posted to `/`, its Action in the body.
+        (Method::Post, false, false) => Op::AssumeRole,
         (Method::Post, _, _) => return Err(S3Error::not_implemented("This POST operation")),
         _ => {
             return Err(S3Error::new(

@@ -20,6 +20,12 @@ impl Xml {
         self
     }
 
+    /// Opens the root element in namespace `ns` (STS's).
+    pub fn root_ns(&mut self, tag: &str, ns: &str) -> &mut Self {
+        self.0.push_str(&format!(r#"<{tag} xmlns="{ns}">"#));
+        self
+    }
+
     /// Opens an element.
     pub fn open(&mut self, tag: &str) -> &mut Self {
         self.0.push('<');

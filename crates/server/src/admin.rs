@@ -503,6 +503,19 @@ pub fn user(cmd: UserCommand, w: &Where) -> Result<(), String> {
             if !lock.remove(&user_path(&name))? {
                 return Err(format!("no user named {name}"));
             }
+            // Its service accounts and sessions go with it, at once.
+            for folder in crate::iam::KEY_FOLDERS {
+                for key in dir.list(folder)? {
+                    let rel = format!("{folder}/{key}.json");
+                    let parent =
+                        dir.read(&rel).ok().flatten().and_then(|v| {
+                            v.get("parent").and_then(Value::as_str).map(str::to_owned)
+                        });
+                    if parent.as_deref() == Some(name.as_str()) {
+                        lock.remove(&rel)?;
+                    }
+                }
+            }
             lock.bump()?;
             println!("user {name} deleted");
             Ok(())
@@ -798,5 +811,146 @@ pub fn presign(args: PresignArgs, w: &Where) -> Result<(), String> {
         },
     );
     println!("{endpoint}{raw_path}?{query}");
+    Ok(())
+}
+
+/// `sluice sts ...`
+#[derive(Debug, Subcommand)]
+pub enum StsCommand {
+    /// Temporary credentials acting as a user, narrowed by --policy.
+    AssumeRole {
+        /// The user they act for.
+        #[arg(long)]
+        user: String,
+        /// How long they work: 900s to 1w (15m, 60m, 12h, 2d, ...).
+        #[arg(long, default_value = "1h", value_parser = parse_duration)]
+        duration: u32,
+        /// A JSON policy narrowing what they may do.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+}
+
+/// `sluice service-account ...`
+#[derive(Debug, Subcommand)]
+pub enum ServiceAccountCommand {
+    /// An access key and secret acting as a user, narrowed by --policy;
+    /// the secret is shown once.
+    Add {
+        /// The user it acts for.
+        #[arg(long)]
+        user: String,
+        /// A JSON policy narrowing what it may do.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// When it stops working (90s to 7d) [default: never]
+        #[arg(long, value_parser = parse_duration)]
+        expiry: Option<u32>,
+    },
+    /// List service accounts (of one user).
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Remove a service account.
+    Remove { access_key: String },
+}
+
+fn read_policy_file(p: Option<&Path>) -> Result<Option<String>, String> {
+    p.map(|f| std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display())))
+        .transpose()
+}
+
+/// `sluice sts ...`
+///
+/// # Errors
+/// What went wrong, for the user.
+pub fn sts(cmd: StsCommand, w: &Where) -> Result<(), String> {
+    let dir = existing(w)?;
+    let StsCommand::AssumeRole {
+        user,
+        duration,
+        policy,
+    } = cmd;
+    check_user_name(&user)?;
+    if duration < 900 {
+        return Err("sessions last 15 minutes (900s) to a week".into());
+    }
+    let policy = read_policy_file(policy.as_deref())?;
+    let key = crate::iam::issue_key(
+        &dir,
+        &user,
+        policy.as_deref(),
+        Some(u64::from(duration)),
+        true,
+    )?;
+    println!("AccessKeyId: {}", key.access_key);
+    println!("SecretAccessKey: {}", key.secret);
+    println!("SessionToken: {}", key.token.unwrap_or_default());
+    println!(
+        "Expiration: {}",
+        sluice_s3::iso8601(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(key.expires.unwrap_or(0))
+        )
+    );
+    Ok(())
+}
+
+/// `sluice service-account ...`
+///
+/// # Errors
+/// What went wrong, for the user.
+pub fn service_account(cmd: ServiceAccountCommand, w: &Where) -> Result<(), String> {
+    let dir = existing(w)?;
+    match cmd {
+        ServiceAccountCommand::Add {
+            user,
+            policy,
+            expiry,
+        } => {
+            check_user_name(&user)?;
+            let policy = read_policy_file(policy.as_deref())?;
+            let key = crate::iam::issue_key(
+                &dir,
+                &user,
+                policy.as_deref(),
+                expiry.map(u64::from),
+                false,
+            )?;
+            println!("service account of {user} added");
+            println!("  access key: {}", key.access_key);
+            println!("  secret key: {}   (shown once: keep it)", key.secret);
+        }
+        ServiceAccountCommand::List { user } => {
+            for key in dir.list("service-accounts")? {
+                let Some(v) = dir.read(&format!("service-accounts/{key}.json"))? else {
+                    continue;
+                };
+                let parent = v.get("parent").and_then(Value::as_str).unwrap_or("-");
+                if user.as_deref().is_some_and(|u| u != parent) {
+                    continue;
+                }
+                let narrowed = if v.get("policy").is_some() {
+                    "policy"
+                } else {
+                    "-"
+                };
+                println!("{key}\t{parent}\t{narrowed}");
+            }
+        }
+        ServiceAccountCommand::Remove { access_key } => {
+            if !access_key.starts_with("SVC")
+                || !access_key.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Err(format!("no service account {access_key}"));
+            }
+            let lock = dir.lock()?;
+            if !lock.remove(&format!("service-accounts/{access_key}.json"))? {
+                return Err(format!("no service account {access_key}"));
+            }
+            lock.bump()?;
+            println!("service account {access_key} removed");
+        }
+    }
     Ok(())
 }

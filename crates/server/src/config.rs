@@ -11,6 +11,8 @@
 //! <config>/users/<name>.json     role, secret, policies, POSIX uid/gid
 //! <config>/policies/<name>.json  a custom policy document, as given
 //! <config>/buckets/<bucket>.json a bucket policy, as given
+//! <config>/service-accounts/<key>.json, <config>/sessions/<key>.json
+//!                                keys acting for a user, narrowed
 //! <config>/generation            a counter, bumped by every change
 //! <config>/lock                  the writers' lock
 //! ```
@@ -64,7 +66,14 @@ impl ConfigDir {
     /// # Errors
     /// It cannot be created.
     pub fn create(&self) -> Result<(), String> {
-        for sub in ["", "users", "policies", "buckets"] {
+        for sub in [
+            "",
+            "users",
+            "policies",
+            "buckets",
+            "service-accounts",
+            "sessions",
+        ] {
             let p = self.path.join(sub);
             fs::DirBuilder::new()
                 .recursive(true)

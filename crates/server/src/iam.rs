@@ -137,9 +137,60 @@ pub struct User {
     pub policies: Vec<Arc<Policy>>,
 }
 
+/// An access key that acts for a user: a service account (long-lived,
+/// `service-accounts/<key>.json`) or an STS session (`sessions/<key>.json`,
+/// with a token), each narrowed by its own policy when it has one.
+#[derive(Debug)]
+pub struct DerivedKey {
+    /// Its secret.
+    pub secret: String,
+    /// The session token (sessions only).
+    pub token: Option<String>,
+    /// The user it acts for.
+    pub parent: String,
+    /// Its own policy: what it may do is what both allow.
+    pub policy: Option<Arc<Policy>>,
+    /// When it stops working (seconds since the epoch).
+    pub expires: Option<u64>,
+}
+
+impl DerivedKey {
+    /// Reads a record (`service-accounts/` or `sessions/`).
+    ///
+    /// # Errors
+    /// A field is missing or its policy does not parse.
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        let policy = match s("policy") {
+            Some(text) => {
+                let mut p = Policy::parse(&text, PolicyKind::Identity).map_err(|e| e.0)?;
+                p.index_actions(sluice_s3::action_names());
+                Some(Arc::new(p))
+            }
+            None => None,
+        };
+        Ok(DerivedKey {
+            secret: s("secret").ok_or("key record without secret")?,
+            token: s("token"),
+            parent: s("parent").ok_or("key record without parent")?,
+            policy,
+            expires: v.get("expires").and_then(Value::as_u64),
+        })
+    }
+
+    fn expired(&self) -> bool {
+        self.expires.is_some_and(|e| e <= now_secs())
+    }
+}
+
+/// The folders of derived keys.
+pub const KEY_FOLDERS: [&str; 2] = ["service-accounts", "sessions"];
+
 /// The cluster's users, as loaded at one generation.
 #[derive(Debug, Default)]
 pub struct Snapshot {
+    /// Service accounts and sessions, by access key.
+    pub derived: HashMap<String, Arc<DerivedKey>>,
     /// The account id users' ARNs carry.
     pub account: String,
     /// By access key.
@@ -248,7 +299,25 @@ impl Snapshot {
                 Err(e) => tracing::warn!(bucket = %bucket, error = %e, "bucket policy not loaded"),
             }
         }
+        let mut derived = HashMap::new();
+        for folder in KEY_FOLDERS {
+            for key in dir.list(folder)? {
+                let Some(v) = dir.read(&format!("{folder}/{key}.json"))? else {
+                    continue;
+                };
+                match DerivedKey::from_json(&v) {
+                    // A key of a user that is gone, or whose time is over,
+                    // works no more.
+                    Ok(d) if users.contains_key(&d.parent) && !d.expired() => {
+                        derived.insert(key, Arc::new(d));
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(key = %key, error = %e, "key not loaded"),
+                }
+            }
+        }
         Ok(Snapshot {
+            derived,
             account,
             users,
             bucket_policies,
@@ -325,6 +394,26 @@ impl Live {
             .unwrap_or_default()
     }
 
+    /// A service account or session written after the last reload (a key
+    /// handed out moments ago must work at once, on every node): read
+    /// from its file, checked against the snapshot's users.
+    pub fn fresh_key(&self, access_key: &str) -> Option<Arc<DerivedKey>> {
+        let ok = access_key.len() <= 64
+            && (access_key.starts_with("SVC") || access_key.starts_with("STS"))
+            && access_key.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !ok {
+            return None;
+        }
+        for folder in KEY_FOLDERS {
+            if let Ok(Some(v)) = self.dir.read(&format!("{folder}/{access_key}.json")) {
+                let d = DerivedKey::from_json(&v).ok()?;
+                let parent_known = self.with(|s| s.users.contains_key(&d.parent));
+                return (parent_known && !d.expired()).then(|| Arc::new(d));
+            }
+        }
+        None
+    }
+
     /// Runs `f` on the snapshot now, from this thread's copy while the
     /// generation has not moved.
     pub fn with<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
@@ -355,15 +444,39 @@ pub struct Secrets(pub Arc<Live>);
 
 impl SecretLookup for Secrets {
     fn secret_key(&self, access_key: &str, session_token: Option<&str>) -> SigResult<String> {
-        if session_token.is_some() {
-            return Err(SigError::InvalidToken);
+        let found = self.0.with(|s| {
+            if let Some(u) = s.users.get(access_key) {
+                return Some(Ok(u.record.secret.clone()));
+            }
+            s.derived.get(access_key).map(|d| Err(Arc::clone(d)))
+        });
+        let derived = match found {
+            Some(Ok(secret)) => {
+                return match session_token {
+                    None => Ok(secret),
+                    Some(_) => Err(SigError::InvalidToken),
+                }
+            }
+            Some(Err(d)) => d,
+            // Made moments ago on this or another node, before the next
+            // reload: read it now.
+            None => self
+                .0
+                .fresh_key(access_key)
+                .ok_or(SigError::InvalidAccessKeyId)?,
+        };
+        if derived.expired() {
+            return Err(SigError::ExpiredToken);
         }
-        self.0.with(|s| {
-            s.users
-                .get(access_key)
-                .map(|u| u.record.secret.clone())
-                .ok_or(SigError::InvalidAccessKeyId)
-        })
+        match (&derived.token, session_token) {
+            (None, None) => Ok(derived.secret.clone()),
+            (Some(t), Some(sent))
+                if sluice_sigv4::constant_time_eq(t.as_bytes(), sent.as_bytes()) =>
+            {
+                Ok(derived.secret.clone())
+            }
+            _ => Err(SigError::InvalidToken),
+        }
     }
 }
 
@@ -446,9 +559,55 @@ impl Authorizer for IamAuthorizer {
                     _ => Err(denied()),
                 };
             };
-            let user = snapshot.users.get(access_key).ok_or_else(denied)?;
+            // A service account or session acts for its user, narrowed.
+            let fresh;
+            let (user, own) = match snapshot.users.get(access_key) {
+                Some(u) => (u, None),
+                None => {
+                    let d = match snapshot.derived.get(access_key) {
+                        Some(d) => d,
+                        None => {
+                            fresh = self.0.fresh_key(access_key).ok_or_else(denied)?;
+                            &fresh
+                        }
+                    };
+                    let parent = snapshot.users.get(&d.parent).ok_or_else(denied)?;
+                    (parent, Some(d))
+                }
+            };
+            if permission.action == "sts:AssumeRole" {
+                // Users (not their sessions or service accounts) may make
+                // sessions narrower than themselves.
+                return if own.is_none() { Ok(()) } else { Err(denied()) };
+            }
+            let narrowing = own.and_then(|d| d.policy.as_deref());
             if user.record.role == Role::Admin {
-                return Ok(());
+                return match narrowing {
+                    None => Ok(()),
+                    Some(p) => {
+                        let keys = Keys {
+                            ctx: context,
+                            user: Some(&user.record.name),
+                        };
+                        let req = Request {
+                            action: permission.action,
+                            resource: &permission.resource,
+                            principal: Principal::User {
+                                arn: &user.arn,
+                                account: &snapshot.account,
+                            },
+                            context: &keys,
+                        };
+                        if sluice_iam::Decision::Allow
+                            .and(p.evaluate(&req))
+                            .is_allowed()
+                        {
+                            Ok(())
+                        } else {
+                            Err(denied())
+                        }
+                    }
+                };
             }
             let keys = Keys {
                 ctx: context,
@@ -465,10 +624,15 @@ impl Authorizer for IamAuthorizer {
             };
             // One account: the user's policies or the bucket's may allow,
             // and a Deny in either wins.
-            let own = evaluate_all(user.policies.iter().map(|p| &**p), &req);
+            let mine = evaluate_all(user.policies.iter().map(|p| &**p), &req);
             let bucket =
                 bucket_policy.map_or(sluice_iam::Decision::NotApplicable, |p| p.evaluate(&req));
-            if own.or(bucket).is_allowed() {
+            let mut decision = mine.or(bucket);
+            // Never the narrower policy alone: both must allow.
+            if let Some(p) = narrowing {
+                decision = decision.and(p.evaluate(&req));
+            }
+            if decision.is_allowed() {
                 Ok(())
             } else {
                 Err(denied())
@@ -519,5 +683,139 @@ impl sluice_s3::BucketPolicyStore for ClusterBucketPolicies {
             .get(bucket)?
             .and_then(|text| parse_bucket_policy(bucket, &text).ok())
             .map(|p| p.allows_anyone()))
+    }
+}
+
+/// Random text from `alphabet`.
+fn random_text(len: usize, alphabet: &[u8]) -> Result<String, String> {
+    let mut bytes = vec![0u8; len];
+    rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())
+        .map_err(|e| e.to_string())?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(alphabet[usize::from(*b) % alphabet.len()]))
+        .collect())
+}
+
+const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// A key made for a user.
+#[derive(Debug, Clone)]
+pub struct IssuedKey {
+    /// Access key id.
+    pub access_key: String,
+    /// Secret.
+    pub secret: String,
+    /// Session token (sessions only).
+    pub token: Option<String>,
+    /// When it stops working (seconds since the epoch).
+    pub expires: Option<u64>,
+}
+
+/// Makes a session (`session`: a token, in `sessions/`) or a service
+/// account (in `service-accounts/`) acting for `parent`, narrowed by
+/// `policy`, for `lifetime` seconds (None: until removed). Expired sessions
+/// are removed while the lock is held.
+///
+/// # Errors
+/// No such user, a policy that does not parse, the directory cannot be
+/// written.
+pub fn issue_key(
+    dir: &ConfigDir,
+    parent: &str,
+    policy: Option<&str>,
+    lifetime: Option<u64>,
+    session: bool,
+) -> Result<IssuedKey, String> {
+    if let Some(text) = policy {
+        Policy::parse(text, PolicyKind::Identity).map_err(|e| format!("invalid policy: {e}"))?;
+    }
+    let lock = dir.lock()?;
+    if dir.read(&format!("users/{parent}.json"))?.is_none() || parent.contains('/') {
+        return Err(format!("no user named {parent}"));
+    }
+    let (prefix, folder) = if session {
+        ("STS", "sessions")
+    } else {
+        ("SVC", "service-accounts")
+    };
+    let access_key = format!("{prefix}{}", random_text(17, KEY_ALPHABET)?);
+    let secret = random_text(40, SECRET_ALPHABET)?;
+    let token = if session {
+        Some(random_text(96, SECRET_ALPHABET)?)
+    } else {
+        None
+    };
+    let expires = lifetime.map(|l| now_secs().saturating_add(l));
+    let mut m = serde_json::Map::new();
+    m.insert("access".into(), access_key.clone().into());
+    m.insert("secret".into(), secret.clone().into());
+    m.insert("parent".into(), parent.into());
+    if let Some(t) = &token {
+        m.insert("token".into(), t.clone().into());
+    }
+    if let Some(p) = policy {
+        m.insert("policy".into(), p.into());
+    }
+    if let Some(e) = expires {
+        m.insert("expires".into(), e.into());
+    }
+    m.insert("created".into(), now_secs().into());
+    lock.write_json(&format!("{folder}/{access_key}.json"), &Value::Object(m))?;
+    if session {
+        for key in dir.list("sessions")? {
+            let stale = dir
+                .read(&format!("sessions/{key}.json"))
+                .ok()
+                .flatten()
+                .and_then(|v| v.get("expires").and_then(Value::as_u64))
+                .is_some_and(|e| e <= now_secs());
+            if stale {
+                let _ = lock.remove(&format!("sessions/{key}.json"));
+            }
+        }
+    }
+    lock.bump()?;
+    Ok(IssuedKey {
+        access_key,
+        secret,
+        token,
+        expires,
+    })
+}
+
+/// STS AssumeRole for the cluster's users.
+#[derive(Debug, Clone)]
+pub struct ClusterSessions(pub Arc<Live>);
+
+impl sluice_s3::SessionIssuer for ClusterSessions {
+    fn assume_role(
+        &self,
+        access_key: &str,
+        duration: u64,
+        policy: Option<&str>,
+        session_name: &str,
+    ) -> Result<sluice_s3::TemporaryCredentials, S3Error> {
+        let (user, account) = self.0.with(|s| {
+            (
+                s.users.get(access_key).map(|u| u.record.name.clone()),
+                s.account.clone(),
+            )
+        });
+        let user = user.ok_or_else(|| S3Error::from(S3ErrorCode::AccessDenied))?;
+        if let Some(text) = policy {
+            Policy::parse(text, PolicyKind::Identity)
+                .map_err(|e| S3Error::new(S3ErrorCode::MalformedPolicyDocument, e.0))?;
+        }
+        let key = issue_key(&self.0.dir, &user, policy, Some(duration), true)
+            .map_err(S3Error::internal)?;
+        Ok(sluice_s3::TemporaryCredentials {
+            access_key: key.access_key,
+            secret_key: key.secret,
+            session_token: key.token.unwrap_or_default(),
+            expiration: UNIX_EPOCH + Duration::from_secs(key.expires.unwrap_or(0)),
+            arn: format!("arn:aws:sts::{account}:assumed-role/{user}/{session_name}"),
+        })
     }
 }

@@ -67,6 +67,20 @@ enum Command {
         #[command(subcommand)]
         cmd: admin::UserCommand,
     },
+    /// Temporary credentials (STS).
+    Sts {
+        #[command(flatten)]
+        at: admin::Where,
+        #[command(subcommand)]
+        cmd: admin::StsCommand,
+    },
+    /// Add, list or remove service accounts.
+    ServiceAccount {
+        #[command(flatten)]
+        at: admin::Where,
+        #[command(subcommand)]
+        cmd: admin::ServiceAccountCommand,
+    },
     /// Print a presigned GET URL of an object.
     Presign {
         #[command(flatten)]
@@ -93,6 +107,8 @@ fn main() -> ExitCode {
         Command::User { at, cmd } => admin::user(cmd, &at),
         Command::Policy { at, cmd } => admin::policy(cmd, &at),
         Command::Presign { at, args } => admin::presign(args, &at),
+        Command::Sts { at, cmd } => admin::sts(cmd, &at),
+        Command::ServiceAccount { at, cmd } => admin::service_account(cmd, &at),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -206,12 +206,17 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             config_dir.clone(),
         ))),
     };
+    let sessions: Option<Arc<dyn sluice_s3::SessionIssuer>> = match &users {
+        Access::Root(_) => None,
+        Access::Cluster(live) => Some(Arc::new(crate::iam::ClusterSessions(Arc::clone(live)))),
+    };
     let config = ServiceConfig {
         region: args.region.clone(),
         domain: args.domain.clone(),
         credentials: secrets,
         authorizer,
         bucket_policies,
+        sessions,
         header_timeout: args.header_timeout,
         idle_timeout: args.idle_timeout,
         send_timeout: args.send_timeout,

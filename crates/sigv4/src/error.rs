@@ -15,6 +15,9 @@ pub enum Error {
     /// The session token is missing, unknown or does not belong to the key.
     #[error("the provided token is malformed or otherwise invalid")]
     InvalidToken,
+    /// Temporary credentials whose time is over.
+    #[error("the provided token has expired")]
+    ExpiredToken,
     /// The Authorization header cannot be parsed or its scope is wrong.
     #[error("the authorization header is malformed; {0}")]
     AuthorizationHeaderMalformed(&'static str),
@@ -70,6 +73,7 @@ impl Error {
             Error::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             Error::InvalidAccessKeyId => "InvalidAccessKeyId",
             Error::InvalidToken => "InvalidToken",
+            Error::ExpiredToken => "ExpiredToken",
             Error::AuthorizationHeaderMalformed(_) => "AuthorizationHeaderMalformed",
             Error::AuthorizationQueryParametersError(_) => "AuthorizationQueryParametersError",
             Error::RequestTimeTooSkewed => "RequestTimeTooSkewed",

@@ -196,6 +196,15 @@ impl Verifier {
         }
     }
 
+    /// Runs `f` with this verifier expecting credential scopes of `service`
+    /// (`sts` for the STS calls a server answers on its S3 endpoint).
+    pub fn with_service<R>(&mut self, service: &str, f: impl FnOnce(&mut Self) -> R) -> R {
+        let kept = std::mem::replace(&mut self.service, service.to_owned());
+        let out = f(self);
+        self.service = kept;
+        out
+    }
+
     /// Verifies a request signed in its `Authorization` header or its query.
     /// `now` is the server's time in seconds since the epoch.
     ///
