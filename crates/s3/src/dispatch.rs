@@ -193,6 +193,33 @@ fn authorize(
     Ok(())
 }
 
+/// [`authenticate`], throttled per source address: an address that failed
+/// too often lately gets 503 SlowDown unverified, and each wrong key or
+/// signature counts.
+fn authenticate_counted(
+    ctx: &ThreadContext<impl Storage>,
+    req: &Request,
+    service: &str,
+    headers: &[(String, Vec<u8>)],
+    peer: Option<SocketAddr>,
+) -> Result<Verified, S3Error> {
+    let ip = peer.map(|p| p.ip());
+    if ctx.auth_throttled(ip) {
+        return Err(S3Error::new(
+            S3ErrorCode::SlowDown,
+            "Please reduce your request rate: too many failed authentications from your address.",
+        ));
+    }
+    authenticate(ctx, req, service, headers).inspect_err(|e| {
+        if matches!(
+            e.code,
+            S3ErrorCode::SignatureDoesNotMatch | S3ErrorCode::InvalidAccessKeyId
+        ) {
+            ctx.auth_failed(ip);
+        }
+    })
+}
+
 /// STS AssumeRole as SDKs send it: signed for `sts` over the SHA-256 of a
 /// form body that no `x-amz-content-sha256` header carries. The form (at
 /// most a document's size) is read first, its hash given to the verifier
@@ -211,26 +238,10 @@ async fn assume_role<B: Storage>(
 ) -> Result<Response<B::Reader>, Fail> {
     let body = read_document(ctx, req, None, decoder, input, BodyChecksum::Named).await?;
     let done = |e: S3Error| (e, true);
-    let ip = peer.map(|p| p.ip());
-    if ctx.auth_throttled(ip) {
-        return Err(done(S3Error::new(
-            S3ErrorCode::SlowDown,
-            "Please reduce your request rate: too many failed authentications from your address.",
-        )));
-    }
     let hash = sluice_sigv4::sha256_hex(&body);
     let mut headers = req.headers.clone();
     headers.push(("x-amz-content-sha256".into(), hash.to_vec()));
-    let verified = authenticate(ctx, req, "sts", &headers)
-        .inspect_err(|e| {
-            if matches!(
-                e.code,
-                S3ErrorCode::SignatureDoesNotMatch | S3ErrorCode::InvalidAccessKeyId
-            ) {
-                ctx.auth_failed(ip);
-            }
-        })
-        .map_err(done)?;
+    let verified = authenticate_counted(ctx, req, "sts", &headers, peer).map_err(done)?;
     if verified.payload.is_streaming() {
         return Err(done(S3Error::new(
             S3ErrorCode::InvalidRequest,
@@ -307,28 +318,13 @@ async fn run<B: Storage>(
     let verified = if anonymous {
         None
     } else {
-        let ip = peer.map(|p| p.ip());
-        if ctx.auth_throttled(ip) {
-            return Err(early(S3Error::new(
-                S3ErrorCode::SlowDown,
-                "Please reduce your request rate: too many failed authentications from your address.",
-            )));
-        }
         if r.op == Op::AssumeRole && req.header("x-amz-content-sha256").is_none() {
             return assume_role(ctx, req, r, identity, peer, decoder, input, id).await;
         }
         // STS calls are signed for the `sts` service.
         let service = if r.op == Op::AssumeRole { "sts" } else { "s3" };
-        let verified = authenticate(ctx, req, service, &req.headers)
-            .inspect_err(|e| {
-                if matches!(
-                    e.code,
-                    S3ErrorCode::SignatureDoesNotMatch | S3ErrorCode::InvalidAccessKeyId
-                ) {
-                    ctx.auth_failed(ip);
-                }
-            })
-            .map_err(early)?;
+        let verified =
+            authenticate_counted(ctx, req, service, &req.headers, peer).map_err(early)?;
         *identity = Identity::Key {
             access_key: verified.access_key.clone(),
             session_token: verified.session_token.clone(),

@@ -183,19 +183,12 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn random_text(len: usize, alphabet: &[u8]) -> Result<String, String> {
-    let mut bytes = vec![0u8; len];
-    rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())
-        .map_err(|e| e.to_string())?;
-    Ok(bytes
-        .iter()
-        .map(|b| char::from(alphabet[usize::from(*b) % alphabet.len()]))
-        .collect())
-}
+use crate::iam::random_text;
 
-/// IAM's user name rules.
-fn check_user_name(name: &str) -> Result<(), String> {
-    let ok = (1..=64).contains(&name.len())
+/// IAM's name rules: 1 to `max` of A-Z a-z 0-9 + = , . @ _ - (which also
+/// keeps names safe as file names in the config directory).
+fn check_name(what: &str, name: &str, max: usize) -> Result<(), String> {
+    let ok = (1..=max).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
@@ -203,23 +196,17 @@ fn check_user_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "invalid user name {name:?}: 1 to 64 of A-Z a-z 0-9 + = , . @ _ -"
+            "invalid {what} name {name:?}: 1 to {max} of A-Z a-z 0-9 + = , . @ _ -"
         ))
     }
+}
+
+fn check_user_name(name: &str) -> Result<(), String> {
+    check_name("user", name, 64)
 }
 
 fn check_policy_name(name: &str) -> Result<(), String> {
-    let ok = (1..=128).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid policy name {name:?}: 1 to 128 of A-Z a-z 0-9 + = , . @ _ -"
-        ))
-    }
+    check_name("policy", name, 128)
 }
 
 /// A password: 8 to 128 characters, no control characters, no surrounding

@@ -581,33 +581,8 @@ impl Authorizer for IamAuthorizer {
                 return if own.is_none() { Ok(()) } else { Err(denied()) };
             }
             let narrowing = own.and_then(|d| d.policy.as_deref());
-            if user.record.role == Role::Admin {
-                return match narrowing {
-                    None => Ok(()),
-                    Some(p) => {
-                        let keys = Keys {
-                            ctx: context,
-                            user: Some(&user.record.name),
-                        };
-                        let req = Request {
-                            action: permission.action,
-                            resource: &permission.resource,
-                            principal: Principal::User {
-                                arn: &user.arn,
-                                account: &snapshot.account,
-                            },
-                            context: &keys,
-                        };
-                        if sluice_iam::Decision::Allow
-                            .and(p.evaluate(&req))
-                            .is_allowed()
-                        {
-                            Ok(())
-                        } else {
-                            Err(denied())
-                        }
-                    }
-                };
+            if user.record.role == Role::Admin && narrowing.is_none() {
+                return Ok(());
             }
             let keys = Keys {
                 ctx: context,
@@ -622,12 +597,17 @@ impl Authorizer for IamAuthorizer {
                 },
                 context: &keys,
             };
-            // One account: the user's policies or the bucket's may allow,
-            // and a Deny in either wins.
-            let mine = evaluate_all(user.policies.iter().map(|p| &**p), &req);
-            let bucket =
-                bucket_policy.map_or(sluice_iam::Decision::NotApplicable, |p| p.evaluate(&req));
-            let mut decision = mine.or(bucket);
+            let mut decision = if user.record.role == Role::Admin {
+                // Everything, bucket policies aside.
+                sluice_iam::Decision::Allow
+            } else {
+                // One account: the user's policies or the bucket's may
+                // allow, and a Deny in either wins.
+                let mine = evaluate_all(user.policies.iter().map(|p| &**p), &req);
+                let bucket =
+                    bucket_policy.map_or(sluice_iam::Decision::NotApplicable, |p| p.evaluate(&req));
+                mine.or(bucket)
+            };
             // Never the narrower policy alone: both must allow.
             if let Some(p) = narrowing {
                 decision = decision.and(p.evaluate(&req));
@@ -687,7 +667,7 @@ impl sluice_s3::BucketPolicyStore for ClusterBucketPolicies {
 }
 
 /// Random text from `alphabet`.
-fn random_text(len: usize, alphabet: &[u8]) -> Result<String, String> {
+pub(crate) fn random_text(len: usize, alphabet: &[u8]) -> Result<String, String> {
     let mut bytes = vec![0u8; len];
     rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())
         .map_err(|e| e.to_string())?;
