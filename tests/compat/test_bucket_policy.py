@@ -140,3 +140,36 @@ def test_a_deleted_buckets_policy_does_not_outlive_it(cluster):
 
 
 
+
+
+def test_public_access_block(cluster):
+    """S3 User Guide, "Blocking public access": BlockPublicPolicy refuses
+    public bucket policies; RestrictPublicBuckets keeps what a public
+    policy grants to the account's users."""
+    c = cluster
+    c.add_user("ana", "password-ana")
+    endpoint = c.serve()
+    admin = client(endpoint, *c.admin)
+    admin.create_bucket(Bucket="site")
+    admin.put_object(Bucket="site", Key="index.html", Body=b"<h1>hi</h1>")
+    assert code(lambda: admin.get_public_access_block(Bucket="site")) == "NoSuchPublicAccessBlockConfiguration"
+    public = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::site/*"}]})
+    block = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+             "RestrictPublicBuckets": False}
+    admin.put_public_access_block(Bucket="site", PublicAccessBlockConfiguration=block)
+    assert admin.get_public_access_block(Bucket="site")["PublicAccessBlockConfiguration"] == block
+    assert code(lambda: admin.put_bucket_policy(Bucket="site", Policy=public)) == "AccessDenied"
+    assert "PublicAccessBlock" in c.run("bucket", "policy", "set", "site", "download", ok=False).stderr
+    assert code(lambda: admin.get_bucket_policy(Bucket="site")) == "NoSuchBucketPolicy"
+    admin.delete_public_access_block(Bucket="site")
+    admin.put_bucket_policy(Bucket="site", Policy=public)
+    assert eventually(lambda: anonymous(endpoint, "GET", "/site/index.html")[0] == 200)
+    ana = client(endpoint, "ana", "password-ana")
+    assert eventually(lambda: code(lambda: ana.get_object(Bucket="site", Key="index.html")) == "ok")
+    admin.put_public_access_block(Bucket="site", PublicAccessBlockConfiguration=dict(
+        block, BlockPublicPolicy=False, RestrictPublicBuckets=True))
+    assert eventually(lambda: anonymous(endpoint, "GET", "/site/index.html")[0] == 403)
+    assert code(lambda: ana.get_object(Bucket="site", Key="index.html")) == "ok"
+    admin.delete_public_access_block(Bucket="site")
+    assert eventually(lambda: anonymous(endpoint, "GET", "/site/index.html")[0] == 200)

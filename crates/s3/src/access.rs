@@ -176,6 +176,22 @@ const ACTIONS: &[(Op, &str, Target)] = &[
         "s3:GetBucketPolicyStatus",
         Target::Bucket,
     ),
+    (
+        Op::PutPublicAccessBlock,
+        "s3:PutBucketPublicAccessBlock",
+        Target::Bucket,
+    ),
+    (
+        Op::GetPublicAccessBlock,
+        "s3:GetBucketPublicAccessBlock",
+        Target::Bucket,
+    ),
+    // As S3 has it: deleting is the Put action.
+    (
+        Op::DeletePublicAccessBlock,
+        "s3:PutBucketPublicAccessBlock",
+        Target::Bucket,
+    ),
     (Op::GetBucketTagging, "s3:GetBucketTagging", Target::Bucket),
     (Op::PutBucketTagging, "s3:PutBucketTagging", Target::Bucket),
     (

@@ -49,6 +49,37 @@ pub trait BucketPolicyStore: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// The store cannot be read.
     fn is_public(&self, bucket: &str) -> Result<Option<bool>, crate::S3Error>;
+    /// The bucket's PublicAccessBlock settings, None without any.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn public_access_block(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<PublicAccessBlock>, crate::S3Error>;
+    /// Sets (Some) or removes (None) the bucket's PublicAccessBlock.
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    fn set_public_access_block(
+        &self,
+        bucket: &str,
+        block: Option<PublicAccessBlock>,
+    ) -> Result<(), crate::S3Error>;
+}
+
+/// A bucket's PublicAccessBlock configuration (S3's four switches; ACLs
+/// are disabled in sluice, so the ACL two change nothing but are kept).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublicAccessBlock {
+    /// Refuse requests that set public ACLs.
+    pub block_public_acls: bool,
+    /// Ignore public ACLs.
+    pub ignore_public_acls: bool,
+    /// Refuse bucket policies that grant public access.
+    pub block_public_policy: bool,
+    /// With a public policy, only the account's users get what it grants.
+    pub restrict_public_buckets: bool,
 }
 
 /// Temporary credentials issued by STS AssumeRole.

@@ -443,11 +443,15 @@ async fn run<B: Storage>(
             // A bucket made again later with this name starts without it.
             if let Some(p) = &ctx.config.bucket_policies {
                 p.delete(bucket)?;
+                p.set_public_access_block(bucket, None)?;
             }
             Ok(answer)
         }),
         Op::AssumeRole => ops::sts::assume_role(ctx, identity, &body, id),
         Op::PutBucketPolicy => ops::policy::put(ctx, bucket, &body),
+        Op::PutPublicAccessBlock => ops::policy::put_public_access_block(ctx, bucket, &body),
+        Op::GetPublicAccessBlock => ops::policy::get_public_access_block(ctx, bucket),
+        Op::DeletePublicAccessBlock => ops::policy::delete_public_access_block(ctx, bucket),
         Op::GetBucketPolicy => ops::policy::get(ctx, bucket),
         Op::DeleteBucketPolicy => ops::policy::delete(ctx, bucket),
         Op::GetBucketPolicyStatus => ops::policy::status(ctx, bucket),

@@ -54,6 +54,7 @@ error_codes! {
     MetadataTooLarge = 400, "Your metadata headers exceed the maximum allowed metadata size.";
     MalformedPolicy = 400, "Policies must be valid JSON and the first byte must be '{'";
     NoSuchBucketPolicy = 404, "The bucket policy does not exist";
+    NoSuchPublicAccessBlockConfiguration = 404, "The public access block configuration was not found";
     EntityTooSmall = 400, "Your proposed upload is smaller than the minimum allowed object size.";
     /// The key is a directory holding other objects (sluice on POSIX; versitygw's code).
     ExistingObjectIsDirectory = 409, "The key is an existing directory that holds other objects.";

@@ -58,7 +58,7 @@ pub use access::{action_names, arn, Authorizer, ConditionContext, Identity, Perm
 pub use bytes::{BytesReader, BytesWriter, Publish};
 pub use conn::{serve, serve_connection};
 pub use context::{
-    BucketPolicyStore, Credentials, SecretStore, ServiceConfig, SessionIssuer,
+    BucketPolicyStore, Credentials, PublicAccessBlock, SecretStore, ServiceConfig, SessionIssuer,
     TemporaryCredentials, ThreadContext,
 };
 pub use error::{S3Error, S3ErrorCode};

@@ -85,6 +85,12 @@ pub enum Op {
     DeleteBucketPolicy,
     /// GET /bucket?policyStatus
     GetBucketPolicyStatus,
+    /// PUT /bucket?publicAccessBlock
+    PutPublicAccessBlock,
+    /// GET /bucket?publicAccessBlock
+    GetPublicAccessBlock,
+    /// DELETE /bucket?publicAccessBlock
+    DeletePublicAccessBlock,
     /// POST / with `Action=AssumeRole` (STS)
     AssumeRole,
     /// GET /bucket?tagging
@@ -142,6 +148,9 @@ impl Op {
             Op::DeleteBucketPolicy => "DeleteBucketPolicy",
             Op::GetBucketPolicyStatus => "GetBucketPolicyStatus",
             Op::AssumeRole => "AssumeRole",
+            Op::PutPublicAccessBlock => "PutPublicAccessBlock",
+            Op::GetPublicAccessBlock => "GetPublicAccessBlock",
+            Op::DeletePublicAccessBlock => "DeletePublicAccessBlock",
             Op::GetBucketTagging => "GetBucketTagging",
             Op::PutBucketTagging => "PutBucketTagging",
             Op::DeleteBucketTagging => "DeleteBucketTagging",
@@ -204,6 +213,9 @@ pub const ALL_OPS: &[Op] = &[
     Op::DeleteBucketPolicy,
     Op::GetBucketPolicyStatus,
     Op::AssumeRole,
+    Op::PutPublicAccessBlock,
+    Op::GetPublicAccessBlock,
+    Op::DeletePublicAccessBlock,
 ];
 
 /// A routed request.
@@ -246,7 +258,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "torrent",
     "accelerate",
     "requestPayment",
-    "publicAccessBlock",
     "analytics",
     "inventory",
     "metrics",
@@ -323,6 +334,9 @@ pub fn route(
         (Method::Delete, true) if has("ownershipControls") => {
             Some(Op::DeleteBucketOwnershipControls)
         }
+        (Method::Get, true) if has("publicAccessBlock") => Some(Op::GetPublicAccessBlock),
+        (Method::Put, true) if has("publicAccessBlock") => Some(Op::PutPublicAccessBlock),
+        (Method::Delete, true) if has("publicAccessBlock") => Some(Op::DeletePublicAccessBlock),
         (Method::Get, true) if has("policyStatus") => Some(Op::GetBucketPolicyStatus),
         (Method::Get, true) if has("policy") => Some(Op::GetBucketPolicy),
         (Method::Put, true) if has("policy") => Some(Op::PutBucketPolicy),
@@ -340,7 +354,16 @@ pub fn route(
             query,
         });
     }
-    if has("acl") || has("ownershipControls") || has("policy") || has("policyStatus") {
+    if [
+        "acl",
+        "ownershipControls",
+        "policy",
+        "policyStatus",
+        "publicAccessBlock",
+    ]
+    .iter()
+    .any(|s| has(s))
+    {
         return Err(S3Error::new(
             S3ErrorCode::MethodNotAllowed,
             "The specified method is not allowed against this resource.",

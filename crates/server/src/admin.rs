@@ -691,8 +691,10 @@ pub fn bucket(cmd: BucketCommand, w: &Where) -> Result<(), String> {
                 Err(e) => return Err(format!("cannot delete bucket {name}: {e}")),
             }
             use sluice_s3::BucketPolicyStore as _;
-            crate::iam::ClusterBucketPolicies(dir.clone())
-                .delete(&name)
+            let policies = crate::iam::ClusterBucketPolicies(dir.clone());
+            policies.delete(&name).map_err(|e| e.message.into_owned())?;
+            policies
+                .set_public_access_block(&name, None)
                 .map_err(|e| e.message.into_owned())?;
             println!("bucket {name} deleted");
         }

@@ -71,6 +71,7 @@ impl ConfigDir {
             "users",
             "policies",
             "buckets",
+            "public-access-blocks",
             "service-accounts",
             "sessions",
         ] {

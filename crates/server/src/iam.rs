@@ -197,6 +197,8 @@ pub struct Snapshot {
     pub users: HashMap<String, Arc<User>>,
     /// Bucket policies, by bucket.
     pub bucket_policies: HashMap<String, Arc<Policy>>,
+    /// PublicAccessBlock settings, by bucket.
+    pub public_access_blocks: HashMap<String, sluice_s3::PublicAccessBlock>,
 }
 
 /// Parses and checks a bucket policy for `bucket`: a resource policy whose
@@ -299,6 +301,12 @@ impl Snapshot {
                 Err(e) => tracing::warn!(bucket = %bucket, error = %e, "bucket policy not loaded"),
             }
         }
+        let mut public_access_blocks = HashMap::new();
+        for bucket in dir.list("public-access-blocks")? {
+            if let Some(v) = dir.read(&format!("public-access-blocks/{bucket}.json"))? {
+                public_access_blocks.insert(bucket, pab_from_json(&v));
+            }
+        }
         let mut derived = HashMap::new();
         for folder in KEY_FOLDERS {
             for key in dir.list(folder)? {
@@ -317,6 +325,7 @@ impl Snapshot {
             }
         }
         Ok(Snapshot {
+            public_access_blocks,
             derived,
             account,
             users,
@@ -542,7 +551,18 @@ impl Authorizer for IamAuthorizer {
                 .strip_prefix("arn:aws:s3:::")
                 .and_then(|r| r.split('/').next())
                 .and_then(|b| snapshot.bucket_policies.get(b));
+            let restricted = permission
+                .resource
+                .strip_prefix("arn:aws:s3:::")
+                .and_then(|r| r.split('/').next())
+                .and_then(|b| snapshot.public_access_blocks.get(b))
+                .is_some_and(|p| p.restrict_public_buckets);
             let Identity::Key { access_key, .. } = identity else {
+                // RestrictPublicBuckets: a public policy gives the
+                // account's users what it grants, and no one else.
+                if restricted && bucket_policy.is_some_and(|p| p.allows_anyone()) {
+                    return Err(denied());
+                }
                 // Anonymous: what a bucket policy grants everyone, only.
                 let keys = Keys {
                     ctx: context,
@@ -639,9 +659,18 @@ impl sluice_s3::BucketPolicyStore for ClusterBucketPolicies {
     }
 
     fn put(&self, bucket: &str, document: &str) -> Result<(), S3Error> {
-        parse_bucket_policy(bucket, document)
+        let policy = parse_bucket_policy(bucket, document)
             .map_err(|e| S3Error::new(S3ErrorCode::MalformedPolicy, e))?;
         let lock = self.0.lock().map_err(internal)?;
+        let blocked = self
+            .public_access_block(bucket)?
+            .is_some_and(|b| b.block_public_policy);
+        if blocked && policy.allows_anyone() {
+            return Err(S3Error::new(
+                S3ErrorCode::AccessDenied,
+                "The bucket's PublicAccessBlock (BlockPublicPolicy) refuses public policies",
+            ));
+        }
         lock.write(&format!("buckets/{bucket}.json"), document.as_bytes())
             .map_err(internal)?;
         lock.bump().map_err(internal)
@@ -653,6 +682,43 @@ impl sluice_s3::BucketPolicyStore for ClusterBucketPolicies {
             .remove(&format!("buckets/{bucket}.json"))
             .map_err(internal)?
         {
+            lock.bump().map_err(internal)?;
+        }
+        Ok(())
+    }
+
+    fn public_access_block(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<sluice_s3::PublicAccessBlock>, S3Error> {
+        Ok(self
+            .0
+            .read(&format!("public-access-blocks/{bucket}.json"))
+            .map_err(internal)?
+            .map(|v| pab_from_json(&v)))
+    }
+
+    fn set_public_access_block(
+        &self,
+        bucket: &str,
+        block: Option<sluice_s3::PublicAccessBlock>,
+    ) -> Result<(), S3Error> {
+        let rel = format!("public-access-blocks/{bucket}.json");
+        let lock = self.0.lock().map_err(internal)?;
+        let changed = match block {
+            Some(b) => {
+                let v = serde_json::json!({
+                    "BlockPublicAcls": b.block_public_acls,
+                    "IgnorePublicAcls": b.ignore_public_acls,
+                    "BlockPublicPolicy": b.block_public_policy,
+                    "RestrictPublicBuckets": b.restrict_public_buckets,
+                });
+                lock.write_json(&rel, &v).map_err(internal)?;
+                true
+            }
+            None => lock.remove(&rel).map_err(internal)?,
+        };
+        if changed {
             lock.bump().map_err(internal)?;
         }
         Ok(())
@@ -797,5 +863,15 @@ impl sluice_s3::SessionIssuer for ClusterSessions {
             expiration: UNIX_EPOCH + Duration::from_secs(key.expires.unwrap_or(0)),
             arn: format!("arn:aws:sts::{account}:assumed-role/{user}/{session_name}"),
         })
+    }
+}
+
+fn pab_from_json(v: &Value) -> sluice_s3::PublicAccessBlock {
+    let f = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+    sluice_s3::PublicAccessBlock {
+        block_public_acls: f("BlockPublicAcls"),
+        ignore_public_acls: f("IgnorePublicAcls"),
+        block_public_policy: f("BlockPublicPolicy"),
+        restrict_public_buckets: f("RestrictPublicBuckets"),
     }
 }

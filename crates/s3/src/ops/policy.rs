@@ -69,3 +69,89 @@ pub(crate) fn status(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<
         .close("PolicyStatus");
     Ok(xml_response(200, x.finish()))
 }
+
+const PAB_FIELDS: [&str; 4] = [
+    "BlockPublicAcls",
+    "IgnorePublicAcls",
+    "BlockPublicPolicy",
+    "RestrictPublicBuckets",
+];
+
+pub(crate) fn put_public_access_block(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+    body: &[u8],
+) -> Result<Response, S3Error> {
+    let store = policies(ctx)?;
+    ctx.store.head_bucket(bucket)?;
+    let doc = crate::document::Element::parse(body)?;
+    if doc.name != "PublicAccessBlockConfiguration" {
+        return Err(S3ErrorCode::MalformedXML.into());
+    }
+    let mut flags = [false; 4];
+    for c in doc.children() {
+        let i = PAB_FIELDS
+            .iter()
+            .position(|f| *f == c.name)
+            .ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML))?;
+        flags[i] = match c.text().trim() {
+            "true" | "TRUE" | "True" => true,
+            "false" | "FALSE" | "False" => false,
+            _ => return Err(S3ErrorCode::MalformedXML.into()),
+        };
+    }
+    let [block_public_acls, ignore_public_acls, block_public_policy, restrict_public_buckets] =
+        flags;
+    store.set_public_access_block(
+        bucket,
+        Some(crate::context::PublicAccessBlock {
+            block_public_acls,
+            ignore_public_acls,
+            block_public_policy,
+            restrict_public_buckets,
+        }),
+    )?;
+    Ok(Response {
+        status: 200,
+        headers: Vec::new(),
+        body: Body::Empty,
+    })
+}
+
+pub(crate) fn get_public_access_block(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+) -> Result<Response, S3Error> {
+    let store = policies(ctx)?;
+    ctx.store.head_bucket(bucket)?;
+    let b = store
+        .public_access_block(bucket)?
+        .ok_or_else(|| S3Error::from(S3ErrorCode::NoSuchPublicAccessBlockConfiguration))?;
+    let values = [
+        b.block_public_acls,
+        b.ignore_public_acls,
+        b.block_public_policy,
+        b.restrict_public_buckets,
+    ];
+    let mut x = Xml::new();
+    x.root("PublicAccessBlockConfiguration");
+    for (name, on) in PAB_FIELDS.iter().zip(values) {
+        x.leaf(name, if on { "true" } else { "false" });
+    }
+    x.close("PublicAccessBlockConfiguration");
+    Ok(xml_response(200, x.finish()))
+}
+
+pub(crate) fn delete_public_access_block(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+) -> Result<Response, S3Error> {
+    let store = policies(ctx)?;
+    ctx.store.head_bucket(bucket)?;
+    store.set_public_access_block(bucket, None)?;
+    Ok(Response {
+        status: 204,
+        headers: Vec::new(),
+        body: Body::Empty,
+    })
+}
