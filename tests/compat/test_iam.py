@@ -406,3 +406,38 @@ def test_sluice_presign_prints_a_url_of_the_users_rights(cluster):
     assert e.value.code == 403
     assert "7 days" in c.run("presign", "s3://media/x", "--expires", "8d", ok=False).stderr
     assert "s3://BUCKET/KEY" in c.run("presign", "media/x", ok=False).stderr
+
+
+def test_tag_conditions(cluster, tmp_path):
+    """s3:RequestObjectTag/<key>, s3:RequestObjectTagKeys (from
+    x-amz-tagging) and s3:ExistingObjectTag/<key> (the object's tags, read
+    only when a policy asks), as the S3 User Guide's tag-based access
+    examples use them; tag keys keep their case."""
+    c = cluster
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:PutObject", "s3:PutObjectTagging"], "Resource": "arn:aws:s3:::teams/*",
+         "Condition": {"StringEquals": {"s3:RequestObjectTag/Team": "blue"},
+                       "ForAllValues:StringEquals": {"s3:RequestObjectTagKeys": ["Team", "Owner"]}}},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::teams/*",
+         "Condition": {"StringEquals": {"s3:ExistingObjectTag/Team": "blue"}}},
+    ]}
+    (tmp_path / "tags.json").write_text(json.dumps(policy))
+    c.run("policy", "add", "blue-team", str(tmp_path / "tags.json"))
+    c.add_user("blue", "blue-password")
+    c.run("policy", "attach", "blue-team", "blue")
+    endpoint = c.serve()
+    admin = client(endpoint, *c.admin)
+    admin.create_bucket(Bucket="teams")
+    admin.put_object(Bucket="teams", Key="red-doc", Body=b"red", Tagging="Team=red")
+    admin.put_object(Bucket="teams", Key="untagged", Body=b"none")
+    s3 = client(endpoint, "blue", "blue-password")
+    assert code(lambda: s3.put_object(Bucket="teams", Key="mine", Body=b"b", Tagging="Team=blue")) == "ok"
+    assert code(lambda: s3.put_object(Bucket="teams", Key="x", Body=b"b", Tagging="Team=blue&Owner=ana")) == "ok"
+    assert code(lambda: s3.put_object(Bucket="teams", Key="x", Body=b"b", Tagging="team=blue")) == "AccessDenied"
+    assert code(lambda: s3.put_object(Bucket="teams", Key="x", Body=b"b", Tagging="Team=red")) == "AccessDenied"
+    assert code(lambda: s3.put_object(Bucket="teams", Key="x", Body=b"b", Tagging="Team=blue&Cost=1")) == \
+        "AccessDenied"
+    assert code(lambda: s3.put_object(Bucket="teams", Key="x", Body=b"b")) == "AccessDenied"
+    assert s3.get_object(Bucket="teams", Key="mine")["Body"].read() == b"b"
+    assert code(lambda: s3.get_object(Bucket="teams", Key="red-doc")) == "AccessDenied"
+    assert code(lambda: s3.get_object(Bucket="teams", Key="untagged")) == "AccessDenied"

@@ -236,7 +236,7 @@ pub(crate) fn parse(element: &Value, variables: bool) -> Result<Vec<Condition>> 
                 ),
             };
             out.push(Condition {
-                key: key.to_ascii_lowercase(),
+                key: lower_key(key),
                 quantifier,
                 if_exists,
                 negated,
@@ -245,6 +245,16 @@ pub(crate) fn parse(element: &Value, variables: bool) -> Result<Vec<Condition>> 
         }
     }
     Ok(out)
+}
+
+/// A condition key as asked of the context: its name in lowercase (IAM's
+/// keys are case-insensitive), what follows a `/` as written (the tag key
+/// of `s3:ExistingObjectTag/Team` is case-sensitive).
+fn lower_key(key: &str) -> String {
+    match key.split_once('/') {
+        Some((name, rest)) => format!("{}/{rest}", name.to_ascii_lowercase()),
+        None => key.to_ascii_lowercase(),
+    }
 }
 
 /// `service:name`, with a name that may hold `/` (`s3:ExistingObjectTag/team`).

@@ -3,8 +3,9 @@
 use std::borrow::Cow;
 
 /// The values of a request's condition keys. Keys are asked for in
-/// lowercase (`aws:sourceip`, `s3:prefix`, `s3:existingobjecttag/team`):
-/// IAM condition keys are case-insensitive.
+/// lowercase (`aws:sourceip`, `s3:prefix`): IAM condition keys are
+/// case-insensitive; what follows a `/` keeps its case
+/// (`s3:existingobjecttag/Team`: tag keys are case-sensitive).
 pub trait Context {
     /// The key's value, None when the request has none.
     fn value(&self, key: &str) -> Option<Cow<'_, str>>;

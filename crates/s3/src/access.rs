@@ -35,6 +35,17 @@ impl Identity {
     }
 }
 
+/// The tags of the object a request names, read only when a policy asks
+/// (`s3:ExistingObjectTag/<key>`): `key=value&...` as stored, None without.
+#[derive(Clone, Copy)]
+pub struct ExistingTags<'a>(pub &'a dyn Fn() -> Option<String>);
+
+impl std::fmt::Debug for ExistingTags<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExistingTags(..)")
+    }
+}
+
 /// The condition keys a policy may test, with their IAM names. Borrowed
 /// from the request: building it costs nothing per request.
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,8 +61,11 @@ pub struct ConditionContext<'a> {
     /// `s3:max-keys` (ListBucket).
     pub max_keys: Option<&'a str>,
     /// The request's headers as received (`s3:x-amz-*` keys read them;
-    /// match names case-insensitively).
+    /// match names case-insensitively; `x-amz-tagging` gives
+    /// `s3:RequestObjectTag/<key>` and `s3:RequestObjectTagKeys`).
     pub headers: &'a [(String, Vec<u8>)],
+    /// The existing object's tags, for `s3:ExistingObjectTag/<key>`.
+    pub existing_object_tags: Option<ExistingTags<'a>>,
 }
 
 /// One permission a request needs.
@@ -300,6 +314,7 @@ pub(crate) fn context<'a>(
         delimiter: route.param("delimiter"),
         max_keys: route.param("max-keys"),
         headers: &req.headers,
+        existing_object_tags: None,
     }
 }
 

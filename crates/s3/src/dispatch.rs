@@ -184,7 +184,18 @@ fn authorize(
     identity: &Identity,
     peer: Option<SocketAddr>,
 ) -> Result<(), S3Error> {
-    let context = crate::access::context(r, req, peer.map(|p| p.ip()));
+    let mut context = crate::access::context(r, req, peer.map(|p| p.ip()));
+    let (bucket, key) = (r.bucket.as_deref(), r.key.as_deref());
+    let existing = || {
+        let (b, k) = (bucket?, key?);
+        let info = ctx.store.head_object(b, k).ok()?;
+        info.meta
+            .header(crate::ops::tagging::TAGGING)
+            .map(str::to_owned)
+    };
+    if key.is_some() {
+        context.existing_object_tags = Some(crate::access::ExistingTags(&existing));
+    }
     for permission in crate::access::permissions(r, req) {
         ctx.config
             .authorizer

@@ -54,7 +54,9 @@ mod xml;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use access::{action_names, arn, Authorizer, ConditionContext, Identity, Permission, RootOnly};
+pub use access::{
+    action_names, arn, Authorizer, ConditionContext, ExistingTags, Identity, Permission, RootOnly,
+};
 pub use bytes::{BytesReader, BytesWriter, Publish};
 pub use conn::{serve, serve_connection};
 pub use context::{
@@ -64,6 +66,7 @@ pub use context::{
 pub use error::{S3Error, S3ErrorCode};
 pub use memory::{MemoryPartWriter, MemoryStorage};
 pub use observe::{Observer, RequestEvent, Unobserved};
+pub use ops::tagging::tag_pairs;
 pub use request::Stream;
 pub use route::{route, Op, Route, ALL_OPS};
 pub use storage::{BodyWrite, HeaderUpdate, NoParts, ObjectRead, ObjectWrite, PartWrite, Storage};

@@ -522,6 +522,20 @@ impl sluice_iam::Context for Keys<'_> {
             "s3:delimiter" => Cow::Borrowed(c.delimiter?),
             "s3:max-keys" => Cow::Borrowed(c.max_keys?),
             k => {
+                if let Some(tag) = k.strip_prefix("s3:requestobjecttag/") {
+                    return self
+                        .request_tags()
+                        .into_iter()
+                        .find(|(t, _)| t == tag)
+                        .map(|(_, v)| Cow::Owned(v));
+                }
+                if let Some(tag) = k.strip_prefix("s3:existingobjecttag/") {
+                    let stored = (c.existing_object_tags?.0)()?;
+                    return sluice_s3::tag_pairs(&stored)
+                        .into_iter()
+                        .find(|(t, _)| t == tag)
+                        .map(|(_, v)| Cow::Owned(v));
+                }
                 let header = k.strip_prefix("s3:").filter(|h| h.starts_with("x-amz-"))?;
                 let (_, v) = c
                     .headers
@@ -530,6 +544,29 @@ impl sluice_iam::Context for Keys<'_> {
                 String::from_utf8_lossy(v)
             }
         })
+    }
+
+    fn values(&self, key: &str) -> Vec<Cow<'_, str>> {
+        if key == "s3:requestobjecttagkeys" {
+            return self
+                .request_tags()
+                .into_iter()
+                .map(|(k, _)| Cow::Owned(k))
+                .collect();
+        }
+        self.value(key).into_iter().collect()
+    }
+}
+
+impl Keys<'_> {
+    /// The tags an `x-amz-tagging` header sets.
+    fn request_tags(&self) -> Vec<(String, String)> {
+        self.ctx
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("x-amz-tagging"))
+            .map(|(_, v)| sluice_s3::tag_pairs(&String::from_utf8_lossy(v)))
+            .unwrap_or_default()
     }
 }
 

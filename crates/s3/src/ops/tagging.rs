@@ -70,7 +70,9 @@ fn tags_from_xml(body: &[u8], max: usize) -> Result<String, S3Error> {
 }
 
 /// Decodes the stored form into (key, value) pairs.
-pub(crate) fn tag_pairs(stored: &str) -> Vec<(String, String)> {
+/// The tags of `key=value&...` (as stored, and as `x-amz-tagging` sends
+/// them), decoded.
+pub fn tag_pairs(stored: &str) -> Vec<(String, String)> {
     query_pairs(stored)
         .filter_map(|(k, v)| {
             Some((
