@@ -226,7 +226,12 @@ def test_stale_uploads_are_removed_at_their_age(tmp_path):
         while s3.list_multipart_uploads(Bucket="stale").get("Uploads") and time.time() < deadline:
             time.sleep(0.25)
         assert not s3.list_multipart_uploads(Bucket="stale").get("Uploads")
-        assert os.listdir(os.path.join(info["root"], ".sluice", "multipart")) == []
+        # The upload's record goes first (it stops being listed), then its
+        # folder: wait for that too.
+        staging = os.path.join(info["root"], ".sluice", "multipart")
+        while os.listdir(staging) and time.time() < deadline:
+            time.sleep(0.05)
+        assert os.listdir(staging) == []
     finally:
         stop_sluice(info)
 
