@@ -184,24 +184,42 @@ fn authorize(
     identity: &Identity,
     peer: Option<SocketAddr>,
 ) -> Result<(), S3Error> {
-    let mut context = crate::access::context(r, req, peer.map(|p| p.ip()));
-    let (bucket, key) = (r.bucket.as_deref(), r.key.as_deref());
+    let context = crate::access::context(r, req, peer.map(|p| p.ip()));
+    for permission in crate::access::permissions(r, req) {
+        authorize_one(ctx, identity, &permission, context)?;
+    }
+    Ok(())
+}
+
+/// One permission, with `s3:ExistingObjectTag` read from the object the
+/// permission names (the copy source's for its `s3:GetObject`), only if a
+/// policy asks.
+pub(crate) fn authorize_one(
+    ctx: &ThreadContext<impl Storage>,
+    identity: &Identity,
+    permission: &crate::access::Permission,
+    context: crate::access::ConditionContext<'_>,
+) -> Result<(), S3Error> {
+    let object = permission
+        .resource
+        .strip_prefix("arn:aws:s3:::")
+        .and_then(|r| r.split_once('/'))
+        .filter(|(_, k)| !k.is_empty());
     let existing = || {
-        let (b, k) = (bucket?, key?);
+        let (b, k) = object?;
         let info = ctx.store.head_object(b, k).ok()?;
         info.meta
             .header(crate::ops::tagging::TAGGING)
             .map(str::to_owned)
     };
-    if key.is_some() {
-        context.existing_object_tags = Some(crate::access::ExistingTags(&existing));
+    // Covariant: the context lives as long as the lookup borrows.
+    let mut local = context;
+    if object.is_some() {
+        local.existing_object_tags = Some(crate::access::ExistingTags(&existing));
     }
-    for permission in crate::access::permissions(r, req) {
-        ctx.config
-            .authorizer
-            .authorize(identity, &permission, &context)?;
-    }
-    Ok(())
+    ctx.config
+        .authorizer
+        .authorize(identity, permission, &local)
 }
 
 /// [`authenticate`], throttled per source address: an address that failed
@@ -247,6 +265,15 @@ async fn assume_role<B: Storage>(
     input: &mut Input<impl Stream>,
     id: &str,
 ) -> Result<Response<B::Reader>, Fail> {
+    if ctx.auth_throttled(peer.map(|p| p.ip())) {
+        return Err((
+            S3Error::new(
+                S3ErrorCode::SlowDown,
+                "Please reduce your request rate: too many failed authentications from your address.",
+            ),
+            false,
+        ));
+    }
     let body = read_document(ctx, req, None, decoder, input, BodyChecksum::Named).await?;
     let done = |e: S3Error| (e, true);
     let hash = sluice_sigv4::sha256_hex(&body);
@@ -259,6 +286,7 @@ async fn assume_role<B: Storage>(
             "The body framing does not match the signed payload mode.",
         )));
     }
+    check_sts_signed(&verified).map_err(done)?;
     *identity = Identity::Key {
         access_key: verified.access_key.clone(),
         session_token: verified.session_token.clone(),
@@ -267,6 +295,48 @@ async fn assume_role<B: Storage>(
     ops::sts::assume_role(ctx, identity, &body, id)
         .map(Response::widen)
         .map_err(done)
+}
+
+/// PutObjectTagging's permissions, with the tags its document sets as the
+/// request's tags (as an `x-amz-tagging` header gives them to PutObject).
+fn authorize_tagging(
+    ctx: &ThreadContext<impl Storage>,
+    req: &Request,
+    r: &Route,
+    identity: &Identity,
+    peer: Option<SocketAddr>,
+    body: &[u8],
+) -> Result<(), S3Error> {
+    let tags = ops::tagging::tags_from_xml(body, ops::tagging::MAX_OBJECT_TAGS)?;
+    let mut headers: Vec<(String, Vec<u8>)> = req
+        .headers
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("x-amz-tagging"))
+        .cloned()
+        .collect();
+    headers.push(("x-amz-tagging".into(), tags.into_bytes()));
+    let mut context = crate::access::context(r, req, peer.map(|p| p.ip()));
+    context.headers = &headers;
+    for permission in crate::access::permissions(r, req) {
+        authorize_one(ctx, identity, &permission, context)?;
+    }
+    Ok(())
+}
+
+/// An STS call's form says what the credentials may do (its Policy narrows
+/// them): it must be covered by a SigV4 signature over its SHA-256, never
+/// UNSIGNED-PAYLOAD or SigV2 (which signs no body).
+fn check_sts_signed(verified: &Verified) -> Result<(), S3Error> {
+    let signed_body = verified.version == sluice_sigv4::SignatureVersion::V4
+        && matches!(verified.payload, sluice_sigv4::PayloadMode::Sha256(_));
+    if signed_body {
+        Ok(())
+    } else {
+        Err(S3Error::new(
+            S3ErrorCode::InvalidRequest,
+            "STS requests must be signed with SigV4 over the SHA-256 of their body.",
+        ))
+    }
 }
 
 /// A GetObject or HeadObject of a key that does not exist answers 404 only
@@ -342,7 +412,16 @@ async fn run<B: Storage>(
         };
         Some(verified)
     };
-    authorize(ctx, req, r, identity, peer).map_err(early)?;
+    if r.op == Op::AssumeRole {
+        if let Some(v) = &verified {
+            check_sts_signed(v).map_err(early)?;
+        }
+    }
+    // PutObjectTagging is authorized once its document is read: the tags
+    // it sets are its `s3:RequestObjectTag` condition keys.
+    if r.op != Op::PutObjectTagging {
+        authorize(ctx, req, r, identity, peer).map_err(early)?;
+    }
     if ctx.config.panic_on_key.is_some() && ctx.config.panic_on_key == r.key {
         panic!("a test asked this request to panic");
     }
@@ -489,7 +568,10 @@ async fn run<B: Storage>(
         Op::AbortMultipartUpload => ops::multipart::abort(ctx, r, bucket, key),
         Op::ListParts => ops::multipart::list_parts(ctx, r, bucket, key),
         Op::ListMultipartUploads => ops::multipart::list_uploads(ctx, r, bucket),
-        Op::PutObjectTagging => ops::tagging::put_tagging(ctx, bucket, key, &body),
+        Op::PutObjectTagging => {
+            authorize_tagging(ctx, req, r, identity, peer, &body).map_err(|e| (e, true))?;
+            ops::tagging::put_tagging(ctx, bucket, key, &body)
+        }
         Op::GetObjectTagging => ops::tagging::get_tagging(ctx, bucket, key),
         Op::DeleteObjectTagging => ops::tagging::delete_tagging(ctx, bucket, key),
         Op::PutBucketCors => ops::cors::put(ctx, bucket, &body),
@@ -510,6 +592,23 @@ async fn run<B: Storage>(
         Op::CorsPreflight | Op::PutObject | Op::UploadPart => Err(S3Error::internal(
             "an operation answered earlier reached the operation table",
         )),
+    };
+    // As for GetObject: whether a key exists is told only to whom may list.
+    let answered = match answered {
+        Err(e)
+            if matches!(
+                r.op,
+                Op::GetObjectAttributes
+                    | Op::GetObjectTagging
+                    | Op::PutObjectTagging
+                    | Op::DeleteObjectTagging
+                    | Op::GetObjectAcl
+                    | Op::PutObjectAcl
+            ) =>
+        {
+            Err(missing_key_answer(ctx, req, r, identity, peer, e))
+        }
+        other => other,
     };
     answered.map(Response::widen).map_err(|e| (e, true))
 }

@@ -517,8 +517,22 @@ pub fn user(cmd: UserCommand, w: &Where) -> Result<(), String> {
             let mut u = read_user(&dir, &name)?;
             u.secret = secret;
             lock.write_json(&user_path(&name), &u.to_json())?;
+            // Sessions made with the old password end with it (service
+            // accounts have secrets of their own and stay).
+            let mut ended = 0;
+            for key in dir.list("sessions")? {
+                let rel = format!("sessions/{key}.json");
+                let parent = dir
+                    .read(&rel)
+                    .ok()
+                    .flatten()
+                    .and_then(|v| v.get("parent").and_then(Value::as_str).map(str::to_owned));
+                if parent.as_deref() == Some(name.as_str()) && lock.remove(&rel)? {
+                    ended += 1;
+                }
+            }
             lock.bump()?;
-            println!("password of {name} changed");
+            println!("password of {name} changed ({ended} session(s) ended)");
             Ok(())
         }
     }

@@ -261,7 +261,15 @@ impl Snapshot {
             let Some(v) = dir.read(&format!("users/{name}.json"))? else {
                 continue;
             };
-            let record = UserRecord::from_json(&v)?;
+            let record = match UserRecord::from_json(&v) {
+                Ok(r) if r.name == name => r,
+                // A broken record is no user (its key stops working) and
+                // does not stop the others from loading.
+                Ok(_) | Err(_) => {
+                    tracing::error!(user = %name, "user record not loaded");
+                    continue;
+                }
+            };
             let mut parsed = Vec::new();
             for p in &record.policies {
                 if let Some(hit) = policies.get(p) {
@@ -273,8 +281,13 @@ impl Snapshot {
                         policies.insert(p.clone(), Arc::clone(&policy));
                         parsed.push(policy);
                     }
-                    // A policy that went away gives nothing.
-                    Err(e) => tracing::warn!(user = %record.name, error = %e, "policy not loaded"),
+                    // A policy that cannot be read may have held a Deny:
+                    // the user gets nothing until it is fixed or detached
+                    // (fail closed), never the other policies' Allows alone.
+                    Err(e) => {
+                        tracing::error!(user = %record.name, error = %e, "policy not loaded: the user is denied everything");
+                        parsed.push(Arc::new(deny_all(PolicyKind::Identity)));
+                    }
                 }
             }
             let arn = format!("arn:aws:iam::{account}:user/{}", record.name);
@@ -297,8 +310,12 @@ impl Snapshot {
                     bucket_policies.insert(bucket, Arc::new(p));
                 }
                 // Written through PutBucketPolicy or the CLI, both of which
-                // check it: one edited by hand that breaks gives nothing.
-                Err(e) => tracing::warn!(bucket = %bucket, error = %e, "bucket policy not loaded"),
+                // check it: one edited by hand that breaks may have held a
+                // Deny, so the bucket is closed to all but admins.
+                Err(e) => {
+                    tracing::error!(bucket = %bucket, error = %e, "bucket policy not loaded: the bucket denies everything");
+                    bucket_policies.insert(bucket, Arc::new(deny_all(PolicyKind::Resource)));
+                }
             }
         }
         let mut public_access_blocks = HashMap::new();
@@ -634,8 +651,30 @@ impl Authorizer for IamAuthorizer {
             };
             if permission.action == "sts:AssumeRole" {
                 // Users (not their sessions or service accounts) may make
-                // sessions narrower than themselves.
-                return if own.is_none() { Ok(()) } else { Err(denied()) };
+                // sessions narrower than themselves, unless a policy of
+                // theirs denies it explicitly.
+                if own.is_some() {
+                    return Err(denied());
+                }
+                let keys = Keys {
+                    ctx: context,
+                    user: Some(&user.record.name),
+                };
+                let req = Request {
+                    action: permission.action,
+                    resource: &permission.resource,
+                    principal: Principal::User {
+                        arn: &user.arn,
+                        account: &snapshot.account,
+                    },
+                    context: &keys,
+                };
+                let mine = evaluate_all(user.policies.iter().map(|p| &**p), &req);
+                return if mine == sluice_iam::Decision::Deny {
+                    Err(denied())
+                } else {
+                    Ok(())
+                };
             }
             let narrowing = own.and_then(|d| d.policy.as_deref());
             if user.record.role == Role::Admin && narrowing.is_none() {
@@ -780,6 +819,31 @@ pub(crate) fn random_text(len: usize, alphabet: &[u8]) -> Result<String, String>
         .collect())
 }
 
+/// How many unexpired keys of `folder` act for `parent`.
+///
+/// # Errors
+/// The folder cannot be read.
+pub fn keys_held(dir: &ConfigDir, parent: &str, folder: &str) -> Result<usize, String> {
+    Ok(dir
+        .list(folder)?
+        .iter()
+        .filter(|k| {
+            dir.read(&format!("{folder}/{k}.json"))
+                .ok()
+                .flatten()
+                .is_some_and(|v| {
+                    v.get("parent").and_then(Value::as_str) == Some(parent)
+                        && v.get("expires")
+                            .and_then(Value::as_u64)
+                            .is_none_or(|e| e > now_secs())
+                })
+        })
+        .count())
+}
+
+/// Sessions, and service accounts, one user may hold at once.
+pub const MAX_KEYS_PER_USER: usize = 100;
+
 const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -823,6 +887,13 @@ pub fn issue_key(
     } else {
         ("SVC", "service-accounts")
     };
+    // Each key is a file every server reads: a user may hold so many.
+    let held = keys_held(dir, parent, folder)?;
+    if held >= MAX_KEYS_PER_USER {
+        return Err(format!(
+            "{parent} holds {held} {folder} already (at most {MAX_KEYS_PER_USER})"
+        ));
+    }
     let access_key = format!("{prefix}{}", random_text(17, KEY_ALPHABET)?);
     let secret = random_text(40, SECRET_ALPHABET)?;
     let token = if session {
@@ -891,6 +962,14 @@ impl sluice_s3::SessionIssuer for ClusterSessions {
             Policy::parse(text, PolicyKind::Identity)
                 .map_err(|e| S3Error::new(S3ErrorCode::MalformedPolicyDocument, e.0))?;
         }
+        if keys_held(&self.0.dir, &user, "sessions").map_err(S3Error::internal)?
+            >= MAX_KEYS_PER_USER
+        {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidParameterValue,
+                format!("{user} holds {MAX_KEYS_PER_USER} sessions already; let some expire"),
+            ));
+        }
         let key = issue_key(&self.0.dir, &user, policy, Some(duration), true)
             .map_err(S3Error::internal)?;
         Ok(sluice_s3::TemporaryCredentials {
@@ -911,4 +990,17 @@ fn pab_from_json(v: &Value) -> sluice_s3::PublicAccessBlock {
         block_public_policy: f("BlockPublicPolicy"),
         restrict_public_buckets: f("RestrictPublicBuckets"),
     }
+}
+
+/// A policy that denies everything (in place of one that cannot be read).
+fn deny_all(kind: PolicyKind) -> Policy {
+    let text = match kind {
+        PolicyKind::Identity => {
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#
+        }
+        PolicyKind::Resource => {
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}]}"#
+        }
+    };
+    Policy::parse(text, kind).unwrap_or_else(|_| Policy::empty(kind))
 }

@@ -142,10 +142,8 @@ pub(crate) fn delete_objects(
             action: "s3:DeleteObject",
             resource: arn(bucket, Some(&key)),
         };
-        let allowed = ctx
-            .config
-            .authorizer
-            .authorize(identity, &permission, context);
+        // The key's own tags for `s3:ExistingObjectTag`, as DeleteObject.
+        let allowed = crate::dispatch::authorize_one(ctx, identity, &permission, *context);
         match allowed.map_err(StoreOrDenied::Denied).and_then(|()| {
             ctx.store
                 .delete_object(bucket, &key)

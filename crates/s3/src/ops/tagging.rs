@@ -21,14 +21,14 @@ fn invalid_tag(message: &str) -> S3Error {
 }
 
 /// At most this many tags on an object, and on a bucket (AWS's limits).
-const MAX_OBJECT_TAGS: usize = 10;
+pub(crate) const MAX_OBJECT_TAGS: usize = 10;
 const MAX_BUCKET_TAGS: usize = 50;
 
 /// The bucket configuration document holding a bucket's tags.
 const BUCKET_TAGGING: &str = "tagging";
 
 /// Parses the tags of a `Tagging` document into the stored form.
-fn tags_from_xml(body: &[u8], max: usize) -> Result<String, S3Error> {
+pub(crate) fn tags_from_xml(body: &[u8], max: usize) -> Result<String, S3Error> {
     let doc = Element::parse(body)?;
     let mut pairs = Vec::new();
     for tag in doc.all("Tag") {
