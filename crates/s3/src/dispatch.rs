@@ -186,40 +186,9 @@ fn authorize(
 ) -> Result<(), S3Error> {
     let context = crate::access::context(r, req, peer.map(|p| p.ip()));
     for permission in crate::access::permissions(r, req) {
-        authorize_one(ctx, identity, &permission, context)?;
+        crate::grant::authorize_one(ctx, identity, &permission, context)?;
     }
     Ok(())
-}
-
-/// One permission, with `s3:ExistingObjectTag` read from the object the
-/// permission names (the copy source's for its `s3:GetObject`), only if a
-/// policy asks.
-pub(crate) fn authorize_one(
-    ctx: &ThreadContext<impl Storage>,
-    identity: &Identity,
-    permission: &crate::access::Permission,
-    context: crate::access::ConditionContext<'_>,
-) -> Result<(), S3Error> {
-    let object = permission
-        .resource
-        .strip_prefix("arn:aws:s3:::")
-        .and_then(|r| r.split_once('/'))
-        .filter(|(_, k)| !k.is_empty());
-    let existing = || {
-        let (b, k) = object?;
-        let info = ctx.store.head_object(b, k).ok()?;
-        info.meta
-            .header(crate::ops::tagging::TAGGING)
-            .map(str::to_owned)
-    };
-    // Covariant: the context lives as long as the lookup borrows.
-    let mut local = context;
-    if object.is_some() {
-        local.existing_object_tags = Some(crate::access::ExistingTags(&existing));
-    }
-    ctx.config
-        .authorizer
-        .authorize(identity, permission, &local)
 }
 
 /// [`authenticate`], throttled per source address: an address that failed
@@ -318,7 +287,7 @@ fn authorize_tagging(
     let mut context = crate::access::context(r, req, peer.map(|p| p.ip()));
     context.headers = &headers;
     for permission in crate::access::permissions(r, req) {
-        authorize_one(ctx, identity, &permission, context)?;
+        crate::grant::authorize_one(ctx, identity, &permission, context)?;
     }
     Ok(())
 }

@@ -39,6 +39,7 @@ mod dispatch;
 mod document;
 mod error;
 mod file_store;
+mod grant;
 mod memory;
 mod observe;
 mod ops;

@@ -143,7 +143,7 @@ pub(crate) fn delete_objects(
             resource: arn(bucket, Some(&key)),
         };
         // The key's own tags for `s3:ExistingObjectTag`, as DeleteObject.
-        let allowed = crate::dispatch::authorize_one(ctx, identity, &permission, *context);
+        let allowed = crate::grant::authorize_one(ctx, identity, &permission, *context);
         match allowed.map_err(StoreOrDenied::Denied).and_then(|()| {
             ctx.store
                 .delete_object(bucket, &key)
