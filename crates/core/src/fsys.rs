@@ -50,18 +50,26 @@ pub fn open_dir(dir: BorrowedFd<'_>, path: &str) -> rustix::io::Result<OwnedFd> 
 /// Opens the parent directory `parent` (relative to the bucket), creating
 /// missing directories, each marked as created by the store. A component
 /// that exists as a file is a key conflict.
-pub fn open_or_create_parent(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Result<OwnedFd> {
-    create_parent(bucket, parent).map(|(fd, _)| fd)
+pub fn open_or_create_parent(
+    bucket: BorrowedFd<'_>,
+    parent: Option<&str>,
+    owner: Option<crate::store::Owner>,
+) -> Result<OwnedFd> {
+    create_parent(bucket, parent, owner).map(|(fd, _)| fd)
 }
 
 /// [`open_or_create_parent`], also saying whether any directory was
 /// created (a write that fails removes them again). A concurrent delete
 /// may remove a directory the moment it is made (it is empty and marked
 /// `created`): the walk starts again then.
-pub fn create_parent(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Result<(OwnedFd, bool)> {
+pub fn create_parent(
+    bucket: BorrowedFd<'_>,
+    parent: Option<&str>,
+    owner: Option<crate::store::Owner>,
+) -> Result<(OwnedFd, bool)> {
     let mut made_any = false;
     for _ in 0..8 {
-        match create_parent_once(bucket, parent) {
+        match create_parent_once(bucket, parent, owner) {
             Ok((fd, made)) => return Ok((fd, made || made_any)),
             Err(StoreError::Io(e)) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {
                 made_any = true;
@@ -72,7 +80,11 @@ pub fn create_parent(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Result<(Ow
     Err(Errno::NOENT.into())
 }
 
-fn create_parent_once(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Result<(OwnedFd, bool)> {
+fn create_parent_once(
+    bucket: BorrowedFd<'_>,
+    parent: Option<&str>,
+    owner: Option<crate::store::Owner>,
+) -> Result<(OwnedFd, bool)> {
     let Some(parent) = parent else {
         return Ok((open_dir(bucket, ".")?, false));
     };
@@ -91,6 +103,9 @@ fn create_parent_once(bucket: BorrowedFd<'_>, parent: Option<&str>) -> Result<(O
                 // Best effort: without the mark the directory is only kept
                 // when emptied, nothing breaks.
                 let _ = rfs::fsetxattr(&created, DIR_XATTR, b"created", rfs::XattrFlags::empty());
+                if let Some(o) = owner {
+                    o.chown(created.as_fd())?;
+                }
                 dir = created;
                 made = true;
                 continue;

@@ -55,5 +55,5 @@ pub use reader::{fill_generated, Chunk, ObjectReader, DIRECT_READ_MIN};
 pub use runtime::{
     block_on, numa_cores_for_path, parse_cpu_list, pick_cores, pin_to, start_runtimes, Driver,
 };
-pub use store::{BucketInfo, ObjectInfo, Store, StoreOptions, INTERNAL_DIR};
+pub use store::{BucketInfo, ObjectInfo, Owner, Store, StoreOptions, INTERNAL_DIR};
 pub use writer::ObjectWriter;

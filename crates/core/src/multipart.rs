@@ -1076,6 +1076,11 @@ impl Store {
                 copy_range(&own, 0, &data, at, p.info.size).await?;
             }
         }
+        // Before anything changes `data`: a refused chown leaves the
+        // upload as it was.
+        if let Some(o) = self.owner {
+            o.chown(data.as_fd())?;
+        }
         rfs::ftruncate(&data, total)?;
         fsys::set_meta(data.as_fd(), &meta.encode())?;
         if self.inner.opts.fdatasync {
@@ -1085,7 +1090,7 @@ impl Store {
         let mut reopened = 0;
         let waited = std::time::Instant::now();
         loop {
-            let (parent, _) = fsys::create_parent(bucket_fd.as_fd(), parent_rel)?;
+            let (parent, _) = fsys::create_parent(bucket_fd.as_fd(), parent_rel, self.owner)?;
             let src = Source::Named(staging.as_fd(), "data");
             match publish(parent.as_fd(), self.inner.tmp_fd.as_fd(), src, name, cond) {
                 Ok(()) => return Ok(true),

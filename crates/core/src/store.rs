@@ -93,6 +93,31 @@ pub(crate) struct Inner {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) inner: Arc<Inner>,
+    /// Who owns what this handle writes (objects and the directories made
+    /// for them): the server's user when None.
+    pub(crate) owner: Option<Owner>,
+}
+
+/// A POSIX owner for what a store handle writes ([`Store::with_owner`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+}
+
+impl Owner {
+    /// Gives `fd` to this owner.
+    ///
+    /// # Errors
+    /// EPERM when the server may not (it is not root), and the like.
+    pub(crate) fn chown(self, fd: BorrowedFd<'_>) -> Result<()> {
+        let uid = rustix::fs::Uid::from_raw(self.uid);
+        let gid = rustix::fs::Gid::from_raw(self.gid);
+        rfs::fchown(fd, Some(uid), Some(gid))?;
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -120,6 +145,17 @@ fn no_bucket(e: Errno) -> StoreError {
 }
 
 impl Store {
+    /// This store, writing objects (and the directories made for them) as
+    /// `owner` (None: as the server's user), so that what an S3 user writes
+    /// is theirs over POSIX too.
+    #[must_use]
+    pub fn with_owner(&self, owner: Option<Owner>) -> Store {
+        Store {
+            inner: Arc::clone(&self.inner),
+            owner,
+        }
+    }
+
     /// Opens (creating if needed) a store on `root`.
     ///
     /// # Errors
@@ -148,6 +184,7 @@ impl Store {
                 devices: Mutex::new(HashMap::new()),
                 dir_cache: crate::list::DirCache::default(),
             }),
+            owner: None,
         })
     }
 

@@ -94,7 +94,12 @@ impl Store {
             let (parent, made) = self.open_parent(bucket_fd, parent_rel)?;
             let direct = self.direct_for(parent.as_fd());
             match fsys::create_temp(parent.as_fd(), self.inner.tmp_fd.as_fd(), direct) {
-                Ok(temp) => break (parent, made, temp, direct),
+                Ok(temp) => {
+                    if let Some(o) = self.owner {
+                        o.chown(temp.fd.as_fd())?;
+                    }
+                    break (parent, made, temp, direct);
+                }
                 // A concurrent delete emptied and removed the parent between
                 // our open and the create (O_TMPFILE in a removed directory
                 // fails): make it again.
@@ -143,7 +148,7 @@ impl Store {
     /// every time of a PUT's eight retries.) A remover holds its lock for
     /// one rmdir only, so waiting for it here is short.
     fn open_parent(&self, bucket_fd: BorrowedFd<'_>, rel: Option<&str>) -> Result<(OwnedFd, bool)> {
-        match fsys::create_parent(bucket_fd, rel) {
+        match fsys::create_parent(bucket_fd, rel, self.owner) {
             Err(StoreError::Io(e))
                 if e.raw_os_error() == Some(Errno::NOENT.raw_os_error())
                     && fsys::is_removed(bucket_fd) =>
@@ -273,14 +278,17 @@ impl ObjectWriter {
         // mark again under it. One it removed before we locked is made
         // again, so a 200 always leaves a directory object behind.
         let dir = loop {
-            let parent_fd = match fsys::open_or_create_parent(self.bucket_fd.as_fd(), parent) {
+            let owner = self.store.owner;
+            let parent_fd = match fsys::open_or_create_parent(self.bucket_fd.as_fd(), parent, owner)
+            {
                 Err(_) if fsys::is_removed(self.bucket_fd.as_fd()) => {
                     return Err(StoreError::NoSuchBucket)
                 }
                 other => other?,
             };
-            match rfs::mkdirat(&parent_fd, name, rfs::Mode::from_raw_mode(0o755)) {
-                Ok(()) | Err(Errno::EXIST) => {}
+            let made = match rfs::mkdirat(&parent_fd, name, rfs::Mode::from_raw_mode(0o755)) {
+                Ok(()) => true,
+                Err(Errno::EXIST) => false,
                 Err(_) if fsys::is_removed(self.bucket_fd.as_fd()) => {
                     return Err(StoreError::NoSuchBucket)
                 }
@@ -289,7 +297,7 @@ impl ObjectWriter {
                     continue;
                 }
                 Err(e) => return Err(e.into()),
-            }
+            };
             let dir = match fsys::open_dir(parent_fd.as_fd(), name) {
                 Ok(dir) => dir,
                 Err(_) if attempts < 8 && fsys::is_removed(parent_fd.as_fd()) => {
@@ -298,6 +306,9 @@ impl ObjectWriter {
                 }
                 Err(_) => return Err(StoreError::KeyConflict(Conflict::DirectoryObjectIsFile)),
             };
+            if let (true, Some(o)) = (made, owner) {
+                o.chown(dir.as_fd())?;
+            }
             let _ = rfs::flock(&dir, rfs::FlockOperation::LockShared);
             if !fsys::is_removed(dir.as_fd()) {
                 break dir;

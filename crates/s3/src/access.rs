@@ -91,6 +91,12 @@ pub trait Authorizer: Send + Sync + std::fmt::Debug {
         permission: &Permission,
         context: &ConditionContext<'_>,
     ) -> Result<(), S3Error>;
+
+    /// The POSIX owner (uid, gid) of what `identity` writes, None for the
+    /// server's own user.
+    fn owner(&self, _identity: &Identity) -> Option<(u32, u32)> {
+        None
+    }
 }
 
 /// Today's policy: the keys sluice knows (the root user's) may do

@@ -252,6 +252,15 @@ impl<B: Storage> ThreadContext<B> {
         })
     }
 
+    /// The store writing as `owner` (a handle of its own only when there
+    /// is one: most requests share the thread's, touching no shared count).
+    pub(crate) fn store_as(&self, owner: Option<(u32, u32)>) -> std::borrow::Cow<'_, B> {
+        match owner {
+            None => std::borrow::Cow::Borrowed(&self.store),
+            Some(o) => std::borrow::Cow::Owned(self.store.with_owner(Some(o))),
+        }
+    }
+
     /// Whether `peer` made too many failed authentications lately.
     pub(crate) fn auth_throttled(&self, peer: Option<IpAddr>) -> bool {
         let failures = self.auth_failures.borrow();

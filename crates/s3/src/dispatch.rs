@@ -452,14 +452,24 @@ async fn run<B: Storage>(
                 r.bucket.as_deref().unwrap_or_default(),
                 r.key.as_deref().unwrap_or_default(),
             );
-            return ops::copy::copy_object(ctx, req, bucket, key, source)
+            let owner = ctx.config.authorizer.owner(identity);
+            return ops::copy::copy_object(ctx, req, bucket, key, source, owner)
                 .await
                 .map(Response::widen)
                 .map_err(|e| (e, true));
         }
-        return ops::object_write::put_object(ctx, req, r, verified.as_ref(), decoder, input)
-            .await
-            .map(Response::widen);
+        let owner = ctx.config.authorizer.owner(identity);
+        return ops::object_write::put_object(
+            ctx,
+            req,
+            r,
+            verified.as_ref(),
+            decoder,
+            input,
+            owner,
+        )
+        .await
+        .map(Response::widen);
     }
     if r.op == Op::UploadPart {
         if let Some(source) = req.header("x-amz-copy-source") {
@@ -532,7 +542,8 @@ async fn run<B: Storage>(
         }
         Op::CreateMultipartUpload => ops::multipart::create(ctx, req, bucket, key),
         Op::CompleteMultipartUpload => {
-            ops::multipart::complete(ctx, req, r, bucket, key, &body).await
+            let owner = ctx.config.authorizer.owner(identity);
+            ops::multipart::complete(ctx, req, r, bucket, key, &body, owner).await
         }
         Op::AbortMultipartUpload => ops::multipart::abort(ctx, r, bucket, key),
         Op::ListParts => ops::multipart::list_parts(ctx, r, bucket, key),

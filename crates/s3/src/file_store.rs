@@ -68,6 +68,13 @@ impl Storage for Store {
     type Writer = ObjectWriter;
     type PartWriter = PartWriter;
 
+    fn with_owner(&self, owner: Option<(u32, u32)>) -> Self {
+        Store::with_owner(
+            self,
+            owner.map(|(uid, gid)| sluice_core::Owner { uid, gid }),
+        )
+    }
+
     fn create_bucket(&self, bucket: &str) -> Result<()> {
         Store::create_bucket(self, bucket)
     }

@@ -96,6 +96,12 @@ pub trait Storage: Clone + 'static {
     /// A part being written.
     type PartWriter: PartWrite;
 
+    /// This backend writing as POSIX `owner` (uid, gid) what the request
+    /// makes; by default the same backend (owners are the file store's).
+    #[must_use]
+    fn with_owner(&self, _owner: Option<(u32, u32)>) -> Self {
+        self.clone()
+    }
     /// Creates a bucket ([`StoreError::BucketAlreadyExists`]).
     ///
     /// # Errors

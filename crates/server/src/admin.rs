@@ -423,6 +423,9 @@ pub fn user(cmd: UserCommand, w: &Where) -> Result<(), String> {
             if posix_uid.is_some() != posix_gid.is_some() {
                 return Err("give both --posix-uid and --posix-gid, or neither".into());
             }
+            if posix_uid == Some(u32::MAX) || posix_gid == Some(u32::MAX) {
+                return Err("4294967295 is no POSIX id".into());
+            }
             let secret = read_password(password_file.as_deref(), "Password")?;
             let lock = dir.lock()?;
             if dir.read(&user_path(&name))?.is_some() {

@@ -100,10 +100,12 @@ impl UserRecord {
                 .map(str::to_owned)
                 .ok_or_else(|| format!("user record without {k}"))
         };
+        // u32::MAX is "no change" to chown: no id.
         let id = |k: &str| {
             v.get(k)
                 .and_then(Value::as_u64)
                 .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n != u32::MAX)
         };
         Ok(UserRecord {
             name: s("name")?,
@@ -592,6 +594,19 @@ impl Keys<'_> {
 pub struct IamAuthorizer(pub Arc<Live>);
 
 impl Authorizer for IamAuthorizer {
+    fn owner(&self, identity: &Identity) -> Option<(u32, u32)> {
+        let Identity::Key { access_key, .. } = identity else {
+            return None;
+        };
+        self.0.with(|s| {
+            let user = match s.users.get(access_key) {
+                Some(u) => u,
+                None => s.users.get(&s.derived.get(access_key)?.parent)?,
+            };
+            Some((user.record.uid?, user.record.gid?))
+        })
+    }
+
     fn authorize(
         &self,
         identity: &Identity,

@@ -19,6 +19,7 @@ pub(crate) async fn copy_object(
     bucket: &str,
     key: &str,
     source: &str,
+    owner: Option<(u32, u32)>,
 ) -> Result<Response, S3Error> {
     let (src_bucket, src_key) = copy_source(source)?;
     let (src_bucket, src_key) = (src_bucket.as_str(), src_key.as_str());
@@ -69,7 +70,7 @@ pub(crate) async fn copy_object(
         kept
     });
     let info = ctx
-        .store
+        .store_as(owner)
         .copy_object(
             src_bucket,
             src_key,

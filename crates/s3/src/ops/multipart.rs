@@ -102,6 +102,7 @@ pub(crate) async fn complete(
     bucket: &str,
     key: &str,
     body: &[u8],
+    owner: Option<(u32, u32)>,
 ) -> Result<Response, S3Error> {
     let doc = Element::parse(body)?;
     let checksums = CompleteChecksums::parse(req, &doc)?;
@@ -121,7 +122,7 @@ pub(crate) async fn complete(
         return Err(S3Error::from(S3ErrorCode::MalformedXML));
     }
     let info = ctx
-        .store
+        .store_as(owner)
         .complete_multipart(
             bucket,
             key,

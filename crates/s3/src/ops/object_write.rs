@@ -57,11 +57,12 @@ pub(crate) async fn put_object(
     verified: Option<&Verified>,
     decoder: BodyDecoder,
     input: &mut Input<impl Stream>,
+    owner: Option<(u32, u32)>,
 ) -> Result<Response, Fail> {
     let bucket = r.bucket.as_deref().unwrap_or_default();
     let key = r.key.as_deref().unwrap_or_default();
     let mut writer = ctx
-        .store
+        .store_as(owner)
         .put_object(bucket, key, req.decoded_length)
         .map_err(|e| (e.into(), false))?;
     let received = receive(
