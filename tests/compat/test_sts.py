@@ -136,6 +136,12 @@ def test_service_accounts_act_as_their_user_narrowed(cluster, tmp_path):
     assert eventually(lambda: code(lambda: full.put_object(Bucket="docs", Key="y", Body=b"y")) == "AccessDenied")
     c.run("service-account", "remove", access)
     assert eventually(lambda: code(lambda: svc.get_object(Bucket="docs", Key="k")) == "InvalidAccessKeyId")
+    # Service accounts may live longer than sessions (at most 10 years).
+    out = c.run("service-account", "add", "--user", "app", "--expiry", "90d").stdout
+    long_lived = re.search(r"access key: (\S+)", out).group(1)
+    record = json.loads((c.config / "service-accounts" / f"{long_lived}.json").read_text())
+    assert abs(record["expires"] - (time.time() + 90 * 86400)) < 60
+    assert "10 years" in c.run("service-account", "add", "--user", "app", "--expiry", "600w", ok=False).stderr
     c.run("user", "delete", "app")
     assert eventually(lambda: code(lambda: full.list_buckets()) == "InvalidAccessKeyId")
     assert list((c.config / "service-accounts").iterdir()) == []

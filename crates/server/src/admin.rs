@@ -739,8 +739,17 @@ pub struct PresignArgs {
 }
 
 /// Seconds of `90s`, `15m`, `12h`, `7d`, `1w` (or plain seconds), at most
-/// seven days (S3's limit for presigned URLs).
+/// seven days (S3's limit for presigned URLs and sessions).
 pub fn parse_duration(text: &str) -> Result<u32, String> {
+    parse_span(text, 604_800, "7 days")
+}
+
+/// A service account's lifetime: as [`parse_duration`], at most 10 years.
+pub fn parse_expiry(text: &str) -> Result<u32, String> {
+    parse_span(text, 10 * 366 * 86_400, "10 years")
+}
+
+fn parse_span(text: &str, max: u64, max_text: &str) -> Result<u32, String> {
     let (num, unit) = text.split_at(
         text.find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len()),
@@ -761,8 +770,8 @@ pub fn parse_duration(text: &str) -> Result<u32, String> {
         }
     };
     let secs = n.saturating_mul(scale);
-    if secs == 0 || secs > 604_800 {
-        return Err(format!("{text} is not between 1 second and 7 days"));
+    if secs == 0 || secs > max {
+        return Err(format!("{text} is not between 1 second and {max_text}"));
     }
     u32::try_from(secs).map_err(|e| e.to_string())
 }
@@ -849,8 +858,9 @@ pub enum ServiceAccountCommand {
         /// A JSON policy narrowing what it may do.
         #[arg(long)]
         policy: Option<PathBuf>,
-        /// When it stops working (90s to 7d) [default: never]
-        #[arg(long, value_parser = parse_duration)]
+        /// When it stops working (90s, 12h, 30d, 52w; at most 10 years)
+        /// [default: never]
+        #[arg(long, value_parser = parse_expiry)]
         expiry: Option<u32>,
     },
     /// List service accounts (of one user).
