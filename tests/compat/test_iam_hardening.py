@@ -130,3 +130,39 @@ def test_an_unsigned_sts_form_is_refused(cluster):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(r)
     assert e.value.code == 400 and b"SHA-256" in e.value.read()
+
+
+def test_an_sts_form_swapped_after_signing_or_with_unsigned_headers_does_nothing(cluster):
+    """AssumeRole's body is read before it is verified (SDKs sign its hash
+    without sending it): a form changed after signing, or an x-amz-* header
+    the signature does not cover, must be refused and make no session."""
+    c = cluster
+    c.add_user("ops", "ops-password")
+    endpoint = c.serve()
+    signed = "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A0%3Arole%2Fx&RoleSessionName=s1" \
+             "&Policy=%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C" \
+             "%22Action%22%3A%22s3%3AGetObject%22%2C%22Resource%22%3A%22*%22%7D%5D%7D"
+    req = AWSRequest(method="POST", url=endpoint + "/", data=signed,
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    SigV4Auth(Credentials("ops", "ops-password"), "sts", "us-east-1").add_auth(req)
+    headers = dict(req.headers.items())
+
+    def send(body, extra=None):
+        r = urllib.request.Request(endpoint + "/", data=body.encode(), method="POST",
+                                   headers={**headers, **(extra or {})})
+        try:
+            with urllib.request.urlopen(r) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    # The narrowing Policy dropped in transit.
+    swapped = signed.split("&Policy=")[0]
+    status, body = send(swapped)
+    assert status == 403 and b"SignatureDoesNotMatch" in body
+    status, body = send(signed, {"x-amz-meta-extra": "1"})
+    assert status == 403 and b"were not signed" in body
+    assert list((c.config / "sessions").iterdir()) == []
+    # The form as signed is answered.
+    status, body = send(signed)
+    assert status == 200 and b"<SessionToken>" in body

@@ -191,6 +191,14 @@ fn authorize(
     Ok(())
 }
 
+/// The answer to an address that failed to authenticate too often lately.
+fn throttled() -> S3Error {
+    S3Error::new(
+        S3ErrorCode::SlowDown,
+        "Please reduce your request rate: too many failed authentications from your address.",
+    )
+}
+
 /// [`authenticate`], throttled per source address: an address that failed
 /// too often lately gets 503 SlowDown unverified, and each wrong key or
 /// signature counts.
@@ -203,10 +211,7 @@ fn authenticate_counted(
 ) -> Result<Verified, S3Error> {
     let ip = peer.map(|p| p.ip());
     if ctx.auth_throttled(ip) {
-        return Err(S3Error::new(
-            S3ErrorCode::SlowDown,
-            "Please reduce your request rate: too many failed authentications from your address.",
-        ));
+        return Err(throttled());
     }
     authenticate(ctx, req, service, headers).inspect_err(|e| {
         if matches!(
@@ -235,13 +240,7 @@ async fn assume_role<B: Storage>(
     id: &str,
 ) -> Result<Response<B::Reader>, Fail> {
     if ctx.auth_throttled(peer.map(|p| p.ip())) {
-        return Err((
-            S3Error::new(
-                S3ErrorCode::SlowDown,
-                "Please reduce your request rate: too many failed authentications from your address.",
-            ),
-            false,
-        ));
+        return Err((throttled(), false));
     }
     let body = read_document(ctx, req, None, decoder, input, BodyChecksum::Named).await?;
     let done = |e: S3Error| (e, true);

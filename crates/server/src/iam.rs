@@ -664,35 +664,9 @@ impl Authorizer for IamAuthorizer {
                     (parent, Some(d))
                 }
             };
-            if permission.action == "sts:AssumeRole" {
-                // Users (not their sessions or service accounts) may make
-                // sessions narrower than themselves, unless a policy of
-                // theirs denies it explicitly.
-                if own.is_some() {
-                    return Err(denied());
-                }
-                let keys = Keys {
-                    ctx: context,
-                    user: Some(&user.record.name),
-                };
-                let req = Request {
-                    action: permission.action,
-                    resource: &permission.resource,
-                    principal: Principal::User {
-                        arn: &user.arn,
-                        account: &snapshot.account,
-                    },
-                    context: &keys,
-                };
-                let mine = evaluate_all(user.policies.iter().map(|p| &**p), &req);
-                return if mine == sluice_iam::Decision::Deny {
-                    Err(denied())
-                } else {
-                    Ok(())
-                };
-            }
             let narrowing = own.and_then(|d| d.policy.as_deref());
-            if user.record.role == Role::Admin && narrowing.is_none() {
+            let assume_role = permission.action == "sts:AssumeRole";
+            if user.record.role == Role::Admin && narrowing.is_none() && !assume_role {
                 return Ok(());
             }
             let keys = Keys {
@@ -708,6 +682,17 @@ impl Authorizer for IamAuthorizer {
                 },
                 context: &keys,
             };
+            if assume_role {
+                // Users (not their sessions or service accounts) may make
+                // sessions narrower than themselves, unless a policy of
+                // theirs denies it explicitly.
+                let mine = evaluate_all(user.policies.iter().map(|p| &**p), &req);
+                return if own.is_some() || mine == sluice_iam::Decision::Deny {
+                    Err(denied())
+                } else {
+                    Ok(())
+                };
+            }
             let mut decision = if user.record.role == Role::Admin {
                 // Everything, bucket policies aside.
                 sluice_iam::Decision::Allow

@@ -4,16 +4,20 @@
 
 use crate::context::ThreadContext;
 use crate::error::{S3Error, S3ErrorCode};
-use crate::response::{xml_response, Body, Response};
+use crate::response::{response, xml_response, Body, Response};
 use crate::storage::Storage;
 use crate::xml::Xml;
 
-fn policies(
-    ctx: &ThreadContext<impl Storage>,
-) -> Result<&dyn crate::context::BucketPolicyStore, S3Error> {
-    ctx.config.bucket_policies.as_deref().ok_or_else(|| {
+/// The policy store, for an existing bucket.
+fn policies<'a>(
+    ctx: &'a ThreadContext<impl Storage>,
+    bucket: &str,
+) -> Result<&'a dyn crate::context::BucketPolicyStore, S3Error> {
+    let store = ctx.config.bucket_policies.as_deref().ok_or_else(|| {
         S3Error::not_implemented("Bucket policies without a cluster (sluice cluster create)")
-    })
+    })?;
+    ctx.store.head_bucket(bucket)?;
+    Ok(store)
 }
 
 pub(crate) fn put(
@@ -21,21 +25,15 @@ pub(crate) fn put(
     bucket: &str,
     body: &[u8],
 ) -> Result<Response, S3Error> {
-    let store = policies(ctx)?;
-    ctx.store.head_bucket(bucket)?;
+    let store = policies(ctx, bucket)?;
     let text = std::str::from_utf8(body)
         .map_err(|_| S3Error::new(S3ErrorCode::MalformedPolicy, "Policies must be UTF-8 JSON"))?;
     store.put(bucket, text)?;
-    Ok(Response {
-        status: 204,
-        headers: Vec::new(),
-        body: Body::Empty,
-    })
+    Ok(response(204))
 }
 
 pub(crate) fn get(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<Response, S3Error> {
-    let store = policies(ctx)?;
-    ctx.store.head_bucket(bucket)?;
+    let store = policies(ctx, bucket)?;
     let text = store
         .get(bucket)?
         .ok_or_else(|| S3Error::from(S3ErrorCode::NoSuchBucketPolicy))?;
@@ -47,19 +45,13 @@ pub(crate) fn get(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<Res
 }
 
 pub(crate) fn delete(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<Response, S3Error> {
-    let store = policies(ctx)?;
-    ctx.store.head_bucket(bucket)?;
+    let store = policies(ctx, bucket)?;
     store.delete(bucket)?;
-    Ok(Response {
-        status: 204,
-        headers: Vec::new(),
-        body: Body::Empty,
-    })
+    Ok(response(204))
 }
 
 pub(crate) fn status(ctx: &ThreadContext<impl Storage>, bucket: &str) -> Result<Response, S3Error> {
-    let store = policies(ctx)?;
-    ctx.store.head_bucket(bucket)?;
+    let store = policies(ctx, bucket)?;
     let public = store
         .is_public(bucket)?
         .ok_or_else(|| S3Error::from(S3ErrorCode::NoSuchBucketPolicy))?;
@@ -82,8 +74,7 @@ pub(crate) fn put_public_access_block(
     bucket: &str,
     body: &[u8],
 ) -> Result<Response, S3Error> {
-    let store = policies(ctx)?;
-    ctx.store.head_bucket(bucket)?;
+    let store = policies(ctx, bucket)?;
     let doc = crate::document::Element::parse(body)?;
     if doc.name != "PublicAccessBlockConfiguration" {
         return Err(S3ErrorCode::MalformedXML.into());
@@ -111,19 +102,14 @@ pub(crate) fn put_public_access_block(
             restrict_public_buckets,
         }),
     )?;
-    Ok(Response {
-        status: 200,
-        headers: Vec::new(),
-        body: Body::Empty,
-    })
+    Ok(response(200))
 }
 
 pub(crate) fn get_public_access_block(
     ctx: &ThreadContext<impl Storage>,
     bucket: &str,
 ) -> Result<Response, S3Error> {
-    let store = policies(ctx)?;
-    ctx.store.head_bucket(bucket)?;
+    let store = policies(ctx, bucket)?;
     let b = store
         .public_access_block(bucket)?
         .ok_or_else(|| S3Error::from(S3ErrorCode::NoSuchPublicAccessBlockConfiguration))?;
@@ -146,12 +132,7 @@ pub(crate) fn delete_public_access_block(
     ctx: &ThreadContext<impl Storage>,
     bucket: &str,
 ) -> Result<Response, S3Error> {
-    let store = policies(ctx)?;
-    ctx.store.head_bucket(bucket)?;
+    let store = policies(ctx, bucket)?;
     store.set_public_access_block(bucket, None)?;
-    Ok(Response {
-        status: 204,
-        headers: Vec::new(),
-        body: Body::Empty,
-    })
+    Ok(response(204))
 }
