@@ -77,6 +77,13 @@ pub enum Error {
     /// aws-chunked data does not add up to `x-amz-decoded-content-length`.
     #[error("decoded length differs from x-amz-decoded-content-length")]
     DecodedLengthMismatch,
+    /// A `multipart/form-data` body (a browser's POST upload) that is not
+    /// a valid form; the text says what is wrong.
+    #[error("malformed multipart/form-data body: {0}")]
+    MalformedForm(&'static str),
+    /// A form part's head is larger than [`crate::form::MAX_PART_HEAD`] or has too many fields.
+    #[error("a form part's head is too large")]
+    FormPartHeadTooLarge,
     /// A response head did not fit in the caller's buffer.
     #[error("response head does not fit the buffer")]
     ResponseBufferFull,

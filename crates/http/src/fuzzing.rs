@@ -265,3 +265,153 @@ pub fn aws_chunked(data: &[u8]) {
         }
     }
 }
+
+/// One part of a parsed form, owned, for comparisons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormPart {
+    /// Its field name.
+    pub name: String,
+    /// Its file name.
+    pub filename: Option<String>,
+    /// Its Content-Type.
+    pub content_type: Option<String>,
+    /// Its content.
+    pub data: Vec<u8>,
+}
+
+/// Parses a `multipart/form-data` body the way a server reading a socket
+/// does: piece by piece (cut at `cuts`, clamped and sorted), keeping unused
+/// bytes and appending the next piece to them.
+///
+/// # Errors
+/// The first error, or [`Error::MalformedForm`] when the body ends before
+/// the closing delimiter.
+pub fn parse_form_in_pieces(
+    boundary: &[u8],
+    input: &[u8],
+    cuts: &[usize],
+) -> Result<Vec<FormPart>, Error> {
+    let mut parser = crate::FormParser::new(boundary)?;
+    let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(input.len())).collect();
+    cuts.push(input.len());
+    cuts.sort_unstable();
+    let mut parts: Vec<FormPart> = Vec::new();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut fed = 0;
+    for cut in cuts {
+        pending.extend_from_slice(&input[fed..cut]);
+        fed = cut;
+        let mut pos = 0;
+        loop {
+            let (used, event) = parser.parse(&pending[pos..])?;
+            assert!(
+                used <= pending.len().saturating_sub(pos),
+                "used more than it was given"
+            );
+            pos = pos.saturating_add(used);
+            match event {
+                None => break,
+                Some(crate::FormEvent::Part(head)) => parts.push(FormPart {
+                    name: head.name,
+                    filename: head.filename,
+                    content_type: head.content_type,
+                    data: Vec::new(),
+                }),
+                Some(crate::FormEvent::Data(d)) => {
+                    assert!(!d.is_empty(), "an empty Data event");
+                    parts
+                        .last_mut()
+                        .expect("data comes after a part's head")
+                        .data
+                        .extend_from_slice(d);
+                }
+                Some(crate::FormEvent::PartEnd) => {}
+                Some(crate::FormEvent::End) => assert!(parser.is_complete()),
+            }
+        }
+        pending.drain(..pos);
+    }
+    if parser.is_complete() {
+        Ok(parts)
+    } else {
+        Err(Error::MalformedForm(
+            "the form ends before its closing delimiter",
+        ))
+    }
+}
+
+/// Builds a form body from parts, as a browser does.
+#[must_use]
+pub fn build_form(boundary: &[u8], parts: &[FormPart]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend_from_slice(b"--");
+        out.extend_from_slice(boundary);
+        out.extend_from_slice(b"\r\nContent-Disposition: form-data; name=\"");
+        out.extend_from_slice(p.name.as_bytes());
+        out.push(b'"');
+        if let Some(f) = &p.filename {
+            out.extend_from_slice(b"; filename=\"");
+            out.extend_from_slice(f.as_bytes());
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"\r\n");
+        if let Some(t) = &p.content_type {
+            out.extend_from_slice(b"Content-Type: ");
+            out.extend_from_slice(t.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&p.data);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"--");
+    out.extend_from_slice(boundary);
+    out.extend_from_slice(b"--\r\n");
+    out
+}
+
+/// Fuzz harness for `multipart/form-data` bodies: the boundary is `b`
+/// repeated (1 to 8 times, from the first byte), the rest is the body.
+/// Parsing it split anywhere must agree with parsing it whole; a body that
+/// parses must have contents that hold no delimiter.
+pub fn form(data: &[u8]) {
+    let [selector, body @ ..] = data else {
+        return;
+    };
+    let boundary = vec![b'b'; usize::from(selector & 7) + 1];
+    let whole = parse_form_in_pieces(&boundary, body, &[]);
+    let split = parse_form_in_pieces(&boundary, body, &cuts_from(*selector >> 3, body.len()));
+    let bytewise = parse_form_in_pieces(
+        &boundary,
+        body,
+        &(1..body.len().min(512)).collect::<Vec<_>>(),
+    );
+    assert_eq!(whole, split, "split parsing differs from whole parsing");
+    assert_eq!(
+        whole, bytewise,
+        "byte-wise parsing differs from whole parsing"
+    );
+    if let Ok(parts) = whole {
+        let mut delimiter = b"\r\n--".to_vec();
+        delimiter.extend_from_slice(&boundary);
+        for p in &parts {
+            assert!(
+                memchr::memmem::find(&p.data, &delimiter).is_none(),
+                "a part's content holds the delimiter"
+            );
+        }
+        // What parsed is rebuilt and parses to the same parts, unless a
+        // name or file name holds what a rebuilt head cannot carry.
+        let plain = |s: &str| !s.contains(['"', '\\', '\r', '\n', ';']);
+        if parts.iter().all(|p| {
+            plain(&p.name)
+                && p.filename.as_deref().is_none_or(plain)
+                && p.content_type.as_deref().is_none_or(|t| !t.is_empty())
+                && !p.data.ends_with(b"\r")
+        }) {
+            let rebuilt = build_form(&boundary, &parts);
+            assert_eq!(parse_form_in_pieces(&boundary, &rebuilt, &[]), Ok(parts));
+        }
+    }
+}

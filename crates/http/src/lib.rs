@@ -11,6 +11,8 @@
 //! - [`BodyDecoder`]: Content-Length, `Transfer-Encoding: chunked` and
 //!   aws-chunked bodies as incremental decoders fed input split anywhere,
 //!   handing out payload, chunk signatures and trailers as borrowed slices.
+//! - [`FormParser`]: `multipart/form-data` bodies (browser POST uploads),
+//!   fed in pieces like the body decoders, a file part streamed through.
 //! - [`ResponseHead`]: response heads into a caller's buffer.
 //! - [`percent_decode`] and [`hex_encode`] with their siblings: the one
 //!   percent-decoder and hex codec of sluice, shared by routing, SigV4 and
@@ -40,6 +42,7 @@ mod body;
 mod chunked;
 mod encoding;
 mod error;
+pub mod form;
 mod head;
 mod headers;
 mod limits;
@@ -56,6 +59,7 @@ pub use encoding::{
     percent_decode, percent_decode_bytes,
 };
 pub use error::{Error, Result};
+pub use form::{form_boundary, FormEvent, FormParser, PartHead};
 pub use head::{AwsChunked, Framing, Method, RequestHead, Status, Version};
 pub use headers::{stored_content_encoding, Headers};
 pub use limits::*;

@@ -33,3 +33,8 @@ fn http_chunked_corpus() {
 fn http_aws_chunked_corpus() {
     replay("http_aws_chunked", sluice_http::fuzzing::aws_chunked);
 }
+
+#[test]
+fn http_form_corpus() {
+    replay("http_form", sluice_http::fuzzing::form);
+}
