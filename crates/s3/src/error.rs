@@ -66,6 +66,10 @@ error_codes! {
     InvalidBucketName = 400, "The specified bucket is not valid.";
     InvalidDigest = 400, "The Content-MD5 or checksum you specified is not valid.";
     InvalidPart = 400, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.";
+    InvalidPolicyDocument = 400, "The content of the form does not meet the conditions specified in the policy document.";
+    IncorrectNumberOfFilesInPostRequest = 400, "POST requires exactly one file upload per request.";
+    MalformedPOSTRequest = 400, "The body of your POST request is not well-formed multipart/form-data.";
+    MaxPostPreDataLengthExceeded = 400, "Your POST request fields preceding the upload file were too large.";
     InvalidPartNumber = 416, "The requested partnumber is not satisfiable";
     InvalidPartOrder = 400, "The list of parts was not in ascending order. Parts must be ordered by part number.";
     InvalidRange = 416, "The requested range is not satisfiable";
@@ -202,6 +206,8 @@ impl From<sluice_sigv4::Error> for S3Error {
             E::BadDigest(_) => C::BadDigest,
             E::InvalidDigest(_) => C::InvalidDigest,
             E::InvalidArgument(_) => C::InvalidArgument,
+            E::PostPolicyDenied(_) => C::AccessDenied,
+            E::InvalidPolicyDocument(_) => C::InvalidPolicyDocument,
             E::InvalidURI => C::InvalidURI,
             _ => C::InvalidRequest,
         };
@@ -258,6 +264,8 @@ mod tests {
             E::MissingRequiredHeader("x"),
             E::InvalidURI,
             E::HeadersNotSigned("x-amz-meta-a".into()),
+            E::InvalidPolicyDocument("x".into()),
+            E::PostPolicyDenied("x".into()),
         ] {
             let s3 = S3Error::from(e.clone());
             assert_eq!(

@@ -203,7 +203,7 @@ pub fn parse_presigned_query(raw_query: &str) -> Result<PresignedParams> {
     })
 }
 
-fn parse_credential(credential: &str) -> Result<(String, Scope), &'static str> {
+pub(crate) fn parse_credential(credential: &str) -> Result<(String, Scope), &'static str> {
     let mut parts = credential.rsplitn(5, '/');
     let (Some(terminator), Some(service), Some(region), Some(date), Some(access_key)) = (
         parts.next(),
@@ -252,7 +252,7 @@ fn check_signed_headers(list: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn parse_signature(sig: &[u8]) -> Option<[u8; 64]> {
+pub(crate) fn parse_signature(sig: &[u8]) -> Option<[u8; 64]> {
     let sig: [u8; 64] = sig.try_into().ok()?;
     sig.iter()
         .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))

@@ -52,6 +52,13 @@ pub enum Error {
     /// A header S3 requires for this request is absent.
     #[error("missing required header for this request: {0}")]
     MissingRequiredHeader(&'static str),
+    /// A POST policy that cannot be parsed; the text names the problem.
+    #[error("{0}")]
+    InvalidPolicyDocument(String),
+    /// A browser form that its POST policy does not allow (expired, a
+    /// condition failed, a field no condition names).
+    #[error("Invalid according to Policy: {0}")]
+    PostPolicyDenied(String),
     /// The path or query is not percent-encoded UTF-8 (a `%` not followed by
     /// two hex digits, or escapes of bytes that are not UTF-8). Such a
     /// request has no canonical form; it is refused, as routing refuses it,
@@ -77,7 +84,10 @@ impl Error {
             Error::AuthorizationHeaderMalformed(_) => "AuthorizationHeaderMalformed",
             Error::AuthorizationQueryParametersError(_) => "AuthorizationQueryParametersError",
             Error::RequestTimeTooSkewed => "RequestTimeTooSkewed",
-            Error::AccessDenied(_) | Error::HeadersNotSigned(_) => "AccessDenied",
+            Error::AccessDenied(_) | Error::HeadersNotSigned(_) | Error::PostPolicyDenied(_) => {
+                "AccessDenied"
+            }
+            Error::InvalidPolicyDocument(_) => "InvalidPolicyDocument",
             Error::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
             Error::BadDigest(_) => "BadDigest",
             Error::InvalidRequest(_)
@@ -97,6 +107,7 @@ impl Error {
             | Error::InvalidAccessKeyId
             | Error::RequestTimeTooSkewed
             | Error::AccessDenied(_)
+            | Error::PostPolicyDenied(_)
             | Error::HeadersNotSigned(_) => 403,
             _ => 400,
         }

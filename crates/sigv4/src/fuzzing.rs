@@ -77,3 +77,44 @@ fn sigv2(data: &[u8]) {
         }
     }
 }
+
+/// Parses bytes as a POST policy (raw JSON, base64-encoded by the harness,
+/// and the bytes themselves as the base64 field) and checks a form against
+/// what parses: no panic, and what is checked is consistent (a form that
+/// passes names only fields some condition covers).
+pub fn post_policy(data: &[u8]) {
+    let encoded = crate::base64_encode(data);
+    for text in [Some(encoded.as_str()), core::str::from_utf8(data).ok()]
+        .into_iter()
+        .flatten()
+    {
+        let Ok(policy) = crate::PostPolicy::parse(text) else {
+            continue;
+        };
+        assert!(policy.conditions.len() <= crate::MAX_POST_CONDITIONS);
+        if let Some((min, max)) = policy.content_length_range() {
+            // Each range has min <= max; an intersection may be empty.
+            let _ = (min, max);
+        }
+        let fields: Vec<(String, String)> = policy
+            .conditions
+            .iter()
+            .filter_map(|c| match c {
+                crate::PostCondition::Eq { field, value } => Some((field.clone(), value.clone())),
+                crate::PostCondition::StartsWith { field, prefix } => {
+                    Some((field.clone(), prefix.clone()))
+                }
+                crate::PostCondition::ContentLengthRange { .. } => None,
+            })
+            .collect();
+        let _ = policy.check(&fields, "bucket", 0);
+        if fields.iter().all(|(name, _)| name != "x-fuzz-extra") {
+            let mut extra = fields.clone();
+            extra.push(("x-fuzz-extra".into(), String::new()));
+            assert!(
+                policy.check(&extra, "bucket", 0).is_err(),
+                "a field no condition names was allowed"
+            );
+        }
+    }
+}

@@ -49,6 +49,7 @@ mod encoding;
 mod error;
 mod key;
 mod payload;
+mod post;
 mod request;
 mod sign;
 mod sigv2;
@@ -69,13 +70,17 @@ pub use encoding::{base64_decode, base64_encode, constant_time_eq};
 pub use error::{Error, Result};
 pub use key::{derive_signing_key, SigningKeyCache};
 pub use payload::{sha256_hex, PayloadHash, EMPTY_SHA256};
+pub use post::{
+    sign_post_policy, PostCondition, PostPolicy, PostSignature, MAX_POST_CONDITIONS,
+    MAX_POST_POLICY,
+};
 pub use request::{HeaderSource, SignedRequest};
 pub use sign::{presign, sign_headers, ChunkSigner, Credentials, HeaderSignature, PresignRequest};
 pub use sigv2::{is_sigv2, SUBRESOURCES as SIGV2_SUBRESOURCES};
 /// Lowercase hex, re-exported from sluice-http (the one hex codec of sluice).
 pub use sluice_http::hex_encode as hex;
 pub use streaming::{ChunkVerifier, StreamingMode};
-pub use time::{format_amz_date, parse_amz_date, parse_http_date, unix_to_civil};
+pub use time::{format_amz_date, parse_amz_date, parse_http_date, parse_iso8601, unix_to_civil};
 pub use verify::{
     auth_kind, AuthKind, PayloadMode, SecretLookup, SignatureVersion, Verified, Verifier,
     MAX_SKEW_SECONDS,

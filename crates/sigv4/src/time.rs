@@ -20,6 +20,41 @@ pub fn parse_amz_date(s: &[u8]) -> Option<i64> {
     )
 }
 
+/// Parses an ISO 8601 extended UTC timestamp, `2026-12-07T12:00:00Z` or
+/// with a fraction of a second (`...:00.000Z`, ignored), as POST policies
+/// write their expiration.
+#[must_use]
+pub fn parse_iso8601(text: &str) -> Option<i64> {
+    let s = text.as_bytes();
+    let (main, rest) = (s.get(..19)?, s.get(19..)?);
+    if main[4] != b'-'
+        || main[7] != b'-'
+        || main[10] != b'T'
+        || main[13] != b':'
+        || main[16] != b':'
+    {
+        return None;
+    }
+    let zone_ok = match rest {
+        [b'Z'] => true,
+        [b'.', digits @ .., b'Z'] => {
+            !digits.is_empty() && digits.len() <= 9 && digits.iter().all(u8::is_ascii_digit)
+        }
+        _ => false,
+    };
+    if !zone_ok {
+        return None;
+    }
+    civil_to_unix(
+        decimal(&main[0..4])?,
+        decimal(&main[5..7])?,
+        decimal(&main[8..10])?,
+        decimal(&main[11..13])?,
+        decimal(&main[14..16])?,
+        decimal(&main[17..19])?,
+    )
+}
+
 /// Parses an HTTP-date (RFC 9110 section 5.6.7) as seconds since the epoch:
 /// the one parser of the `Date` header SigV4 reads when `x-amz-date` is
 /// absent and of the conditional request headers.

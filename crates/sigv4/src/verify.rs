@@ -177,7 +177,7 @@ pub const MAX_SKEW_SECONDS: i64 = 15 * 60;
 pub struct Verifier {
     region: Option<String>,
     service: String,
-    keys: SigningKeyCache,
+    pub(crate) keys: SigningKeyCache,
     /// The canonical request being built: [`Verifier::verify`] writes its
     /// target lines first, [`Verifier::check`] the rest.
     scratch: Vec<u8>,
@@ -397,6 +397,11 @@ impl Verifier {
             true,
             secrets,
         )
+    }
+
+    /// A POST form's credential scope: this verifier's service and region.
+    pub(crate) fn check_post_scope(&self, scope: &Scope) -> Result<()> {
+        self.check_scope(scope, Error::InvalidArgument)
     }
 
     fn check_scope(&self, scope: &Scope, err: fn(&'static str) -> Error) -> Result<()> {

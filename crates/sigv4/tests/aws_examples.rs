@@ -439,3 +439,15 @@ fn streaming_upload_with_signed_trailer_example() {
         TRAILER_SIG.as_bytes()
     );
 }
+
+#[test]
+fn post_policy_fuzz_corpus_replays_clean() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus/sigv4_post_policy");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        sluice_sigv4::fuzzing::post_policy(&std::fs::read(entry.unwrap().path()).unwrap());
+        count += 1;
+    }
+    assert!(count > 0);
+}
