@@ -205,7 +205,13 @@ async fn serve_tracked<S: Stream>(
             identity: &outcome.identity,
             remote: peer,
         });
-        if written.is_err() || !keep_alive {
+        if written.is_err() {
+            return;
+        }
+        if !keep_alive {
+            if !outcome.body_consumed {
+                input.linger().await;
+            }
             return;
         }
     }

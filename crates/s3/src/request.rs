@@ -68,6 +68,13 @@ pub(crate) const FIRST_READ: usize = 8 << 10;
 /// What the input buffer grows by when a head or a framed body needs more.
 const GROWN_READ: usize = 64 << 10;
 
+/// Most time a connection spends, after answering a request whose body it
+/// did not read, reading what the client still sends (see [`Input::linger`]).
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// Most bytes it reads then.
+const LINGER_BYTES: u64 = 64 << 20;
+
 /// What a timed operation came to.
 enum Timed<T> {
     Done(std::io::Result<usize>, T),
@@ -228,6 +235,40 @@ impl<S: Stream> Input<S> {
             }
         }
         Ok(())
+    }
+
+    /// A lingering close, as nginx does it, after an answer to a request
+    /// whose body was not read (a refusal before or during the body): the
+    /// write side is shut (the client sees the answer end), and what the
+    /// client still sends is read and dropped for at most [`LINGER_TIME`]
+    /// and [`LINGER_BYTES`]. Closing at once with unread bytes makes the
+    /// kernel reset the connection, and a client still sending (a browser
+    /// posting a form, which does not wait for 100-continue) then loses the
+    /// answer to the reset instead of reading the error.
+    pub(crate) async fn linger(&mut self) {
+        if self
+            .stream
+            .cancelable_shutdown(self.canceller.handle())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let deadline = std::time::Instant::now().checked_add(LINGER_TIME);
+        let mut read = 0u64;
+        while read < LINGER_BYTES {
+            let left = deadline.map_or(Duration::ZERO, |d| {
+                d.saturating_duration_since(std::time::Instant::now())
+            });
+            if left.is_zero() {
+                return;
+            }
+            self.buf.clear();
+            match self.fill(left).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => read = read.saturating_add(n as u64),
+            }
+        }
     }
 
     /// Writes all of `data` (see [`Input::send`]).
