@@ -127,7 +127,8 @@ enum Target {
     Bucket,
     /// `arn:aws:s3:::bucket/key`
     Object,
-    /// Each key named in the body (DeleteObjects): checked per key.
+    /// Keys named in the body (DeleteObjects, POST Object's form): checked
+    /// when the body has named them.
     EachKey,
     /// Not authorized (the unauthenticated CORS preflight).
     None,
@@ -227,6 +228,7 @@ const ACTIONS: &[(Op, &str, Target)] = &[
     (Op::HeadObject, "s3:GetObject", Target::Object),
     (Op::DeleteObject, "s3:DeleteObject", Target::Object),
     (Op::DeleteObjects, "s3:DeleteObject", Target::EachKey),
+    (Op::PostObject, "s3:PutObject", Target::EachKey),
     (Op::CreateMultipartUpload, "s3:PutObject", Target::Object),
     (Op::UploadPart, "s3:PutObject", Target::Object),
     (Op::CompleteMultipartUpload, "s3:PutObject", Target::Object),

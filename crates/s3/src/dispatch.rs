@@ -33,7 +33,7 @@ pub(crate) struct Outcome<R> {
 /// Failure with whether the body was consumed.
 type Fail = (S3Error, bool);
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -192,7 +192,7 @@ fn authorize(
 }
 
 /// The answer to an address that failed to authenticate too often lately.
-fn throttled() -> S3Error {
+pub(crate) fn throttled() -> S3Error {
     S3Error::new(
         S3ErrorCode::SlowDown,
         "Please reduce your request rate: too many failed authentications from your address.",
@@ -352,6 +352,13 @@ async fn run<B: Storage>(
         return ops::cors::preflight(ctx, req, r.bucket.as_deref().unwrap_or_default())
             .map(Response::widen)
             .map_err(|e| (e, true));
+    }
+    // A browser form: authenticated by its fields, authorized once they
+    // are read, before the file is written.
+    if r.op == Op::PostObject {
+        return ops::post_object::post_object(ctx, req, r, identity, peer, decoder, input)
+            .await
+            .map(Response::widen);
     }
     // An unsigned request stays anonymous: the authorizer decides what it
     // may do (a bucket policy for everyone), and its body is checked
@@ -568,9 +575,9 @@ async fn run<B: Storage>(
         Op::DeleteBucketTagging => ops::tagging::delete_bucket_tagging(ctx, bucket),
         // Answered above: the preflight before authentication, the
         // streamed writes before any body was read.
-        Op::CorsPreflight | Op::PutObject | Op::UploadPart => Err(S3Error::internal(
-            "an operation answered earlier reached the operation table",
-        )),
+        Op::CorsPreflight | Op::PutObject | Op::UploadPart | Op::PostObject => Err(
+            S3Error::internal("an operation answered earlier reached the operation table"),
+        ),
     };
     // As for GetObject: whether a key exists is told only to whom may list.
     let answered = match answered {

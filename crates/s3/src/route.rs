@@ -91,6 +91,8 @@ pub enum Op {
     GetPublicAccessBlock,
     /// DELETE /bucket?publicAccessBlock
     DeletePublicAccessBlock,
+    /// POST /bucket with a `multipart/form-data` body (browser uploads)
+    PostObject,
     /// POST / with `Action=AssumeRole` (STS)
     AssumeRole,
     /// GET /bucket?tagging
@@ -148,6 +150,7 @@ impl Op {
             Op::DeleteBucketPolicy => "DeleteBucketPolicy",
             Op::GetBucketPolicyStatus => "GetBucketPolicyStatus",
             Op::AssumeRole => "AssumeRole",
+            Op::PostObject => "PostObject",
             Op::PutPublicAccessBlock => "PutPublicAccessBlock",
             Op::GetPublicAccessBlock => "GetPublicAccessBlock",
             Op::DeletePublicAccessBlock => "DeletePublicAccessBlock",
@@ -213,6 +216,7 @@ pub const ALL_OPS: &[Op] = &[
     Op::DeleteBucketPolicy,
     Op::GetBucketPolicyStatus,
     Op::AssumeRole,
+    Op::PostObject,
     Op::PutPublicAccessBlock,
     Op::GetPublicAccessBlock,
     Op::DeletePublicAccessBlock,
@@ -434,6 +438,8 @@ pub fn route(
         // STS on the S3 endpoint (as MinIO and Ceph answer it): a form
         // posted to `/`, its Action in the body.
         (Method::Post, false, false) => Op::AssumeRole,
+        // A browser form (POST Object): the bucket, and no sub-resource.
+        (Method::Post, true, false) if query.iter().all(|(n, _)| n == "x-id") => Op::PostObject,
         (Method::Post, _, _) => return Err(S3Error::not_implemented("This POST operation")),
         _ => {
             return Err(S3Error::new(
@@ -524,6 +530,11 @@ mod tests {
         assert_eq!(
             r(Method::Get, "/b", "uploads").unwrap().op,
             Op::ListMultipartUploads
+        );
+        assert_eq!(r(Method::Post, "/b", "").unwrap().op, Op::PostObject);
+        assert_eq!(
+            r(Method::Post, "/b", "restore").unwrap_err().code,
+            S3ErrorCode::NotImplemented
         );
         assert_eq!(
             r(Method::Post, "/b/k", "select").unwrap_err().code,

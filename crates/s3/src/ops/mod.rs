@@ -12,6 +12,7 @@ pub(crate) mod multipart;
 pub(crate) mod object_read;
 pub(crate) mod object_write;
 pub(crate) mod policy;
+pub(crate) mod post_object;
 pub(crate) mod sts;
 pub(crate) mod tagging;
 
