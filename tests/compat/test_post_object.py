@@ -287,3 +287,90 @@ def test_a_refused_large_form_gets_its_answer_not_a_reset(cluster):
     status, _, body = post(endpoint, "forms", fields, ("f", data))
     assert (status, error_code(body)) == (400, "EntityTooLarge")
     assert code(lambda: admin.head_object(Bucket="forms", Key="too-big")) == "NoSuchKey"
+
+
+def test_hostile_field_names_and_values_are_refused_before_anything_is_written(cluster):
+    """Regressions from a hostile review. A field name with a multi-byte
+    character panicked the request (a header prefix was compared by slicing
+    the name at a byte count); values with CR, LF or NUL were stored and made
+    every later GET of the object fail; names that are not header names were
+    stored altered (`x-amz-meta-a:b` as `x-amz-meta-ab`)."""
+    endpoint, admin = setup(cluster)
+    cluster.run("bucket", "policy", "set", "forms", "upload")
+    assert eventually(lambda: post(endpoint, "forms", {"key": "probe"}, ("f", b"x"))[0] == 204)
+    for name, value in [("x-amz-meta-\u00e9", "v"), ("x-amz-meta-" + "a" * 26 + "\u00e9\u00e9", "v"),
+                        ("x-amz-meta-a:b", "v"), ("x-amz-meta-a b", "v"),
+                        ("x-amz-meta-n", "a\x00b"), ("Content-Disposition", "attachment\r\nSet-Cookie: s=1"),
+                        ("Expires", "x\ry"), ("Content-Type", "text/plain\nX-Injected: 1")]:
+        status, _, body = post(endpoint, "forms", [("key", "hostile"), (name, value)], ("f", b"x"))
+        assert (status, error_code(body)) == (400, "InvalidArgument"), (name, value, body)
+        assert code(lambda: admin.head_object(Bucket="forms", Key="hostile")) == "NoSuchKey"
+    # A value with spaces around it is kept trimmed, as a header's would be.
+    status, _, _ = post(endpoint, "forms", [("key", "trimmed"), ("x-amz-meta-class", " secret ")], ("f", b"x"))
+    assert status == 204
+    assert admin.head_object(Bucket="forms", Key="trimmed")["Metadata"] == {"class": "secret"}
+
+
+def test_a_deny_on_metadata_sees_the_value_that_is_stored(cluster, tmp_path):
+    """Regression: authorization saw `secret ` (with a space) while the store
+    kept `secret`, so a Deny on s3:x-amz-meta-class escaped."""
+    c = cluster
+    deny = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "s3:PutObject", "Resource": "*",
+         "Condition": {"StringEquals": {"s3:x-amz-meta-class": "secret"}}}]}
+    (tmp_path / "deny.json").write_text(json.dumps(deny))
+    c.run("policy", "add", "no-secrets", str(tmp_path / "deny.json"))
+    endpoint, admin = setup(c, policy="no-secrets")
+    for value in ("secret", "secret ", "\tsecret"):
+        fields = signed_form("web", "web-password-1", "forms", "doc", ["starts-with", "$x-amz-meta-class", ""],
+                             extra={"x-amz-meta-class": value})
+        status, _, body = post(endpoint, "forms", fields, ("f", b"x"))
+        assert (status, error_code(body)) == (403, "AccessDenied"), repr(value)
+    assert code(lambda: admin.head_object(Bucket="forms", Key="doc")) == "NoSuchKey"
+
+
+def test_filename_is_the_base_name_and_conditions_see_it_expanded(cluster):
+    """Regressions: the file's path was kept (`dir/sub/f.txt` chose
+    sub-paths under the signed prefix), the backslashes of a Windows path
+    were taken for escapes, and conditions were checked against the
+    unexpanded template. S3: only the name after the last / or \\ is used,
+    in every field, and conditions see the expanded values."""
+    endpoint, admin = setup(cluster)
+    fields = signed_form("web", "web-password-1", "forms", "up/${filename}", ["starts-with", "$key", "up/"],
+                         ["starts-with", "$x-amz-meta-original", ""],
+                         extra={"x-amz-meta-original": "${filename}"})
+    for sent, stored in [("dir/sub/file.txt", "up/file.txt"), ("C:\\Users\\bob\\report.pdf", "up/report.pdf")]:
+        status, _, body = post(endpoint, "forms", fields, (sent, b"x"))
+        assert status == 204, body
+        assert admin.head_object(Bucket="forms", Key=stored)["Metadata"] == {"original": stored[3:]}
+    assert admin.list_objects_v2(Bucket="forms")["KeyCount"] == 2
+    # An exact key condition on the template matches no expanded key.
+    exact = signed_form("web", "web-password-1", "forms", "up/${filename}")
+    status, _, body = post(endpoint, "forms", exact, ("any.txt", b"x"))
+    assert (status, error_code(body)) == (403, "AccessDenied")
+
+
+def test_redirects_that_cannot_be_followed_are_ignored_and_answers_are_well_formed(cluster):
+    """Regressions: a redirect with CR/LF, or longer than a response head,
+    stored the object and then closed the connection without an answer;
+    201 and 303 went out as `201 Unknown`."""
+    endpoint, admin = setup(cluster)
+    for i, url in enumerate(["https://example.com/a\r\nSet-Cookie: x=1", "https://example.com/" + "a" * 9000]):
+        fields = signed_form("web", "web-password-1", "forms", f"r{i}",
+                             ["starts-with", "$success_action_redirect", "https://example.com/"],
+                             extra={"success_action_redirect": url})
+        status, headers, body = post(endpoint, "forms", fields, ("f", b"x"))
+        assert status == 204 and "example.com" not in headers.get("Location", ""), (status, body)
+        assert admin.head_object(Bucket="forms", Key=f"r{i}")["ContentLength"] == 1
+    host = urllib.parse.urlsplit(endpoint).netloc
+    for status_field, reason in (("201", "Created"), ("204", "No Content")):
+        raw, ctype = urllib3.encode_multipart_formdata(
+            list(signed_form("web", "web-password-1", "forms", "s", {"success_action_status": status_field},
+                             extra={"success_action_status": status_field}).items()) + [("file", ("f", b"x"))])
+        conn = http.client.HTTPConnection(host, timeout=30)
+        conn.request("POST", "/forms", body=raw, headers={"Content-Type": ctype})
+        r = conn.getresponse()
+        assert (r.status, r.reason) == (int(status_field), reason)
+        assert r.getheader("Location") == f"http://{host}/forms/s"
+        conn.close()

@@ -73,6 +73,9 @@ pub struct FormParser {
     /// `CRLF--boundary`: what ends every part's content.
     delimiter: Vec<u8>,
     state: State,
+    /// Whether any of the body was used: `--boundary` without the CRLF
+    /// before it opens the form only at the body's first byte.
+    started: bool,
 }
 
 /// The boundary of a `multipart/form-data` Content-Type, or None when the
@@ -114,6 +117,7 @@ impl FormParser {
         Ok(FormParser {
             delimiter,
             state: State::Start,
+            started: false,
         })
     }
 
@@ -156,15 +160,21 @@ impl FormParser {
     }
 
     /// The body starts with `--boundary`, or has a preamble that a
-    /// `CRLF--boundary` ends.
+    /// `CRLF--boundary` ends. Only the body's first byte may begin the
+    /// former: however the body is cut into pieces, the same bytes parse
+    /// alike.
     fn skip_preamble(&mut self, input: &[u8]) -> usize {
         let dash_boundary = &self.delimiter[2..];
-        if input.starts_with(dash_boundary) {
-            self.state = State::AfterDelimiter;
-            return dash_boundary.len();
-        }
-        if dash_boundary.starts_with(input) {
-            return 0;
+        if !self.started {
+            if input.starts_with(dash_boundary) {
+                self.started = true;
+                self.state = State::AfterDelimiter;
+                return dash_boundary.len();
+            }
+            if dash_boundary.starts_with(input) {
+                return 0;
+            }
+            self.started = true;
         }
         match memmem::find(input, &self.delimiter) {
             Some(at) => {
@@ -310,7 +320,10 @@ fn split_params(text: &str) -> Vec<&str> {
 }
 
 /// The value of `name=value` or `name="quoted value"` when the parameter
-/// is called `name` (case-insensitively).
+/// is called `name` (case-insensitively). In a quoted value a backslash
+/// escapes only `"` and `\\`: browsers send the backslashes of Windows
+/// paths (`C:\\Users\\a.txt`) as they are (the WHATWG form encoding
+/// escapes only quotes and line breaks, as `%22`, `%0D`, `%0A`).
 fn param(p: &str, name: &str) -> Option<String> {
     let (n, v) = p.split_once('=')?;
     if !n.trim().eq_ignore_ascii_case(name) {
@@ -322,14 +335,16 @@ fn param(p: &str, name: &str) -> Option<String> {
     };
     let inner = inner.strip_suffix('"')?;
     let mut out = String::with_capacity(inner.len());
-    let mut escaped = false;
-    for c in inner.chars() {
-        if escaped || c != '\\' {
-            out.push(c);
-            escaped = false;
-        } else {
-            escaped = true;
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(&next @ ('"' | '\\')) = chars.peek() {
+                out.push(next);
+                chars.next();
+                continue;
+            }
         }
+        out.push(c);
     }
     Some(out)
 }
@@ -417,6 +432,37 @@ Content-Type: image/jpeg\r\n\r\n\
         let mut huge = b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\nX-Pad: ".to_vec();
         huge.extend(std::iter::repeat_n(b'p', MAX_PART_HEAD));
         assert_eq!(bad(&huge), Error::FormPartHeadTooLarge);
+    }
+
+    /// Regression (fuzz target http_form, and a hostile review): a piece of
+    /// the body that began with `--boundary` after a preamble was taken for
+    /// the opening delimiter, so the same bytes parsed differently with the
+    /// reads cut elsewhere.
+    #[test]
+    fn a_bare_boundary_opens_the_form_only_at_its_first_byte() {
+        let body = b"pre--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nv\r\n--b--";
+        // All of it up to the one CRLF--b is preamble: a form of no parts.
+        for cut in 0..body.len() {
+            assert_eq!(
+                parse_form_in_pieces(b"b", body, &[cut]).unwrap(),
+                vec![],
+                "cut at {cut}"
+            );
+        }
+        let fine = b"--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nv\r\n--b--";
+        for cut in 0..fine.len() {
+            assert_eq!(parse_form_in_pieces(b"b", fine, &[cut]).unwrap().len(), 1);
+        }
+    }
+
+    #[test]
+    fn backslashes_of_windows_paths_are_kept() {
+        let body = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"C:\\Users\\bob\\a \\\"q\\\".txt\"\r\n\r\nv\r\n--b--";
+        let parts = parse_form_in_pieces(b"b", body, &[]).unwrap();
+        assert_eq!(
+            parts[0].filename.as_deref(),
+            Some("C:\\Users\\bob\\a \"q\".txt")
+        );
     }
 
     #[test]

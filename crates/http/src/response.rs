@@ -176,9 +176,11 @@ pub const fn reason_phrase(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         200 => "OK",
+        201 => "Created",
         204 => "No Content",
         206 => "Partial Content",
         301 => "Moved Permanently",
+        303 => "See Other",
         304 => "Not Modified",
         307 => "Temporary Redirect",
         400 => "Bad Request",

@@ -256,7 +256,7 @@ pub(crate) fn check_unsupported(req: &Request, op: Op) -> Result<(), S3Error> {
     let has_prefix = |p: &str| {
         req.headers
             .iter()
-            .any(|(n, _)| n.len() >= p.len() && n[..p.len()].eq_ignore_ascii_case(p))
+            .any(|(n, _)| starts_with_ignore_case(n, p))
     };
     if has_prefix("x-amz-server-side-encryption-customer-") {
         return Err(S3Error::not_implemented(
@@ -302,6 +302,15 @@ pub(crate) fn check_unsupported(req: &Request, op: Op) -> Result<(), S3Error> {
     Ok(())
 }
 
+/// Whether `name` begins with `prefix`, ASCII case-insensitively. Bytes, not
+/// characters: a name may hold any UTF-8 (a POST form's field names do), and
+/// slicing it at the prefix's length could cut a character (a panic).
+fn starts_with_ignore_case(name: &str, prefix: &str) -> bool {
+    name.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
 /// S3's limit on user-defined metadata: the bytes of each `x-amz-meta-*`
 /// name (without the prefix) and value, 2 KiB in all (AWS S3 User Guide,
 /// "Working with object metadata").
@@ -315,7 +324,7 @@ fn check_metadata_size(req: &Request) -> Result<(), S3Error> {
     let size = req
         .headers
         .iter()
-        .filter(|(n, _)| n.len() >= PREFIX.len() && n[..PREFIX.len()].eq_ignore_ascii_case(PREFIX))
+        .filter(|(n, _)| starts_with_ignore_case(n, PREFIX))
         .fold(0usize, |sum, (n, v)| {
             sum.saturating_add(n.len().saturating_sub(PREFIX.len()))
                 .saturating_add(v.len())

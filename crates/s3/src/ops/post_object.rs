@@ -48,6 +48,64 @@ fn malformed(e: sluice_http::Error) -> S3Error {
     S3Error::new(S3ErrorCode::MalformedPOSTRequest, e.to_string())
 }
 
+/// The fields that carry the policy and its signature: never expanded.
+fn is_signature_field(name: &str) -> bool {
+    ["policy", "x-amz-signature", "signature", "awsaccesskeyid"]
+        .iter()
+        .any(|f| name.eq_ignore_ascii_case(f))
+}
+
+/// The fields (lowercase) that become the object's headers of the same name.
+fn is_header_field(lower: &str) -> bool {
+    matches!(
+        lower,
+        "content-type"
+            | "cache-control"
+            | "content-disposition"
+            | "content-encoding"
+            | "content-language"
+            | "expires"
+            | "x-amz-storage-class"
+            | "x-amz-server-side-encryption"
+    )
+}
+
+/// A header name: RFC 9110's token characters.
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A field value that can be a header's: no control characters but tab
+/// (a CR, LF or NUL would make the object's answers unwritable).
+fn is_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// A redirect S3 follows: an http(s) URL of visible ASCII, short enough to
+/// fit a response head with the bucket, key and ETag added. Others are
+/// ignored, as S3 ignores a redirect it cannot interpret.
+fn valid_redirect(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= 2048
+        && url.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The Host header when it is a plain host name or address with a port.
+fn plain_host(host: Option<&str>) -> &str {
+    host.filter(|h| {
+        !h.is_empty()
+            && h.len() <= 255
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    })
+    .unwrap_or("localhost")
+}
+
 /// POST /bucket with a form: see the module's documentation.
 pub(crate) async fn post_object<B: Storage>(
     ctx: &ThreadContext<B>,
@@ -364,10 +422,19 @@ impl<B: Storage> FormSink<'_, B> {
                  please check the order of the fields.",
             ));
         }
+        // `${filename}` is the file's name without its path (a browser may
+        // send `C:\\Users\\a.txt`), in every field's value; the policy is
+        // checked against the values so expanded, as S3 does.
+        let path = head.filename.as_deref().unwrap_or_default();
+        let filename = path.rsplit(['/', '\\']).next().unwrap_or_default();
+        for (name, value) in &mut self.fields {
+            if !is_signature_field(name) && value.contains("${filename}") {
+                *value = value.replace("${filename}", filename);
+            }
+        }
         let identity = self.authenticate()?;
         self.identity = identity.clone();
-        let template = self.get("key").unwrap_or_default();
-        let key = template.replace("${filename}", head.filename.as_deref().unwrap_or_default());
+        let key = self.get("key").unwrap_or_default().to_owned();
         let range = match self.get("policy") {
             Some(p) => PostPolicy::parse(p)?.content_length_range(),
             None => None,
@@ -425,15 +492,18 @@ impl<B: Storage> FormSink<'_, B> {
         let mut out = Vec::new();
         for (name, value) in &self.fields {
             let lower = name.to_ascii_lowercase();
+            // What is authorized, checked and kept is the same value, as a
+            // header would carry it: trimmed, and one a header can hold.
+            let value = value.trim_matches([' ', '\t']);
+            let carried = lower.starts_with("x-amz-") || is_header_field(&lower);
+            if carried && (!is_token(name) || !is_header_value(value)) {
+                return Err(invalid_argument(format!(
+                    "The form field {} has a name or value that a header cannot carry.",
+                    name.escape_debug()
+                )));
+            }
             let header = match lower.as_str() {
-                "content-type"
-                | "cache-control"
-                | "content-disposition"
-                | "content-encoding"
-                | "content-language"
-                | "expires"
-                | "x-amz-storage-class"
-                | "x-amz-server-side-encryption" => lower,
+                _ if is_header_field(&lower) => lower,
                 "acl" => "x-amz-acl".to_owned(),
                 "tagging" => {
                     let tags = crate::ops::tagging::tags_from_xml(
@@ -497,7 +567,7 @@ impl<B: Storage> FormSink<'_, B> {
         let redirect = self
             .get("success_action_redirect")
             .or_else(|| self.get("redirect"))
-            .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+            .filter(|u| valid_redirect(u))
             .map(str::to_owned);
         let status = self.get("success_action_status").map(str::to_owned);
         let Some(mut file) = self.file else {
@@ -527,12 +597,17 @@ impl<B: Storage> FormSink<'_, B> {
         let etag = format!("\"{}\"", info.meta.etag);
         let bucket = self.bucket;
         let key = file.key;
-        let location = format!(
-            "http://{}/{}/{}",
-            req.header("host").unwrap_or("localhost"),
-            sluice_sigv4::uri_encode(bucket, false),
-            sluice_sigv4::uri_encode(&key, true)
-        );
+        // A virtual-hosted form (its bucket in the Host) was posted to `/`.
+        let host = plain_host(req.header("host"));
+        let location = if req.raw_path == "/" {
+            format!("http://{host}/{}", sluice_sigv4::uri_encode(&key, true))
+        } else {
+            format!(
+                "http://{host}/{}/{}",
+                sluice_sigv4::uri_encode(bucket, false),
+                sluice_sigv4::uri_encode(&key, true)
+            )
+        };
         let mut answer = if let Some(url) = redirect {
             let mut to = url;
             to.push(if to.contains('?') { '&' } else { '?' });
