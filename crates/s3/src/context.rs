@@ -315,3 +315,11 @@ impl<B: Storage> ThreadContext<B> {
         )
     }
 }
+
+/// The answer to an address that failed to authenticate too often lately.
+pub(crate) fn throttled() -> crate::error::S3Error {
+    crate::error::S3Error::new(
+        crate::error::S3ErrorCode::SlowDown,
+        "Please reduce your request rate: too many failed authentications from your address.",
+    )
+}

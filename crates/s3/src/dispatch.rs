@@ -3,7 +3,6 @@
 //! module of its family under `ops/`.
 
 use std::net::SocketAddr;
-use std::time::SystemTime;
 
 use sluice_http::{BodyDecoder, Method, CONTINUE};
 use sluice_sigv4::{ChecksumAlgorithm, SignedRequest, Verified};
@@ -32,12 +31,6 @@ pub(crate) struct Outcome<R> {
 
 /// Failure with whether the body was consumed.
 type Fail = (S3Error, bool);
-
-pub(crate) fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 /// Runs one request through its stages: [`route_request`],
 /// [`authenticate`], [`authorize`], then the operation; the connection reads
@@ -163,7 +156,7 @@ fn authenticate(
             &signed,
             host_bucket.as_deref(),
             &*ctx.config.credentials,
-            now(),
+            crate::time::unix_now(),
         )
     };
     let mut verifier = ctx.verifier.borrow_mut();
@@ -191,14 +184,6 @@ fn authorize(
     Ok(())
 }
 
-/// The answer to an address that failed to authenticate too often lately.
-pub(crate) fn throttled() -> S3Error {
-    S3Error::new(
-        S3ErrorCode::SlowDown,
-        "Please reduce your request rate: too many failed authentications from your address.",
-    )
-}
-
 /// [`authenticate`], throttled per source address: an address that failed
 /// too often lately gets 503 SlowDown unverified, and each wrong key or
 /// signature counts.
@@ -211,7 +196,7 @@ fn authenticate_counted(
 ) -> Result<Verified, S3Error> {
     let ip = peer.map(|p| p.ip());
     if ctx.auth_throttled(ip) {
-        return Err(throttled());
+        return Err(crate::context::throttled());
     }
     authenticate(ctx, req, service, headers).inspect_err(|e| {
         if matches!(
@@ -240,7 +225,7 @@ async fn assume_role<B: Storage>(
     id: &str,
 ) -> Result<Response<B::Reader>, Fail> {
     if ctx.auth_throttled(peer.map(|p| p.ip())) {
-        return Err((throttled(), false));
+        return Err((crate::context::throttled(), false));
     }
     let body = read_document(ctx, req, None, decoder, input, BodyChecksum::Named).await?;
     let done = |e: S3Error| (e, true);

@@ -2,6 +2,13 @@
 
 use std::time::SystemTime;
 
+/// The time now in seconds since the epoch (0 before it).
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 fn civil(t: SystemTime) -> (i64, i64, i64, i64, i64, i64, i64, u32) {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;

@@ -143,7 +143,7 @@ pub(crate) async fn post_object<B: Storage>(
             ))
         })?;
     if ctx.auth_throttled(peer.map(|p| p.ip())) {
-        return Err(early(crate::dispatch::throttled()));
+        return Err(early(crate::context::throttled()));
     }
     ctx.store.head_bucket(bucket).map_err(|e| early(e.into()))?;
     crate::ops::object_write::check_unsupported(req, Op::PostObject).map_err(early)?;
@@ -405,7 +405,7 @@ impl<B: Storage> FormSink<'_, B> {
                     ctx.auth_failed(ip);
                 }
             })?;
-        PostPolicy::parse(policy)?.check(&self.fields, self.bucket, crate::dispatch::now())?;
+        PostPolicy::parse(policy)?.check(&self.fields, self.bucket, crate::time::unix_now())?;
         Ok(Identity::Key {
             access_key,
             session_token: token.map(str::to_owned),
