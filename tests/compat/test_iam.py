@@ -49,9 +49,12 @@ class Cluster:
         pw.write_text(password + "\n")
         self.run("user", "add", name, "--password-file", str(pw), *extra)
 
-    def serve(self):
+    def serve(self, *extra, tls=False):
+        """Starts a server; plain HTTP unless `tls` (the suites of other
+        layers run over HTTP: test_tls.py is HTTPS's)."""
+        plain = [] if tls else ["--insecure-http"]
         proc = subprocess.Popen([SLUICE, "serve", "--root", str(self.root), "--config-dir", str(self.config),
-                                 "--listen", "127.0.0.1:0"], env=self.env, stdout=subprocess.PIPE,
+                                 "--listen", "127.0.0.1:0", *plain, *extra], env=self.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         endpoint = None
         deadline = time.time() + 30
@@ -61,8 +64,8 @@ class Cluster:
             if not line:
                 break
             lines.append(line)
-            if m := re.search(r"http://([0-9.]+:[0-9]+)", line):
-                endpoint = "http://" + m.group(1)
+            if endpoint is None and (m := re.search(r"(https?)://([0-9.]+:[0-9]+)", line)):
+                endpoint = m.group(1) + "://" + m.group(2)
             if "users:" in line:
                 break
         if endpoint is None:
@@ -82,9 +85,9 @@ class Cluster:
                 p.wait()
 
 
-def client(endpoint, access, secret):
+def client(endpoint, access, secret, verify=None):
     return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access, aws_secret_access_key=secret,
-                        region_name="us-east-1",
+                        region_name="us-east-1", verify=verify,
                         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
 
 
@@ -108,24 +111,28 @@ def cluster(tmp_path):
 
 
 def test_the_weka_workflow_verbatim(cluster, tmp_path):
-    """The guide's steps, each a CLI command, then its s3.py as the user."""
+    """The guide's steps, each a CLI command, then its s3.py as the user,
+    over HTTPS with the certificate `sluice tls download` wrote."""
     c = cluster
     # Later commands find the cluster without a flag.
     c.run("bucket", "create", "mybucket1")
     c.add_user("S3_user", "S3_user-password", "--role", "s3")
     c.run("policy", "attach", "readwrite", "S3_user")
-    endpoint = c.serve()
+    endpoint = c.serve(tls=True)
+    assert endpoint.startswith("https://")
+    ca = tmp_path / "cluster.pem"
+    c.run("tls", "download", str(ca))
     work = tmp_path / "work"
     work.mkdir()
     (work / "myfile").write_text("Hello World!\n")
     env = dict(os.environ, SLUICE_ENDPOINT=endpoint, AWS_ACCESS_KEY_ID="S3_user",
-               AWS_SECRET_ACCESS_KEY="S3_user-password")
+               AWS_SECRET_ACCESS_KEY="S3_user-password", AWS_CA_BUNDLE=str(ca))
     out = subprocess.run([sys.executable, EXAMPLE], cwd=work, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "ERROR" not in out.stderr, out.stderr
     assert (work / "my_downloaded_object").read_text() == "Hello World!\n"
     assert (c.root / "mybucket1" / "my_uploaded_object").read_text() == "Hello World!\n"
     # The admin sees it too; the config directory is not a bucket.
-    admin = client(endpoint, *c.admin)
+    admin = client(endpoint, *c.admin, verify=str(ca))
     assert [b["Name"] for b in admin.list_buckets()["Buckets"]] == ["mybucket1"]
     assert code(lambda: admin.get_object(Bucket=".config_fs", Key="users/admin.json")) in ("InvalidBucketName", "NoSuchBucket")
     # Files holding secrets are the server user's only.

@@ -317,7 +317,7 @@ pub(crate) fn context<'a>(
 ) -> ConditionContext<'a> {
     ConditionContext {
         source_ip: peer,
-        secure_transport: false,
+        secure_transport: req.secure,
         prefix: route.param("prefix"),
         delimiter: route.param("delimiter"),
         max_keys: route.param("max-keys"),

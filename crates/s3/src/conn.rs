@@ -10,6 +10,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -23,6 +24,7 @@ use crate::observe::RequestEvent;
 use crate::request::{Input, Request, Stream};
 use crate::response::{error_response, Body, Response};
 use crate::storage::{ObjectRead, Storage};
+use crate::tls::{accept, Accepted, TlsSource};
 
 /// Runs a future, turning a panic inside it into `Err`: the runtime does not
 /// catch a task's panic, and one would stop the thread with every
@@ -57,6 +59,24 @@ const OUT_OF_RESOURCES: [i32; 4] = [12, 23, 24, 105];
 
 /// Accepts connections on `listener` forever, one task per connection.
 pub async fn serve<B: Storage>(listener: TcpListener, ctx: Rc<ThreadContext<B>>) {
+    serve_on(listener, ctx, None).await;
+}
+
+/// [`serve`] for HTTPS: each connection's handshake uses the configuration
+/// `tls` gives at that moment; plain HTTP gets a 400 saying so.
+pub async fn serve_tls<B: Storage>(
+    listener: TcpListener,
+    ctx: Rc<ThreadContext<B>>,
+    tls: Arc<dyn TlsSource>,
+) {
+    serve_on(listener, ctx, Some(tls)).await;
+}
+
+async fn serve_on<B: Storage>(
+    listener: TcpListener,
+    ctx: Rc<ThreadContext<B>>,
+    tls: Option<Arc<dyn TlsSource>>,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -81,6 +101,7 @@ pub async fn serve<B: Storage>(listener: TcpListener, ctx: Rc<ThreadContext<B>>)
         }
         let _ = stream.set_nodelay(true);
         let ctx = Rc::clone(&ctx);
+        let tls = tls.clone();
         // Counted from the accept until its socket is closed: the task
         // drops the stream with no operation of it in flight (every timed
         // operation is awaited to its end, see `Input::timed`), so the
@@ -93,8 +114,27 @@ pub async fn serve<B: Storage>(listener: TcpListener, ctx: Rc<ThreadContext<B>>)
             // other connections go on. One guard per connection, not per
             // request: it costs nothing on the request path.
             let last_id = RefCell::new(String::new());
-            let served =
-                CatchUnwind(Box::pin(serve_tracked(stream, Some(peer), &ctx, &last_id))).await;
+            let served = match tls {
+                None => {
+                    CatchUnwind(Box::pin(serve_tracked(
+                        stream,
+                        Some(peer),
+                        &ctx,
+                        &last_id,
+                        false,
+                    )))
+                    .await
+                }
+                Some(tls) => {
+                    CatchUnwind(Box::pin(async {
+                        let timeout = ctx.config.header_timeout;
+                        if let Accepted::Tls(conn) = accept(stream, &*tls, timeout).await {
+                            serve_tracked(*conn, Some(peer), &ctx, &last_id, true).await;
+                        }
+                    }))
+                    .await
+                }
+            };
             if let Err(panic) = served {
                 ctx.config.panics.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
@@ -118,7 +158,7 @@ pub async fn serve_connection<S: Stream>(
     peer: Option<SocketAddr>,
     ctx: &ThreadContext<impl Storage>,
 ) {
-    serve_tracked(stream, peer, ctx, &RefCell::new(String::new())).await;
+    serve_tracked(stream, peer, ctx, &RefCell::new(String::new()), false).await;
 }
 
 /// [`serve_connection`], keeping the id of the request in progress in
@@ -128,6 +168,7 @@ async fn serve_tracked<S: Stream>(
     peer: Option<SocketAddr>,
     ctx: &ThreadContext<impl Storage>,
     last_id: &RefCell<String>,
+    secure: bool,
 ) {
     let mut input = Input::new(stream);
     let limits = ctx.config.limits;
@@ -142,7 +183,7 @@ async fn serve_tracked<S: Stream>(
                 let mut fields = [httparse::EMPTY_HEADER; 128];
                 match RequestHead::parse(&input.buf, &mut fields, &limits) {
                     Ok(Status::Complete(head)) => {
-                        let request = owned_request(&head);
+                        let request = owned_request(&head, secure);
                         let decoder = BodyDecoder::for_head(&head, &limits);
                         break (request, decoder, head.len());
                     }
@@ -243,7 +284,7 @@ async fn wait_idle(input: &mut Input<impl Stream>, ctx: &ThreadContext<impl Stor
     matches!(input.fill_until(ctx.config.idle_timeout, watch).await, Ok(n) if n > 0)
 }
 
-fn owned_request(head: &RequestHead<'_, '_>) -> Request {
+fn owned_request(head: &RequestHead<'_, '_>, secure: bool) -> Request {
     let headers = head
         .headers()
         .iter()
@@ -266,6 +307,7 @@ fn owned_request(head: &RequestHead<'_, '_>) -> Request {
             _ => None,
         },
         aws_chunked: head.aws_chunked().is_some(),
+        secure,
         decoded_length: head
             .aws_chunked()
             .map(|a| a.decoded_length)

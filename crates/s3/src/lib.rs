@@ -49,6 +49,7 @@ mod response;
 mod route;
 mod storage;
 mod time;
+mod tls;
 mod upload;
 mod xml;
 
@@ -59,7 +60,7 @@ pub use access::{
     action_names, arn, Authorizer, ConditionContext, ExistingTags, Identity, Permission, RootOnly,
 };
 pub use bytes::{BytesReader, BytesWriter, Publish};
-pub use conn::{serve, serve_connection};
+pub use conn::{serve, serve_connection, serve_tls};
 pub use context::{
     BucketPolicyStore, Credentials, PublicAccessBlock, SecretStore, ServiceConfig, SessionIssuer,
     TemporaryCredentials, ThreadContext,
@@ -70,5 +71,8 @@ pub use observe::{Observer, RequestEvent, Unobserved};
 pub use ops::tagging::tag_pairs;
 pub use request::Stream;
 pub use route::{route, Op, Route, ALL_OPS};
+/// rustls, as sluice-s3 uses it (for building a [`TlsSource`]).
+pub use rustls;
 pub use storage::{BodyWrite, HeaderUpdate, NoParts, ObjectRead, ObjectWrite, PartWrite, Storage};
 pub use time::{http_date, iso8601};
+pub use tls::{server_config as tls_server_config, FixedTls, TlsSource};

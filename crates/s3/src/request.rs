@@ -26,6 +26,8 @@ pub(crate) struct Request {
     pub decoded_length: Option<u64>,
     /// The body is aws-chunked (as `x-amz-content-sha256: STREAMING-*` says).
     pub aws_chunked: bool,
+    /// It came over TLS (`aws:SecureTransport`).
+    pub secure: bool,
 }
 
 impl Request {

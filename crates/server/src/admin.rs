@@ -47,9 +47,86 @@ pub enum ClusterCommand {
         /// (always so; accepted for WEKA's command line).
         #[arg(long)]
         all_servers: bool,
+        /// A host name or IP address the HTTPS certificate covers, besides
+        /// localhost, 127.0.0.1, ::1 and this host's name (repeatable).
+        #[arg(long = "tls-san")]
+        tls_san: Vec<String>,
     },
     /// Show the cluster record.
     Show,
+}
+
+/// `sluice tls ...`
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Write the certificate clients should trust (PEM) to PATH.
+    Download {
+        /// Where to write it.
+        path: PathBuf,
+    },
+    /// Show the certificate served: subject, names, issuer, expiry.
+    Show,
+    /// Make a new server certificate (signed by the cluster CA); running
+    /// servers use it for new connections within a second.
+    Renew {
+        /// A host name or IP address it covers, besides localhost,
+        /// 127.0.0.1, ::1 and this host's name (repeatable).
+        #[arg(long = "tls-san")]
+        tls_san: Vec<String>,
+    },
+}
+
+/// `sluice tls ...`
+///
+/// # Errors
+/// What went wrong, for the user.
+pub fn tls(cmd: TlsCommand, w: &Where) -> Result<(), String> {
+    let dir = existing(w)?;
+    match cmd {
+        TlsCommand::Download { path } => {
+            crate::tls::download(&dir, &path)?;
+            println!("wrote {}", path.display());
+            Ok(())
+        }
+        TlsCommand::Show => {
+            let info = dir.read("tls/info.json")?.unwrap_or_default();
+            let field = |k: &str| {
+                info.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or("-")
+                    .to_owned()
+            };
+            println!(
+                "certificate: {}",
+                dir.path().join(crate::tls::CERT).display()
+            );
+            println!("subject: {}", field("subject"));
+            let names: Vec<&str> = info
+                .get("names")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            println!("names: {}", names.join(", "));
+            println!("issuer: {}", field("issuer"));
+            let not_after = info.get("not_after").and_then(Value::as_i64).unwrap_or(0);
+            println!("expires: {}", sluice_sigv4::format_amz_date(not_after));
+            Ok(())
+        }
+        TlsCommand::Renew { tls_san } => {
+            let name = dir
+                .read("cluster.json")?
+                .and_then(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_else(|| "default".into());
+            let lock = dir.lock()?;
+            crate::tls::renew(&lock, &dir, &name, &tls_san)?;
+            lock.bump()?;
+            println!(
+                "new certificate in {}",
+                dir.path().join(crate::tls::CERT).display()
+            );
+            Ok(())
+        }
+    }
 }
 
 /// `sluice user ...`
@@ -316,6 +393,7 @@ pub fn cluster(cmd: ClusterCommand, w: &Where) -> Result<(), String> {
             admin_user,
             root_password_file,
             all_servers: _,
+            tls_san,
         } => {
             check_user_name(&admin_user)?;
             std::fs::create_dir_all(&root)
@@ -370,6 +448,7 @@ pub fn cluster(cmd: ClusterCommand, w: &Where) -> Result<(), String> {
                 "created": now(),
             });
             lock.write_json("cluster.json", &record)?;
+            crate::tls::generate(&lock, &name, &tls_san)?;
             lock.bump()?;
             drop(lock);
             if let Some(pointer) = config::default_pointer() {
@@ -384,6 +463,11 @@ pub fn cluster(cmd: ClusterCommand, w: &Where) -> Result<(), String> {
             println!("  root: {}", root.display());
             println!("  config dir: {}", dir.path().display());
             println!("  admin access key: {admin_user}");
+            println!(
+                "  HTTPS certificate: {} (clients trust {}: sluice tls download PATH)",
+                dir.path().join(crate::tls::CERT).display(),
+                dir.path().join(crate::tls::CA).display()
+            );
             if generated {
                 println!("  admin secret key: {secret}   (shown once: keep it)");
             }

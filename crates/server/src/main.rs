@@ -14,6 +14,7 @@ mod credentials;
 mod iam;
 mod logging;
 mod serve;
+mod tls;
 
 /// mimalloc (DESIGN.md §2): per-thread heaps suit thread-per-core, and it
 /// gives freed memory back to the system. With glibc's malloc, the input
@@ -88,6 +89,13 @@ enum Command {
         #[command(flatten)]
         args: admin::PresignArgs,
     },
+    /// The cluster's HTTPS certificate: download, show, renew.
+    Tls {
+        #[command(flatten)]
+        at: admin::Where,
+        #[command(subcommand)]
+        cmd: admin::TlsCommand,
+    },
     /// Add, list, show, remove, attach and detach policies.
     Policy {
         #[command(flatten)]
@@ -108,6 +116,7 @@ fn main() -> ExitCode {
         Command::Policy { at, cmd } => admin::policy(cmd, &at),
         Command::Presign { at, args } => admin::presign(args, &at),
         Command::Sts { at, cmd } => admin::sts(cmd, &at),
+        Command::Tls { at, cmd } => admin::tls(cmd, &at),
         Command::ServiceAccount { at, cmd } => admin::service_account(cmd, &at),
     };
     match result {

@@ -4,6 +4,7 @@
 use std::io::Write as _;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -77,6 +78,13 @@ pub struct ServeArgs {
     /// signed requests get 503 SlowDown until the window ends.
     #[arg(long, default_value = "20", value_parser = clap::value_parser!(u32).range(1..))]
     auth_failure_limit: u32,
+    /// With a cluster, serve plain HTTP on --listen instead of HTTPS.
+    #[arg(long)]
+    insecure_http: bool,
+    /// With a cluster, also serve plain HTTP on this address (HTTPS stays
+    /// on --listen).
+    #[arg(long, value_parser = parse_listen)]
+    http_listen: Option<SocketAddr>,
     /// Seconds of the failed-authentication window.
     #[arg(long, default_value = "60", value_parser = parse_seconds)]
     auth_failure_window: Duration,
@@ -164,6 +172,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     }
     let env_credentials = credentials::from_env()?;
     let listen = claim_port(args.listen)?;
+    let http_listen = args.http_listen.map(claim_port).transpose()?;
     std::fs::create_dir_all(&args.root)
         .map_err(|e| format!("cannot create --root {}: {e}", args.root.display()))?;
     let opts = StoreOptions {
@@ -183,6 +192,27 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     } else {
         Access::Root(credentials::root_credentials(&args.root, env_credentials)?)
     };
+    // A cluster serves HTTPS (a cluster made before there were
+    // certificates gets one now), unless plain HTTP is asked for.
+    let tls: Option<Arc<dyn sluice_s3::TlsSource>> = match &users {
+        Access::Cluster(_) if !args.insecure_http => {
+            if !crate::tls::present(&config_dir) {
+                let name = config_dir
+                    .read("cluster.json")?
+                    .and_then(|c| c.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+                    .unwrap_or_else(|| "default".into());
+                let lock = config_dir.lock()?;
+                if !crate::tls::present(&config_dir) {
+                    crate::tls::generate(&lock, &name, &[])?;
+                }
+            }
+            Some(crate::tls::LiveTls::start(config_dir.clone())?)
+        }
+        _ => None,
+    };
+    if http_listen.is_some() && tls.is_none() {
+        return Err("--http-listen is for a cluster served over HTTPS".into());
+    }
     start_cleaner(&store, args.stale_upload_age);
     let (secrets, authorizer): (
         Arc<dyn sluice_s3::SecretStore>,
@@ -232,6 +262,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     for (index, &core) in cores.iter().enumerate() {
         let (tx, rx) = mpsc::channel();
         let (store, config) = (store.clone(), config.clone());
+        let tls = tls.clone();
         let handle = std::thread::Builder::new()
             .name(format!("sluice-{index}"))
             .spawn(move || {
@@ -241,15 +272,33 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                         .reuse_port(true)
                         .reuse_addr(true)
                         .backlog(1024);
-                    let listener = match monoio::net::TcpListener::bind_with_config(listen, &opts) {
+                    let bind = |addr: SocketAddr| {
+                        monoio::net::TcpListener::bind_with_config(addr, &opts)
+                            .map_err(|e| format!("cannot listen on {addr}: {e}"))
+                    };
+                    let listener = match bind(listen) {
                         Ok(l) => l,
                         Err(e) => {
-                            let _ = tx.send(Err(format!("cannot listen on {listen}: {e}")));
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let plain = match http_listen.map(bind).transpose() {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
                             return;
                         }
                     };
                     let _ = tx.send(Ok(()));
-                    sluice_s3::serve(listener, ThreadContext::new(store, config, index)).await;
+                    let ctx = ThreadContext::new(store, config, index);
+                    if let Some(plain) = plain {
+                        monoio::spawn(sluice_s3::serve(plain, Rc::clone(&ctx)));
+                    }
+                    match tls {
+                        Some(tls) => sluice_s3::serve_tls(listener, ctx, tls).await,
+                        None => sluice_s3::serve(listener, ctx).await,
+                    }
                 };
                 sluice_core::block_on(Driver::Auto, serve)
             })
@@ -275,7 +324,18 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         region = %args.region,
         "serving"
     );
-    banner(&args, listen, cores.len(), &store, &users, &config_dir);
+    banner(
+        &args,
+        listen,
+        cores.len(),
+        &store,
+        &users,
+        &config_dir,
+        tls.is_some(),
+    );
+    if let Some(plain) = http_listen {
+        println!("  also plain HTTP on http://{plain}");
+    }
     while !signal.load(Ordering::Relaxed) {
         if threads.iter().any(std::thread::JoinHandle::is_finished) {
             return Err("a server thread stopped".into());
@@ -337,12 +397,20 @@ fn banner(
     store: &Store,
     users: &Access,
     config_dir: &crate::config::ConfigDir,
+    https: bool,
 ) {
+    let scheme = if https { "https" } else { "http" };
     println!(
-        "sluice: serving {} on http://{listen} with {threads} thread(s) (O_DIRECT: {})",
+        "sluice: serving {} on {scheme}://{listen} with {threads} thread(s) (O_DIRECT: {})",
         args.root.display(),
         store.direct_io()
     );
+    if https {
+        println!(
+            "  HTTPS with the cluster's certificate: clients trust {} (sluice tls download PATH)",
+            config_dir.path().join(crate::tls::CA).display()
+        );
+    }
     if args.null {
         println!("  --null: bodies are verified and discarded; GETs answer generated bytes (for benchmarks)");
     }

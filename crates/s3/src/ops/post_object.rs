@@ -452,6 +452,7 @@ impl<B: Storage> FormSink<'_, B> {
             plain_length: None,
             decoded_length: None,
             aws_chunked: false,
+            secure: self.req.secure,
         };
         crate::ops::object_write::check_unsupported(&as_put, Op::PutObject)?;
         let route = Route {

@@ -1,0 +1,241 @@
+"""HTTPS (issue 15). Before, sluice spoke plain HTTP only. Sources: the
+issue (a cluster serves HTTPS with a certificate it generates, clients
+trust what `sluice tls download` writes, plain HTTP only when asked for,
+plain HTTP to the HTTPS port gets a 400 as nginx answers it), webpki's
+rule that a server certificate is not a CA, the IAM condition key
+aws:SecureTransport, and each client's CA option: boto3 `verify=` and
+AWS_CA_BUNDLE, aws-cli `--ca-bundle`, s5cmd (AWS_CA_BUNDLE), rclone
+`--ca-cert`, the minio SDK's urllib3 `ca_certs`, sluice-bench `--cacert`."""
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.parse
+import warnings
+
+import boto3
+import pytest
+import urllib3
+from botocore.config import Config
+from minio import Minio
+
+from test_iam import cluster, code, eventually  # noqa: F401  (the fixture)
+
+BENCH = os.environ.get("SLUICE_BENCH_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug",
+                                                        "sluice-bench"))
+
+
+def tls_client(endpoint, access, secret, ca):
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access, aws_secret_access_key=secret,
+                        region_name="us-east-1", verify=ca,
+                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peer_cert(endpoint, ca):
+    """The certificate a new connection is served (DER) and its fields."""
+    host, port = urllib.parse.urlsplit(endpoint).netloc.split(":")
+    ctx = ssl.create_default_context(cafile=ca)
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as s:
+            return s.getpeercert(binary_form=True), s.getpeercert(), s.version()
+
+
+def start(cluster, *extra):
+    c = cluster
+    endpoint = c.serve(*extra, tls=True)
+    ca = str(c.tmp / "cluster-ca.pem")
+    out = c.run("tls", "download", ca).stdout
+    assert "wrote" in out
+    return endpoint, ca
+
+
+def test_a_cluster_serves_https_with_a_certificate_clients_can_download(cluster):
+    c = cluster
+    # `cluster create` made it.
+    assert (c.config / "tls" / "cert.pem").is_file()
+    endpoint, ca = start(c)
+    assert endpoint.startswith("https://127.0.0.1:")
+    # The key files are the servers' user's only.
+    for f in ("key.pem", "ca.key"):
+        assert (c.config / "tls" / f).stat().st_mode & 0o077 == 0
+    s3 = tls_client(endpoint, *c.admin, ca)
+    s3.create_bucket(Bucket="secure")
+    data = os.urandom(9 * 1024 * 1024 + 5)
+    s3.put_object(Bucket="secure", Key="big", Body=data)
+    assert s3.get_object(Bucket="secure", Key="big")["Body"].read() == data
+    assert s3.get_object(Bucket="secure", Key="big", Range="bytes=1000-2000999")["Body"].read() == data[1000:2001000]
+    src = c.tmp / "multi.bin"
+    src.write_bytes(data)
+    s3.upload_file(str(src), "secure", "multi", Config=boto3.s3.transfer.TransferConfig(multipart_threshold=5 << 20,
+                                                                                          multipart_chunksize=5 << 20))
+    assert s3.get_object(Bucket="secure", Key="multi")["Body"].read() == data
+    # Without the cluster's certificate, a client refuses the server.
+    plain_trust = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=c.admin[0],
+                               aws_secret_access_key=c.admin[1], region_name="us-east-1",
+                               config=Config(retries={"max_attempts": 1}))
+    with pytest.raises(Exception) as refused:
+        plain_trust.list_buckets()
+    assert "SSL" in repr(refused.value) or "certificate" in repr(refused.value).lower()
+    # The server certificate names what it serves and is no CA.
+    _, fields, _ = peer_cert(endpoint, ca)
+    names = [v for k, v in fields["subjectAltName"]]
+    assert "localhost" in names and "127.0.0.1" in names
+    info = c.run("tls", "show").stdout
+    assert "names: " in info and "localhost" in info and "expires: " in info
+
+
+def test_only_tls_1_2_and_1_3_are_spoken(cluster):
+    endpoint, ca = start(cluster)
+    host, port = urllib.parse.urlsplit(endpoint).netloc.split(":")
+    for version, ok in (("TLSv1_1", False), ("TLSv1_2", True), ("TLSv1_3", True)):
+        ctx = ssl.create_default_context(cafile=ca)
+        # Let this client offer TLS 1.1 (OpenSSL's defaults would not), so
+        # that the refusal seen is the server's alert.
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
+        try:
+            with socket.create_connection((host, int(port)), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname=host) as s:
+                    got = s.version()
+            assert ok and got == version.replace("_", "."), f"{version} was accepted ({got})"
+        except ssl.SSLError as e:
+            assert not ok, f"{version} was refused: {e}"
+            assert "ALERT" in str(e), e
+
+
+def test_plain_http_to_the_https_port_gets_a_400_saying_so(cluster):
+    endpoint, _ = start(cluster)
+    host, port = urllib.parse.urlsplit(endpoint).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while chunk := s.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"HTTPS" in answer
+
+
+def test_plain_http_only_when_asked_for(cluster, tmp_path):
+    c = cluster
+    port = free_port()
+    endpoint, ca = start(c, "--http-listen", f"127.0.0.1:{port}")
+    plain = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id=c.admin[0],
+                         aws_secret_access_key=c.admin[1], region_name="us-east-1",
+                         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+    plain.create_bucket(Bucket="both")
+    assert tls_client(endpoint, *c.admin, ca).list_buckets()["Buckets"][0]["Name"] == "both"
+    # --insecure-http: plain HTTP on --listen.
+    insecure = c.serve()
+    assert insecure.startswith("http://")
+    # --http-listen needs a cluster served over HTTPS.
+    r = subprocess.run([os.environ.get("SLUICE_BIN", "sluice"), "serve", "--root", str(tmp_path / "alone"),
+                        "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"], capture_output=True, text=True,
+                       timeout=30, env=dict(c.env, SLUICE_CONFIG_DIR=str(tmp_path / "none")))
+    assert r.returncode != 0 and "--http-listen" in r.stderr
+
+
+def test_policies_can_require_tls(cluster, tmp_path):
+    """aws:SecureTransport is true over HTTPS and false over plain HTTP."""
+    c = cluster
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+    (tmp_path / "tls-only.json").write_text(json.dumps(doc))
+    c.run("policy", "add", "tls-only", str(tmp_path / "tls-only.json"))
+    c.add_user("careful", "careful-password", "--role", "s3")
+    c.run("policy", "attach", "tls-only", "careful")
+    port = free_port()
+    endpoint, ca = start(c, "--http-listen", f"127.0.0.1:{port}")
+    secure = tls_client(endpoint, "careful", "careful-password", ca)
+    secure.create_bucket(Bucket="tls-only")
+    secure.put_object(Bucket="tls-only", Key="k", Body=b"over TLS")
+    plain = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="careful",
+                         aws_secret_access_key="careful-password", region_name="us-east-1",
+                         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+    assert code(lambda: plain.get_object(Bucket="tls-only", Key="k")) == "AccessDenied"
+    assert code(lambda: plain.put_object(Bucket="tls-only", Key="k", Body=b"over HTTP")) == "AccessDenied"
+    assert secure.get_object(Bucket="tls-only", Key="k")["Body"].read() == b"over TLS"
+
+
+def test_a_renewed_certificate_reaches_new_connections_and_open_ones_keep_theirs(cluster):
+    c = cluster
+    endpoint, ca = start(c)
+    host, port = urllib.parse.urlsplit(endpoint).netloc.split(":")
+    ctx = ssl.create_default_context(cafile=ca)
+    old = urllib3.HTTPSConnectionPool(host, int(port), ssl_context=ctx, maxsize=1, assert_hostname=host)
+    assert old.request("GET", "/").status == 403
+    before, _, _ = peer_cert(endpoint, ca)
+    c.run("tls", "renew", "--tls-san", "renewed.example.test")
+    # New connections get the new certificate within 2 seconds.
+    assert eventually(lambda: peer_cert(endpoint, ca)[0] != before, within=2.0)
+    _, fields, _ = peer_cert(endpoint, ca)
+    assert ("DNS", "renewed.example.test") in fields["subjectAltName"]
+    # The open connection goes on with its own (the pool reuses it).
+    for _ in range(3):
+        assert old.request("GET", "/").status == 403
+    assert old.num_connections == 1
+
+
+def test_clients_with_their_ca_options(cluster, tmp_path):
+    c = cluster
+    endpoint, ca = start(c)
+    venv = os.path.dirname(sys.executable)
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=c.admin[0], AWS_SECRET_ACCESS_KEY=c.admin[1], AWS_REGION="us-east-1",
+               AWS_DEFAULT_REGION="us-east-1")
+    src = tmp_path / "f.bin"
+    data = os.urandom(200_000)
+    src.write_bytes(data)
+    # aws-cli: --ca-bundle.
+    aws = [os.path.join(venv, "aws"), "--endpoint-url", endpoint, "--ca-bundle", ca]
+    subprocess.run([*aws, "s3", "mb", "s3://clients"], env=env, check=True, capture_output=True, timeout=60)
+    subprocess.run([*aws, "s3", "cp", str(src), "s3://clients/aws"], env=env, check=True, capture_output=True,
+                   timeout=60)
+    # s5cmd: AWS_CA_BUNDLE.
+    s5 = shutil.which("s5cmd", path=venv)
+    subprocess.run([s5, "--endpoint-url", endpoint, "cp", str(src), "s3://clients/s5"],
+                   env=dict(env, AWS_CA_BUNDLE=ca), check=True, capture_output=True, timeout=60)
+    # rclone: --ca-cert.
+    rclone = shutil.which("rclone", path=venv)
+    renv = dict(env, RCLONE_CONFIG=os.devnull, RCLONE_CONFIG_SL_TYPE="s3", RCLONE_CONFIG_SL_PROVIDER="Other",
+                RCLONE_CONFIG_SL_ENDPOINT=endpoint, RCLONE_CONFIG_SL_ACCESS_KEY_ID=c.admin[0],
+                RCLONE_CONFIG_SL_SECRET_ACCESS_KEY=c.admin[1], RCLONE_CONFIG_SL_REGION="us-east-1")
+    subprocess.run([rclone, "--ca-cert", ca, "copyto", str(src), "sl:clients/rclone"], env=renv, check=True,
+                   capture_output=True, timeout=120)
+    # The minio SDK: a urllib3 pool with the CA.
+    netloc = urllib.parse.urlsplit(endpoint).netloc
+    m = Minio(netloc, access_key=c.admin[0], secret_key=c.admin[1], secure=True, region="us-east-1",
+              http_client=urllib3.PoolManager(ca_certs=ca))
+    m.put_object("clients", "minio", io.BytesIO(data), len(data))
+    # boto3 through AWS_CA_BUNDLE (the README's workflow runs so).
+    script = ("import boto3,os;s3=boto3.client('s3',endpoint_url=os.environ['EP']);"
+              "print(sorted(o['Key'] for o in s3.list_objects_v2(Bucket='clients')['Contents']))")
+    out = subprocess.run([sys.executable, "-c", script], env=dict(env, AWS_CA_BUNDLE=ca, EP=endpoint),
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "['aws', 'minio', 'rclone', 's5']", out.stderr
+    s3 = tls_client(endpoint, *c.admin, ca)
+    for key in ("aws", "minio", "rclone", "s5"):
+        assert s3.get_object(Bucket="clients", Key=key)["Body"].read() == data, key
+    # sluice-bench: --tls --cacert.
+    bench = subprocess.run([BENCH, "get", "--host", netloc, "--access-key", c.admin[0], "--secret-key", c.admin[1],
+                            "--tls", "--cacert", ca, "--bucket", "bench-tls", "--obj.size", "100KiB",
+                            "--objects", "10", "--concurrent", "2", "--count", "30", "--json"],
+                           capture_output=True, text=True, timeout=120)
+    assert bench.returncode == 0, bench.stderr
+    rep = json.loads(bench.stdout)
+    get = next(o for o in rep["operations"] if o["op"] == "GET")
+    assert get["ops"] == 30 and get["errors"] == {}
