@@ -53,6 +53,15 @@ def peer_cert(endpoint, ca):
             return s.getpeercert(binary_form=True), s.getpeercert(), s.version()
 
 
+def served_fields(endpoint, ca):
+    """The fields of the certificate served now, None while it is one
+    `ca` does not trust (the old one, before a change is picked up)."""
+    try:
+        return peer_cert(endpoint, ca)[1]
+    except ssl.SSLError:
+        return None
+
+
 def start(cluster, *extra):
     c = cluster
     endpoint = c.serve(*extra, tls=True)
@@ -94,7 +103,7 @@ def test_a_cluster_serves_https_with_a_certificate_clients_can_download(cluster)
     names = [v for k, v in fields["subjectAltName"]]
     assert "localhost" in names and "127.0.0.1" in names
     info = c.run("tls", "show").stdout
-    assert "names: " in info and "localhost" in info and "expires: " in info
+    assert "names: " in info and "localhost" in info and "valid: " in info and "issuer: CN=sluice cluster" in info
 
 
 def test_only_tls_1_2_and_1_3_are_spoken(cluster):
@@ -239,3 +248,80 @@ def test_clients_with_their_ca_options(cluster, tmp_path):
     rep = json.loads(bench.stdout)
     get = next(o for o in rep["operations"] if o["op"] == "GET")
     assert get["ops"] == 30 and get["errors"] == {}
+
+
+def openssl_cert(folder, name, *, ca=False, dates=None):
+    """A self-signed certificate for 127.0.0.1 and localhost, made by
+    openssl: CA:FALSE unless `ca` (what `openssl req -x509` makes by
+    default), valid for 30 days from now unless `dates` (start, end)."""
+    key, cert = str(folder / f"{name}.key"), str(folder / f"{name}.pem")
+    keygen = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key]
+    if dates is None:
+        ext = [] if ca else ["-addext", "basicConstraints=critical,CA:FALSE"]
+        subprocess.run(["openssl", "req", "-x509", *keygen, "-out", cert, "-days", "30", "-subj", f"/CN={name}",
+                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", *ext], check=True, capture_output=True)
+        return cert, key
+    # `openssl req` cannot date a certificate in the past; `openssl ca` can.
+    (folder / "index.txt").write_text("")
+    (folder / "serial").write_text("01\n")
+    cfg = folder / "ca.cnf"
+    cfg.write_text(f"""[ca]
+default_ca = d
+[d]
+dir = {folder}
+database = $dir/index.txt
+new_certs_dir = $dir
+serial = $dir/serial
+default_md = sha256
+policy = any
+[any]
+commonName = supplied
+[v3]
+basicConstraints = critical,CA:FALSE
+subjectAltName = IP:127.0.0.1,DNS:localhost
+""")
+    csr = str(folder / f"{name}.csr")
+    subprocess.run(["openssl", "req", "-new", *keygen, "-out", csr, "-subj", f"/CN={name}"], check=True,
+                   capture_output=True)
+    subprocess.run(["openssl", "ca", "-batch", "-notext", "-config", str(cfg), "-selfsign", "-keyfile", key, "-in", csr,
+                    "-out", cert, "-startdate", dates[0], "-enddate", dates[1], "-extensions", "v3"], check=True,
+                   capture_output=True)
+    return cert, key
+
+
+def test_a_custom_certificate_is_checked_then_served(cluster, tmp_path):
+    c = cluster
+    endpoint, ca = start(c)
+    before, _, _ = peer_cert(endpoint, ca)
+    mine, mine_key = openssl_cert(tmp_path, "mine")
+    as_ca, as_ca_key = openssl_cert(tmp_path, "as-ca", ca=True)
+    old_dir = tmp_path / "old"
+    old_dir.mkdir()
+    old, old_key = openssl_cert(old_dir, "old", dates=("20200101000000Z", "20210101000000Z"))
+    refusals = [
+        ((as_ca, as_ca_key), "CA"),
+        ((old, old_key), "expired"),
+        ((mine, as_ca_key), "key does not go"),
+        ((mine_key, mine_key), "no certificate"),
+    ]
+    for (cert, key), why in refusals:
+        r = c.run("tls", "set", "--cert", cert, "--key", key, ok=False)
+        assert why in r.stderr, r.stderr
+    # Nothing changed.
+    assert peer_cert(endpoint, ca)[0] == before
+    out = c.run("tls", "set", "--cert", mine, "--key", mine_key).stdout
+    assert "CN=mine" in out
+    downloaded = str(tmp_path / "trust.pem")
+    c.run("tls", "download", downloaded)
+    assert eventually(lambda: (served_fields(endpoint, downloaded) or {}).get("subject") == ((("commonName", "mine"),),),
+                      within=2.0)
+    s3 = tls_client(endpoint, *c.admin, downloaded)
+    s3.create_bucket(Bucket="custom")
+    show = c.run("tls", "show").stdout
+    assert "subject: CN=mine" in show and "127.0.0.1" in show and "localhost" in show
+    # renew makes a cluster CA again.
+    c.run("tls", "renew")
+    c.run("tls", "download", ca)
+    assert eventually(lambda: "CN=sluice cluster" in c.run("tls", "show").stdout)
+    assert eventually(lambda: served_fields(endpoint, ca) is not None, within=2.0)
+    assert served_fields(endpoint, ca)["issuer"][0][0][1].startswith("sluice cluster")

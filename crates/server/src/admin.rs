@@ -66,6 +66,17 @@ pub enum TlsCommand {
     },
     /// Show the certificate served: subject, names, issuer, expiry.
     Show,
+    /// Install a certificate of your own (a PEM chain, server certificate
+    /// first, and its key); running servers use it for new connections
+    /// within a second.
+    Set {
+        /// The chain (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        /// Its private key (PEM).
+        #[arg(long)]
+        key: PathBuf,
+    },
     /// Make a new server certificate (signed by the cluster CA); running
     /// servers use it for new connections within a second.
     Renew {
@@ -89,27 +100,28 @@ pub fn tls(cmd: TlsCommand, w: &Where) -> Result<(), String> {
             Ok(())
         }
         TlsCommand::Show => {
-            let info = dir.read("tls/info.json")?.unwrap_or_default();
-            let field = |k: &str| {
-                info.get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or("-")
-                    .to_owned()
-            };
+            let pem = dir
+                .read_text(crate::tls::CERT)?
+                .ok_or("the cluster has no certificate: sluice tls renew makes one")?;
+            let (chain, info) = crate::tls::read_chain(pem.as_bytes())?;
             println!(
                 "certificate: {}",
                 dir.path().join(crate::tls::CERT).display()
             );
-            println!("subject: {}", field("subject"));
-            let names: Vec<&str> = info
-                .get("names")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            println!("names: {}", names.join(", "));
-            println!("issuer: {}", field("issuer"));
-            let not_after = info.get("not_after").and_then(Value::as_i64).unwrap_or(0);
-            println!("expires: {}", sluice_sigv4::format_amz_date(not_after));
+            print_cert(&info);
+            println!("chain: {} certificate(s)", chain.len());
+            Ok(())
+        }
+        TlsCommand::Set { cert, key } => {
+            let read = |p: &Path| {
+                std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+            };
+            let (chain, key) = (read(&cert)?, read(&key)?);
+            let lock = dir.lock()?;
+            let info = crate::tls::set(&lock, &chain, &key)?;
+            lock.bump()?;
+            println!("installed {}", dir.path().join(crate::tls::CERT).display());
+            print_cert(&info);
             Ok(())
         }
         TlsCommand::Renew { tls_san } => {
@@ -127,6 +139,17 @@ pub fn tls(cmd: TlsCommand, w: &Where) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+fn print_cert(info: &crate::x509::CertInfo) {
+    println!("subject: {}", info.subject);
+    println!("names: {}", info.names.join(", "));
+    println!("issuer: {}", info.issuer);
+    println!(
+        "valid: {} to {}",
+        sluice_sigv4::format_amz_date(info.not_before),
+        sluice_sigv4::format_amz_date(info.not_after)
+    );
 }
 
 /// `sluice user ...`

@@ -15,6 +15,7 @@ mod iam;
 mod logging;
 mod serve;
 mod tls;
+mod x509;
 
 /// mimalloc (DESIGN.md §2): per-thread heaps suit thread-per-core, and it
 /// gives freed memory back to the system. With glibc's malloc, the input

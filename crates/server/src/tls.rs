@@ -7,8 +7,9 @@
 //!
 //! Files: `tls/cert.pem` (the server certificate, then the CA: the chain
 //! sent to clients), `tls/key.pem`, `tls/ca.pem` (what clients trust:
-//! `sluice tls download`), `tls/ca.key` (to sign a renewed certificate),
-//! `tls/info.json` (names, addresses and expiry, for `sluice tls show`).
+//! `sluice tls download`), `tls/ca.key` (to sign a renewed certificate). A
+//! custom certificate (`sluice tls set`) replaces the chain and key and
+//! removes the CA.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -33,8 +34,6 @@ pub const KEY: &str = "tls/key.pem";
 pub const CA: &str = "tls/ca.pem";
 /// The CA's key.
 const CA_KEY: &str = "tls/ca.key";
-/// What `tls show` prints of a generated certificate.
-const INFO: &str = "tls/info.json";
 
 /// How long a generated server certificate is valid (825 days, the most
 /// Apple's clients accept).
@@ -150,17 +149,74 @@ fn write_leaf(
     let leaf_key = KeyPair::generate().map_err(err)?;
     let leaf_cert = leaf.signed_by(&leaf_key, ca_cert, ca_key).map_err(err)?;
     let chain = format!("{}{}", leaf_cert.pem(), ca_cert.pem());
-    // The key first: a server that sees the new chain must find its key.
-    lock.write(KEY, leaf_key.serialize_pem().as_bytes())?;
-    lock.write(CERT, chain.as_bytes())?;
-    let info = serde_json::json!({
-        "subject": format!("CN=sluice cluster {cluster}"),
-        "issuer": format!("CN=sluice cluster {cluster} CA"),
-        "names": names,
-        "not_before": (now - days(1)).unix_timestamp(),
-        "not_after": (now + days(LEAF_DAYS)).unix_timestamp(),
-    });
-    lock.write_json(INFO, &info)
+    install(lock, chain.as_bytes(), leaf_key.serialize_pem().as_bytes())
+}
+
+/// Writes a chain and its key. The key first: a server that sees the new
+/// chain must find its key (one that sees the new key with the old chain
+/// fails to load them, keeps what it serves and tries again).
+fn install(lock: &Locked<'_>, chain: &[u8], key: &[u8]) -> Result<(), String> {
+    lock.write(KEY, key)?;
+    lock.write(CERT, chain)
+}
+
+/// The certificates of a PEM chain, and the parsed fields of its first.
+///
+/// # Errors
+/// Not PEM certificates, or a first one that cannot be read.
+pub fn read_chain(
+    pem: &[u8],
+) -> Result<(Vec<CertificateDer<'static>>, crate::x509::CertInfo), String> {
+    let chain = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not a PEM certificate chain: {e}"))?;
+    let first = chain.first().ok_or("no certificate in the chain")?;
+    let info = crate::x509::parse(first).ok_or("the first certificate cannot be read")?;
+    Ok((chain, info))
+}
+
+/// Installs a custom certificate (`sluice tls set`): its chain must parse,
+/// its key match, its server certificate be valid now and no CA. The
+/// cluster CA is removed (`tls download` then gives the chain's last
+/// certificate; `tls renew` makes a new CA).
+///
+/// # Errors
+/// What is wrong with the certificate or key.
+pub fn set(
+    lock: &Locked<'_>,
+    chain_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<crate::x509::CertInfo, String> {
+    let (chain, info) = read_chain(chain_pem)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| format!("not a PEM private key: {e}"))?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if now > info.not_after {
+        return Err(format!(
+            "the certificate expired at {}",
+            sluice_sigv4::format_amz_date(info.not_after)
+        ));
+    }
+    if now < info.not_before {
+        return Err(format!(
+            "the certificate is not valid before {}",
+            sluice_sigv4::format_amz_date(info.not_before)
+        ));
+    }
+    if info.is_ca {
+        return Err(
+            "the certificate is a CA (CA:TRUE), which clients refuse as a server certificate: \
+             make one with basicConstraints CA:FALSE"
+                .into(),
+        );
+    }
+    sluice_s3::tls_server_config(chain, key)
+        .map_err(|e| format!("the key does not go with the certificate: {e}"))?;
+    install(lock, chain_pem, key_pem)?;
+    for rel in [CA, CA_KEY] {
+        lock.remove(rel)?;
+    }
+    Ok(info)
 }
 
 /// Reads the chain and key from the config directory into a rustls
