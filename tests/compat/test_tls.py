@@ -325,3 +325,27 @@ def test_a_custom_certificate_is_checked_then_served(cluster, tmp_path):
     assert eventually(lambda: "CN=sluice cluster" in c.run("tls", "show").stdout)
     assert eventually(lambda: served_fields(endpoint, ca) is not None, within=2.0)
     assert served_fields(endpoint, ca)["issuer"][0][0][1].startswith("sluice cluster")
+
+
+def test_handshakes_that_stall_are_closed_at_the_header_timeout(cluster):
+    """A client that opens the HTTPS port and sends nothing, or stops in
+    the middle of its ClientHello, holds nothing past --header-timeout: the
+    first read or the handshake is cancelled and the socket closed, as a
+    slow request head is."""
+    c = cluster
+    endpoint = c.serve("--header-timeout", "2", tls=True)
+    host, port = urllib.parse.urlsplit(endpoint).netloc.split(":")
+    # A handshake record announcing 512 bytes, then 30 of them.
+    partial_hello = b"\x16\x03\x01\x02\x00" + b"\x01\x00\x01\xfc\x03\x03" + os.urandom(24)
+    for first in (b"", partial_hello):
+        s = socket.create_connection((host, int(port)), timeout=15)
+        if first:
+            s.sendall(first)
+        started = time.monotonic()
+        try:
+            got = s.recv(1024)
+        except ConnectionResetError:
+            got = b""
+        took = time.monotonic() - started
+        s.close()
+        assert got == b"" and 1.5 < took < 6, (first[:5], got, took)

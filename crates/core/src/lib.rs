@@ -39,6 +39,7 @@ mod sink;
 mod store;
 #[doc(hidden)]
 pub mod testing;
+mod tls_io;
 mod writer;
 
 pub use buf::{AlignedBuf, BufPool, ALIGN, DEFAULT_BUF_SIZE};
@@ -55,5 +56,8 @@ pub use reader::{fill_generated, Chunk, ObjectReader, DIRECT_READ_MIN};
 pub use runtime::{
     block_on, numa_cores_for_path, parse_cpu_list, pick_cores, pin_to, start_runtimes, Driver,
 };
+/// rustls, as the TLS stream uses it.
+pub use rustls;
 pub use store::{BucketInfo, ObjectInfo, Owner, Store, StoreOptions, INTERNAL_DIR};
+pub use tls_io::TlsStream;
 pub use writer::ObjectWriter;

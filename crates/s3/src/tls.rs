@@ -7,26 +7,19 @@
 //! while the server runs is used by new connections and open ones keep
 //! theirs.
 //!
-//! Every operation of a connection must be cancelable (see
-//! [`crate::request::Stream`]): a read that times out is cancelled and
-//! awaited to its end. monoio-rustls drives the socket with plain reads
-//! and writes, so the socket under it is wrapped in [`Cancelable`], which
-//! issues them with the cancel handle of the TLS operation in progress.
+//! The TLS stream itself is sluice-core's [`sluice_core::TlsStream`]: its
+//! socket operations carry the caller's cancel handles (a read that times
+//! out is cancelled and awaited to its end, as on a plain socket) and are
+//! sized to the caller's buffers.
 
-use std::cell::RefCell;
 use std::future::Future;
-use std::io::Cursor;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
-use monoio::io::{
-    AsyncReadRent, AsyncWriteRent, CancelHandle, CancelableAsyncReadRent, CancelableAsyncWriteRent,
-    Canceller, PrefixedReadIo,
-};
+use monoio::io::{AsyncWriteRent, CancelableAsyncReadRent, CancelableAsyncWriteRent, Canceller};
 use monoio::BufResult;
+use sluice_core::TlsStream;
 
 /// Where the server's TLS configuration comes from: asked once per
 /// handshake, so an implementation that reloads its certificate hands the
@@ -75,148 +68,10 @@ fn plain_http_answer() -> Vec<u8> {
     .into_bytes()
 }
 
-/// A socket whose reads and writes use the cancel handle of the TLS
-/// operation in progress (none between operations).
-pub(crate) struct Cancelable<IO> {
-    io: IO,
-    handle: Rc<RefCell<Option<CancelHandle>>>,
-}
-
-impl<IO: CancelableAsyncReadRent> AsyncReadRent for Cancelable<IO> {
-    async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        let handle = self.handle.borrow().clone();
-        match handle {
-            Some(c) => self.io.cancelable_read(buf, c).await,
-            None => self.io.read(buf).await,
-        }
-    }
-
-    async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        let handle = self.handle.borrow().clone();
-        match handle {
-            Some(c) => self.io.cancelable_readv(buf, c).await,
-            None => self.io.readv(buf).await,
-        }
-    }
-}
-
-impl<IO: CancelableAsyncWriteRent> AsyncWriteRent for Cancelable<IO> {
-    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        let handle = self.handle.borrow().clone();
-        match handle {
-            Some(c) => self.io.cancelable_write(buf, c).await,
-            None => self.io.write(buf).await,
-        }
-    }
-
-    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        let handle = self.handle.borrow().clone();
-        match handle {
-            Some(c) => self.io.cancelable_writev(buf, c).await,
-            None => self.io.writev(buf).await,
-        }
-    }
-
-    async fn flush(&mut self) -> std::io::Result<()> {
-        self.io.flush().await
-    }
-
-    async fn shutdown(&mut self) -> std::io::Result<()> {
-        self.io.shutdown().await
-    }
-}
-
-type Socket = PrefixedReadIo<monoio::net::TcpStream, Cursor<Vec<u8>>>;
-
-/// A TLS connection whose operations can be cancelled.
-pub(crate) struct TlsConnection {
-    tls: monoio_rustls::ServerTlsStream<Cancelable<Socket>>,
-    handle: Rc<RefCell<Option<CancelHandle>>>,
-}
-
-/// Runs one TLS operation with `$c` as the cancel handle of the socket
-/// operations it makes, and none after it.
-macro_rules! with_handle {
-    ($self:ident, $c:expr, $op:expr) => {{
-        *$self.handle.borrow_mut() = Some($c);
-        let out = $op.await;
-        *$self.handle.borrow_mut() = None;
-        out
-    }};
-}
-
-impl AsyncReadRent for TlsConnection {
-    fn read<T: IoBufMut>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
-        self.tls.read(buf)
-    }
-
-    fn readv<T: IoVecBufMut>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
-        self.tls.readv(buf)
-    }
-}
-
-impl AsyncWriteRent for TlsConnection {
-    fn write<T: IoBuf>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
-        self.tls.write(buf)
-    }
-
-    fn writev<T: IoVecBuf>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
-        self.tls.writev(buf)
-    }
-
-    fn flush(&mut self) -> impl Future<Output = std::io::Result<()>> {
-        self.tls.flush()
-    }
-
-    fn shutdown(&mut self) -> impl Future<Output = std::io::Result<()>> {
-        self.tls.shutdown()
-    }
-}
-
-impl CancelableAsyncReadRent for TlsConnection {
-    async fn cancelable_read<T: IoBufMut>(
-        &mut self,
-        buf: T,
-        c: CancelHandle,
-    ) -> BufResult<usize, T> {
-        with_handle!(self, c, self.tls.read(buf))
-    }
-
-    async fn cancelable_readv<T: IoVecBufMut>(
-        &mut self,
-        buf: T,
-        c: CancelHandle,
-    ) -> BufResult<usize, T> {
-        with_handle!(self, c, self.tls.readv(buf))
-    }
-}
-
-impl CancelableAsyncWriteRent for TlsConnection {
-    async fn cancelable_write<T: IoBuf>(&mut self, buf: T, c: CancelHandle) -> BufResult<usize, T> {
-        with_handle!(self, c, self.tls.write(buf))
-    }
-
-    async fn cancelable_writev<T: IoVecBuf>(
-        &mut self,
-        buf: T,
-        c: CancelHandle,
-    ) -> BufResult<usize, T> {
-        with_handle!(self, c, self.tls.writev(buf))
-    }
-
-    async fn cancelable_flush(&mut self, c: CancelHandle) -> std::io::Result<()> {
-        with_handle!(self, c, self.tls.flush())
-    }
-
-    async fn cancelable_shutdown(&mut self, c: CancelHandle) -> std::io::Result<()> {
-        with_handle!(self, c, self.tls.shutdown())
-    }
-}
-
 /// What a new connection on the HTTPS port turned out to be.
 pub(crate) enum Accepted {
     /// A completed TLS handshake.
-    Tls(Box<TlsConnection>),
+    Tls(Box<TlsStream<monoio::net::TcpStream>>),
     /// Nothing to serve: plain HTTP (answered), garbage, silence or a
     /// failed handshake.
     Closed,
@@ -253,13 +108,8 @@ pub(crate) async fn accept(
         }
         _ => return Accepted::Closed,
     }
-    let handle = Rc::new(RefCell::new(Some(canceller.handle())));
-    let socket = Cancelable {
-        io: PrefixedReadIo::new(tcp, Cursor::new(first)),
-        handle: Rc::clone(&handle),
-    };
-    let acceptor = monoio_rustls::TlsAcceptor::from(source.server_config());
-    let handshake = acceptor.accept(socket);
+    let config = source.server_config();
+    let handshake = TlsStream::accept(tcp, config, first, canceller.handle());
     let mut handshake = std::pin::pin!(handshake);
     let sleep = monoio::time::sleep(timeout);
     let mut sleep = std::pin::pin!(sleep);
@@ -282,9 +132,8 @@ pub(crate) async fn accept(
             handshake.await
         }
     };
-    *handle.borrow_mut() = None;
     match done {
-        Ok(tls) => Accepted::Tls(Box::new(TlsConnection { tls, handle })),
+        Ok(tls) => Accepted::Tls(Box::new(tls)),
         Err(e) => {
             tracing::debug!(error = %e, "TLS handshake failed");
             Accepted::Closed
