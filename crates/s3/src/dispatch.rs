@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use sluice_http::{BodyDecoder, Method, CONTINUE};
+use sluice_http::{BodyDecoder, Method};
 use sluice_sigv4::{ChecksumAlgorithm, SignedRequest, Verified};
 
 use crate::access::Identity;
@@ -422,12 +422,9 @@ async fn run<B: Storage>(
             "Missing required header for this request: Content-MD5 OR x-amz-checksum-*",
         )));
     }
-    if req.expect_continue {
-        input
-            .write_all(CONTINUE.to_vec(), ctx.config.send_timeout)
-            .await
-            .map_err(|e| early(S3Error::internal(e)))?;
-    }
+    crate::upload::send_continue(ctx, req, input)
+        .await
+        .map_err(early)?;
     if r.op == Op::PutObject {
         if let Some(source) = req.header("x-amz-copy-source") {
             let _ = read_document(

@@ -18,7 +18,6 @@ use std::task::Poll;
 use std::time::Duration;
 
 use monoio::io::{AsyncWriteRent, CancelableAsyncReadRent, CancelableAsyncWriteRent, Canceller};
-use monoio::BufResult;
 use sluice_core::TlsStream;
 
 /// Where the server's TLS configuration comes from: asked once per
@@ -88,16 +87,16 @@ pub(crate) async fn accept(
     let mut canceller = Canceller::new();
     let first = Vec::with_capacity(4096);
     let handle = canceller.handle();
-    let (read, first) =
-        cancel_after(&mut canceller, timeout, tcp.cancelable_read(first, handle)).await;
-    let Ok(n) = read else {
+    let Ok((Ok(n), first)) =
+        cancel_after(&mut canceller, timeout, tcp.cancelable_read(first, handle)).await
+    else {
         return Accepted::Closed;
     };
     match first.first() {
         Some(0x16) if n > 0 => {}
         Some(b) if b.is_ascii_uppercase() => {
             let handle = canceller.handle();
-            let (_, _) = cancel_after(
+            let _ = cancel_after(
                 &mut canceller,
                 timeout,
                 tcp.cancelable_write(plain_http_answer(), handle),
@@ -110,28 +109,8 @@ pub(crate) async fn accept(
     }
     let config = source.server_config();
     let handshake = TlsStream::accept(tcp, config, first, canceller.handle());
-    let mut handshake = std::pin::pin!(handshake);
-    let sleep = monoio::time::sleep(timeout);
-    let mut sleep = std::pin::pin!(sleep);
-    let done = std::future::poll_fn(|cx| {
-        if let Poll::Ready(done) = handshake.as_mut().poll(cx) {
-            return Poll::Ready(Some(done));
-        }
-        if sleep.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
-        }
-        Poll::Pending
-    })
-    .await;
-    // A handshake that timed out is cancelled and awaited to its end: no
-    // operation of the connection outlives it.
-    let done = match done {
-        Some(done) => done,
-        None => {
-            let _ = std::mem::take(&mut canceller).cancel();
-            handshake.await
-        }
-    };
+    // A cancelled handshake fails: either way it has ended.
+    let (Ok(done) | Err(done)) = cancel_after(&mut canceller, timeout, handshake).await;
     match done {
         Ok(tls) => Accepted::Tls(Box::new(tls)),
         Err(e) => {
@@ -141,13 +120,14 @@ pub(crate) async fn accept(
     }
 }
 
-/// Runs a socket operation for at most `timeout`; past it the operation is
-/// cancelled and awaited to its end.
-async fn cancel_after<T>(
+/// Runs an operation for at most `timeout`; past it the operation is
+/// cancelled and awaited to its end (Err with what it came to): no
+/// operation of a connection outlives it.
+async fn cancel_after<F: Future>(
     canceller: &mut Canceller,
     timeout: Duration,
-    op: impl Future<Output = BufResult<usize, T>>,
-) -> BufResult<usize, T> {
+    op: F,
+) -> Result<F::Output, F::Output> {
     let mut op = std::pin::pin!(op);
     let sleep = monoio::time::sleep(timeout);
     let mut sleep = std::pin::pin!(sleep);
@@ -162,11 +142,10 @@ async fn cancel_after<T>(
     })
     .await;
     match first {
-        Some(done) => done,
+        Some(done) => Ok(done),
         None => {
             *canceller = std::mem::take(canceller).cancel();
-            let (_, buf) = op.await;
-            (Err(std::io::ErrorKind::TimedOut.into()), buf)
+            Err(op.await)
         }
     }
 }

@@ -87,6 +87,22 @@ fn bad_checksum_header(alg: ChecksumAlgorithm) -> S3Error {
 /// Failure with whether the body was consumed.
 type Fail = (S3Error, bool);
 
+/// Answers `Expect: 100-continue` (when the request asks) before its body
+/// is read.
+pub(crate) async fn send_continue(
+    ctx: &ThreadContext<impl Storage>,
+    req: &Request,
+    input: &mut Input<impl Stream>,
+) -> Result<(), S3Error> {
+    if req.expect_continue {
+        input
+            .write_all(sluice_http::CONTINUE.to_vec(), ctx.config.send_timeout)
+            .await
+            .map_err(S3Error::internal)?;
+    }
+    Ok(())
+}
+
 /// Which flexible checksums of a request are its body's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyChecksum {

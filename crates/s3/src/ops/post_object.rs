@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 
 use md5::Digest as _;
 use sluice_core::{AlignedBuf, BufPool, WriteCondition};
-use sluice_http::{form_boundary, BodyDecoder, FormEvent, FormParser, PartHead, CONTINUE};
+use sluice_http::{form_boundary, BodyDecoder, FormEvent, FormParser, PartHead};
 use sluice_sigv4::{PostPolicy, PostSignature};
 
 use crate::access::{arn, Identity};
@@ -147,12 +147,9 @@ pub(crate) async fn post_object<B: Storage>(
     }
     ctx.store.head_bucket(bucket).map_err(|e| early(e.into()))?;
     crate::ops::object_write::check_unsupported(req, Op::PostObject).map_err(early)?;
-    if req.expect_continue {
-        input
-            .write_all(CONTINUE.to_vec(), ctx.config.send_timeout)
-            .await
-            .map_err(|e| early(S3Error::internal(e)))?;
-    }
+    crate::upload::send_continue(ctx, req, input)
+        .await
+        .map_err(early)?;
     let mut form = FormSink {
         ctx,
         req,
