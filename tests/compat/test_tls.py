@@ -349,3 +349,67 @@ def test_handshakes_that_stall_are_closed_at_the_header_timeout(cluster):
         took = time.monotonic() - started
         s.close()
         assert got == b"" and 1.5 < took < 6, (first[:5], got, took)
+
+
+def test_a_key_bundled_with_the_chain_is_never_downloaded(cluster, tmp_path):
+    """Regression (hostile review): `tls set --cert` with a bundle holding
+    the certificate and its key (as haproxy takes them) stored the file as
+    it was, and `tls download` handed the private key to clients."""
+    c = cluster
+    cert, key = openssl_cert(tmp_path, "bundled")
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(open(cert, "rb").read() + open(key, "rb").read())
+    c.run("tls", "set", "--cert", str(bundle), "--key", key)
+    out = tmp_path / "for-clients.pem"
+    c.run("tls", "download", str(out))
+    assert "PRIVATE KEY" not in out.read_text()
+    assert "PRIVATE KEY" not in (c.config / "tls" / "cert.pem").read_text()
+    assert out.read_text().count("BEGIN CERTIFICATE") == 1
+
+
+def test_nothing_is_read_after_close_notify(cluster):
+    """Regression (hostile review): after a client's close_notify the server
+    went on reading whatever came (up to 4 MiB per connection, held until
+    the idle timeout). close_notify ends the connection: the server closes
+    it at once."""
+    c = cluster
+    endpoint, ca = start(c)
+    host, port = urllib.parse.urlsplit(endpoint).netloc.split(":")
+    ctx = ssl.create_default_context(cafile=ca)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname=host)
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(outgoing.read())
+            incoming.write(sock.recv(65536))
+    sock.sendall(outgoing.read())
+    tls.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(outgoing.read())
+    answer = b""
+    while b"</Error>" not in answer:
+        incoming.write(sock.recv(65536))
+        try:
+            answer += tls.read(65536)
+        except ssl.SSLWantReadError:
+            pass
+    assert answer.startswith(b"HTTP/1.1 403")
+    # close_notify, without waiting for the server's, then more bytes.
+    try:
+        tls.unwrap()
+    except ssl.SSLWantReadError:
+        pass
+    sock.sendall(outgoing.read())
+    sock.sendall(b"\x17\x03\x03\x00\x20" + os.urandom(32))
+    sock.settimeout(5)
+    started = time.monotonic()
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    assert time.monotonic() - started < 4
+    sock.close()

@@ -37,7 +37,7 @@ const WRITE_CHUNK: usize = 256 << 10;
 const KEEP_PENDING: usize = 64 << 10;
 /// Most received bytes rustls may leave untaken: more means a peer that
 /// sends what rustls will not take, and the connection fails.
-const MAX_PENDING: usize = 4 << 20;
+const MAX_PENDING: usize = MAX_READ;
 
 /// A server-side TLS stream over `IO`.
 pub struct TlsStream<IO> {
@@ -54,6 +54,8 @@ pub struct TlsStream<IO> {
     out: Vec<u8>,
     /// The peer closed its side.
     eof: bool,
+    /// The peer sent close_notify: nothing it sends after is read.
+    peer_closed: bool,
 }
 
 fn invalid(e: rustls::Error) -> io::Error {
@@ -85,6 +87,7 @@ impl<IO: CancelableAsyncReadRent + CancelableAsyncWriteRent> TlsStream<IO> {
             plaintext: 0,
             out: Vec::new(),
             eof: false,
+            peer_closed: false,
         };
         while s.conn.is_handshaking() {
             let fed = s.feed();
@@ -124,6 +127,7 @@ impl<IO: CancelableAsyncReadRent + CancelableAsyncWriteRent> TlsStream<IO> {
             self.taken = self.taken.saturating_add(n);
             let state = self.conn.process_new_packets().map_err(invalid)?;
             self.plaintext = state.plaintext_bytes_to_read();
+            self.peer_closed = state.peer_has_closed();
             if n == 0 {
                 break;
             }
@@ -241,8 +245,20 @@ impl<IO: CancelableAsyncReadRent + CancelableAsyncWriteRent> TlsStream<IO> {
                 unsafe { buf.set_init(got) };
                 return (Ok(got), buf);
             }
-            if self.eof || total == 0 {
+            if self.eof || total == 0 || self.peer_closed {
                 return (Ok(0), buf);
+            }
+            // rustls refused received bytes while it has nothing to read:
+            // a peer sending what TLS does not take. Fail rather than read
+            // more of it.
+            if self.taken < self.pending.len() {
+                return (
+                    Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the peer sent what TLS does not take",
+                    )),
+                    buf,
+                );
             }
             match self.read_socket(total.saturating_add(total / 32), c).await {
                 Ok(_) => {}

@@ -210,9 +210,13 @@ pub fn set(
                 .into(),
         );
     }
+    let chain_only: String = chain.iter().map(pem_certificate).collect();
     sluice_s3::tls_server_config(chain, key)
         .map_err(|e| format!("the key does not go with the certificate: {e}"))?;
-    install(lock, chain_pem, key_pem)?;
+    // Only the certificates are kept in the chain file (written again from
+    // what was parsed): a bundle holding its key too (as haproxy takes
+    // them) must not put the key where `tls download` reads.
+    install(lock, chain_only.as_bytes(), key_pem)?;
     for rel in [CA, CA_KEY] {
         lock.remove(rel)?;
     }
@@ -318,15 +322,25 @@ pub fn present(dir: &ConfigDir) -> bool {
 pub fn download(dir: &ConfigDir, to: &Path) -> Result<(), String> {
     let pem = match dir.read_text(CA)? {
         Some(ca) => ca,
-        None => {
-            let chain = dir
-                .read_text(CERT)?
-                .ok_or("the cluster has no certificate: sluice tls renew makes one")?;
-            let last = chain
-                .rfind("-----BEGIN CERTIFICATE-----")
-                .map_or(chain.as_str(), |i| &chain[i..]);
-            last.to_owned()
-        }
+        None => dir
+            .read_text(CERT)?
+            .ok_or("the cluster has no certificate: sluice tls renew makes one")?,
     };
-    std::fs::write(to, pem).map_err(|e| format!("cannot write {}: {e}", to.display()))
+    // Certificates only, whatever else the file holds; the last of a chain.
+    let (chain, _) = read_chain(pem.as_bytes())?;
+    let last = chain.last().ok_or("no certificate to download")?;
+    std::fs::write(to, pem_certificate(last))
+        .map_err(|e| format!("cannot write {}: {e}", to.display()))
+}
+
+/// A certificate as PEM.
+fn pem_certificate(der: &CertificateDer<'_>) -> String {
+    let b64 = sluice_sigv4::base64_encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
 }
