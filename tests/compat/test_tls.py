@@ -413,3 +413,113 @@ def test_nothing_is_read_after_close_notify(cluster):
         pass
     assert time.monotonic() - started < 4
     sock.close()
+
+
+def new_cluster(tmp, *create_args):
+    from test_iam import Cluster
+    import re
+    c = Cluster(tmp)
+    out = c.run("cluster", "create", "--root", str(c.root), "--config-dir", str(c.config), *create_args).stdout
+    c.admin = ("admin", re.search(r"admin secret key: (\S+)", out).group(1))
+    return c
+
+
+def test_certificate_names_are_checked_and_kept(tmp_path):
+    """Regressions (hostile review): a bad --tls-san left a half-made
+    cluster (and its admin secret unshown); URLs and names with spaces were
+    taken for host names; `tls renew` dropped the names given at create."""
+    from test_iam import Cluster
+    bad = Cluster(tmp_path / "bad")
+    for name in ("https://s3.example.com:9000", "bad name", "b\u00fccher.example"):
+        r = bad.run("cluster", "create", "--root", str(bad.root), "--config-dir", str(bad.config), "--tls-san", name,
+                    ok=False)
+        assert "neither a host name nor an IP address" in r.stderr, r.stderr
+        assert not (bad.config / "cluster.json").exists()
+    c = new_cluster(tmp_path / "good", "--tls-san", "s3.example.test", "--tls-san", "10.1.2.3",
+                    "--tls-san", "*.s3.example.test")
+    try:
+        for _ in range(2):
+            show = c.run("tls", "show").stdout
+            assert "s3.example.test" in show and "10.1.2.3" in show and "*.s3.example.test" in show, show
+            c.run("tls", "renew")
+        c.run("tls", "renew", "--tls-san", "other.example.test")
+        show = c.run("tls", "show").stdout
+        assert "other.example.test" in show and "10.1.2.3" not in show
+    finally:
+        c.stop()
+
+
+def test_two_clusters_certificates_in_one_bundle(tmp_path):
+    """Regression (hostile review): every cluster's CA had the subject
+    `sluice cluster default CA`, so a client trusting two clusters in one
+    bundle failed on all but the first it found."""
+    clusters = [new_cluster(tmp_path / n) for n in ("one", "two")]
+    try:
+        bundle = tmp_path / "bundle.pem"
+        endpoints = []
+        for i, c in enumerate(clusters):
+            endpoints.append(c.serve(tls=True))
+            c.run("tls", "download", str(tmp_path / f"ca{i}.pem"))
+        bundle.write_text("".join((tmp_path / f"ca{i}.pem").read_text() for i in range(2)))
+        for endpoint in endpoints:
+            assert served_fields(endpoint, str(bundle)) is not None, endpoint
+    finally:
+        for c in clusters:
+            c.stop()
+
+
+def test_set_keeps_the_cluster_ca_and_download_gives_a_root(cluster, tmp_path):
+    """Regressions (hostile review): `tls set` deleted the cluster CA, so a
+    mistaken set followed by `tls renew` left every client holding the old
+    CA failing; `tls download` of a chain without its root wrote an
+    intermediate that clients cannot use."""
+    c = cluster
+    endpoint, ca = start(c)
+    mine, mine_key = openssl_cert(tmp_path, "mine")
+    c.run("tls", "set", "--cert", mine, "--key", mine_key)
+    assert (c.config / "tls" / "ca.pem").is_file()
+    c.run("tls", "renew")
+    # Clients holding the CA downloaded before the set trust the renewed one.
+    assert eventually(lambda: served_fields(endpoint, ca) is not None, within=2.0)
+    # A chain whose root is not in it: download says so instead of writing
+    # a certificate clients cannot trust.
+    inter_dir = tmp_path / "i"
+    inter_dir.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(inter_dir / "ca.key"), "-out", str(inter_dir / "ca.pem"), "-days", "30",
+                    "-subj", "/CN=test root"], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(inter_dir / "leaf.key"), "-out", str(inter_dir / "leaf.csr"), "-subj", "/CN=leaf"],
+                   check=True, capture_output=True)
+    (inter_dir / "ext").write_text("basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", str(inter_dir / "leaf.csr"), "-CA", str(inter_dir / "ca.pem"),
+                    "-CAkey", str(inter_dir / "ca.key"), "-CAcreateserial", "-out", str(inter_dir / "leaf.pem"),
+                    "-days", "10", "-extfile", str(inter_dir / "ext")], check=True, capture_output=True)
+    c.run("tls", "set", "--cert", str(inter_dir / "leaf.pem"), "--key", str(inter_dir / "leaf.key"))
+    r = c.run("tls", "download", str(tmp_path / "x.pem"), ok=False)
+    assert "no root" in r.stderr
+    # With the root in the chain, download gives the root.
+    (inter_dir / "chain.pem").write_text((inter_dir / "leaf.pem").read_text() + (inter_dir / "ca.pem").read_text())
+    c.run("tls", "set", "--cert", str(inter_dir / "chain.pem"), "--key", str(inter_dir / "leaf.key"))
+    c.run("tls", "download", str(tmp_path / "root.pem"))
+    assert (tmp_path / "root.pem").read_text().strip() == (inter_dir / "ca.pem").read_text().strip()
+    assert eventually(lambda: served_fields(endpoint, str(tmp_path / "root.pem")) is not None, within=2.0)
+
+
+def test_a_closing_connection_sends_close_notify(cluster):
+    """Regression (hostile review): on `Connection: close` the server ended
+    TLS with a bare FIN, which strict clients report as a truncation."""
+    c = cluster
+    endpoint, ca = start(c)
+    host, port = urllib.parse.urlsplit(endpoint).netloc.split(":")
+    ctx = ssl.create_default_context(cafile=ca)
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host, suppress_ragged_eofs=False) as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while True:
+                chunk = tls.recv(65536)  # raises SSLEOFError on a bare FIN
+                if not chunk:
+                    break
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 403")

@@ -27,14 +27,16 @@ use monoio::io::{
 use monoio::BufResult;
 use rustls::ServerConnection;
 
-/// Smallest socket read: a whole record (16 KiB of data and its framing).
-const MIN_READ: usize = 17 << 10;
+/// Smallest socket read. A record (up to 16 KiB and its framing) may take
+/// several; an idle connection waits with no more than this.
+const MIN_READ: usize = 4 << 10;
+/// Reads this small are those of a connection between requests (its input
+/// buffer back to 8 KiB): what a busy one kept is given back first.
+const IDLE_READ: usize = 17 << 10;
 /// Largest socket read.
 const MAX_READ: usize = 1 << 20;
 /// Most plaintext encrypted and written per write.
 const WRITE_CHUNK: usize = 256 << 10;
-/// Received bytes kept between reads beyond this are given back.
-const KEEP_PENDING: usize = 64 << 10;
 /// Most received bytes rustls may leave untaken: more means a peer that
 /// sends what rustls will not take, and the connection fails.
 const MAX_PENDING: usize = MAX_READ;
@@ -105,7 +107,7 @@ impl<IO: CancelableAsyncReadRent + CancelableAsyncWriteRent> TlsStream<IO> {
                     "the handshake stalled",
                 ));
             }
-            if s.read_socket(MIN_READ, Some(&c)).await? == 0 {
+            if s.read_socket(IDLE_READ, Some(&c)).await? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
@@ -153,15 +155,14 @@ impl<IO: CancelableAsyncReadRent + CancelableAsyncWriteRent> TlsStream<IO> {
             ));
         }
         let want = want.clamp(MIN_READ, MAX_READ);
-        if want == MIN_READ {
+        if want <= IDLE_READ {
             // A small read (a connection waiting for its next request):
-            // what a busy one kept is given back.
-            if self.pending.is_empty() && self.pending.capacity() > KEEP_PENDING {
+            // what a busy one kept is given back, as nginx releases
+            // OpenSSL's buffers on idle connections.
+            if self.pending.is_empty() && self.pending.capacity() > want {
                 self.pending = Vec::new();
             }
-            if self.out.capacity() > KEEP_PENDING {
-                self.out = Vec::new();
-            }
+            self.out = Vec::new();
         }
         let len = self.pending.len();
         self.pending.reserve(want);

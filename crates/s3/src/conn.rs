@@ -250,7 +250,9 @@ async fn serve_tracked<S: Stream>(
             return;
         }
         if !keep_alive {
-            if !outcome.body_consumed {
+            if outcome.body_consumed {
+                input.close_write(ctx.config.send_timeout).await;
+            } else {
                 input.linger().await;
             }
             return;

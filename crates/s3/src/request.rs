@@ -273,6 +273,18 @@ impl<S: Stream> Input<S> {
         }
     }
 
+    /// Closes the write side after the last answer, within `timeout`: over
+    /// TLS a close_notify first, so that a client can tell the end from a
+    /// truncation (a plain socket just sends its FIN earlier).
+    pub(crate) async fn close_write(&mut self, timeout: Duration) {
+        let Input {
+            stream, canceller, ..
+        } = self;
+        let op = stream.cancelable_shutdown(canceller.handle());
+        let op = async move { (op.await.map(|()| 0usize), ()) };
+        let _ = timed(canceller, timeout, std::future::pending(), op).await;
+    }
+
     /// Writes all of `data` (see [`Input::send`]).
     pub(crate) async fn write_all(
         &mut self,

@@ -125,10 +125,7 @@ pub fn tls(cmd: TlsCommand, w: &Where) -> Result<(), String> {
             Ok(())
         }
         TlsCommand::Renew { tls_san } => {
-            let name = dir
-                .read("cluster.json")?
-                .and_then(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_else(|| "default".into());
+            let name = crate::tls::cluster_label(&dir)?;
             let lock = dir.lock()?;
             crate::tls::renew(&lock, &dir, &name, &tls_san)?;
             lock.bump()?;
@@ -419,6 +416,9 @@ pub fn cluster(cmd: ClusterCommand, w: &Where) -> Result<(), String> {
             tls_san,
         } => {
             check_user_name(&admin_user)?;
+            // Everything that can be refused is refused before anything is
+            // written.
+            crate::tls::check_names(&tls_san)?;
             std::fs::create_dir_all(&root)
                 .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
             let root = root
@@ -471,7 +471,7 @@ pub fn cluster(cmd: ClusterCommand, w: &Where) -> Result<(), String> {
                 "created": now(),
             });
             lock.write_json("cluster.json", &record)?;
-            crate::tls::generate(&lock, &name, &tls_san)?;
+            crate::tls::generate(&lock, &crate::tls::label(&name, &account), &tls_san)?;
             lock.bump()?;
             drop(lock);
             if let Some(pointer) = config::default_pointer() {

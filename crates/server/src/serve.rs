@@ -197,10 +197,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let tls: Option<Arc<dyn sluice_s3::TlsSource>> = match &users {
         Access::Cluster(_) if !args.insecure_http => {
             if !crate::tls::present(&config_dir) {
-                let name = config_dir
-                    .read("cluster.json")?
-                    .and_then(|c| c.get("name").and_then(|n| n.as_str()).map(str::to_owned))
-                    .unwrap_or_else(|| "default".into());
+                let name = crate::tls::cluster_label(&config_dir)?;
                 let lock = config_dir.lock()?;
                 if !crate::tls::present(&config_dir) {
                     crate::tls::generate(&lock, &name, &[])?;

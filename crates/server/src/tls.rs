@@ -34,12 +34,72 @@ pub const KEY: &str = "tls/key.pem";
 pub const CA: &str = "tls/ca.pem";
 /// The CA's key.
 const CA_KEY: &str = "tls/ca.key";
+/// Present while a certificate of the user's own (`tls set`) is served;
+/// the cluster CA stays, for `tls renew` to go back to it.
+const CUSTOM: &str = "tls/custom";
 
 /// How long a generated server certificate is valid (825 days, the most
 /// Apple's clients accept).
 const LEAF_DAYS: i64 = 825;
 /// How long the cluster CA is valid.
 const CA_DAYS: i64 = 3650;
+
+/// Refuses what is neither an IP address nor a host name (`*.` allowed
+/// first): a URL, a name with spaces or non-ASCII letters (IDNs go in
+/// their `xn--` form).
+///
+/// # Errors
+/// Names the first such name.
+pub fn check_names(names: &[String]) -> Result<(), String> {
+    for n in names {
+        let n = n.trim();
+        if n.parse::<IpAddr>().is_ok() {
+            continue;
+        }
+        let host = n.strip_prefix("*.").unwrap_or(n);
+        let ok = !host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !ok {
+            return Err(format!(
+                "{n:?} is neither a host name nor an IP address (--tls-san takes names such as \
+                 s3.example.com or 10.0.0.5, no scheme or port)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What names a cluster's CA: its name and account, so that the CAs of two
+/// clusters (both `default`, say) never share a subject, and a client that
+/// trusts both finds the right one.
+///
+/// # Errors
+/// The cluster record cannot be read.
+pub fn cluster_label(dir: &ConfigDir) -> Result<String, String> {
+    let c = dir.read("cluster.json")?.unwrap_or_default();
+    let field = |k: &str| {
+        c.get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Ok(label(&field("name"), &field("account")))
+}
+
+/// The label of a cluster from its name and account.
+#[must_use]
+pub fn label(name: &str, account: &str) -> String {
+    format!("{name} {account}").trim().to_owned()
+}
 
 /// The names and addresses a generated certificate covers: those given,
 /// then localhost, 127.0.0.1, ::1 and this host's name.
@@ -73,10 +133,10 @@ pub fn generate(lock: &Locked<'_>, cluster: &str, sans: &[String]) -> Result<(),
     let err = |e: rcgen::Error| format!("cannot make the certificate: {e}");
     let ca_key = KeyPair::generate().map_err(err)?;
     let ca_cert = ca_params(cluster).self_signed(&ca_key).map_err(err)?;
-    write_leaf(lock, cluster, sans, &ca_cert, &ca_key)?;
+    check_names(sans)?;
     lock.write(CA, ca_cert.pem().as_bytes())?;
     lock.write(CA_KEY, ca_key.serialize_pem().as_bytes())?;
-    Ok(())
+    write_leaf(lock, cluster, sans, &ca_cert, &ca_key)
 }
 
 /// The cluster CA's parameters. A certificate made again from them with the
@@ -94,17 +154,30 @@ fn ca_params(cluster: &str) -> CertificateParams {
     ca
 }
 
-/// A new server certificate signed by the cluster CA already there.
+/// A new server certificate signed by the cluster CA already there (a CA
+/// is made when there is none), for `sans` or, when none are given, for
+/// the names the served certificate has.
 ///
 /// # Errors
-/// No CA in the directory (a custom certificate was installed), or as
-/// [`generate`].
+/// As [`generate`].
 pub fn renew(
     lock: &Locked<'_>,
     dir: &ConfigDir,
     cluster: &str,
     sans: &[String],
 ) -> Result<(), String> {
+    check_names(sans)?;
+    let kept;
+    let sans = if sans.is_empty() {
+        kept = dir
+            .read_text(CERT)?
+            .and_then(|pem| read_chain(pem.as_bytes()).ok())
+            .map(|(_, info)| info.names)
+            .unwrap_or_default();
+        &kept[..]
+    } else {
+        sans
+    };
     let (true, Some(ca_key_pem)) = (dir.path().join(CA).is_file(), dir.read_text(CA_KEY)?) else {
         return generate(lock, cluster, sans);
     };
@@ -137,6 +210,7 @@ fn write_leaf(
         leaf.subject_alt_names.push(san);
     }
     leaf.is_ca = IsCa::ExplicitNoCa;
+    leaf.use_authority_key_identifier_extension = true;
     leaf.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
@@ -149,7 +223,8 @@ fn write_leaf(
     let leaf_key = KeyPair::generate().map_err(err)?;
     let leaf_cert = leaf.signed_by(&leaf_key, ca_cert, ca_key).map_err(err)?;
     let chain = format!("{}{}", leaf_cert.pem(), ca_cert.pem());
-    install(lock, chain.as_bytes(), leaf_key.serialize_pem().as_bytes())
+    install(lock, chain.as_bytes(), leaf_key.serialize_pem().as_bytes())?;
+    lock.remove(CUSTOM).map(|_| ())
 }
 
 /// Writes a chain and its key. The key first: a server that sees the new
@@ -177,8 +252,8 @@ pub fn read_chain(
 
 /// Installs a custom certificate (`sluice tls set`): its chain must parse,
 /// its key match, its server certificate be valid now and no CA. The
-/// cluster CA is removed (`tls download` then gives the chain's last
-/// certificate; `tls renew` makes a new CA).
+/// cluster CA stays (`tls renew` goes back to it, and clients that trust it
+/// trust the renewed certificate); `tls download` gives the chain's root.
 ///
 /// # Errors
 /// What is wrong with the certificate or key.
@@ -217,9 +292,7 @@ pub fn set(
     // what was parsed): a bundle holding its key too (as haproxy takes
     // them) must not put the key where `tls download` reads.
     install(lock, chain_only.as_bytes(), key_pem)?;
-    for rel in [CA, CA_KEY] {
-        lock.remove(rel)?;
-    }
+    lock.write(CUSTOM, b"a certificate installed by sluice tls set\n")?;
     Ok(info)
 }
 
@@ -290,8 +363,12 @@ impl LiveTls {
                         tracing::info!("TLS certificate reloaded");
                     }
                     // Half written (the key before the chain), or broken:
-                    // keep serving the one that works, try again.
-                    Err(e) => tracing::warn!(error = %e, "TLS certificate not reloaded"),
+                    // keep serving the one that works; said once per change
+                    // of the files, tried again at the next.
+                    Err(e) => {
+                        seen = now;
+                        tracing::warn!(error = %e, "TLS certificate not reloaded");
+                    }
                 }
             })
             .map_err(|e| e.to_string())?;
@@ -320,16 +397,24 @@ pub fn present(dir: &ConfigDir) -> bool {
 /// # Errors
 /// No certificate, or `to` cannot be written.
 pub fn download(dir: &ConfigDir, to: &Path) -> Result<(), String> {
+    let custom = dir.path().join(CUSTOM).is_file();
     let pem = match dir.read_text(CA)? {
-        Some(ca) => ca,
-        None => dir
+        Some(ca) if !custom => ca,
+        _ => dir
             .read_text(CERT)?
             .ok_or("the cluster has no certificate: sluice tls renew makes one")?,
     };
-    // Certificates only, whatever else the file holds; the last of a chain.
+    // Certificates only, whatever else the file holds: the root of the
+    // chain (the one that signed itself), which is what a client trusts.
     let (chain, _) = read_chain(pem.as_bytes())?;
-    let last = chain.last().ok_or("no certificate to download")?;
-    std::fs::write(to, pem_certificate(last))
+    let root = chain
+        .iter()
+        .find(|c| crate::x509::parse(c).is_some_and(|i| i.subject == i.issuer))
+        .ok_or(
+            "the certificate installed with sluice tls set has no root in its chain: \
+             give clients the CA that issued it",
+        )?;
+    std::fs::write(to, pem_certificate(root))
         .map_err(|e| format!("cannot write {}: {e}", to.display()))
 }
 
