@@ -185,27 +185,29 @@ impl<IO: CancelableAsyncReadRent + CancelableAsyncWriteRent> TlsStream<IO> {
 
     /// Writes everything rustls has to send.
     async fn flush(&mut self, c: Option<&CancelHandle>) -> io::Result<()> {
-        while self.conn.wants_write() {
-            let mut out = std::mem::take(&mut self.out);
-            out.clear();
-            while self.conn.wants_write() {
-                self.conn.write_tls(&mut out)?;
-            }
-            let mut pos = 0;
-            while pos < out.len() {
-                let slice = out.slice(pos..);
-                let (result, slice) = match c {
-                    Some(c) => self.io.cancelable_write(slice, c.clone()).await,
-                    None => self.io.write(slice).await,
-                };
-                out = slice.into_inner();
-                match result? {
-                    0 => return Err(io::ErrorKind::WriteZero.into()),
-                    n => pos = pos.saturating_add(n),
-                }
-            }
-            self.out = out;
+        if !self.conn.wants_write() {
+            return Ok(());
         }
+        // All the records rustls holds, gathered for one socket write.
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        while self.conn.wants_write() {
+            self.conn.write_tls(&mut out)?;
+        }
+        let mut pos = 0;
+        while pos < out.len() {
+            let slice = out.slice(pos..);
+            let (result, slice) = match c {
+                Some(c) => self.io.cancelable_write(slice, c.clone()).await,
+                None => self.io.write(slice).await,
+            };
+            out = slice.into_inner();
+            match result? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => pos = pos.saturating_add(n),
+            }
+        }
+        self.out = out;
         Ok(())
     }
 

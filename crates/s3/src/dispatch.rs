@@ -348,15 +348,7 @@ async fn run<B: Storage>(
     // An unsigned request stays anonymous: the authorizer decides what it
     // may do (a bucket policy for everyone), and its body is checked
     // against what it names (Content-MD5, checksums) but no signature.
-    let signed = SignedRequest {
-        method: &req.method_str,
-        path: &req.raw_path,
-        query: &req.raw_query,
-        headers: &req.headers[..],
-    };
-    let anonymous = sluice_sigv4::auth_kind(&signed) == sluice_sigv4::AuthKind::Anonymous
-        && !sluice_sigv4::is_sigv2(&signed);
-    let verified = if anonymous {
+    let verified = if req.is_unsigned() {
         None
     } else {
         if r.op == Op::AssumeRole && req.header("x-amz-content-sha256").is_none() {

@@ -31,6 +31,19 @@ pub(crate) struct Request {
 }
 
 impl Request {
+    /// Whether the request carries no signature at all (no SigV4 or SigV2
+    /// Authorization header, no presigned query).
+    pub(crate) fn is_unsigned(&self) -> bool {
+        let signed = sluice_sigv4::SignedRequest {
+            method: &self.method_str,
+            path: &self.raw_path,
+            query: &self.raw_query,
+            headers: &self.headers[..],
+        };
+        sluice_sigv4::auth_kind(&signed) == sluice_sigv4::AuthKind::Anonymous
+            && !sluice_sigv4::is_sigv2(&signed)
+    }
+
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

@@ -118,15 +118,7 @@ pub(crate) async fn post_object<B: Storage>(
 ) -> Result<Response, Fail> {
     let early = |e: S3Error| (e, false);
     let bucket = r.bucket.as_deref().unwrap_or_default();
-    let signed = sluice_sigv4::SignedRequest {
-        method: &req.method_str,
-        path: &req.raw_path,
-        query: &req.raw_query,
-        headers: &req.headers[..],
-    };
-    if sluice_sigv4::auth_kind(&signed) != sluice_sigv4::AuthKind::Anonymous
-        || sluice_sigv4::is_sigv2(&signed)
-    {
+    if !req.is_unsigned() {
         return Err(early(S3Error::new(
             S3ErrorCode::InvalidRequest,
             "A POST upload is authenticated by the policy and signature fields of its form, \
