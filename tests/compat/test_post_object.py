@@ -27,7 +27,7 @@ from test_iam import client, cluster, code, eventually  # noqa: F401  (the fixtu
 from test_sts import sts_client
 
 
-def post(endpoint, bucket, fields, file=None, raw=None, content_type=None, boundary=None):
+def post(endpoint, bucket, fields, file=None, raw=None, content_type=None, boundary=None, headers=None):
     """POSTs a form (fields in order, then the file) and returns status, headers, body."""
     if raw is None:
         items = list(fields.items()) if isinstance(fields, dict) else list(fields)
@@ -36,7 +36,7 @@ def post(endpoint, bucket, fields, file=None, raw=None, content_type=None, bound
         raw, content_type = urllib3.encode_multipart_formdata(items, boundary=boundary)
     host = urllib.parse.urlsplit(endpoint).netloc
     conn = http.client.HTTPConnection(host, timeout=30)
-    conn.request("POST", f"/{bucket}", body=raw, headers={"Content-Type": content_type})
+    conn.request("POST", f"/{bucket}", body=raw, headers={"Content-Type": content_type, **(headers or {})})
     r = conn.getresponse()
     out = r.status, dict(r.getheaders()), r.read()
     conn.close()
@@ -374,3 +374,60 @@ def test_redirects_that_cannot_be_followed_are_ignored_and_answers_are_well_form
         assert (r.status, r.reason) == (int(status_field), reason)
         assert r.getheader("Location") == f"http://{host}/forms/s"
         conn.close()
+
+
+def test_request_headers_outside_the_form_change_nothing(cluster):
+    """A form is authenticated by its fields: x-amz-* headers on the
+    request itself (which no policy or signature covers) must not reach
+    the object, copy from elsewhere or set tags."""
+    endpoint, admin = setup(cluster)
+    admin.put_object(Bucket="forms", Key="secret", Body=b"not for the form")
+    fields = signed_form("web", "web-password-1", "forms", "plain")
+    status, _, body = post(endpoint, "forms", fields, ("f", b"the file"),
+                           headers={"x-amz-meta-evil": "1", "x-amz-tagging": "a=b",
+                                    "x-amz-copy-source": "/forms/secret", "Cache-Control": "max-age=1"})
+    assert status == 204, body
+    got = admin.get_object(Bucket="forms", Key="plain")
+    assert got["Body"].read() == b"the file"
+    assert got["Metadata"] == {} and "CacheControl" not in got
+    assert admin.get_object_tagging(Bucket="forms", Key="plain")["TagSet"] == []
+
+
+def test_two_forms_for_one_key_at_once_leave_exactly_one(cluster):
+    import threading
+    endpoint, admin = setup(cluster)
+    datas = [os.urandom(3 << 20), os.urandom(3 << 20)]
+    fields = signed_form("web", "web-password-1", "forms", "raced")
+    statuses = []
+    threads = [threading.Thread(target=lambda d=d: statuses.append(post(endpoint, "forms", fields, ("f", d))[0]))
+               for d in datas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [204, 204]
+    got = admin.get_object(Bucket="forms", Key="raced")["Body"].read()
+    assert got in datas
+
+
+def test_a_server_killed_in_the_middle_of_a_form_leaves_no_object(cluster):
+    import signal
+    c = cluster
+    endpoint, admin = setup(c)
+    fields = signed_form("web", "web-password-1", "forms", "half")
+    raw, ctype = urllib3.encode_multipart_formdata(list(fields.items()) + [("file", ("f", os.urandom(16 << 20)))])
+    host = urllib.parse.urlsplit(endpoint).netloc
+    conn = http.client.HTTPConnection(host, timeout=30)
+    conn.putrequest("POST", "/forms")
+    conn.putheader("Content-Type", ctype)
+    conn.putheader("Content-Length", str(len(raw)))
+    conn.endheaders()
+    conn.send(raw[: len(raw) // 2])
+    server = c.servers.pop()
+    server.send_signal(signal.SIGKILL)
+    server.wait()
+    conn.close()
+    endpoint = c.serve()
+    admin = client(endpoint, *c.admin)
+    assert code(lambda: admin.head_object(Bucket="forms", Key="half")) == "NoSuchKey"
+    assert admin.list_objects_v2(Bucket="forms").get("KeyCount") == 0

@@ -523,3 +523,35 @@ def test_a_closing_connection_sends_close_notify(cluster):
                     break
                 answer += chunk
     assert answer.startswith(b"HTTP/1.1 403")
+
+
+def test_a_client_that_stops_reading_over_tls_is_closed_at_the_send_timeout(cluster):
+    """The send timeout holds over TLS: a client that asks for a large
+    object and stops reading is cut off, not served forever."""
+    c = cluster
+    endpoint = c.serve("--send-timeout", "2", tls=True)
+    ca = str(c.tmp / "ca.pem")
+    c.run("tls", "download", ca)
+    s3 = tls_client(endpoint, *c.admin, ca)
+    s3.create_bucket(Bucket="big")
+    size = 48 << 20
+    s3.put_object(Bucket="big", Key="k", Body=os.urandom(size))
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "big", "Key": "k"}, ExpiresIn=600)
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.netloc.split(":")
+    ctx = ssl.create_default_context(cafile=ca)
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    raw.settimeout(15)
+    raw.connect((host, int(port)))
+    tls = ctx.wrap_socket(raw, server_hostname=host)
+    tls.sendall(f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
+    time.sleep(5)
+    got = 0
+    try:
+        while chunk := tls.recv(1 << 20):
+            got += len(chunk)
+    except (ConnectionResetError, ssl.SSLError):
+        pass
+    tls.close()
+    assert 0 < got < size, got
