@@ -35,6 +35,7 @@ mod names;
 mod publish;
 mod reader;
 mod runtime;
+pub mod seal;
 mod sink;
 mod store;
 #[doc(hidden)]
