@@ -46,7 +46,7 @@ mod writer;
 pub use buf::{AlignedBuf, BufPool, ALIGN, DEFAULT_BUF_SIZE};
 pub use error::{Conflict, KeyProblem, Result, StoreError};
 pub use list::{ListPage, ListQuery, ListedObject};
-pub use meta::{derived_etag, guess_content_type, ObjectMeta};
+pub use meta::{derived_etag, guess_content_type, ObjectMeta, SIZE_HEADER};
 pub use multipart::{
     decode_part_sizes, encode_part_sizes, PartInfo, PartWriter, UploadInfo, MAX_PARTS,
     MAX_PART_SIZE, PART_SIZES_HEADER,

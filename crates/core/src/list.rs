@@ -112,7 +112,7 @@ impl ListedObject {
     pub fn of(key: &str, info: &crate::ObjectInfo) -> Self {
         ListedObject {
             key: key.to_owned(),
-            size: info.size,
+            size: info.meta.stored_size().unwrap_or(info.size),
             modified: info.modified,
             etag: Some(info.meta.etag.clone()),
         }
@@ -454,12 +454,12 @@ fn object_item(
         };
         let st = rfs::fstat(&fd)?;
         let modified = system_time(st.st_mtime, st.st_mtime_nsec);
-        let etag = fsys::get_xattr(fd.as_fd(), META_XATTR)
-            .and_then(|raw| ObjectMeta::decode_etag(&raw))
-            .unwrap_or_else(|| derived_etag(st.st_ino, st.st_size as u64, modified));
+        let (etag, size) = fsys::get_xattr(fd.as_fd(), META_XATTR)
+            .and_then(|raw| ObjectMeta::decode_listing(&raw))
+            .unwrap_or_else(|| (derived_etag(st.st_ino, st.st_size as u64, modified), None));
         return Ok(Some(ListedObject {
             key,
-            size: st.st_size as u64,
+            size: size.unwrap_or(st.st_size as u64),
             modified,
             etag: Some(etag),
         }));

@@ -5,6 +5,11 @@ use std::time::SystemTime;
 
 use sluice_http::{hex_decode_array, hex_encode, hex_encode_into};
 
+/// A kept header holding the size of an object whose bytes are stored in
+/// another form (encrypted, longer than the plaintext): listings give it as
+/// the object's size. The file's own length stays what readers read.
+pub const SIZE_HEADER: &str = "x-sluice-size";
+
 /// Metadata of an object. `headers` holds what the protocol layer wants
 /// kept and returned (content type, user metadata, checksums, ...), as
 /// lowercase names and values; the store does not interpret them.
@@ -98,6 +103,27 @@ impl ObjectMeta {
             }
         }
         Some(ObjectMeta { etag, headers })
+    }
+
+    /// The size kept in [`SIZE_HEADER`] (of an object stored in another
+    /// form), when there is one.
+    #[must_use]
+    pub fn stored_size(&self) -> Option<u64> {
+        self.header(SIZE_HEADER).and_then(|v| v.parse().ok())
+    }
+
+    /// The ETag and the [`SIZE_HEADER`] size of [`ObjectMeta::decode`]'s
+    /// input (what a listing needs), building the headers only when the
+    /// size header may be there.
+    #[must_use]
+    pub fn decode_listing(bytes: &[u8]) -> Option<(String, Option<u64>)> {
+        let name = SIZE_HEADER.as_bytes();
+        if bytes.windows(name.len()).any(|w| w == name) {
+            let meta = Self::decode(bytes)?;
+            let size = meta.stored_size();
+            return Some((meta.etag, size));
+        }
+        Self::decode_etag(bytes).map(|e| (e, None))
     }
 
     /// Only the ETag of [`ObjectMeta::decode`]'s input (what a listing

@@ -893,8 +893,12 @@ impl Store {
         let total: u64 = chosen.iter().map(|p| p.info.size).sum();
         // The part sizes stay with the object, for GET ?partNumber=N.
         let sizes: Vec<u64> = chosen.iter().map(|p| p.info.size).collect();
-        if let Some(sizes) = encode_part_sizes(&sizes) {
-            headers.push((PART_SIZES_HEADER.to_owned(), sizes));
+        // Unless the protocol gave them (those of the plaintext of parts
+        // stored encrypted).
+        if !headers.iter().any(|(n, _)| n == PART_SIZES_HEADER) {
+            if let Some(sizes) = encode_part_sizes(&sizes) {
+                headers.push((PART_SIZES_HEADER.to_owned(), sizes));
+            }
         }
         let meta = ObjectMeta { etag, headers };
         let done = Completion {
@@ -1303,6 +1307,13 @@ impl PartWriter {
         self.sink.md5()
     }
 
+    /// Stops hashing the bytes written: they are stored in another form
+    /// (encrypted) and the caller gives the part's MD5
+    /// ([`PartWriter::finish_with_md5`]).
+    pub fn skip_md5(&mut self) {
+        self.sink.skip_md5();
+    }
+
     /// The headers the upload was created with.
     #[must_use]
     pub fn upload_headers(&self) -> &[(String, String)] {
@@ -1318,13 +1329,27 @@ impl PartWriter {
     /// Write errors; fewer bytes than the size given at the start;
     /// [`StoreError::NoSuchUpload`] when the upload was completed or aborted
     /// meanwhile.
-    pub async fn finish(mut self, headers: Vec<(String, String)>) -> Result<PartInfo> {
+    pub async fn finish(self, headers: Vec<(String, String)>) -> Result<PartInfo> {
+        let md5 = self.sink.md5();
+        self.finish_with_md5(md5, headers).await
+    }
+
+    /// [`PartWriter::finish`] with the part's MD5 given (that of the
+    /// plaintext of a part stored encrypted).
+    ///
+    /// # Errors
+    /// As [`PartWriter::finish`].
+    pub async fn finish_with_md5(
+        mut self,
+        md5: [u8; 16],
+        headers: Vec<(String, String)>,
+    ) -> Result<PartInfo> {
         if self.limit.is_some_and(|l| self.sink.total() != l) {
             return Err(StoreError::Io(std::io::ErrorKind::UnexpectedEof.into()));
         }
         self.sink.flush().await?;
         let size = self.sink.total();
-        let etag = hex(&self.sink.md5());
+        let etag = hex(&md5);
         let sync = self.store.inner.opts.fdatasync;
         let location = match self.own.take() {
             None => {

@@ -121,20 +121,25 @@ impl DataKey {
         &self.raw
     }
 
-    /// A MAC key derived from this key, for what is kept beside the data.
-    fn mac_key(&self) -> hmac::Key {
+    /// The MAC key derived from this key, for what is kept beside the data
+    /// (it reveals nothing of this key, so it may be kept wrapped where the
+    /// data key is not at hand, as for a customer's key).
+    #[must_use]
+    pub fn mac_key(&self) -> [u8; 32] {
         let derived = hmac::sign(
             &hmac::Key::new(hmac::HMAC_SHA256, &self.raw),
             b"sluice layout key",
         );
-        hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
+        let mut out = [0u8; 32];
+        out.copy_from_slice(derived.as_ref());
+        out
     }
 
     /// A 16-byte keyed digest of `data` (an ETag that reveals nothing of
     /// the plaintext's MD5).
     #[must_use]
     pub fn tag16(&self, data: &[u8]) -> [u8; 16] {
-        let full = hmac::sign(&self.mac_key(), data);
+        let full = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &self.mac_key()), data);
         let mut out = [0u8; 16];
         out.copy_from_slice(&full.as_ref()[..16]);
         out
@@ -391,10 +396,11 @@ impl Layout {
         Ok(Layout { segments })
     }
 
-    /// The MAC of this layout under `key` (base64-free hex).
+    /// The MAC of this layout under a data key's [`DataKey::mac_key`] (hex).
     #[must_use]
-    pub fn mac(&self, key: &DataKey) -> String {
-        let tag = hmac::sign(&key.mac_key(), self.encode().as_bytes());
+    pub fn mac(&self, mac_key: &[u8; 32]) -> String {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, mac_key);
+        let tag = hmac::sign(&key, self.encode().as_bytes());
         sluice_http::hex_encode(&tag.as_ref()[..16])
     }
 
@@ -403,7 +409,7 @@ impl Layout {
     /// # Errors
     /// [`SealError::Layout`] when it does not match.
     pub fn verify(&self, key: &DataKey, mac: &str) -> Result<(), SealError> {
-        let want = self.mac(key);
+        let want = self.mac(&key.mac_key());
         if want.len() == mac.len()
             && want
                 .bytes()
@@ -742,7 +748,8 @@ mod tests {
         // Cut after three whole frames, the layout edited to match.
         let cut = Layout::single(3 * PLAIN as u64);
         assert!(open(&key, &cut, &stored[..3 * FRAME], 0, 3 * PLAIN as u64, FRAME).is_err());
-        assert!(cut.verify(&key, &layout.mac(&key)).is_err());
+        assert!(cut.verify(&key, &layout.mac(&key.mac_key())).is_err());
+        layout.verify(&key, &layout.mac(&key.mac_key())).unwrap();
         // Another key.
         assert!(open(&DataKey::generate(), &layout, &stored, 0, 10, FRAME).is_err());
         // Part numbers bind segments.

@@ -59,6 +59,9 @@ pub(crate) struct Sink {
     writes_in_flight: usize,
     /// Hash and count, write nothing (benchmark mode).
     discard: bool,
+    /// Whether the MD5 is computed (not for bytes stored in another form,
+    /// whose caller hashes the plaintext).
+    hash: bool,
     prealloc: Option<Prealloc>,
 }
 
@@ -86,6 +89,7 @@ impl Sink {
             max_size,
             writes_in_flight: writes_in_flight.max(1),
             discard,
+            hash: true,
             prealloc: None,
         })
     }
@@ -138,6 +142,12 @@ impl Sink {
         self.total
     }
 
+    /// Stops hashing what is written (the caller hashes the plaintext of
+    /// bytes stored encrypted); [`Sink::md5`] is then meaningless.
+    pub(crate) fn skip_md5(&mut self) {
+        self.hash = false;
+    }
+
     pub(crate) fn md5(&self) -> [u8; 16] {
         self.md5.clone().finalize().into()
     }
@@ -159,7 +169,9 @@ impl Sink {
         if self.total > self.max_size {
             return Err(StoreError::EntityTooLarge);
         }
-        self.md5.update(buf.as_slice());
+        if self.hash {
+            self.md5.update(buf.as_slice());
+        }
         if self.discard {
             return Ok(());
         }

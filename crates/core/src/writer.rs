@@ -192,6 +192,15 @@ impl ObjectWriter {
         }
     }
 
+    /// Stops hashing the bytes written: they are stored in another form
+    /// (encrypted) and the caller gives the ETag
+    /// ([`ObjectWriter::finish_with_etag`]).
+    pub fn skip_md5(&mut self) {
+        if let Some(t) = self.target.as_mut() {
+            t.sink.skip_md5();
+        }
+    }
+
     /// Appends `buf`'s bytes. Buffers whose length is a multiple of
     /// [`ALIGN`] go to disk as they are (zero copies); others are gathered
     /// into whole blocks first. The buffer is dropped (back to its pool) once

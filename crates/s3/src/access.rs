@@ -165,6 +165,22 @@ const ACTIONS: &[(Op, &str, Target)] = &[
         Target::Bucket,
     ),
     (Op::PutBucketCors, "s3:PutBucketCORS", Target::Bucket),
+    (
+        Op::PutBucketEncryption,
+        "s3:PutEncryptionConfiguration",
+        Target::Bucket,
+    ),
+    (
+        Op::GetBucketEncryption,
+        "s3:GetEncryptionConfiguration",
+        Target::Bucket,
+    ),
+    // S3 has no action of its own for deleting it.
+    (
+        Op::DeleteBucketEncryption,
+        "s3:PutEncryptionConfiguration",
+        Target::Bucket,
+    ),
     (Op::GetBucketAcl, "s3:GetBucketAcl", Target::Bucket),
     (Op::PutBucketAcl, "s3:PutBucketAcl", Target::Bucket),
     (Op::GetObjectAcl, "s3:GetObjectAcl", Target::Object),

@@ -178,6 +178,11 @@ pub struct ServiceConfig {
     pub auth_failure_limit: u32,
     /// See `auth_failure_limit`.
     pub auth_failure_window: Duration,
+    /// The master keys that wrap encrypted objects' data keys; without
+    /// them SSE-S3 (asked for or a bucket's default) is NotImplemented.
+    pub master_keys: Option<Arc<dyn crate::sse::MasterKeys>>,
+    /// Store every new object encrypted (SSE-S3) unless asked otherwise.
+    pub encrypt_by_default: bool,
 }
 
 impl Default for ServiceConfig {
@@ -202,6 +207,8 @@ impl Default for ServiceConfig {
             sigv2: true,
             auth_failure_limit: 20,
             auth_failure_window: Duration::from_secs(60),
+            master_keys: None,
+            encrypt_by_default: false,
         }
     }
 }

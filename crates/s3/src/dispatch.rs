@@ -42,7 +42,7 @@ pub(crate) async fn handle<B: Storage>(
     input: &mut Input<impl Stream>,
     id: &str,
     peer: Option<SocketAddr>,
-) -> Outcome<B::Reader> {
+) -> Outcome<crate::sse::Reader<B::Reader>> {
     let routed = route_request(ctx, req);
     let mut identity = Identity::Anonymous;
     let result = match &routed {
@@ -223,7 +223,7 @@ async fn assume_role<B: Storage>(
     decoder: BodyDecoder,
     input: &mut Input<impl Stream>,
     id: &str,
-) -> Result<Response<B::Reader>, Fail> {
+) -> Result<Response<crate::sse::Reader<B::Reader>>, Fail> {
     if ctx.auth_throttled(peer.map(|p| p.ip())) {
         return Err((crate::context::throttled(), false));
     }
@@ -328,7 +328,7 @@ async fn run<B: Storage>(
     decoder: BodyDecoder,
     input: &mut Input<impl Stream>,
     id: &str,
-) -> Result<Response<B::Reader>, Fail> {
+) -> Result<Response<crate::sse::Reader<B::Reader>>, Fail> {
     let early = |e: S3Error| (e, false);
     if r.op == Op::CorsPreflight {
         // The one unauthenticated request: its body (there should be none)
@@ -537,6 +537,9 @@ async fn run<B: Storage>(
         Op::PutBucketCors => ops::cors::put(ctx, bucket, &body),
         Op::GetBucketCors => ops::cors::get(ctx, bucket),
         Op::DeleteBucketCors => ops::cors::delete(ctx, bucket),
+        Op::PutBucketEncryption => ops::encryption::put(ctx, bucket, &body),
+        Op::GetBucketEncryption => ops::encryption::get(ctx, bucket),
+        Op::DeleteBucketEncryption => ops::encryption::delete(ctx, bucket),
         Op::GetBucketAcl => ops::acl::get_acl(ctx, bucket, None),
         Op::GetObjectAcl => ops::acl::get_acl(ctx, bucket, Some(key)),
         Op::PutBucketAcl => ops::acl::put_acl(ctx, req, bucket, None, &body),

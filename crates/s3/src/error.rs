@@ -98,6 +98,7 @@ error_codes! {
     RequestHeaderSectionTooLarge = 400, "Your request header section exceeds the maximum allowed size.";
     RequestTimeTooSkewed = 403, "The difference between the request time and the server's time is too large.";
     SignatureDoesNotMatch = 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
+    ServerSideEncryptionConfigurationNotFoundError = 404, "The server side encryption configuration was not found";
     SlowDown = 503, "Please reduce your request rate.";
     XAmzContentSHA256Mismatch = 400, "The provided 'x-amz-content-sha256' header does not match what was computed.";
 }

@@ -31,6 +31,10 @@ impl BodyWrite for ObjectWriter {
     fn md5(&self) -> [u8; 16] {
         ObjectWriter::md5(self)
     }
+
+    fn skip_md5(&mut self) {
+        ObjectWriter::skip_md5(self);
+    }
 }
 
 impl ObjectWrite for ObjectWriter {
@@ -40,6 +44,15 @@ impl ObjectWrite for ObjectWriter {
         cond: &WriteCondition,
     ) -> Result<ObjectInfo> {
         ObjectWriter::finish_if(self, headers, cond).await
+    }
+
+    async fn finish_with_etag_if(
+        self,
+        etag: String,
+        headers: Vec<(String, String)>,
+        cond: &WriteCondition,
+    ) -> Result<ObjectInfo> {
+        ObjectWriter::finish_with_etag(self, etag, headers, cond).await
     }
 }
 
@@ -51,11 +64,19 @@ impl BodyWrite for PartWriter {
     fn md5(&self) -> [u8; 16] {
         PartWriter::md5(self)
     }
+
+    fn skip_md5(&mut self) {
+        PartWriter::skip_md5(self);
+    }
 }
 
 impl PartWrite for PartWriter {
     async fn finish(self, headers: Vec<(String, String)>) -> Result<PartInfo> {
         PartWriter::finish(self, headers).await
+    }
+
+    async fn finish_with_md5(self, md5: [u8; 16], headers: Vec<(String, String)>) -> Result<PartInfo> {
+        PartWriter::finish_with_md5(self, md5, headers).await
     }
 
     fn upload_headers(&self) -> &[(String, String)] {

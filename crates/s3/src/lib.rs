@@ -47,6 +47,7 @@ mod params;
 mod request;
 mod response;
 mod route;
+mod sse;
 mod storage;
 mod time;
 mod tls;
@@ -73,6 +74,7 @@ pub use request::Stream;
 pub use route::{route, Op, Route, ALL_OPS};
 /// rustls, as sluice-s3 uses it (for building a [`TlsSource`]).
 pub use rustls;
+pub use sse::{rewrap, FixedKeys, MasterKeys, MAC_KEY_HEADER, SSE_HEADER};
 pub use storage::{BodyWrite, HeaderUpdate, NoParts, ObjectRead, ObjectWrite, PartWrite, Storage};
 pub use time::{http_date, iso8601};
 pub use tls::{server_config as tls_server_config, FixedTls, TlsSource};

@@ -63,6 +63,12 @@ pub enum Op {
     DeleteBucketCors,
     /// OPTIONS /bucket[/key]: CORS preflight (not authenticated)
     CorsPreflight,
+    /// PUT /bucket?encryption
+    PutBucketEncryption,
+    /// GET /bucket?encryption
+    GetBucketEncryption,
+    /// DELETE /bucket?encryption
+    DeleteBucketEncryption,
     /// GET /bucket?acl
     GetBucketAcl,
     /// PUT /bucket?acl
@@ -138,6 +144,9 @@ impl Op {
             Op::GetBucketCors => "GetBucketCors",
             Op::DeleteBucketCors => "DeleteBucketCors",
             Op::CorsPreflight => "PreflightRequest",
+            Op::PutBucketEncryption => "PutBucketEncryption",
+            Op::GetBucketEncryption => "GetBucketEncryption",
+            Op::DeleteBucketEncryption => "DeleteBucketEncryption",
             Op::GetBucketAcl => "GetBucketAcl",
             Op::PutBucketAcl => "PutBucketAcl",
             Op::GetObjectAcl => "GetObjectAcl",
@@ -201,6 +210,9 @@ pub const ALL_OPS: &[Op] = &[
     Op::GetBucketCors,
     Op::DeleteBucketCors,
     Op::CorsPreflight,
+    Op::PutBucketEncryption,
+    Op::GetBucketEncryption,
+    Op::DeleteBucketEncryption,
     Op::GetBucketAcl,
     Op::PutBucketAcl,
     Op::GetObjectAcl,
@@ -253,7 +265,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "logging",
     "notification",
     "replication",
-    "encryption",
     "object-lock",
     "retention",
     "legal-hold",
@@ -392,6 +403,22 @@ pub fn route(
             key,
             query,
         });
+    }
+    if bucket.is_some() && key.is_none() && has("encryption") {
+        let op = match method {
+            Method::Put => Some(Op::PutBucketEncryption),
+            Method::Get => Some(Op::GetBucketEncryption),
+            Method::Delete => Some(Op::DeleteBucketEncryption),
+            _ => None,
+        };
+        if let Some(op) = op {
+            return Ok(Route {
+                op,
+                bucket,
+                key,
+                query,
+            });
+        }
     }
     if bucket.is_some()
         && key.is_none()

@@ -40,6 +40,10 @@ pub trait BodyWrite {
     fn write(&mut self, buf: AlignedBuf) -> impl Future<Output = Result<()>>;
     /// The MD5 of the bytes written so far (Content-MD5, the ETag).
     fn md5(&self) -> [u8; 16];
+    /// The bytes are stored in another form (encrypted) and their caller
+    /// hashes the plaintext: the backend need not hash them. By default
+    /// it does anyway.
+    fn skip_md5(&mut self) {}
 }
 
 /// An object being written.
@@ -51,6 +55,21 @@ pub trait ObjectWrite: BodyWrite {
         headers: Vec<(String, String)>,
         cond: &WriteCondition,
     ) -> impl Future<Output = Result<ObjectInfo>>;
+    /// [`ObjectWrite::finish_if`] with the ETag given (an encrypted
+    /// object's, which is not the MD5 of the bytes stored). Backends that
+    /// cannot keep one answer [`StoreError::Unsupported`], the default:
+    /// encryption at rest is then unavailable.
+    fn finish_with_etag_if(
+        self,
+        _etag: String,
+        _headers: Vec<(String, String)>,
+        _cond: &WriteCondition,
+    ) -> impl Future<Output = Result<ObjectInfo>>
+    where
+        Self: Sized,
+    {
+        async { Err(StoreError::Unsupported("encryption at rest")) }
+    }
 }
 
 /// A multipart part being written.
@@ -58,6 +77,18 @@ pub trait PartWrite: BodyWrite {
     /// Records the part (replacing an earlier upload of its number) with
     /// `headers` (its checksum).
     fn finish(self, headers: Vec<(String, String)>) -> impl Future<Output = Result<PartInfo>>;
+    /// [`PartWrite::finish`] with the part's MD5 given (the plaintext's of
+    /// a part stored encrypted); [`StoreError::Unsupported`] by default.
+    fn finish_with_md5(
+        self,
+        _md5: [u8; 16],
+        _headers: Vec<(String, String)>,
+    ) -> impl Future<Output = Result<PartInfo>>
+    where
+        Self: Sized,
+    {
+        async { Err(StoreError::Unsupported("encryption at rest")) }
+    }
     /// The headers the upload was created with (its checksum algorithm).
     fn upload_headers(&self) -> &[(String, String)];
 }

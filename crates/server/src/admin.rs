@@ -205,7 +205,12 @@ pub enum PolicyCommand {
 #[derive(Debug, Subcommand)]
 pub enum BucketCommand {
     /// Create a bucket.
-    Create { name: String },
+    Create {
+        name: String,
+        /// Store its new objects encrypted (SSE-S3, AES-256-GCM) by default.
+        #[arg(long)]
+        encrypt: bool,
+    },
     /// List the buckets.
     List,
     /// Delete a bucket (refused when it holds objects, unless --force).
@@ -221,7 +226,72 @@ pub enum BucketCommand {
         #[command(subcommand)]
         cmd: BucketPolicyCommand,
     },
+    /// Set, show or unset a bucket's default encryption.
+    Encryption {
+        #[command(subcommand)]
+        cmd: BucketEncryptionCommand,
+    },
 }
+
+/// `sluice bucket encryption ...`
+#[derive(Debug, Subcommand)]
+pub enum BucketEncryptionCommand {
+    /// New objects are stored encrypted (SSE-S3) unless a request asks
+    /// for a customer key; objects stored before stay as they are.
+    Set { bucket: String },
+    /// Print it.
+    Show { bucket: String },
+    /// New objects are stored as sent (objects stored encrypted stay so).
+    Unset { bucket: String },
+}
+
+/// `sluice key ...`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make a new master key and re-wrap every encrypted object's data key
+    /// with it (the data is not rewritten; older keys stay in the ring).
+    Rotate,
+    /// Print the key ids and which is current (never the keys).
+    Show,
+}
+
+/// `sluice key ...`
+///
+/// # Errors
+/// What went wrong, for the user.
+pub fn key(cmd: KeyCommand, w: &Where) -> Result<(), String> {
+    let dir = existing(w)?;
+    match cmd {
+        KeyCommand::Rotate => {
+            let root = cluster_root(&dir)?;
+            let store = Store::open(&root, StoreOptions::default())
+                .map_err(|e| format!("cannot open the store in {}: {e}", root.display()))?;
+            let done = crate::keys::rotate(&dir, &store)?;
+            println!(
+                "master key {} is current; {} objects re-wrapped{}",
+                done.key,
+                done.rewrapped,
+                if done.failed > 0 {
+                    format!(", {} could not be (they stay readable with their old key)", done.failed)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        KeyCommand::Show => match crate::keys::load(&dir)? {
+            None => println!("no master key yet (the first server or encrypted bucket makes one)"),
+            Some(ring) => {
+                for id in ring.keys.keys() {
+                    let mark = if *id == ring.current { " (current)" } else { "" };
+                    println!("master key {id}{mark}");
+                }
+            }
+        },
+    }
+    Ok(())
+}
+
+const ENCRYPTION: &str = "encryption";
 
 /// `sluice bucket policy ...`
 #[derive(Debug, Subcommand)]
@@ -749,11 +819,47 @@ pub fn bucket(cmd: BucketCommand, w: &Where) -> Result<(), String> {
     let store = Store::open(&root, StoreOptions::default())
         .map_err(|e| format!("cannot open the store in {}: {e}", root.display()))?;
     match cmd {
-        BucketCommand::Create { name } => {
+        BucketCommand::Create { name, encrypt } => {
+            if encrypt {
+                crate::keys::ensure(&dir)?;
+            }
             store
                 .create_bucket(&name)
                 .map_err(|e| format!("cannot create bucket {name}: {e}"))?;
-            println!("bucket {name} created");
+            if encrypt {
+                store
+                    .set_bucket_config(&name, ENCRYPTION, Some(b"AES256"))
+                    .map_err(|e| format!("cannot set bucket {name}'s encryption: {e}"))?;
+                println!("bucket {name} created, its objects stored encrypted (AES256)");
+            } else {
+                println!("bucket {name} created");
+            }
+        }
+        BucketCommand::Encryption { cmd } => {
+            let (bucket, value) = match &cmd {
+                BucketEncryptionCommand::Set { bucket } => (bucket, Some(&b"AES256"[..])),
+                BucketEncryptionCommand::Unset { bucket } => (bucket, None),
+                BucketEncryptionCommand::Show { bucket } => {
+                    let v = store
+                        .bucket_config(bucket, ENCRYPTION)
+                        .map_err(|e| format!("bucket {bucket}: {e}"))?;
+                    match v {
+                        Some(_) => println!("bucket {bucket}: new objects stored encrypted (AES256)"),
+                        None => println!("bucket {bucket}: no default encryption"),
+                    }
+                    return Ok(());
+                }
+            };
+            if value.is_some() {
+                crate::keys::ensure(&dir)?;
+            }
+            store
+                .set_bucket_config(bucket, ENCRYPTION, value)
+                .map_err(|e| format!("bucket {bucket}: {e}"))?;
+            match value {
+                Some(_) => println!("bucket {bucket}: new objects stored encrypted (AES256)"),
+                None => println!("bucket {bucket}: no default encryption"),
+            }
         }
         BucketCommand::List => {
             for b in store.list_buckets().map_err(|e| e.to_string())? {

@@ -12,6 +12,7 @@ mod admin;
 mod config;
 mod credentials;
 mod iam;
+mod keys;
 mod logging;
 mod serve;
 mod tls;
@@ -97,6 +98,13 @@ enum Command {
         #[command(subcommand)]
         cmd: admin::TlsCommand,
     },
+    /// The master keys of encryption at rest: rotate, show.
+    Key {
+        #[command(flatten)]
+        at: admin::Where,
+        #[command(subcommand)]
+        cmd: admin::KeyCommand,
+    },
     /// Add, list, show, remove, attach and detach policies.
     Policy {
         #[command(flatten)]
@@ -118,6 +126,7 @@ fn main() -> ExitCode {
         Command::Presign { at, args } => admin::presign(args, &at),
         Command::Sts { at, cmd } => admin::sts(cmd, &at),
         Command::Tls { at, cmd } => admin::tls(cmd, &at),
+        Command::Key { at, cmd } => admin::key(cmd, &at),
         Command::ServiceAccount { at, cmd } => admin::service_account(cmd, &at),
     };
     match result {

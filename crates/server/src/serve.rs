@@ -81,6 +81,11 @@ pub struct ServeArgs {
     /// With a cluster, serve plain HTTP on --listen instead of HTTPS.
     #[arg(long)]
     insecure_http: bool,
+    /// Store every new object encrypted (SSE-S3, AES-256-GCM) unless the
+    /// request gives a customer key; buckets can have it on their own
+    /// (`sluice bucket encryption set`, PutBucketEncryption).
+    #[arg(long)]
+    encrypt: bool,
     /// With a cluster, also serve plain HTTP on this address (HTTPS stays
     /// on --listen).
     #[arg(long, value_parser = parse_listen)]
@@ -237,7 +242,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         Access::Root(_) => None,
         Access::Cluster(live) => Some(Arc::new(crate::iam::ClusterSessions(Arc::clone(live)))),
     };
+    let master_keys: Arc<dyn sluice_s3::MasterKeys> = crate::keys::LiveKeys::start(config_dir.clone())?;
     let config = ServiceConfig {
+        master_keys: Some(master_keys),
+        encrypt_by_default: args.encrypt,
         region: args.region.clone(),
         domain: args.domain.clone(),
         credentials: secrets,

@@ -6,6 +6,7 @@ pub(crate) mod acl;
 pub(crate) mod bucket;
 pub(crate) mod copy;
 pub(crate) mod cors;
+pub(crate) mod encryption;
 pub(crate) mod list;
 pub(crate) mod mpu_checksum;
 pub(crate) mod multipart;

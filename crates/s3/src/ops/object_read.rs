@@ -30,8 +30,15 @@ pub(crate) fn get_object<B: Storage>(
     r: &Route,
     bucket: &str,
     key: &str,
-) -> Result<Response<B::Reader>, S3Error> {
-    let mut reader = ctx.store.get_object(bucket, key)?;
+) -> Result<Response<crate::sse::Reader<B::Reader>>, S3Error> {
+    let inner = ctx.store.get_object(bucket, key)?;
+    let seal = crate::sse::of_stored(
+        &inner.info().meta.headers,
+        req,
+        false,
+        ctx.config.master_keys.as_ref(),
+    )?;
+    let mut reader = crate::sse::Reader::new(inner, seal.as_ref())?;
     let info: ObjectInfo = reader.info().clone();
     let etag = info.meta.etag.clone();
     let modified_secs = info
@@ -42,6 +49,7 @@ pub(crate) fn get_object<B: Storage>(
     let mut base = Vec::new();
     base.push(("ETag".to_owned(), format!("\"{etag}\"")));
     base.push(("Last-Modified".to_owned(), http_date(info.modified)));
+    base.extend(seal.iter().flat_map(crate::sse::Seal::response_headers));
     // Preconditions in RFC 9110 order.
     if let Some(m) = req.header("if-match") {
         if !etag_matches(m, &etag) {

@@ -61,10 +61,20 @@ pub(crate) async fn put_object(
 ) -> Result<Response, Fail> {
     let bucket = r.bucket.as_deref().unwrap_or_default();
     let key = r.key.as_deref().unwrap_or_default();
-    let mut writer = ctx
+    let seal = crate::sse::for_new_object(
+        req,
+        ctx.config.master_keys.as_ref(),
+        bucket_encrypts(ctx, bucket).map_err(|e| (e, false))?,
+        ctx.config.encrypt_by_default,
+    )
+    .map_err(|e| (e, false))?;
+    let early = |e: sluice_core::StoreError| (S3Error::from(e), false);
+    let size = crate::sse::stored_size(req.decoded_length, seal.is_some()).map_err(early)?;
+    let inner = ctx
         .store_as(owner)
-        .put_object(bucket, key, req.decoded_length)
-        .map_err(|e| (e.into(), false))?;
+        .put_object(bucket, key, size)
+        .map_err(early)?;
+    let mut writer = crate::sse::writer(ctx, inner, seal.as_ref(), 0, req.decoded_length);
     let received = receive(
         ctx,
         req,
@@ -77,6 +87,11 @@ pub(crate) async fn put_object(
     .await?;
     let mut headers = kept_headers(req);
     headers.extend(received.checksum_header());
+    if let Some(seal) = &seal {
+        headers.extend(
+            crate::sse::kept_headers(seal, ctx.config.master_keys.as_ref()).map_err(|e| (e, true))?,
+        );
+    }
     let cond = crate::ops::object_write::write_condition(req);
     let info = writer
         .finish_if(headers, &cond)
@@ -86,7 +101,25 @@ pub(crate) async fn put_object(
     resp.headers
         .push(("ETag".into(), format!("\"{}\"", info.meta.etag)));
     resp.headers.extend(received.checksum_header());
+    resp.headers
+        .extend(seal.iter().flat_map(crate::sse::Seal::response_headers));
     Ok(resp)
+}
+
+/// Whether `bucket` has a default encryption (PutBucketEncryption, or
+/// `sluice bucket create --encrypt`).
+///
+/// # Errors
+/// NoSuchBucket and store failures.
+pub(crate) fn bucket_encrypts(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+) -> Result<bool, S3Error> {
+    match ctx.store.bucket_config(bucket, crate::sse::BUCKET_CONFIG) {
+        Ok(v) => Ok(v.is_some()),
+        Err(StoreError::Unsupported(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// DeleteObject: 204 whether or not the key existed, as S3 answers.
@@ -258,11 +291,6 @@ pub(crate) fn check_unsupported(req: &Request, op: Op) -> Result<(), S3Error> {
             .iter()
             .any(|(n, _)| starts_with_ignore_case(n, p))
     };
-    if has_prefix("x-amz-server-side-encryption-customer-") {
-        return Err(S3Error::not_implemented(
-            "Server-side encryption with customer-provided keys",
-        ));
-    }
     if matches!(op, Op::PutObject | Op::CreateMultipartUpload) {
         check_metadata_size(req)?;
     }
@@ -280,18 +308,6 @@ pub(crate) fn check_unsupported(req: &Request, op: Op) -> Result<(), S3Error> {
     }
     if op == Op::CreateBucket {
         return Ok(());
-    }
-    match req.header("x-amz-server-side-encryption") {
-        None => {}
-        Some("AES256" | "aws:kms" | "aws:kms:dsse") => {
-            return Err(S3Error::not_implemented("Server-side encryption"))
-        }
-        Some(_) => {
-            return Err(S3Error::new(
-                S3ErrorCode::InvalidArgument,
-                "The encryption method specified is not supported",
-            ))
-        }
     }
     if req
         .header("x-amz-storage-class")
