@@ -44,6 +44,16 @@ pub(crate) fn create(
             .into_iter()
             .flat_map(UploadChecksum::upload_headers),
     );
+    let keys = ctx.config.master_keys.as_ref();
+    let seal = crate::sse::for_new_object(
+        req,
+        keys,
+        crate::ops::object_write::bucket_encrypts(ctx, bucket)?,
+        ctx.config.encrypt_by_default,
+    )?;
+    if let Some(seal) = &seal {
+        headers.extend(crate::sse::kept_headers(seal, keys)?);
+    }
     let id = ctx.store.create_multipart(bucket, key, headers)?;
     let mut x = Xml::new();
     x.root("InitiateMultipartUploadResult")
@@ -57,6 +67,8 @@ pub(crate) fn create(
             .into_iter()
             .flat_map(UploadChecksum::response_headers),
     );
+    resp.headers
+        .extend(seal.iter().flat_map(crate::sse::Seal::response_headers));
     Ok(resp)
 }
 
@@ -72,10 +84,21 @@ pub(crate) async fn upload_part(
     let bucket = r.bucket.as_deref().unwrap_or_default();
     let key = r.key.as_deref().unwrap_or_default();
     let number = part_number(r).map_err(early)?;
-    let mut part = ctx
+    // An encrypted upload's parts are sealed with its data key (an SSE-C
+    // upload's only with the customer's key given again).
+    let upload = ctx
         .store
-        .upload_part(bucket, key, upload_id(r), number, req.decoded_length)
+        .get_upload(bucket, key, upload_id(r))
         .map_err(|e| early(e.into()))?;
+    let seal = crate::sse::of_stored(&upload.headers, req, false, ctx.config.master_keys.as_ref())
+        .map_err(early)?;
+    let size = crate::sse::stored_size(req.decoded_length, seal.is_some())
+        .map_err(|e| early(e.into()))?;
+    let part = ctx
+        .store
+        .upload_part(bucket, key, upload_id(r), number, size)
+        .map_err(|e| early(e.into()))?;
+    let mut part = crate::sse::writer(ctx, part, seal.as_ref(), number, req.decoded_length);
     let plan = UploadChecksum::of_upload(part.upload_headers());
     let compute = part_algorithm(named_algorithm(req), plan).map_err(early)?;
     let which = compute.map_or(BodyChecksum::Named, BodyChecksum::NamedOr);
@@ -92,6 +115,8 @@ pub(crate) async fn upload_part(
     resp.headers
         .push(("ETag".into(), format!("\"{}\"", info.etag)));
     resp.headers.extend(received.checksum_header());
+    resp.headers
+        .extend(seal.iter().flat_map(crate::sse::Seal::response_headers));
     Ok(resp)
 }
 
@@ -129,7 +154,17 @@ pub(crate) async fn complete(
             upload_id(r),
             &parts,
             &crate::ops::object_write::write_condition(req),
-            |upload, named| checksums.finish(upload, named),
+            |upload, named| {
+                let mut headers = checksums.finish(upload, named)?;
+                if upload.headers.iter().any(|(n, _)| n == crate::sse::SSE_HEADER) {
+                    headers.extend(crate::sse::completed_headers(
+                        upload,
+                        named,
+                        ctx.config.master_keys.as_ref(),
+                    )?);
+                }
+                Ok::<_, S3Error>(headers)
+            },
         )
         .await?;
     let mut x = Xml::new();
@@ -142,7 +177,16 @@ pub(crate) async fn complete(
         x.leaf(&element(alg), value).leaf("ChecksumType", kind);
     }
     x.close("CompleteMultipartUploadResult");
-    Ok(xml_response(200, x.finish()))
+    let mut resp = xml_response(200, x.finish());
+    if info
+        .meta
+        .header(crate::sse::SSE_HEADER)
+        .is_some_and(|v| v.starts_with("s3 "))
+    {
+        resp.headers
+            .push(("x-amz-server-side-encryption".into(), "AES256".into()));
+    }
+    Ok(resp)
 }
 
 pub(crate) fn abort(
@@ -191,8 +235,14 @@ pub(crate) fn list_parts(
         x.open("Part")
             .leaf("PartNumber", &p.number.to_string())
             .leaf("LastModified", &iso8601(p.modified));
+        // A part stored encrypted: the size of its plaintext.
+        let size = p
+            .headers
+            .iter()
+            .find(|(n, _)| n == crate::sse::PART_PLAIN_HEADER)
+            .map_or_else(|| p.size.to_string(), |(_, v)| v.clone());
         x.leaf("ETag", &format!("\"{}\"", p.etag))
-            .leaf("Size", &p.size.to_string());
+            .leaf("Size", &size);
         for (n, v) in &p.headers {
             if let Some(alg) = ChecksumAlgorithm::from_header_name(n.as_bytes()) {
                 x.leaf(&element(alg), v);
