@@ -783,6 +783,21 @@ pub fn completed_headers(
     Ok(out)
 }
 
+/// Parts as their plaintext: sizes from [`PART_PLAIN_HEADER`].
+#[must_use]
+pub fn plain_parts(parts: &[PartInfo]) -> Vec<PartInfo> {
+    parts
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            if let Some(n) = header(&p.headers, PART_PLAIN_HEADER).and_then(|v| v.parse().ok()) {
+                p.size = n;
+            }
+            p
+        })
+        .collect()
+}
+
 /// The layout MAC key of an encrypted upload, from its kept headers.
 fn upload_mac_key(headers: &[(String, String)], keys: Option<&Arc<dyn MasterKeys>>) -> Result<[u8; 32], S3Error> {
     let lost = || S3Error::internal("an encrypted upload's keys cannot be unwrapped");

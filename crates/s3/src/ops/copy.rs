@@ -54,38 +54,141 @@ pub(crate) async fn copy_object(
     let replace = req
         .header("x-amz-metadata-directive")
         .is_some_and(|d| d.eq_ignore_ascii_case("REPLACE"));
-    if !replace && src_bucket == bucket && src_key == key {
+    if !replace && src_bucket == bucket && src_key == key && crate::sse::requested(req)?.is_none() {
         return Err(S3Error::new(S3ErrorCode::InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let headers = replace.then(|| {
-        let mut kept = kept_headers(req);
-        kept.extend(
-            head.meta
-                .headers
-                .iter()
-                .filter(|(n, _)| n.starts_with("x-amz-checksum-"))
-                .cloned(),
-        );
-        kept
-    });
-    let info = ctx
-        .store_as(owner)
-        .copy_object(
-            src_bucket,
-            src_key,
-            bucket,
-            key,
-            headers,
-            &crate::ops::object_write::write_condition(req),
-        )
-        .await?;
+    let keys = ctx.config.master_keys.as_ref();
+    // The source's encryption (an SSE-C source only with its key given
+    // in the copy-source headers) and the copy's: what the request asks,
+    // else the destination bucket's default.
+    let source_seal = crate::sse::of_stored(&head.meta.headers, req, true, keys)?;
+    let seal = crate::sse::for_new_object(
+        req,
+        keys,
+        crate::ops::object_write::bucket_encrypts(ctx, bucket)?,
+        ctx.config.encrypt_by_default,
+    )?;
+    let cond = crate::ops::object_write::write_condition(req);
+    let (info, answered) = match (&source_seal, &seal) {
+        // The stored bytes can be copied as they are: both plain, or both
+        // SSE-S3 (the copy keeps the source's data key, wrapped as it is).
+        (None, None) | (Some(_), Some(_))
+            if source_seal.as_ref().is_none_or(|s| matches!(s.kind, crate::sse::Kind::Managed(_)))
+                && seal.as_ref().is_none_or(|s| matches!(s.kind, crate::sse::Kind::Managed(_))) =>
+        {
+            let headers = replace.then(|| {
+                let mut kept = kept_headers(req);
+                kept.extend(
+                    head.meta
+                        .headers
+                        .iter()
+                        .filter(|(n, _)| {
+                            n.starts_with("x-amz-checksum-")
+                                || (source_seal.is_some() && n.starts_with("x-sluice-"))
+                        })
+                        .cloned(),
+                );
+                kept
+            });
+            let info = ctx
+                .store_as(owner)
+                .copy_object(src_bucket, src_key, bucket, key, headers, &cond)
+                .await?;
+            (info, source_seal.clone())
+        }
+        // Otherwise the plaintext is read and written again.
+        _ => {
+            let headers = if replace {
+                let mut kept = kept_headers(req);
+                kept.extend(
+                    head.meta
+                        .headers
+                        .iter()
+                        .filter(|(n, _)| n.starts_with("x-amz-checksum-"))
+                        .cloned(),
+                );
+                kept
+            } else {
+                head.meta
+                    .headers
+                    .iter()
+                    .filter(|(n, _)| !n.starts_with("x-sluice-"))
+                    .cloned()
+                    .collect()
+            };
+            let info = rewrite(ctx, src_bucket, src_key, source_seal.as_ref(), bucket, key, seal.as_ref(), headers, &cond, owner).await?;
+            (info, seal.clone())
+        }
+    };
     let mut x = Xml::new();
     x.root("CopyObjectResult")
         .leaf("LastModified", &iso8601(info.modified))
         .leaf("ETag", &format!("\"{}\"", info.meta.etag));
     x.close("CopyObjectResult");
-    Ok(xml_response(200, x.finish()))
+    let mut resp = xml_response(200, x.finish());
+    resp.headers
+        .extend(answered.iter().flat_map(crate::sse::Seal::response_headers));
+    Ok(resp)
+}
+
+/// A copy through the plaintext: the source opened (decrypted when it is
+/// encrypted), written as a new object (sealed when `seal` is given).
+#[allow(clippy::too_many_arguments)]
+async fn rewrite<B: Storage>(
+    ctx: &ThreadContext<B>,
+    src_bucket: &str,
+    src_key: &str,
+    source_seal: Option<&crate::sse::Seal>,
+    bucket: &str,
+    key: &str,
+    seal: Option<&crate::sse::Seal>,
+    mut headers: Vec<(String, String)>,
+    cond: &sluice_core::WriteCondition,
+    owner: Option<(u32, u32)>,
+) -> Result<sluice_core::ObjectInfo, S3Error> {
+    use crate::storage::ObjectWrite as _;
+    let mut reader = crate::sse::Reader::new(ctx.store.get_object(src_bucket, src_key)?, source_seal)?;
+    let size = reader.info().size;
+    let inner = ctx
+        .store_as(owner)
+        .put_object(bucket, key, crate::sse::stored_size(Some(size), seal.is_some())?)?;
+    let mut writer = crate::sse::writer(ctx, inner, seal, 0, Some(size));
+    pump(ctx, &mut reader, &mut writer, None).await?;
+    if let Some(seal) = seal {
+        headers.extend(crate::sse::kept_headers(seal, ctx.config.master_keys.as_ref())?);
+    }
+    Ok(writer.finish_if(headers, cond).await?)
+}
+
+/// Streams `reader` into `writer` in whole pool buffers, feeding
+/// `checksum` the bytes on the way.
+async fn pump(
+    ctx: &ThreadContext<impl Storage>,
+    reader: &mut impl ObjectRead,
+    writer: &mut impl BodyWrite,
+    mut checksum: Option<&mut sluice_sigv4::Checksum>,
+) -> Result<(), S3Error> {
+    let mut out = ctx.pool.get();
+    while let Some(chunk) = reader.next_chunk(&ctx.pool).await? {
+        if let Some(c) = checksum.as_deref_mut() {
+            c.update(chunk.data());
+        }
+        let mut rest = chunk.data();
+        while !rest.is_empty() {
+            let n = out.extend_from_slice(rest);
+            rest = &rest[n..];
+            if out.len() == out.capacity() {
+                writer
+                    .write(std::mem::replace(&mut out, ctx.pool.get()))
+                    .await?;
+            }
+        }
+    }
+    if !out.is_empty() {
+        writer.write(out).await?;
+    }
+    Ok(())
 }
 
 /// The source bucket and key of `x-amz-copy-source`
@@ -132,42 +235,33 @@ pub(crate) async fn upload_part_copy(
     let bucket = r.bucket.as_deref().unwrap_or_default();
     let key = r.key.as_deref().unwrap_or_default();
     let number = part_number(r)?;
-    let mut reader = ctx.store.get_object(&src_bucket, &src_key)?;
+    let keys = ctx.config.master_keys.as_ref();
+    let inner = ctx.store.get_object(&src_bucket, &src_key)?;
+    let source_seal = crate::sse::of_stored(&inner.info().meta.headers, req, true, keys)?;
+    let mut reader = crate::sse::Reader::new(inner, source_seal.as_ref())?;
     let size = reader.info().size;
     let (start, end) = match req.header("x-amz-copy-source-range") {
         Some(range) => crate::params::copy_source_range(range, size)?,
         None => (0, size),
     };
     reader.set_range(start, end);
-    let mut part = ctx.store.upload_part(
+    // The destination upload's encryption (an SSE-C one with its key).
+    let upload = ctx.store.get_upload(bucket, key, upload_id(r))?;
+    let seal = crate::sse::of_stored(&upload.headers, req, false, keys)?;
+    let len = end.saturating_sub(start);
+    let part = ctx.store.upload_part(
         bucket,
         key,
         upload_id(r),
         number,
-        Some(end.saturating_sub(start)),
+        crate::sse::stored_size(Some(len), seal.is_some())?,
     )?;
+    let mut part = crate::sse::writer(ctx, part, seal.as_ref(), number, Some(len));
     // A part of an upload with a checksum gets the upload's algorithm
     // computed over the bytes copied, and recorded like an uploaded part's.
     let mut checksum = UploadChecksum::of_upload(part.upload_headers())
         .map(|c| sluice_sigv4::Checksum::new(c.algorithm));
-    let mut out = ctx.pool.get();
-    while let Some(chunk) = reader.next_chunk(&ctx.pool).await? {
-        if let Some(c) = checksum.as_mut() {
-            c.update(chunk.data());
-        }
-        let mut rest = chunk.data();
-        while !rest.is_empty() {
-            let n = out.extend_from_slice(rest);
-            rest = &rest[n..];
-            if out.len() == out.capacity() {
-                part.write(std::mem::replace(&mut out, ctx.pool.get()))
-                    .await?;
-            }
-        }
-    }
-    if !out.is_empty() {
-        part.write(out).await?;
-    }
+    pump(ctx, &mut reader, &mut part, checksum.as_mut()).await?;
     let checksum = checksum.map(sluice_sigv4::Checksum::finish);
     let recorded = checksum
         .map(|c| (c.algorithm().header_name().to_owned(), c.to_base64()))

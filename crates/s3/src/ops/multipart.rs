@@ -155,8 +155,13 @@ pub(crate) async fn complete(
             &parts,
             &crate::ops::object_write::write_condition(req),
             |upload, named| {
-                let mut headers = checksums.finish(upload, named)?;
-                if upload.headers.iter().any(|(n, _)| n == crate::sse::SSE_HEADER) {
+                if !upload.headers.iter().any(|(n, _)| n == crate::sse::SSE_HEADER) {
+                    return checksums.finish(upload, named);
+                }
+                // Checksums combine over the parts' plaintext lengths.
+                let plain = crate::sse::plain_parts(named);
+                let mut headers = checksums.finish(upload, &plain)?;
+                {
                     headers.extend(crate::sse::completed_headers(
                         upload,
                         named,

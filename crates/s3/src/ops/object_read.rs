@@ -252,7 +252,8 @@ pub(crate) fn object_attributes(
         x.leaf("StorageClass", "STANDARD");
     }
     if want("ObjectSize") {
-        x.leaf("ObjectSize", &info.size.to_string());
+        let size = info.meta.stored_size().unwrap_or(info.size);
+        x.leaf("ObjectSize", &size.to_string());
     }
     x.close("GetObjectAttributesResponse");
     let mut resp = xml_response(200, x.finish());

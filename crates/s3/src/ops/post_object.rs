@@ -215,7 +215,7 @@ struct FormSink<'a, B: Storage> {
     fields_bytes: usize,
     /// The field being read: its name and bytes so far.
     field: Option<(String, Vec<u8>)>,
-    file: Option<FileUpload<B::Writer>>,
+    file: Option<FileUpload<crate::sse::Writer<B::Writer>>>,
     /// Who signed the form, once known.
     identity: Identity,
     /// The whole body's MD5, when a Content-MD5 header asks for it.
@@ -403,7 +403,7 @@ impl<B: Storage> FormSink<'_, B> {
 
     /// The fields before the file are complete: authenticate, check the
     /// policy, authorize the write of the key, and open the object.
-    fn start_file(&mut self, head: &PartHead) -> Result<FileUpload<B::Writer>, S3Error> {
+    fn start_file(&mut self, head: &PartHead) -> Result<FileUpload<crate::sse::Writer<B::Writer>>, S3Error> {
         let ctx = self.ctx;
         if self.get("key").is_none_or(str::is_empty) {
             return Err(invalid_argument(
@@ -463,14 +463,26 @@ impl<B: Storage> FormSink<'_, B> {
             None => None,
         };
         let owner = ctx.config.authorizer.owner(&identity);
-        let writer = ctx.store_as(owner).put_object(self.bucket, &key, None)?;
+        // Stored encrypted as a PutObject with these headers would be.
+        let keys = ctx.config.master_keys.as_ref();
+        let seal = crate::sse::for_new_object(
+            &as_put,
+            keys,
+            crate::ops::object_write::bucket_encrypts(ctx, self.bucket)?,
+            ctx.config.encrypt_by_default,
+        )?;
+        let mut headers = crate::ops::object_write::kept_headers(&as_put);
+        if let Some(seal) = &seal {
+            headers.extend(crate::sse::kept_headers(seal, keys)?);
+        }
+        let inner = ctx.store_as(owner).put_object(self.bucket, &key, None)?;
         Ok(FileUpload {
-            writer,
+            writer: crate::sse::writer(ctx, inner, seal.as_ref(), 0, None),
             payload: Some(self.pool.get()),
             size: 0,
             range,
             key,
-            headers: crate::ops::object_write::kept_headers(&as_put),
+            headers,
             content_md5,
         })
     }
