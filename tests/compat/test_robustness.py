@@ -105,7 +105,7 @@ def test_a_commented_out_object_is_not_deleted(server, s3, bucket):
 
 def test_what_sluice_does_not_do_is_refused_not_ignored(s3, bucket):
     """Never a wrong success: a public ACL, a grant, server-side encryption
-    (until it exists) and a storage class other than STANDARD were accepted
+    with KMS keys (SSE-S3 and SSE-C exist now: test_sse.py) and a storage class other than STANDARD were accepted
     and silently not done. The codes are AWS's for a bucket that enforces
     bucket-owner object ownership (AccessControlListNotSupported), for an
     invalid storage class (InvalidStorageClass), and NotImplemented for
@@ -114,7 +114,7 @@ def test_what_sluice_does_not_do_is_refused_not_ignored(s3, bucket):
     assert code(lambda: put(ACL="public-read")) == "AccessControlListNotSupported"
     assert code(lambda: put(GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"')) == \
         "AccessControlListNotSupported"
-    assert code(lambda: put(ServerSideEncryption="AES256")) == "NotImplemented"
+    assert code(lambda: put(ServerSideEncryption="aws:kms")) == "NotImplemented"
     assert code(lambda: put(StorageClass="GLACIER")) == "InvalidStorageClass"
     assert code(lambda: s3.create_multipart_upload(Bucket=bucket, Key="m", ACL="public-read")) == \
         "AccessControlListNotSupported"

@@ -42,7 +42,9 @@ pub const PLAIN: usize = FRAME - OVERHEAD;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {
     /// A frame failed authentication (changed, moved, or of another key).
-    #[error("a frame of the stored object failed authentication (frame {frame} of segment {segment})")]
+    #[error(
+        "a frame of the stored object failed authentication (frame {frame} of segment {segment})"
+    )]
     Tampered {
         /// Segment index (0-based).
         segment: usize,
@@ -552,7 +554,12 @@ impl Opener {
 
     /// Opens the frame in `buf[at..at + len]` in place; the plaintext of
     /// the range in it, as offsets in `buf`.
-    fn open_at(&mut self, buf: &mut AlignedBuf, at: usize, stored: usize) -> Result<(usize, usize), SealError> {
+    fn open_at(
+        &mut self,
+        buf: &mut AlignedBuf,
+        at: usize,
+        stored: usize,
+    ) -> Result<(usize, usize), SealError> {
         let (_, plain, last) = self.current().ok_or(SealError::Layout)?;
         let part = self.layout.segments[self.cursor.segment].part;
         let aad = frame_aad(part, self.cursor.frame, last);
@@ -580,7 +587,12 @@ impl Opener {
     ///
     /// # Errors
     /// A frame failed authentication, or more bytes came than the layout has.
-    pub fn absorb(&mut self, chunk: Chunk, pool: &BufPool, ready: &mut VecDeque<Chunk>) -> Result<(), SealError> {
+    pub fn absorb(
+        &mut self,
+        chunk: Chunk,
+        pool: &BufPool,
+        ready: &mut VecDeque<Chunk>,
+    ) -> Result<(), SealError> {
         let Chunk {
             mut buf,
             start,
@@ -659,7 +671,14 @@ mod tests {
         ready.iter().flat_map(|b| b.as_slice().to_vec()).collect()
     }
 
-    fn open(key: &DataKey, layout: &Layout, stored: &[u8], start: u64, end: u64, read: usize) -> Result<Vec<u8>, SealError> {
+    fn open(
+        key: &DataKey,
+        layout: &Layout,
+        stored: &[u8],
+        start: u64,
+        end: u64,
+        read: usize,
+    ) -> Result<Vec<u8>, SealError> {
         let pool = BufPool::new(FRAME * 2, 4);
         let (s, e, _) = layout.frames_for(start, end);
         let mut op = Opener::new(key.clone(), layout.clone(), start, end);
@@ -669,10 +688,21 @@ mod tests {
             let mut buf = AlignedBuf::new(read + 8192);
             buf.extend_from_slice(&[0u8; 100]);
             buf.extend_from_slice(piece);
-            op.absorb(Chunk { buf, start: 100, len: piece.len() }, &pool, &mut ready)?;
+            op.absorb(
+                Chunk {
+                    buf,
+                    start: 100,
+                    len: piece.len(),
+                },
+                &pool,
+                &mut ready,
+            )?;
         }
         if !op.is_done() {
-            return Err(SealError::Length { expected: e - s, found: span.len() as u64 });
+            return Err(SealError::Length {
+                expected: e - s,
+                found: span.len() as u64,
+            });
         }
         Ok(ready.iter().flat_map(|c| c.data().to_vec()).collect())
     }
@@ -693,7 +723,10 @@ mod tests {
             if n == 0 {
                 continue;
             }
-            assert_eq!(open(&key, &layout, &stored, 0, n as u64, 70_000).unwrap(), d);
+            assert_eq!(
+                open(&key, &layout, &stored, 0, n as u64, 70_000).unwrap(),
+                d
+            );
             for (s, e) in [(0, 1), (PLAIN - 3, PLAIN + 3), (n - 1, n), (1, n)] {
                 let (s, e) = (s.min(n - 1), e.min(n).max(s.min(n - 1) + 1));
                 for read in [4096, FRAME, 100_000] {
@@ -717,14 +750,24 @@ mod tests {
             let d = &d[i..];
             stored.extend(seal(&key, i as u32 + 3, d, 5000, &pool));
             plain.extend_from_slice(d);
-            segs.push(Segment { part: i as u32 + 3, plain: n as u64 });
+            segs.push(Segment {
+                part: i as u32 + 3,
+                plain: n as u64,
+            });
         }
         let layout = Layout::parts(segs);
         assert_eq!(Layout::decode(&layout.encode()).unwrap(), layout);
         assert_eq!(layout.stored_len().unwrap(), stored.len() as u64);
         let total = plain.len() as u64;
-        for (s, e) in [(0, total), (PLAIN as u64, total - 1), (2 * PLAIN as u64 + 3, 2 * PLAIN as u64 + 9)] {
-            assert_eq!(open(&key, &layout, &stored, s, e, 8192).unwrap(), &plain[s as usize..e as usize]);
+        for (s, e) in [
+            (0, total),
+            (PLAIN as u64, total - 1),
+            (2 * PLAIN as u64 + 3, 2 * PLAIN as u64 + 9),
+        ] {
+            assert_eq!(
+                open(&key, &layout, &stored, s, e, 8192).unwrap(),
+                &plain[s as usize..e as usize]
+            );
         }
     }
 
@@ -739,7 +782,10 @@ mod tests {
         // A flipped byte.
         let mut t = stored.clone();
         t[FRAME + 500] ^= 1;
-        assert!(matches!(open(&key, &layout, &t, 0, n as u64, FRAME), Err(SealError::Tampered { frame: 1, .. })));
+        assert!(matches!(
+            open(&key, &layout, &t, 0, n as u64, FRAME),
+            Err(SealError::Tampered { frame: 1, .. })
+        ));
         // Two frames swapped.
         let mut t = stored.clone();
         let (a, b) = t.split_at_mut(FRAME);
@@ -753,7 +799,10 @@ mod tests {
         // Another key.
         assert!(open(&DataKey::generate(), &layout, &stored, 0, 10, FRAME).is_err());
         // Part numbers bind segments.
-        let moved = Layout::parts(vec![Segment { part: 1, plain: n as u64 }]);
+        let moved = Layout::parts(vec![Segment {
+            part: 1,
+            plain: n as u64,
+        }]);
         assert!(open(&key, &moved, &stored, 0, 10, FRAME).is_err());
     }
 }

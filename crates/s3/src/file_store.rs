@@ -75,7 +75,11 @@ impl PartWrite for PartWriter {
         PartWriter::finish(self, headers).await
     }
 
-    async fn finish_with_md5(self, md5: [u8; 16], headers: Vec<(String, String)>) -> Result<PartInfo> {
+    async fn finish_with_md5(
+        self,
+        md5: [u8; 16],
+        headers: Vec<(String, String)>,
+    ) -> Result<PartInfo> {
         PartWriter::finish_with_md5(self, md5, headers).await
     }
 

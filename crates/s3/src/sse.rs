@@ -81,7 +81,11 @@ pub fn wrap(kek: &[u8; 32], label: &[u8], secret: &[u8; 32]) -> String {
     let nonce: [u8; NONCE_LEN] = seal::random();
     let mut body = secret.to_vec();
     let tag = key
-        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(label), &mut body)
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(label),
+            &mut body,
+        )
         .map_err(|_| ())
         .unwrap_or_else(|()| unreachable!("32 bytes are within AES-GCM's limits"));
     let mut out = nonce.to_vec();
@@ -101,7 +105,11 @@ pub fn unwrap(kek: &[u8; 32], label: &[u8], wrapped: &str) -> Option<[u8; 32]> {
     let mut nonce = [0u8; NONCE_LEN];
     nonce.copy_from_slice(&raw[..NONCE_LEN]);
     let plain = aead_key(kek)
-        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(label), &mut raw[NONCE_LEN..])
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(label),
+            &mut raw[NONCE_LEN..],
+        )
         .ok()?;
     <[u8; 32]>::try_from(&plain[..]).ok()
 }
@@ -185,7 +193,6 @@ pub fn customer_key(req: &Request, copy_source: bool) -> Result<Option<CustomerK
         ));
     };
     let raw = base64_decode(key.trim().as_bytes())
-
         .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
         .ok_or_else(|| invalid("The secret key was invalid for the specified algorithm."))?;
     let sent = base64_decode(md5.trim().as_bytes()).unwrap_or_default();
@@ -256,8 +263,13 @@ impl Seal {
     fn wrapped(&self, keys: &dyn MasterKeys) -> Result<(String, String), S3Error> {
         let value = match &self.kind {
             Kind::Managed(id) => {
-                let master = keys.get(*id).ok_or_else(|| S3Error::internal("the master key is gone"))?;
-                format!("s3 {id} {}", wrap(&master, &master_label(*id), self.key.bytes()))
+                let master = keys
+                    .get(*id)
+                    .ok_or_else(|| S3Error::internal("the master key is gone"))?;
+                format!(
+                    "s3 {id} {}",
+                    wrap(&master, &master_label(*id), self.key.bytes())
+                )
             }
             Kind::Customer(c) => format!("c {}", wrap(&c.key, CUSTOMER_LABEL, self.key.bytes())),
         };
@@ -333,7 +345,10 @@ pub fn for_new_object(
 ///
 /// # Errors
 /// The master key cannot be read.
-pub fn kept_headers(seal: &Seal, keys: Option<&Arc<dyn MasterKeys>>) -> Result<Vec<(String, String)>, S3Error> {
+pub fn kept_headers(
+    seal: &Seal,
+    keys: Option<&Arc<dyn MasterKeys>>,
+) -> Result<Vec<(String, String)>, S3Error> {
     let keys: &dyn MasterKeys = match keys {
         Some(k) => k.as_ref(),
         None => &NO_KEYS,
@@ -345,7 +360,10 @@ pub fn kept_headers(seal: &Seal, keys: Option<&Arc<dyn MasterKeys>>) -> Result<V
         if let Ok((id, master)) = keys.current() {
             out.push((
                 MAC_KEY_HEADER.to_owned(),
-                format!("{id} {}", wrap(&master, &master_label(id), &seal.key.mac_key())),
+                format!(
+                    "{id} {}",
+                    wrap(&master, &master_label(id), &seal.key.mac_key())
+                ),
             ));
         }
     }
@@ -366,7 +384,10 @@ impl MasterKeys for NoKeys {
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The encryption of a stored object or upload from its kept headers and
@@ -402,10 +423,12 @@ pub fn of_stored(
             if customer.is_some() {
                 return Err(not_applicable());
             }
-            let id: u32 = id.parse().map_err(|_| S3Error::internal("a malformed wrapped key"))?;
-            let master = keys
-                .and_then(|k| k.get(id))
-                .ok_or_else(|| S3Error::internal(format!("master key {id} is not in the key ring")))?;
+            let id: u32 = id
+                .parse()
+                .map_err(|_| S3Error::internal("a malformed wrapped key"))?;
+            let master = keys.and_then(|k| k.get(id)).ok_or_else(|| {
+                S3Error::internal(format!("master key {id} is not in the key ring"))
+            })?;
             let raw = unwrap(&master, &master_label(id), wrapped)
                 .ok_or_else(|| S3Error::internal("a data key failed to unwrap"))?;
             Ok(Some(Seal {
@@ -420,9 +443,8 @@ pub fn of_stored(
                     "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.",
                 ));
             };
-            let raw = unwrap(&c.key, CUSTOMER_LABEL, wrapped).ok_or_else(|| {
-                S3Error::new(S3ErrorCode::AccessDenied, "Access Denied")
-            })?;
+            let raw = unwrap(&c.key, CUSTOMER_LABEL, wrapped)
+                .ok_or_else(|| S3Error::new(S3ErrorCode::AccessDenied, "Access Denied"))?;
             Ok(Some(Seal {
                 kind: Kind::Customer(c),
                 key: DataKey::from_bytes(raw),
@@ -448,7 +470,9 @@ pub fn stored_layout(info: &ObjectInfo, key: &DataKey) -> Result<Layout, S3Error
         .ok_or_else(|| S3Error::internal("a malformed layout"))?;
     let layout = Layout::decode(text).map_err(S3Error::internal)?;
     layout.verify(key, mac).map_err(S3Error::internal)?;
-    let expected = layout.stored_len().ok_or_else(|| S3Error::internal("a layout too large"))?;
+    let expected = layout
+        .stored_len()
+        .ok_or_else(|| S3Error::internal("a layout too large"))?;
     if expected != info.size {
         return Err(S3Error::internal(seal::SealError::Length {
             expected,
@@ -524,7 +548,8 @@ impl<W: BodyWrite> BodyWrite for Sealing<W> {
             return Err(StoreError::EntityTooLarge);
         }
         self.md5.update(buf.as_slice());
-        self.sealer.push(buf.as_slice(), &self.pool, &mut self.ready);
+        self.sealer
+            .push(buf.as_slice(), &self.pool, &mut self.ready);
         drop(buf);
         self.drain().await
     }
@@ -571,7 +596,7 @@ pub enum Writer<W> {
     /// Stored as sent.
     Plain(W),
     /// Stored encrypted.
-    Sealed(Sealing<W>),
+    Sealed(Box<Sealing<W>>),
 }
 
 impl<W: BodyWrite> BodyWrite for Writer<W> {
@@ -598,7 +623,7 @@ impl<W: ObjectWrite> ObjectWrite for Writer<W> {
     ) -> StoreResult<ObjectInfo> {
         match self {
             Writer::Plain(w) => w.finish_if(headers, cond).await,
-            Writer::Sealed(w) => w.finish_if(headers, cond).await,
+            Writer::Sealed(w) => (*w).finish_if(headers, cond).await,
         }
     }
 }
@@ -607,7 +632,7 @@ impl<W: PartWrite> PartWrite for Writer<W> {
     async fn finish(self, headers: Vec<(String, String)>) -> StoreResult<PartInfo> {
         match self {
             Writer::Plain(w) => w.finish(headers).await,
-            Writer::Sealed(w) => w.finish(headers).await,
+            Writer::Sealed(w) => (*w).finish(headers).await,
         }
     }
 
@@ -632,7 +657,7 @@ pub(crate) fn writer<B: crate::Storage, W: BodyWrite>(
         None => Writer::Plain(inner),
         Some(s) => {
             let pool = ctx.pool_for(plain.unwrap_or(u64::MAX)).clone();
-            Writer::Sealed(Sealing::new(inner, s.clone(), part, pool, plain))
+            Writer::Sealed(Box::new(Sealing::new(inner, s.clone(), part, pool, plain)))
         }
     }
 }
@@ -799,7 +824,10 @@ pub fn plain_parts(parts: &[PartInfo]) -> Vec<PartInfo> {
 }
 
 /// The layout MAC key of an encrypted upload, from its kept headers.
-fn upload_mac_key(headers: &[(String, String)], keys: Option<&Arc<dyn MasterKeys>>) -> Result<[u8; 32], S3Error> {
+fn upload_mac_key(
+    headers: &[(String, String)],
+    keys: Option<&Arc<dyn MasterKeys>>,
+) -> Result<[u8; 32], S3Error> {
     let lost = || S3Error::internal("an encrypted upload's keys cannot be unwrapped");
     let sse = header(headers, SSE_HEADER).ok_or_else(lost)?;
     let mut words = sse.split(' ');
@@ -902,6 +930,9 @@ mod tests {
         assert!(headers[0].1.starts_with("s3 2 "));
         assert!(!rewrap(&mut headers, &new).unwrap(), "nothing left to do");
         let wrapped = headers[0].1.rsplit(' ').next().unwrap();
-        assert_eq!(unwrap(&[2u8; 32], &master_label(2), wrapped), Some(*dek.bytes()));
+        assert_eq!(
+            unwrap(&[2u8; 32], &master_label(2), wrapped),
+            Some(*dek.bytes())
+        );
     }
 }

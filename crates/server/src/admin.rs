@@ -272,7 +272,10 @@ pub fn key(cmd: KeyCommand, w: &Where) -> Result<(), String> {
                 done.key,
                 done.rewrapped,
                 if done.failed > 0 {
-                    format!(", {} could not be (they stay readable with their old key)", done.failed)
+                    format!(
+                        ", {} could not be (they stay readable with their old key)",
+                        done.failed
+                    )
                 } else {
                     String::new()
                 }
@@ -282,7 +285,11 @@ pub fn key(cmd: KeyCommand, w: &Where) -> Result<(), String> {
             None => println!("no master key yet (the first server or encrypted bucket makes one)"),
             Some(ring) => {
                 for id in ring.keys.keys() {
-                    let mark = if *id == ring.current { " (current)" } else { "" };
+                    let mark = if *id == ring.current {
+                        " (current)"
+                    } else {
+                        ""
+                    };
                     println!("master key {id}{mark}");
                 }
             }
@@ -844,7 +851,9 @@ pub fn bucket(cmd: BucketCommand, w: &Where) -> Result<(), String> {
                         .bucket_config(bucket, ENCRYPTION)
                         .map_err(|e| format!("bucket {bucket}: {e}"))?;
                     match v {
-                        Some(_) => println!("bucket {bucket}: new objects stored encrypted (AES256)"),
+                        Some(_) => {
+                            println!("bucket {bucket}: new objects stored encrypted (AES256)")
+                        }
                         None => println!("bucket {bucket}: no default encryption"),
                     }
                     return Ok(());

@@ -132,7 +132,11 @@ pub fn rotate(dir: &ConfigDir, store: &Store) -> Result<Rotation, String> {
     let ring = {
         let lock = dir.lock()?;
         let mut ring = load(dir)?.unwrap_or_default();
-        let next = ring.keys.keys().next_back().map_or(1, |k| k.saturating_add(1));
+        let next = ring
+            .keys
+            .keys()
+            .next_back()
+            .map_or(1, |k| k.saturating_add(1));
         ring.keys.insert(next, sluice_core::seal::random());
         ring.current = next;
         lock.write_json(FILE, &ring.to_json())?;
@@ -221,7 +225,9 @@ impl LiveKeys {
             return;
         }
         let mtime = Self::mtime(&self.dir);
-        let Ok(mut s) = self.state.write() else { return };
+        let Ok(mut s) = self.state.write() else {
+            return;
+        };
         s.1 = Instant::now();
         if mtime == s.2 {
             return;
@@ -232,7 +238,9 @@ impl LiveKeys {
                 s.2 = mtime;
             }
             Ok(None) => tracing::warn!("the master key file is gone; keeping the keys read before"),
-            Err(e) => tracing::warn!(error = %e, "cannot reload the master keys; keeping the keys read before"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reload the master keys; keeping the keys read before")
+            }
         }
     }
 }

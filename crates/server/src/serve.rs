@@ -242,7 +242,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         Access::Root(_) => None,
         Access::Cluster(live) => Some(Arc::new(crate::iam::ClusterSessions(Arc::clone(live)))),
     };
-    let master_keys: Arc<dyn sluice_s3::MasterKeys> = crate::keys::LiveKeys::start(config_dir.clone())?;
+    let master_keys: Arc<dyn sluice_s3::MasterKeys> =
+        crate::keys::LiveKeys::start(config_dir.clone())?;
     let config = ServiceConfig {
         master_keys: Some(master_keys),
         encrypt_by_default: args.encrypt,

@@ -74,8 +74,12 @@ pub(crate) async fn copy_object(
         // The stored bytes can be copied as they are: both plain, or both
         // SSE-S3 (the copy keeps the source's data key, wrapped as it is).
         (None, None) | (Some(_), Some(_))
-            if source_seal.as_ref().is_none_or(|s| matches!(s.kind, crate::sse::Kind::Managed(_)))
-                && seal.as_ref().is_none_or(|s| matches!(s.kind, crate::sse::Kind::Managed(_))) =>
+            if source_seal
+                .as_ref()
+                .is_none_or(|s| matches!(s.kind, crate::sse::Kind::Managed(_)))
+                && seal
+                    .as_ref()
+                    .is_none_or(|s| matches!(s.kind, crate::sse::Kind::Managed(_))) =>
         {
             let headers = replace.then(|| {
                 let mut kept = kept_headers(req);
@@ -117,7 +121,19 @@ pub(crate) async fn copy_object(
                     .cloned()
                     .collect()
             };
-            let info = rewrite(ctx, src_bucket, src_key, source_seal.as_ref(), bucket, key, seal.as_ref(), headers, &cond, owner).await?;
+            let info = rewrite(
+                ctx,
+                src_bucket,
+                src_key,
+                source_seal.as_ref(),
+                bucket,
+                key,
+                seal.as_ref(),
+                headers,
+                &cond,
+                owner,
+            )
+            .await?;
             (info, seal.clone())
         }
     };
@@ -148,15 +164,21 @@ async fn rewrite<B: Storage>(
     owner: Option<(u32, u32)>,
 ) -> Result<sluice_core::ObjectInfo, S3Error> {
     use crate::storage::ObjectWrite as _;
-    let mut reader = crate::sse::Reader::new(ctx.store.get_object(src_bucket, src_key)?, source_seal)?;
+    let mut reader =
+        crate::sse::Reader::new(ctx.store.get_object(src_bucket, src_key)?, source_seal)?;
     let size = reader.info().size;
-    let inner = ctx
-        .store_as(owner)
-        .put_object(bucket, key, crate::sse::stored_size(Some(size), seal.is_some())?)?;
+    let inner = ctx.store_as(owner).put_object(
+        bucket,
+        key,
+        crate::sse::stored_size(Some(size), seal.is_some())?,
+    )?;
     let mut writer = crate::sse::writer(ctx, inner, seal, 0, Some(size));
     pump(ctx, &mut reader, &mut writer, None).await?;
     if let Some(seal) = seal {
-        headers.extend(crate::sse::kept_headers(seal, ctx.config.master_keys.as_ref())?);
+        headers.extend(crate::sse::kept_headers(
+            seal,
+            ctx.config.master_keys.as_ref(),
+        )?);
     }
     Ok(writer.finish_if(headers, cond).await?)
 }

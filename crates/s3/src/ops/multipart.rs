@@ -92,8 +92,8 @@ pub(crate) async fn upload_part(
         .map_err(|e| early(e.into()))?;
     let seal = crate::sse::of_stored(&upload.headers, req, false, ctx.config.master_keys.as_ref())
         .map_err(early)?;
-    let size = crate::sse::stored_size(req.decoded_length, seal.is_some())
-        .map_err(|e| early(e.into()))?;
+    let size =
+        crate::sse::stored_size(req.decoded_length, seal.is_some()).map_err(|e| early(e.into()))?;
     let part = ctx
         .store
         .upload_part(bucket, key, upload_id(r), number, size)
@@ -155,7 +155,11 @@ pub(crate) async fn complete(
             &parts,
             &crate::ops::object_write::write_condition(req),
             |upload, named| {
-                if !upload.headers.iter().any(|(n, _)| n == crate::sse::SSE_HEADER) {
+                if !upload
+                    .headers
+                    .iter()
+                    .any(|(n, _)| n == crate::sse::SSE_HEADER)
+                {
                     return checksums.finish(upload, named);
                 }
                 // Checksums combine over the parts' plaintext lengths.

@@ -89,7 +89,8 @@ pub(crate) async fn put_object(
     headers.extend(received.checksum_header());
     if let Some(seal) = &seal {
         headers.extend(
-            crate::sse::kept_headers(seal, ctx.config.master_keys.as_ref()).map_err(|e| (e, true))?,
+            crate::sse::kept_headers(seal, ctx.config.master_keys.as_ref())
+                .map_err(|e| (e, true))?,
         );
     }
     let cond = crate::ops::object_write::write_condition(req);

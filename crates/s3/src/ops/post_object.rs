@@ -403,7 +403,10 @@ impl<B: Storage> FormSink<'_, B> {
 
     /// The fields before the file are complete: authenticate, check the
     /// policy, authorize the write of the key, and open the object.
-    fn start_file(&mut self, head: &PartHead) -> Result<FileUpload<crate::sse::Writer<B::Writer>>, S3Error> {
+    fn start_file(
+        &mut self,
+        head: &PartHead,
+    ) -> Result<FileUpload<crate::sse::Writer<B::Writer>>, S3Error> {
         let ctx = self.ctx;
         if self.get("key").is_none_or(str::is_empty) {
             return Err(invalid_argument(
