@@ -56,5 +56,57 @@ fn aead(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, aead);
+/// sluice-core's sealed frames (encryption at rest): 8 MiB of plaintext
+/// sealed into 64 KiB frames in 1 MiB buffers, and the frames opened in the
+/// buffers they are in (the format's own cost above the cipher's).
+fn frames(c: &mut Criterion) {
+    use sluice_core::seal::{DataKey, Layout, Opener, Sealer};
+    use sluice_core::{BufPool, Chunk};
+    const LEN: usize = 8 << 20;
+    let mut g = c.benchmark_group("seal");
+    g.throughput(Throughput::Bytes(LEN as u64));
+    let pool = BufPool::new(1 << 20, 16);
+    let key = DataKey::generate();
+    let plain = vec![0x5au8; 1 << 20];
+    let seal_all = || {
+        let mut s = Sealer::new(key.clone(), 0);
+        let mut ready = Vec::new();
+        for _ in 0..LEN / plain.len() {
+            s.push(&plain, &pool, &mut ready);
+        }
+        s.finish(&mut ready);
+        ready
+    };
+    g.bench_function("seal_8m", |b| b.iter(|| black_box(seal_all().len())));
+    let sealed: Vec<Vec<u8>> = seal_all().iter().map(|b| b.as_slice().to_vec()).collect();
+    let layout = Layout::single(LEN as u64);
+    g.bench_function("open_8m", |b| {
+        b.iter_batched_ref(
+            || {
+                sealed
+                    .iter()
+                    .map(|s| {
+                        let mut buf = pool.get();
+                        buf.extend_from_slice(s);
+                        buf
+                    })
+                    .collect::<Vec<_>>()
+            },
+            |bufs| {
+                let mut op = Opener::new(key.clone(), layout.clone(), 0, LEN as u64);
+                let mut ready = std::collections::VecDeque::new();
+                for buf in bufs.drain(..) {
+                    let len = buf.len();
+                    op.absorb(Chunk { buf, start: 0, len }, &pool, &mut ready)
+                        .expect("opening what was sealed");
+                }
+                black_box(ready.len())
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    g.finish();
+}
+
+criterion_group!(benches, aead, frames);
 criterion_main!(benches);

@@ -383,3 +383,19 @@ def test_key_rotation_keeps_every_object_readable(cluster):
     for k, v in objects.items():
         assert s3.get_object(Bucket="enc", Key=k)["Body"].read() == v
         assert b"x-sluice-sse:s3 3 " in meta_of(c, "enc", k)
+
+
+def test_browser_forms_into_an_encrypted_bucket_are_encrypted(cluster):
+    from test_post_object import post
+    c = cluster
+    c.run("bucket", "create", "forms", "--encrypt")
+    endpoint = c.serve()
+    s3 = client(endpoint, *c.admin)
+    form = s3.generate_presigned_post("forms", "up/${filename}", ExpiresIn=600)
+    data = marked(150_000)
+    status, headers, body = post(endpoint, "forms", form["fields"], ("f.bin", data, "application/octet-stream"))
+    assert status == 204, body
+    assert headers["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    assert MARK not in on_disk(c, "forms", "up/f.bin")
+    got = s3.get_object(Bucket="forms", Key="up/f.bin")
+    assert got["Body"].read() == data and got["ServerSideEncryption"] == "AES256"

@@ -748,15 +748,17 @@ impl<R: ObjectRead> ObjectRead for Reader<R> {
             if opener.is_done() {
                 return Ok(None);
             }
-            match self.inner.next_chunk(pool).await? {
-                Some(chunk) => opener.absorb(chunk, pool, &mut self.ready)?,
-                None => {
-                    return Err(seal::SealError::Length {
-                        expected: self.inner.info().size,
-                        found: 0,
-                    }
-                    .into())
-                }
+            let outcome = match self.inner.next_chunk(pool).await? {
+                Some(chunk) => opener.absorb(chunk, pool, &mut self.ready),
+                // The file ended before the frames its layout names.
+                None => Err(seal::SealError::Length {
+                    expected: self.inner.info().size,
+                    found: 0,
+                }),
+            };
+            if let Err(e) = outcome {
+                tracing::error!(error = %e, "an encrypted object failed its integrity check: nothing more of it is sent");
+                return Err(e.into());
             }
         }
     }
