@@ -175,6 +175,9 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             args.root.display()
         ));
     }
+    if args.null && args.encrypt {
+        return Err("--null generates what GETs answer: it cannot be combined with --encrypt".into());
+    }
     let env_credentials = credentials::from_env()?;
     let listen = claim_port(args.listen)?;
     let http_listen = args.http_listen.map(claim_port).transpose()?;
