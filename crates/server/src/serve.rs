@@ -176,7 +176,9 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         ));
     }
     if args.null && args.encrypt {
-        return Err("--null generates what GETs answer: it cannot be combined with --encrypt".into());
+        return Err(
+            "--null generates what GETs answer: it cannot be combined with --encrypt".into(),
+        );
     }
     let env_credentials = credentials::from_env()?;
     let listen = claim_port(args.listen)?;
