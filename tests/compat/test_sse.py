@@ -165,6 +165,7 @@ def test_every_multipart_shape(cluster):
     u = s3.create_multipart_upload(Bucket="enc", Key="copied")["UploadId"]
     p1 = s3.upload_part_copy(Bucket="enc", Key="copied", UploadId=u, PartNumber=1,
                              CopySource={"Bucket": "enc", "Key": "boto"}, CopySourceRange=f"bytes=1-{5 * MIB}")
+    assert p1["ServerSideEncryption"] == "AES256"
     p2 = s3.upload_part_copy(Bucket="enc", Key="copied", UploadId=u, PartNumber=2,
                              CopySource={"Bucket": "enc", "Key": "holes"})
     s3.complete_multipart_upload(Bucket="enc", Key="copied", UploadId=u, MultipartUpload={"Parts": [

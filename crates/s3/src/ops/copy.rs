@@ -298,7 +298,10 @@ pub(crate) async fn upload_part_copy(
         x.leaf(&element(c.algorithm()), &c.to_base64());
     }
     x.close("CopyPartResult");
-    Ok(xml_response(200, x.finish()))
+    let mut resp = xml_response(200, x.finish());
+    resp.headers
+        .extend(seal.iter().flat_map(crate::sse::Seal::response_headers));
+    Ok(resp)
 }
 
 #[cfg(test)]
