@@ -64,7 +64,7 @@ class Cluster:
             if not line:
                 break
             lines.append(line)
-            if endpoint is None and (m := re.search(r"(https?)://([0-9.]+:[0-9]+)", line)):
+            if endpoint is None and (m := re.search(r" on (https?)://([0-9.]+:[0-9]+)", line)):
                 endpoint = m.group(1) + "://" + m.group(2)
             if "users:" in line:
                 break

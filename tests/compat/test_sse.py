@@ -75,7 +75,8 @@ def test_an_encrypted_bucket_keeps_no_plaintext_on_disk(cluster):
     attrs = s3.get_object_attributes(Bucket="enc", Key="dir/obj", ObjectAttributes=["ObjectSize"])
     assert attrs["ObjectSize"] == len(data)
     # Nothing of the master key or data key in the clear beside the object.
-    key = base64.b64decode(__import__("json").loads(keyfile.read_text())["keys"]["1"])
+    ring = __import__("json").loads(keyfile.read_text())
+    key = base64.b64decode(ring["keys"][str(ring["current"])])
     assert key not in raw and key not in os.getxattr(c.root / "enc" / "dir/obj", "user.sluice.meta")
     # Content-MD5 is checked against the plaintext.
     good = base64.b64encode(hashlib.md5(b"hello").digest()).decode()
@@ -229,6 +230,31 @@ def test_a_flipped_byte_a_swapped_frame_and_a_cut_file_are_refused(cluster):
     assert whole() == data
 
 
+def test_part_reads_follow_the_authenticated_layout(cluster):
+    """Regression (hostile review): GET ?partNumber took its range from the
+    unauthenticated part-size list kept beside the object: edited, it served
+    the wrong bytes with a 206."""
+    c = cluster
+    c.run("bucket", "create", "enc", "--encrypt")
+    s3 = client(c.serve(), *c.admin)
+    data = os.urandom(3 * 5 * MIB + 1000)
+    cfg = boto3.s3.transfer.TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB)
+    s3.upload_fileobj(io.BytesIO(data), "enc", "mp", Config=cfg)
+    path = c.root / "enc" / "mp"
+    meta = os.getxattr(path, "user.sluice.meta")
+    assert b"5242880*3,1000" in meta
+    os.setxattr(path, "user.sluice.meta", meta.replace(b"5242880*3,1000", b"5242000,5243760,5242880,1000"))
+    got = s3.get_object(Bucket="enc", Key="mp", PartNumber=2)
+    assert got["Body"].read() == data[5 * MIB:10 * MIB] and got["PartsCount"] == 4
+    # Copied through its plaintext into a plain bucket, it is one part: the
+    # multipart composite checksum does not go with it.
+    c.run("bucket", "create", "plain")
+    s3.copy_object(Bucket="plain", Key="copy", CopySource={"Bucket": "enc", "Key": "mp"})
+    head = s3.head_object(Bucket="plain", Key="copy", ChecksumMode="ENABLED")
+    assert not any(k.startswith("Checksum") and head[k].endswith("-4") for k in head), head
+    assert s3.get_object(Bucket="plain", Key="copy")["Body"].read() == data
+
+
 def test_bucket_encryption_through_the_api(cluster):
     c = cluster
     s3 = client(c.serve(), *c.admin)
@@ -244,6 +270,9 @@ def test_bucket_encryption_through_the_api(cluster):
     assert MARK not in on_disk(c, "bkt", "during") and MARK in on_disk(c, "bkt", "before")
     kms = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]}
     assert code(lambda: s3.put_bucket_encryption(Bucket="bkt", ServerSideEncryptionConfiguration=kms)) == "NotImplemented"
+    aes_kms = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256", "KMSMasterKeyID": "k"}}]}
+    assert code(lambda: s3.put_bucket_encryption(Bucket="bkt", ServerSideEncryptionConfiguration=aes_kms)) == \
+        "InvalidArgument"
     s3.delete_bucket_encryption(Bucket="bkt")
     s3.put_object(Bucket="bkt", Key="after", Body=marked(1000))
     assert MARK in on_disk(c, "bkt", "after")
@@ -313,6 +342,22 @@ def test_customer_keys(cluster):
     assert code(lambda: s3.head_object(Bucket="bkt", Key="k")) == "400"
     assert code(lambda: s3.head_object(Bucket="bkt", Key="k", **wrong)) == "AccessDenied"
     assert s3.head_object(Bucket="bkt", Key="k", **sse)["ContentLength"] == len(data)
+    # Its attributes (the checksum is the plaintext's) need the key too
+    # (regression, hostile review: they were answered to anyone).
+    s3.put_object(Bucket="bkt", Key="pin", Body=b"secret-pin-1234", ChecksumAlgorithm="SHA256", **sse)
+    attrs = ["ETag", "Checksum", "ObjectSize"]
+
+    def raw(k):  # boto3 encodes the key itself only for some operations
+        return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": base64.b64encode(k).decode(),
+                "SSECustomerKeyMD5": base64.b64encode(hashlib.md5(k).digest()).decode()}
+
+    assert code(lambda: s3.get_object_attributes(Bucket="bkt", Key="pin", ObjectAttributes=attrs)) == "InvalidRequest"
+    assert code(lambda: s3.get_object_attributes(Bucket="bkt", Key="pin", ObjectAttributes=attrs, **raw(other))) \
+        == "AccessDenied"
+    assert s3.get_object_attributes(Bucket="bkt", Key="pin", ObjectAttributes=attrs, **raw(key))["ObjectSize"] == 15
+    # The source's key is asked for before the copy conditions, as AWS.
+    assert code(lambda: s3.copy_object(Bucket="bkt", Key="c", CopySource={"Bucket": "bkt", "Key": "k"},
+                                       CopySourceIfMatch='"nope"')) == "InvalidRequest"
     # A customer key for an object that has none.
     s3.put_object(Bucket="bkt", Key="plain", Body=b"x")
     assert code(lambda: s3.get_object(Bucket="bkt", Key="plain", **sse)) == "InvalidRequest"
@@ -331,7 +376,8 @@ def test_customer_keys(cluster):
     bodies = [os.urandom(5 * MIB), marked(1234)]
     parts = [{"PartNumber": i, "ETag": s3.upload_part(Bucket="bkt", Key="mp", UploadId=u, PartNumber=i, Body=b, **sse)["ETag"]}
              for i, b in enumerate(bodies, 1)]
-    s3.complete_multipart_upload(Bucket="bkt", Key="mp", UploadId=u, MultipartUpload={"Parts": parts})
+    done = s3.complete_multipart_upload(Bucket="bkt", Key="mp", UploadId=u, MultipartUpload={"Parts": parts}, **sse)
+    assert done["ResponseMetadata"]["HTTPHeaders"]["x-amz-server-side-encryption-customer-algorithm"] == "AES256"
     assert s3.get_object(Bucket="bkt", Key="mp", **sse)["Body"].read() == b"".join(bodies)
     assert code(lambda: s3.get_object(Bucket="bkt", Key="mp", **wrong)) == "AccessDenied"
     # Copying out of SSE-C needs the source's key; the copy is SSE-S3 here.
@@ -362,28 +408,63 @@ def test_key_rotation_keeps_every_object_readable(cluster):
                       Config=boto3.s3.transfer.TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB))
     objects["mp"] = big
     stored = {k: on_disk(c, "enc", k) for k in objects}
-    assert b"x-sluice-sse:s3 1 " in meta_of(c, "enc", "k1")
+    first = current_key(c)
+    assert f"x-sluice-sse:s3 {first} ".encode() in meta_of(c, "enc", "k1")
     out = c.run("key", "rotate").stdout
-    assert "master key 2 is current; 6 objects re-wrapped" in out, out
+    second = current_key(c)
+    assert second != first
+    assert f"master key {second} is current; 6 objects re-wrapped" in out, out
     # The data was not rewritten; the wrapped keys were.
     for k in objects:
         assert on_disk(c, "enc", k) == stored[k]
-        assert b"x-sluice-sse:s3 2 " in meta_of(c, "enc", k)
+        assert f"x-sluice-sse:s3 {second} ".encode() in meta_of(c, "enc", k)
     for k, v in objects.items():
         assert s3.get_object(Bucket="enc", Key=k)["Body"].read() == v
     # The running server wraps new objects with the new key.
     time.sleep(1.1)
     s3.put_object(Bucket="enc", Key="new", Body=b"new")
     objects["new"] = b"new"
-    assert b"x-sluice-sse:s3 2 " in meta_of(c, "enc", "new")
+    assert f"x-sluice-sse:s3 {second} ".encode() in meta_of(c, "enc", "new")
     c.run("key", "rotate")
+    third = current_key(c)
     shown = c.run("key", "show").stdout
-    assert "master key 3 (current)" in shown and "master key 1\n" in shown
+    assert f"master key {third} (current)" in shown and f"master key {first}\n" in shown
     c.stop()
     s3 = client(c.serve(), *c.admin)
     for k, v in objects.items():
         assert s3.get_object(Bucket="enc", Key=k)["Body"].read() == v
-        assert b"x-sluice-sse:s3 3 " in meta_of(c, "enc", k)
+        assert f"x-sluice-sse:s3 {third} ".encode() in meta_of(c, "enc", k)
+
+
+def current_key(c):
+    return __import__("json").loads((c.config / "keys" / "master.json").read_text())["current"]
+
+
+def test_a_lost_key_file_is_not_replaced_by_a_new_ring(cluster, tmp_path):
+    """Regression (hostile review): with keys/master.json gone, `key rotate`
+    made a new ring whose key had the old key's id, reported success, and
+    every encrypted object failed to decrypt; a server started without the
+    file did the same. Now the CLI and servers refuse, and say why."""
+    c = cluster
+    c.run("bucket", "create", "enc", "--encrypt")
+    s3 = client(c.serve(), *c.admin)
+    s3.put_object(Bucket="enc", Key="old", Body=b"precious")
+    c.stop()
+    c.servers.clear()
+    keyfile = c.config / "keys" / "master.json"
+    saved = keyfile.read_bytes()
+    keyfile.unlink()
+    r = c.run("key", "rotate", ok=False)
+    assert "restore it from your copy" in r.stderr
+    r = c.run("bucket", "create", "enc2", "--encrypt", ok=False)
+    assert "Restore keys/master.json" in r.stderr
+    with pytest.raises(RuntimeError) as refused:
+        c.serve()
+    assert "master keys are missing" in str(refused.value)
+    assert not keyfile.exists()
+    keyfile.write_bytes(saved)
+    s3 = client(c.serve(), *c.admin)
+    assert s3.get_object(Bucket="enc", Key="old")["Body"].read() == b"precious"
 
 
 def test_browser_forms_into_an_encrypted_bucket_are_encrypted(cluster):
@@ -397,6 +478,7 @@ def test_browser_forms_into_an_encrypted_bucket_are_encrypted(cluster):
     status, headers, body = post(endpoint, "forms", form["fields"], ("f.bin", data, "application/octet-stream"))
     assert status == 204, body
     assert headers["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    assert headers["x-amz-server-side-encryption"] == "AES256"
     assert MARK not in on_disk(c, "forms", "up/f.bin")
     got = s3.get_object(Bucket="forms", Key="up/f.bin")
     assert got["Body"].read() == data and got["ServerSideEncryption"] == "AES256"

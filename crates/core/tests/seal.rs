@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Property test of the encrypted form (`sluice_core::seal`): any segment
 //! sizes, sealed from any pieces, read back through any read sizes over any
 //! range, give exactly the plaintext; and any single changed stored byte

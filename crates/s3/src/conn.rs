@@ -230,6 +230,12 @@ async fn serve_tracked<S: Stream>(
             && outcome.body_consumed
             && !ctx.config.draining.load(Ordering::Relaxed);
         let status = outcome.response.status;
+        let time_to_first_byte = started.elapsed();
+        let response_headers = if ctx.config.observer.wants_headers() {
+            outcome.response.headers.clone()
+        } else {
+            Vec::new()
+        };
         let written = write_response(&mut input, outcome.response, ctx, keep_alive, &id).await;
         let route = outcome.route.as_ref();
         ctx.config.observer.observe(&RequestEvent {
@@ -243,8 +249,13 @@ async fn serve_tracked<S: Stream>(
             bytes_in: input.consumed.saturating_sub(consumed_before),
             bytes_out: *written.as_ref().unwrap_or(&0),
             time_to_response: started.elapsed(),
+            time_to_first_byte,
             identity: &outcome.identity,
             remote: peer,
+            query: &request.raw_query,
+            request_headers: &request.headers,
+            response_headers: &response_headers,
+            secure,
         });
         if written.is_err() {
             return;

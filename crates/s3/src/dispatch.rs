@@ -526,7 +526,7 @@ async fn run<B: Storage>(
             ops::multipart::complete(ctx, req, r, bucket, key, &body, owner).await
         }
         Op::AbortMultipartUpload => ops::multipart::abort(ctx, r, bucket, key),
-        Op::ListParts => ops::multipart::list_parts(ctx, r, bucket, key),
+        Op::ListParts => ops::multipart::list_parts(ctx, req, r, bucket, key),
         Op::ListMultipartUploads => ops::multipart::list_uploads(ctx, r, bucket),
         Op::PutObjectTagging => {
             authorize_tagging(ctx, req, r, identity, peer, &body).map_err(|e| (e, true))?;

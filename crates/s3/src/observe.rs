@@ -31,10 +31,22 @@ pub struct RequestEvent<'a> {
     pub bytes_out: u64,
     /// From the whole head having arrived to the answer written.
     pub time_to_response: Duration,
+    /// From the whole head having arrived to the answer being ready to
+    /// write (its first byte leaves then).
+    pub time_to_first_byte: Duration,
     /// Who sent it (Anonymous when authentication did not get that far).
     pub identity: &'a Identity,
     /// The peer's address.
     pub remote: Option<SocketAddr>,
+    /// The query string as sent (percent-encoded), without the `?`.
+    pub query: &'a str,
+    /// The request's header fields, as sent (secrets included: an observer
+    /// that keeps them must remove what it must not keep).
+    pub request_headers: &'a [(String, Vec<u8>)],
+    /// The answer's header fields; empty unless [`Observer::wants_headers`].
+    pub response_headers: &'a [(String, String)],
+    /// Whether the request came over TLS.
+    pub secure: bool,
 }
 
 /// Receives every answered request. Runs on the request's runtime thread:
@@ -42,6 +54,11 @@ pub struct RequestEvent<'a> {
 pub trait Observer: Send + Sync + std::fmt::Debug {
     /// Called once per request.
     fn observe(&self, event: &RequestEvent<'_>);
+    /// Whether [`RequestEvent::response_headers`] should be filled (a copy
+    /// of them per request). By default not.
+    fn wants_headers(&self) -> bool {
+        false
+    }
 }
 
 /// Observes nothing.

@@ -226,22 +226,28 @@ pub struct Seal {
     pub key: DataKey,
 }
 
+/// The headers answering a request that gave customer key `c`.
+#[must_use]
+pub fn customer_headers(c: &CustomerKey) -> Vec<(String, String)> {
+    vec![
+        (
+            "x-amz-server-side-encryption-customer-algorithm".into(),
+            "AES256".into(),
+        ),
+        (
+            "x-amz-server-side-encryption-customer-key-MD5".into(),
+            c.md5.clone(),
+        ),
+    ]
+}
+
 impl Seal {
     /// The headers answered for an object of this kind.
     #[must_use]
     pub fn response_headers(&self) -> Vec<(String, String)> {
         match &self.kind {
             Kind::Managed(_) => vec![("x-amz-server-side-encryption".into(), "AES256".into())],
-            Kind::Customer(c) => vec![
-                (
-                    "x-amz-server-side-encryption-customer-algorithm".into(),
-                    "AES256".into(),
-                ),
-                (
-                    "x-amz-server-side-encryption-customer-key-MD5".into(),
-                    c.md5.clone(),
-                ),
-            ],
+            Kind::Customer(c) => customer_headers(c),
         }
     }
 
@@ -712,6 +718,20 @@ impl<R: ObjectRead> Reader<R> {
     }
 }
 
+impl<R> Reader<R> {
+    /// For an encrypted object, its parts' sizes as its authenticated
+    /// layout has them (None inside when it was written whole); None for
+    /// an object stored as sent.
+    #[must_use]
+    pub fn part_sizes(&self) -> Option<Option<Vec<u64>>> {
+        let (_, layout) = self.sealed.as_ref()?;
+        Some(match layout.segments() {
+            [s] if s.part == 0 => None,
+            segs => Some(segs.iter().map(|s| s.plain).collect()),
+        })
+    }
+}
+
 impl<R: ObjectRead> ObjectRead for Reader<R> {
     fn info(&self) -> &ObjectInfo {
         &self.info
@@ -898,6 +918,7 @@ pub fn rewrap(headers: &mut [(String, String)], keys: &dyn MasterKeys) -> Result
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

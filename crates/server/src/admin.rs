@@ -245,6 +245,181 @@ pub enum BucketEncryptionCommand {
     Unset { bucket: String },
 }
 
+/// `sluice audit-webhook ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Send an audit event of every S3 request to URL, in batches (running
+    /// servers start within a second or two).
+    Enable {
+        /// `http://HOST[:PORT]/PATH` or `https://...`
+        #[arg(long)]
+        url: String,
+        /// A file holding the token the webhook wants (first line).
+        #[arg(long)]
+        auth_token_file: Option<PathBuf>,
+        /// How the token is sent: `Authorization: Bearer T`, or `Splunk T`
+        /// (Splunk's HTTP Event Collector).
+        #[arg(long, default_value = "bearer", value_parser = ["bearer", "splunk"])]
+        auth_scheme: String,
+        /// Most events per POST.
+        #[arg(long, default_value = "100", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        batch: u64,
+        /// Longest an event waits for its batch to fill: 500ms, 2s, 1m.
+        #[arg(long, default_value = "1s", value_parser = parse_interval)]
+        flush_interval: std::time::Duration,
+        /// A JSON array per POST, or one event per line (ndjson).
+        #[arg(long, default_value = "json", value_parser = ["json", "ndjson"])]
+        format: String,
+        /// The CA certificate(s) (PEM) an https:// webhook's chain ends in.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+    },
+    /// Stop sending events (what is spooled stays, and goes out when
+    /// enabled again).
+    Disable,
+    /// Print the settings (never the token).
+    Show,
+}
+
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{text:?} is not an interval such as 500ms, 2s, 1m");
+    let (num, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let ms = match unit {
+        "ms" => n,
+        "" | "s" => n.saturating_mul(1000),
+        "m" => n.saturating_mul(60_000),
+        _ => return Err(bad()),
+    };
+    if !(10..=3_600_000).contains(&ms) {
+        return Err(format!(
+            "{text:?}: the interval must be between 10ms and 1h"
+        ));
+    }
+    Ok(std::time::Duration::from_millis(ms))
+}
+
+/// `sluice audit-webhook ...`
+///
+/// # Errors
+/// What went wrong, for the user.
+pub fn audit(cmd: AuditCommand, w: &Where) -> Result<(), String> {
+    let dir = existing(w)?;
+    match cmd {
+        AuditCommand::Enable {
+            url,
+            auth_token_file,
+            auth_scheme,
+            batch,
+            flush_interval,
+            format,
+            ca_file,
+        } => {
+            let parsed = crate::audit::Url::parse(&url)?;
+            let token = match &auth_token_file {
+                Some(f) => {
+                    let text = std::fs::read_to_string(f)
+                        .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+                    let t = text.lines().next().unwrap_or_default().trim().to_owned();
+                    if t.is_empty() || t.chars().any(|c| c.is_ascii_control()) {
+                        return Err(format!("{} holds no usable token", f.display()));
+                    }
+                    Some(t)
+                }
+                None => None,
+            };
+            let ca_pem = match &ca_file {
+                Some(f) => Some(
+                    std::fs::read_to_string(f)
+                        .map_err(|e| format!("cannot read {}: {e}", f.display()))?,
+                ),
+                None => None,
+            };
+            if parsed.tls && ca_pem.is_none() {
+                return Err(
+                    "an https:// webhook needs --ca-file (the CA its certificate chains to)".into(),
+                );
+            }
+            let settings = crate::audit::Settings {
+                url: url.clone(),
+                authorization: token.map(|t| {
+                    if auth_scheme == "splunk" {
+                        format!("Splunk {t}")
+                    } else {
+                        format!("Bearer {t}")
+                    }
+                }),
+                batch: usize::try_from(batch).unwrap_or(100),
+                flush_interval,
+                format: if format == "ndjson" {
+                    crate::audit::Format::Ndjson
+                } else {
+                    crate::audit::Format::Json
+                },
+                ca_pem,
+            };
+            if let Some(pem) = &settings.ca_pem {
+                use sluice_s3::rustls::pki_types::pem::PemObject as _;
+                let n =
+                    sluice_s3::rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+                        .map(|c| c.map_err(|e| format!("the CA file: {e}")))
+                        .collect::<Result<Vec<_>, _>>()?
+                        .len();
+                if n == 0 {
+                    return Err("the CA file holds no certificate".into());
+                }
+            }
+            let lock = dir.lock()?;
+            lock.write_json(crate::audit::FILE, &settings.to_json())?;
+            lock.bump()?;
+            println!("audit webhook enabled: {url}");
+        }
+        AuditCommand::Disable => {
+            let lock = dir.lock()?;
+            let was = lock.remove(crate::audit::FILE)?;
+            lock.bump()?;
+            println!(
+                "{}",
+                if was {
+                    "audit webhook disabled"
+                } else {
+                    "the audit webhook was not enabled"
+                }
+            );
+        }
+        AuditCommand::Show => match crate::audit::load(&dir)? {
+            None => println!("audit webhook: disabled"),
+            Some(s) => {
+                println!("audit webhook: {}", s.url);
+                println!(
+                    "  batch {} events, flush every {} ms, format {}",
+                    s.batch,
+                    s.flush_interval.as_millis(),
+                    match s.format {
+                        crate::audit::Format::Json => "json",
+                        crate::audit::Format::Ndjson => "ndjson",
+                    }
+                );
+                println!(
+                    "  authorization: {}",
+                    match s.authorization.as_deref() {
+                        Some(a) if a.starts_with("Splunk ") => "Splunk token",
+                        Some(_) => "bearer token",
+                        None => "none",
+                    }
+                );
+                if s.ca_pem.is_some() {
+                    println!("  CA: given");
+                }
+            }
+        },
+    }
+    Ok(())
+}
+
 /// `sluice key ...`
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -828,7 +1003,7 @@ pub fn bucket(cmd: BucketCommand, w: &Where) -> Result<(), String> {
     match cmd {
         BucketCommand::Create { name, encrypt } => {
             if encrypt {
-                crate::keys::ensure(&dir)?;
+                crate::keys::ensure(&dir, &root)?;
             }
             store
                 .create_bucket(&name)
@@ -860,7 +1035,7 @@ pub fn bucket(cmd: BucketCommand, w: &Where) -> Result<(), String> {
                 }
             };
             if value.is_some() {
-                crate::keys::ensure(&dir)?;
+                crate::keys::ensure(&dir, &root)?;
             }
             store
                 .set_bucket_config(bucket, ENCRYPTION, value)

@@ -6,8 +6,16 @@
 //! and re-wraps every object's data key with it (the data is not touched);
 //! the old keys stay in the ring, so an object a rotation missed (written
 //! or retagged while it ran, or an upload in progress) stays readable.
+//!
+//! Key ids are random, never reused: a ring made again after the file was
+//! lost cannot pass for the old one (objects of the lost keys name ids the
+//! new ring does not have, and say so). And the store remembers that it
+//! has a ring (`<root>/.sluice/keyring`): without the file, servers refuse
+//! to start and the CLI to make a new ring, rather than carry on with a
+//! ring that opens none of the encrypted objects.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -83,11 +91,51 @@ pub fn load(dir: &ConfigDir) -> Result<Option<Ring>, String> {
     dir.read(FILE)?.map(|v| Ring::parse(&v)).transpose()
 }
 
-/// The ring in `dir`, made (one random key) when there is none.
+/// The marker of a store whose objects may be encrypted: it had a ring.
+fn marker(root: &Path) -> PathBuf {
+    root.join(sluice_core::INTERNAL_DIR).join("keyring")
+}
+
+fn lost(dir: &ConfigDir, root: &Path) -> String {
+    format!(
+        "the master keys are missing: {} is gone but the store in {} has had a key ring ({} says so). \
+         Restore keys/master.json from your copy: every encrypted object needs it. \
+         (To start over, losing every encrypted object, remove {}.)",
+        dir.path().join(FILE).display(),
+        root.display(),
+        marker(root).display(),
+        marker(root).display()
+    )
+}
+
+/// Checks that the ring of `dir` is there if the store in `root` ever had
+/// one (a server refuses to start otherwise).
 ///
 /// # Errors
-/// It cannot be read or written.
-pub fn ensure(dir: &ConfigDir) -> Result<Ring, String> {
+/// The ring was lost, or cannot be read.
+pub fn check(dir: &ConfigDir, root: &Path) -> Result<(), String> {
+    if load(dir)?.is_none() && marker(root).exists() {
+        return Err(lost(dir, root));
+    }
+    Ok(())
+}
+
+/// A random key id not in `ring`.
+fn new_id(ring: &Ring) -> u32 {
+    loop {
+        let id = u32::from_be_bytes(sluice_core::seal::random()) & 0x7fff_ffff;
+        if id != 0 && !ring.keys.contains_key(&id) {
+            return id;
+        }
+    }
+}
+
+/// The ring in `dir`, made (one random key) when there is none and the
+/// store in `root` never had one.
+///
+/// # Errors
+/// It cannot be read or written; it was lost.
+pub fn ensure(dir: &ConfigDir, root: &Path) -> Result<Ring, String> {
     if let Some(r) = load(dir)? {
         return Ok(r);
     }
@@ -103,11 +151,20 @@ pub fn ensure(dir: &ConfigDir) -> Result<Ring, String> {
     if let Some(r) = load(dir)? {
         return Ok(r);
     }
-    let ring = Ring {
-        current: 1,
-        keys: BTreeMap::from([(1, sluice_core::seal::random())]),
-    };
+    if marker(root).exists() {
+        return Err(lost(dir, root));
+    }
+    let mut ring = Ring::default();
+    let id = new_id(&ring);
+    ring.keys.insert(id, sluice_core::seal::random());
+    ring.current = id;
     lock.write_json(FILE, &ring.to_json())?;
+    let m = marker(root);
+    if let Some(parent) = m.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    std::fs::write(&m, format!("{id}\n"))
+        .map_err(|e| format!("cannot write {}: {e}", m.display()))?;
     Ok(ring)
 }
 
@@ -131,12 +188,14 @@ pub struct Rotation {
 pub fn rotate(dir: &ConfigDir, store: &Store) -> Result<Rotation, String> {
     let ring = {
         let lock = dir.lock()?;
-        let mut ring = load(dir)?.unwrap_or_default();
-        let next = ring
-            .keys
-            .keys()
-            .next_back()
-            .map_or(1, |k| k.saturating_add(1));
+        let Some(mut ring) = load(dir)? else {
+            return Err(format!(
+                "there is no key ring in {} to rotate (the first encrypted bucket or server makes one; \
+                 if keys/master.json was lost, restore it from your copy)",
+                dir.path().display()
+            ));
+        };
+        let next = new_id(&ring);
         ring.keys.insert(next, sluice_core::seal::random());
         ring.current = next;
         lock.write_json(FILE, &ring.to_json())?;
@@ -186,25 +245,29 @@ pub fn rotate(dir: &ConfigDir, store: &Store) -> Result<Rotation, String> {
     Ok(done)
 }
 
-/// The ring as servers read it: reloaded when the file changes (checked
-/// at most every 500 ms, and at once for an id it does not know), so a
-/// rotation reaches running servers without a restart.
+/// The ring as servers read it: made when first needed (the first object
+/// stored encrypted), reloaded when the file changes (checked at most every
+/// 500 ms, and at once for an id it does not know), so a rotation reaches
+/// running servers without a restart.
 #[derive(Debug)]
 pub struct LiveKeys {
     dir: ConfigDir,
-    state: RwLock<(Ring, Instant, Option<SystemTime>)>,
+    root: PathBuf,
+    state: RwLock<(Option<Ring>, Instant, Option<SystemTime>)>,
 }
 
 impl LiveKeys {
-    /// The ring of `dir`, made when there is none.
+    /// The ring of `dir` for the store in `root`.
     ///
     /// # Errors
-    /// As [`ensure`].
-    pub fn start(dir: ConfigDir) -> Result<Arc<Self>, String> {
-        let ring = ensure(&dir)?;
+    /// The ring was lost ([`check`]) or cannot be read.
+    pub fn start(dir: ConfigDir, root: &Path) -> Result<Arc<Self>, String> {
+        check(&dir, root)?;
+        let ring = load(&dir)?;
         let mtime = Self::mtime(&dir);
         Ok(Arc::new(LiveKeys {
             dir,
+            root: root.to_owned(),
             state: RwLock::new((ring, Instant::now(), mtime)),
         }))
     }
@@ -234,13 +297,13 @@ impl LiveKeys {
         }
         match load(&self.dir) {
             Ok(Some(ring)) => {
-                s.0 = ring;
+                s.0 = Some(ring);
                 s.2 = mtime;
             }
-            Ok(None) => tracing::warn!("the master key file is gone; keeping the keys read before"),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot reload the master keys; keeping the keys read before")
-            }
+            Ok(None) => tracing::error!(
+                "the master key file is gone; keeping the keys read before (restore keys/master.json)"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot reload the master keys; keeping the keys read before"),
         }
     }
 }
@@ -248,19 +311,32 @@ impl LiveKeys {
 impl MasterKeys for LiveKeys {
     fn current(&self) -> Result<(u32, [u8; 32]), String> {
         self.refresh(false);
-        self.state
+        if let Some(ring) = &self
+            .state
             .read()
             .map_err(|_| "the key ring lock is poisoned".to_owned())?
             .0
-            .current()
+        {
+            return ring.current();
+        }
+        // The first object stored encrypted: make the ring.
+        let ring = ensure(&self.dir, &self.root)?;
+        let current = ring.current();
+        let mut s = self
+            .state
+            .write()
+            .map_err(|_| "the key ring lock is poisoned".to_owned())?;
+        s.0 = Some(ring);
+        s.2 = Self::mtime(&self.dir);
+        current
     }
 
     fn get(&self, id: u32) -> Option<[u8; 32]> {
-        let known = self.state.read().ok()?.0.get(id);
+        let known = self.state.read().ok()?.0.as_ref().and_then(|r| r.get(id));
         if known.is_some() {
             return known;
         }
         self.refresh(true);
-        self.state.read().ok()?.0.get(id)
+        self.state.read().ok()?.0.as_ref()?.get(id)
     }
 }

@@ -9,6 +9,7 @@
 //! set them instead. `sluice help serve` lists every option.
 
 mod admin;
+mod audit;
 mod config;
 mod credentials;
 mod iam;
@@ -98,6 +99,13 @@ enum Command {
         #[command(subcommand)]
         cmd: admin::TlsCommand,
     },
+    /// The audit webhook: enable, disable, show.
+    AuditWebhook {
+        #[command(flatten)]
+        at: admin::Where,
+        #[command(subcommand)]
+        cmd: admin::AuditCommand,
+    },
     /// The master keys of encryption at rest: rotate, show.
     Key {
         #[command(flatten)]
@@ -127,6 +135,7 @@ fn main() -> ExitCode {
         Command::Sts { at, cmd } => admin::sts(cmd, &at),
         Command::Tls { at, cmd } => admin::tls(cmd, &at),
         Command::Key { at, cmd } => admin::key(cmd, &at),
+        Command::AuditWebhook { at, cmd } => admin::audit(cmd, &at),
         Command::ServiceAccount { at, cmd } => admin::service_account(cmd, &at),
     };
     match result {

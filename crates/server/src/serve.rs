@@ -86,6 +86,15 @@ pub struct ServeArgs {
     /// (`sluice bucket encryption set`, PutBucketEncryption).
     #[arg(long)]
     encrypt: bool,
+    /// This node's name in audit events, and the name of its audit spool
+    /// (`<root>/.sluice/audit/<name>`): a node started under the name of a
+    /// dead one delivers what it spooled [default: the host's name]
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Most bytes of undelivered audit events kept; past it new events are
+    /// dropped (counted and logged).
+    #[arg(long, default_value = "1073741824")]
+    audit_spool_cap: u64,
     /// With a cluster, also serve plain HTTP on this address (HTTPS stays
     /// on --listen).
     #[arg(long, value_parser = parse_listen)]
@@ -248,7 +257,44 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         Access::Cluster(live) => Some(Arc::new(crate::iam::ClusterSessions(Arc::clone(live)))),
     };
     let master_keys: Arc<dyn sluice_s3::MasterKeys> =
-        crate::keys::LiveKeys::start(config_dir.clone())?;
+        crate::keys::LiveKeys::start(config_dir.clone(), &args.root)?;
+    // A cluster audits (when a webhook is set): events spooled on the
+    // served filesystem under this node's name.
+    let observer: Arc<dyn sluice_s3::Observer> = match &users {
+        Access::Cluster(_) => {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_default();
+            let base = args.node_name.clone().unwrap_or_else(|| {
+                if host.is_empty() {
+                    "node".to_owned()
+                } else {
+                    host.clone()
+                }
+            });
+            if base.is_empty()
+                || base.starts_with('.')
+                || !base
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(format!(
+                    "--node-name {base:?}: letters, digits, -, _ and . only"
+                ));
+            }
+            let (spool_dir, name) =
+                crate::audit::claim_spool(&args.root.join(".sluice").join("audit"), &base)?;
+            let cluster = config_dir.read("cluster.json")?.unwrap_or_default();
+            let node = crate::audit::event::Node {
+                deployment: cluster["account"].as_str().unwrap_or_default().to_owned(),
+                cluster: cluster["name"].as_str().unwrap_or_default().to_owned(),
+                name,
+                address: listen.to_string(),
+            };
+            crate::audit::start(config_dir.clone(), &spool_dir, args.audit_spool_cap, node)?
+        }
+        Access::Root(_) => Arc::new(RequestLog),
+    };
     let config = ServiceConfig {
         master_keys: Some(master_keys),
         encrypt_by_default: args.encrypt,
@@ -262,7 +308,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         idle_timeout: args.idle_timeout,
         send_timeout: args.send_timeout,
         max_connections: args.max_connections as usize,
-        observer: Arc::new(RequestLog),
+        observer,
         sigv2: !args.no_sigv2,
         auth_failure_limit: args.auth_failure_limit,
         auth_failure_window: args.auth_failure_window,

@@ -24,6 +24,10 @@ pub(crate) async fn copy_object(
     let (src_bucket, src_key) = copy_source(source)?;
     let (src_bucket, src_key) = (src_bucket.as_str(), src_key.as_str());
     let head = ctx.store.head_object(src_bucket, src_key)?;
+    let keys = ctx.config.master_keys.as_ref();
+    // The source's encryption (an SSE-C source only with its key given in
+    // the copy-source headers), before the copy conditions, as AWS.
+    let source_seal = crate::sse::of_stored(&head.meta.headers, req, true, keys)?;
     let etag = &head.meta.etag;
     let failed = || {
         S3Error::new(
@@ -58,11 +62,8 @@ pub(crate) async fn copy_object(
         return Err(S3Error::new(S3ErrorCode::InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let keys = ctx.config.master_keys.as_ref();
-    // The source's encryption (an SSE-C source only with its key given
-    // in the copy-source headers) and the copy's: what the request asks,
-    // else the destination bucket's default.
-    let source_seal = crate::sse::of_stored(&head.meta.headers, req, true, keys)?;
+    // The copy's encryption: what the request asks, else the destination
+    // bucket's default.
     let seal = crate::sse::for_new_object(
         req,
         keys,
@@ -103,13 +104,18 @@ pub(crate) async fn copy_object(
         }
         // Otherwise the plaintext is read and written again.
         _ => {
+            // Written whole, the copy has one part: a multipart source's
+            // composite checksum does not describe it.
+            let composite =
+                head.meta.header(crate::ops::mpu_checksum::TYPE_HEADER) == Some("COMPOSITE");
+            let checksum = |n: &str| n.starts_with("x-amz-checksum-");
             let headers = if replace {
                 let mut kept = kept_headers(req);
                 kept.extend(
                     head.meta
                         .headers
                         .iter()
-                        .filter(|(n, _)| n.starts_with("x-amz-checksum-"))
+                        .filter(|(n, _)| checksum(n) && !composite)
                         .cloned(),
                 );
                 kept
@@ -117,7 +123,7 @@ pub(crate) async fn copy_object(
                 head.meta
                     .headers
                     .iter()
-                    .filter(|(n, _)| !n.starts_with("x-sluice-"))
+                    .filter(|(n, _)| !(n.starts_with("x-sluice-") || (composite && checksum(n))))
                     .cloned()
                     .collect()
             };

@@ -27,7 +27,17 @@ pub(crate) fn put(
         .and_then(|d| d.first("SSEAlgorithm"))
         .map(|a| a.text().trim())
         .ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML))?;
+    let kms_key = rules[0]
+        .first("ApplyServerSideEncryptionByDefault")
+        .and_then(|d| d.first("KMSMasterKeyID"))
+        .is_some();
     match algorithm {
+        "AES256" if kms_key => {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse",
+            ))
+        }
         "AES256" => {}
         "aws:kms" | "aws:kms:dsse" => {
             return Err(S3Error::not_implemented(

@@ -195,6 +195,9 @@ pub(crate) async fn complete(
         resp.headers
             .push(("x-amz-server-side-encryption".into(), "AES256".into()));
     }
+    if let Some(c) = crate::sse::customer_key(req, false)? {
+        resp.headers.extend(crate::sse::customer_headers(&c));
+    }
     Ok(resp)
 }
 
@@ -214,6 +217,7 @@ pub(crate) fn abort(
 
 pub(crate) fn list_parts(
     ctx: &ThreadContext<impl Storage>,
+    req: &Request,
     r: &Route,
     bucket: &str,
     key: &str,
@@ -221,6 +225,11 @@ pub(crate) fn list_parts(
     let max = crate::params::max_count("max-parts", r.param("max-parts"), 1000, 1000)?;
     let marker = crate::params::part_marker("part-number-marker", r.param("part-number-marker"))?;
     let upload = ctx.store.get_upload(bucket, key, upload_id(r))?;
+    // An SSE-C upload's part checksums are its plaintext's: for those
+    // with its key, as AWS has it.
+    if UploadChecksum::of_upload(&upload.headers).is_some() {
+        crate::sse::of_stored(&upload.headers, req, false, ctx.config.master_keys.as_ref())?;
+    }
     let all = ctx.store.list_parts(bucket, key, upload_id(r))?;
     let after: Vec<_> = all.into_iter().filter(|p| p.number > marker).collect();
     let truncated = after.len() > max;

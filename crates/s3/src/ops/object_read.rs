@@ -31,6 +31,13 @@ pub(crate) fn get_object<B: Storage>(
     bucket: &str,
     key: &str,
 ) -> Result<Response<crate::sse::Reader<B::Reader>>, S3Error> {
+    // The header is for writes: AWS refuses it on GET and HEAD.
+    if req.header("x-amz-server-side-encryption").is_some() {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            "The x-amz-server-side-encryption header is not supported for this operation.",
+        ));
+    }
     let inner = ctx.store.get_object(bucket, key)?;
     let seal = crate::sse::of_stored(
         &inner.info().meta.headers,
@@ -73,10 +80,14 @@ pub(crate) fn get_object<B: Storage>(
         resp.headers = base;
         return Ok(resp.widen());
     }
-    let part_sizes = info
-        .meta
-        .header(sluice_core::PART_SIZES_HEADER)
-        .and_then(params::part_sizes);
+    // An encrypted object's parts are those of its authenticated layout.
+    let part_sizes = match reader.part_sizes() {
+        Some(sealed) => sealed,
+        None => info
+            .meta
+            .header(sluice_core::PART_SIZES_HEADER)
+            .and_then(params::part_sizes),
+    };
     let range = match (r.param("partNumber"), req.header("range")) {
         (Some(n), _) => {
             let n = params::part_number(Some(n))?;
@@ -192,6 +203,14 @@ pub(crate) fn object_attributes(
     key: &str,
 ) -> Result<Response, S3Error> {
     let info = ctx.store.head_object(bucket, key)?;
+    // An SSE-C object's attributes (its checksum is the plaintext's) are
+    // for those who have its key, as for GET.
+    crate::sse::of_stored(
+        &info.meta.headers,
+        req,
+        false,
+        ctx.config.master_keys.as_ref(),
+    )?;
     let wanted: Vec<String> = req
         .header("x-amz-object-attributes")
         .unwrap_or_default()

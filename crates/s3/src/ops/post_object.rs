@@ -196,6 +196,8 @@ struct FileUpload<W> {
     /// The headers kept with the object.
     headers: Vec<(String, String)>,
     content_md5: Option<Vec<u8>>,
+    /// The encryption headers to answer.
+    sse_headers: Vec<(String, String)>,
 }
 
 /// The form, as its body arrives: a [`DataSink`] that [`receive`] feeds
@@ -487,6 +489,10 @@ impl<B: Storage> FormSink<'_, B> {
             key,
             headers,
             content_md5,
+            sse_headers: seal
+                .iter()
+                .flat_map(crate::sse::Seal::response_headers)
+                .collect(),
         })
     }
 
@@ -602,6 +608,7 @@ impl<B: Storage> FormSink<'_, B> {
         let etag = format!("\"{}\"", info.meta.etag);
         let bucket = self.bucket;
         let key = file.key;
+        let sse_headers = file.sse_headers;
         // A virtual-hosted form (its bucket in the Host) was posted to `/`.
         let host = plain_host(req.header("host"));
         let location = if req.raw_path == "/" {
@@ -648,6 +655,7 @@ impl<B: Storage> FormSink<'_, B> {
             }
         };
         answer.headers.push(("ETag".into(), etag));
+        answer.headers.extend(sse_headers);
         tracing::debug!(bucket, key = %key, resource = %arn(bucket, Some(&key)), "POST upload");
         Ok(answer)
     }

@@ -1,0 +1,291 @@
+//! One audit event per answered request, as JSON in the schema MinIO-style
+//! audit consumers parse (`version`, `time`, `deploymentid`, `api`{...},
+//! `remotehost`, `requestID`, `userAgent`, `accessKey`, `requestHeader`,
+//! `responseHeader`), plus `node` and `tls`. Written by hand (no
+//! serialization framework): it runs once per request on the request's
+//! thread.
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use sluice_s3::RequestEvent;
+
+/// Request headers never kept: credentials and customer keys.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "x-amz-security-token",
+    "x-amz-server-side-encryption-customer-key",
+    "x-amz-copy-source-server-side-encryption-customer-key",
+    "cookie",
+    "proxy-authorization",
+];
+
+/// Query parameters never kept: signatures and tokens.
+const SECRET_PARAMS: &[&str] = &["x-amz-signature", "signature", "x-amz-security-token"];
+
+/// What every event of this node carries.
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    /// The cluster's id (`deploymentid`).
+    pub deployment: String,
+    /// The cluster's name.
+    pub cluster: String,
+    /// This node's name.
+    pub name: String,
+    /// This node's S3 address.
+    pub address: String,
+}
+
+/// Appends `s` as a JSON string (quoted, escaped).
+pub fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn status_text(code: u16) -> &'static str {
+    match code {
+        100 => "Continue",
+        200 => "OK",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Payload Too Large",
+        416 => "Requested Range Not Satisfiable",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+/// The access key a request names (SigV4 or SigV2, header or query), for
+/// requests whose authentication failed.
+fn claimed_key(e: &RequestEvent<'_>) -> Option<String> {
+    let auth = e
+        .request_headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    if let Some(a) = auth {
+        if let Some(rest) = a.split("Credential=").nth(1) {
+            return rest.split('/').next().map(|k| k.trim().to_owned());
+        }
+        if let Some(rest) = a.strip_prefix("AWS ") {
+            return rest.split(':').next().map(|k| k.trim().to_owned());
+        }
+    }
+    for pair in e.query.split('&') {
+        let Some((n, v)) = pair.split_once('=') else {
+            continue;
+        };
+        let Ok(v) = sluice_http::percent_decode(v, true) else {
+            continue;
+        };
+        if n.eq_ignore_ascii_case("X-Amz-Credential") {
+            return v.split('/').next().map(str::to_owned);
+        }
+        if n == "AWSAccessKeyId" {
+            return Some(v.into_owned());
+        }
+    }
+    None
+}
+
+/// The event of `e` answered at `now`, one line of JSON (no newline).
+#[must_use]
+pub fn to_json(e: &RequestEvent<'_>, node: &Node, now: SystemTime) -> String {
+    let mut out = String::with_capacity(1024);
+    out.push_str("{\"version\":\"1\",\"time\":");
+    json_str(&mut out, &sluice_s3::iso8601(now));
+    out.push_str(",\"deploymentid\":");
+    json_str(&mut out, &node.deployment);
+    out.push_str(",\"trigger\":\"incoming\",\"api\":{\"name\":");
+    json_str(&mut out, e.operation);
+    if let Some(b) = e.bucket {
+        out.push_str(",\"bucket\":");
+        json_str(&mut out, b);
+    }
+    if let Some(k) = e.key {
+        out.push_str(",\"object\":");
+        json_str(&mut out, k);
+    }
+    let ttfb = e.time_to_first_byte.as_nanos();
+    let ttr = e.time_to_response.as_nanos();
+    let _ = write!(
+        out,
+        ",\"status\":\"{}\",\"statusCode\":{},\"rx\":{},\"tx\":{},\"timeToFirstByte\":\"{ttfb}ns\",\"timeToResponse\":\"{ttr}ns\",\"timeToResponseInNS\":\"{ttr}\"}}",
+        status_text(e.status),
+        e.status,
+        e.bytes_in,
+        e.bytes_out,
+    );
+    out.push_str(",\"remotehost\":");
+    json_str(
+        &mut out,
+        &e.remote.map(|r| r.ip().to_string()).unwrap_or_default(),
+    );
+    out.push_str(",\"requestID\":");
+    json_str(&mut out, e.request_id);
+    let header = |name: &str| {
+        e.request_headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    out.push_str(",\"userAgent\":");
+    json_str(&mut out, &header("user-agent").unwrap_or_default());
+    out.push_str(",\"requestPath\":");
+    json_str(&mut out, e.path);
+    out.push_str(",\"requestHost\":");
+    json_str(&mut out, &header("host").unwrap_or_default());
+    out.push_str(",\"requestMethod\":");
+    json_str(&mut out, e.method);
+    out.push_str(",\"requestQuery\":{");
+    let mut first = true;
+    for pair in e.query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decoded = sluice_http::percent_decode(name, true).unwrap_or_else(|_| name.into());
+        if SECRET_PARAMS
+            .iter()
+            .any(|s| decoded.eq_ignore_ascii_case(s))
+        {
+            continue;
+        }
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        json_str(&mut out, &decoded);
+        out.push(':');
+        json_str(
+            &mut out,
+            &sluice_http::percent_decode(value, true).unwrap_or_else(|_| value.into()),
+        );
+    }
+    out.push_str("},\"requestHeader\":{");
+    let mut first = true;
+    for (name, value) in e.request_headers {
+        if SECRET_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s)) {
+            continue;
+        }
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        json_str(&mut out, name);
+        out.push(':');
+        json_str(&mut out, &String::from_utf8_lossy(value));
+    }
+    out.push_str("},\"responseHeader\":{");
+    let mut first = true;
+    for (name, value) in e.response_headers {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        json_str(&mut out, name);
+        out.push(':');
+        json_str(&mut out, value);
+    }
+    out.push_str("},\"accessKey\":");
+    // A request that failed to authenticate: the key it claimed.
+    let claimed = e
+        .identity
+        .access_key()
+        .map(str::to_owned)
+        .or_else(|| claimed_key(e));
+    json_str(&mut out, claimed.as_deref().unwrap_or_default());
+    out.push_str(",\"node\":{\"name\":");
+    json_str(&mut out, &node.name);
+    out.push_str(",\"address\":");
+    json_str(&mut out, &node.address);
+    out.push_str(",\"cluster\":");
+    json_str(&mut out, &node.cluster);
+    out.push_str(",\"version\":");
+    json_str(&mut out, env!("CARGO_PKG_VERSION"));
+    let _ = write!(out, "}},\"tls\":{}}}", e.secure);
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn secrets_are_left_out_and_the_json_parses() {
+        let identity = sluice_s3::Identity::Anonymous;
+        let headers = vec![
+            (
+                "Authorization".to_owned(),
+                b"AWS4-HMAC-SHA256 Credential=AK/x, Signature=abc".to_vec(),
+            ),
+            ("X-Amz-Security-Token".to_owned(), b"tok\"en".to_vec()),
+            (
+                "x-amz-server-side-encryption-customer-key".to_owned(),
+                b"a2V5".to_vec(),
+            ),
+            ("User-Agent".to_owned(), b"boto3/1 \"quoted\"\n".to_vec()),
+            ("Host".to_owned(), b"127.0.0.1:9000".to_vec()),
+        ];
+        let e = RequestEvent {
+            request_id: "ID1",
+            method: "GET",
+            path: "/b/k\u{1}",
+            operation: "GetObject",
+            bucket: Some("b"),
+            key: Some("k\u{1}"),
+            status: 200,
+            bytes_in: 10,
+            bytes_out: 20,
+            time_to_response: Duration::from_micros(5),
+            time_to_first_byte: Duration::from_micros(3),
+            identity: &identity,
+            remote: Some("127.0.0.1:5000".parse().unwrap()),
+            query: "X-Amz-Signature=deadbeef&x-amz-security-token=t&partNumber=1&X-Amz-Credential=AK%2Fx",
+            request_headers: &headers,
+            response_headers: &[("ETag".to_owned(), "\"e\"".to_owned())],
+            secure: true,
+        };
+        let json = to_json(&e, &Node::default(), SystemTime::UNIX_EPOCH);
+        for secret in ["Signature=abc", "tok", "a2V5", "deadbeef", "Authorization"] {
+            assert!(!json.contains(secret), "{secret} in {json}");
+        }
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["api"]["name"], "GetObject");
+        assert_eq!(v["api"]["object"], "k\u{1}");
+        assert_eq!(v["api"]["statusCode"], 200);
+        assert_eq!(v["api"]["timeToResponse"], "5000ns");
+        assert_eq!(v["requestQuery"]["partNumber"], "1");
+        assert_eq!(v["requestQuery"]["X-Amz-Credential"], "AK/x");
+        assert_eq!(v["userAgent"], "boto3/1 \"quoted\"\n");
+        assert_eq!(v["responseHeader"]["ETag"], "\"e\"");
+        assert_eq!(v["tls"], true);
+        assert_eq!(v["accessKey"], "");
+    }
+}

@@ -1,0 +1,301 @@
+//! The audit spool: events as lines of JSON in numbered segment files
+//! (`00000001.ndjson`, ...) in a directory of this node's, appended by the
+//! request threads and read by the delivery thread, which keeps how far it
+//! delivered in `cursor` (segment and offset, replaced atomically).
+//!
+//! An event is appended (one `write(2)` under a short lock, into the page
+//! cache) before the next request of its connection is read: a killed
+//! server has lost none of the events of the requests it answered. Each
+//! start writes a new segment, so a line a killed writer left half written
+//! is at the end of a segment no one appends to any more, and is skipped.
+//! Segments the deliverer finished are removed. Past `cap` bytes of
+//! undelivered segments new events are dropped, and counted.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Segment length at which writers move to the next one.
+const SEGMENT: u64 = 16 << 20;
+
+fn seg_name(n: u64) -> String {
+    format!("{n:08}.ndjson")
+}
+
+/// Segment numbers in `dir`, ascending.
+fn segments(dir: &Path) -> Vec<u64> {
+    let mut out: Vec<u64> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".ndjson")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+struct Writer {
+    file: File,
+    seq: u64,
+    len: u64,
+}
+
+/// A node's spool, shared by its threads.
+pub struct Spool {
+    dir: PathBuf,
+    writer: Mutex<Writer>,
+    cap: u64,
+    /// Bytes in segments not yet removed (approximately: the deliverer
+    /// subtracts what it removes).
+    pub bytes: AtomicU64,
+    /// Events dropped because the spool was full.
+    pub dropped: AtomicU64,
+    /// Events appended.
+    pub appended: AtomicU64,
+    /// Events delivered.
+    pub delivered: AtomicU64,
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn open_segment(dir: &Path, seq: u64) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(dir.join(seg_name(seq)))
+}
+
+impl Spool {
+    /// Opens (creating) the spool in `dir` and starts a new segment.
+    ///
+    /// # Errors
+    /// The directory cannot be made or written.
+    pub fn open(dir: &Path, cap: u64) -> Result<Self, String> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create the audit spool {}: {e}", dir.display()))?;
+        let existing = segments(dir);
+        let bytes = existing
+            .iter()
+            .filter_map(|n| fs::metadata(dir.join(seg_name(*n))).ok())
+            .map(|m| m.len())
+            .sum();
+        let seq = existing.last().map_or(1, |n| n.saturating_add(1));
+        let file = open_segment(dir, seq)
+            .map_err(|e| format!("cannot write the audit spool {}: {e}", dir.display()))?;
+        Ok(Spool {
+            dir: dir.to_owned(),
+            writer: Mutex::new(Writer { file, seq, len: 0 }),
+            cap,
+            bytes: AtomicU64::new(bytes),
+            dropped: AtomicU64::new(0),
+            appended: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+        })
+    }
+
+    /// Appends one event (a line without its newline). False when it was
+    /// dropped (the spool is full, or cannot be written: logged).
+    pub fn append(&self, line: &str) -> bool {
+        let len = line.len() as u64 + 1;
+        if self.bytes.load(Ordering::Relaxed).saturating_add(len) > self.cap {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed);
+            if n.is_power_of_two() || n == 0 {
+                tracing::error!(
+                    dropped = n + 1,
+                    dir = %self.dir.display(),
+                    "the audit spool is full: events are dropped until the webhook takes them"
+                );
+            }
+            return false;
+        }
+        let mut data = Vec::with_capacity(line.len() + 1);
+        data.extend_from_slice(line.as_bytes());
+        data.push(b'\n');
+        let Ok(mut w) = self.writer.lock() else {
+            return false;
+        };
+        if w.len >= SEGMENT {
+            let next = w.seq.saturating_add(1);
+            match open_segment(&self.dir, next) {
+                Ok(f) => {
+                    *w = Writer {
+                        file: f,
+                        seq: next,
+                        len: 0,
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot start an audit spool segment"),
+            }
+        }
+        match w.file.write_all(&data) {
+            Ok(()) => {
+                w.len = w.len.saturating_add(len);
+                drop(w);
+                self.bytes.fetch_add(len, Ordering::Relaxed);
+                self.appended.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                drop(w);
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "cannot write the audit spool: an event is dropped");
+                false
+            }
+        }
+    }
+
+    /// The segment being written now.
+    fn writing(&self) -> u64 {
+        self.writer.lock().map_or(u64::MAX, |w| w.seq)
+    }
+
+    fn cursor_path(&self) -> PathBuf {
+        self.dir.join("cursor")
+    }
+
+    /// Where delivery stands: segment and byte offset in it.
+    #[must_use]
+    pub fn cursor(&self) -> (u64, u64) {
+        let text = fs::read_to_string(self.cursor_path()).unwrap_or_default();
+        let mut it = text
+            .split_whitespace()
+            .filter_map(|w| w.parse::<u64>().ok());
+        match (it.next(), it.next()) {
+            (Some(s), Some(o)) => (s, o),
+            _ => (segments(&self.dir).first().copied().unwrap_or(1), 0),
+        }
+    }
+
+    /// Records delivery up to `(seq, offset)`, and removes the segments
+    /// before `seq`.
+    ///
+    /// # Errors
+    /// The cursor cannot be written.
+    pub fn commit(&self, seq: u64, offset: u64, events: u64) -> std::io::Result<()> {
+        let tmp = self.dir.join("cursor.tmp");
+        fs::write(&tmp, format!("{seq} {offset}\n"))?;
+        fs::rename(&tmp, self.cursor_path())?;
+        self.delivered.fetch_add(events, Ordering::Relaxed);
+        for n in segments(&self.dir).into_iter().filter(|n| *n < seq) {
+            let p = self.dir.join(seg_name(n));
+            let len = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            if fs::remove_file(&p).is_ok() {
+                let _ = self
+                    .bytes
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                        Some(b.saturating_sub(len))
+                    });
+            }
+        }
+        Ok(())
+    }
+
+    /// Up to `max` whole events from `(seq, offset)` on, and where the
+    /// next read starts. Moves past the end of a finished segment (one no
+    /// longer written; a half line a killed writer left there is skipped).
+    #[must_use]
+    pub fn read(&self, seq: u64, offset: u64, max: usize) -> (Vec<String>, (u64, u64)) {
+        let mut out = Vec::new();
+        let (mut seq, mut offset) = (seq, offset);
+        loop {
+            let writing = self.writing();
+            let path = self.dir.join(seg_name(seq));
+            let Ok(mut f) = File::open(&path) else {
+                // Gone or never written: on to the next one there is.
+                match segments(&self.dir).into_iter().find(|n| *n > seq) {
+                    Some(n) if n <= writing => {
+                        seq = n;
+                        offset = 0;
+                        continue;
+                    }
+                    _ => return (out, (seq, offset)),
+                }
+            };
+            let mut buf = Vec::new();
+            if f.seek(SeekFrom::Start(offset)).is_err() || f.read_to_end(&mut buf).is_err() {
+                return (out, (seq, offset));
+            }
+            let mut used = 0usize;
+            for line in buf.split_inclusive(|&b| b == b'\n') {
+                if out.len() >= max || !line.ends_with(b"\n") {
+                    break;
+                }
+                used += line.len();
+                let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+                if !text.is_empty() {
+                    out.push(text);
+                }
+            }
+            offset += used as u64;
+            let finished = seq < writing;
+            let at_end = used == buf.len() || (finished && !buf[used..].contains(&b'\n'));
+            if out.len() >= max || !finished || !at_end {
+                return (out, (seq, offset));
+            }
+            // A finished segment read to its end (but for a torn line).
+            seq += 1;
+            offset = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appended_events_are_read_in_order_across_restarts_and_torn_lines_are_skipped() {
+        let dir = std::env::temp_dir().join(format!("sluice-spool-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let s = Spool::open(&dir, 1 << 30).unwrap();
+        for i in 0..5 {
+            assert!(s.append(&format!("{{\"n\":{i}}}")));
+        }
+        let (got, (seq, off)) = s.read(1, 0, 3);
+        assert_eq!(got.len(), 3);
+        s.commit(seq, off, 3).unwrap();
+        // A half-written line at the end of the segment (a killed writer).
+        drop(s);
+        OpenOptions::new()
+            .append(true)
+            .open(dir.join(seg_name(1)))
+            .unwrap()
+            .write_all(b"{\"torn")
+            .unwrap();
+        let s = Spool::open(&dir, 1 << 30).unwrap();
+        assert!(s.append("{\"n\":5}"));
+        let (seq, off) = s.cursor();
+        let (got, next) = s.read(seq, off, 100);
+        assert_eq!(got, vec!["{\"n\":3}", "{\"n\":4}", "{\"n\":5}"]);
+        s.commit(next.0, next.1, 3).unwrap();
+        assert_eq!(segments(&dir), vec![2], "the finished segment is removed");
+        let (got, _) = s.read(next.0, next.1, 100);
+        assert!(got.is_empty());
+        // A cap: past it, events are dropped and counted.
+        let small = Spool::open(&dir.join("small"), 20).unwrap();
+        assert!(small.append("0123456789"));
+        assert!(!small.append("0123456789"));
+        assert_eq!(small.dropped.load(Ordering::Relaxed), 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,237 @@
+"""The audit webhook (issue 16). Before, sluice had no audit trail. Sources:
+the issue (one event per S3 call in the schema MinIO-style consumers parse,
+batches as a JSON array or ndjson with Bearer or Splunk authorization, a
+spool that survives a webhook that is down, slow or failing, a restart and
+a SIGKILL) and MinIO's audit event schema (`version`, `time`,
+`deploymentid`, `api`{`name`, `bucket`, `object`, `status`, `statusCode`,
+`rx`, `tx`, `timeToFirstByte`, `timeToResponse`}, `remotehost`,
+`requestID`, `userAgent`, `accessKey`, `requestHeader`, `responseHeader`)."""
+
+import json
+import os
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from test_iam import client, cluster, code, eventually  # noqa: F401  (the fixture)
+
+
+class Receiver:
+    """A webhook: collects the events POSTed to it; can fail or be slow."""
+
+    def __init__(self, port=0):
+        self.events, self.posts, self.auth = [], [], []
+        self.fail = False
+        self.delay = 0.0
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if outer.delay:
+                    time.sleep(outer.delay)
+                if outer.fail:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                ctype = self.headers.get("Content-Type", "")
+                if "ndjson" in ctype:
+                    batch = [json.loads(line) for line in body.decode().splitlines() if line]
+                else:
+                    batch = json.loads(body)
+                with outer.lock:
+                    outer.events.extend(batch)
+                    outer.posts.append(ctype)
+                    outer.auth.append(self.headers.get("Authorization"))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def ids(self):
+        with self.lock:
+            return [e["requestID"] for e in self.events]
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+def enable(c, url, *extra):
+    c.run("audit-webhook", "enable", "--url", url, "--batch", "10", "--flush-interval", "50ms", *extra)
+
+
+def test_one_event_per_call_with_its_fields_and_no_secret(cluster, receiver, tmp_path):
+    c = cluster
+    token = tmp_path / "token"
+    token.write_text("hook-secret-token\n")
+    enable(c, receiver.url, "--auth-token-file", str(token))
+    assert "bearer token" in c.run("audit-webhook", "show").stdout
+    assert "hook-secret-token" not in c.run("audit-webhook", "show").stdout
+    endpoint = c.serve()
+    s3 = client(endpoint, *c.admin)
+    s3.create_bucket(Bucket="audited")
+    s3.put_object(Bucket="audited", Key="a/k", Body=b"x" * 1000)
+    s3.get_object(Bucket="audited", Key="a/k")["Body"].read()
+    s3.head_object(Bucket="audited", Key="a/k")
+    s3.list_objects_v2(Bucket="audited")
+    assert code(lambda: s3.get_object(Bucket="audited", Key="missing")) == "NoSuchKey"
+    bad = client(endpoint, c.admin[0], "wrong-secret-0123")
+    assert code(lambda: bad.list_buckets()) == "SignatureDoesNotMatch"
+    anon = client(endpoint, None, None)
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "audited", "Key": "a/k"})
+    import urllib.request
+    assert urllib.request.urlopen(url).read() == b"x" * 1000
+    s3.delete_object(Bucket="audited", Key="a/k")
+    calls = ["CreateBucket", "PutObject", "GetObject", "HeadObject", "ListObjectsV2", "GetObject", "ListBuckets",
+             "GetObject", "DeleteObject"]
+    eventually(lambda: len(receiver.events) >= len(calls), within=10)
+    time.sleep(0.5)
+    events = receiver.events
+    assert [e["api"]["name"] for e in events] == calls
+    assert len(set(receiver.ids())) == len(calls), "exactly one event per call"
+    assert all(a == "Bearer hook-secret-token" for a in receiver.auth)
+    put = events[1]
+    assert put["api"]["bucket"] == "audited" and put["api"]["object"] == "a/k"
+    assert put["api"]["statusCode"] == 200 and put["api"]["rx"] >= 1000
+    assert put["api"]["timeToResponse"].endswith("ns") and put["api"]["timeToFirstByte"].endswith("ns")
+    assert put["accessKey"] == c.admin[0] and put["remotehost"] == "127.0.0.1"
+    assert put["userAgent"].startswith("Boto3") or "botocore" in put["userAgent"]
+    assert put["responseHeader"]["ETag"]
+    assert put["version"] == "1" and put["deploymentid"] and put["node"]["name"] and put["tls"] is False
+    assert events[4]["api"]["statusCode"] == 200
+    assert events[5]["api"]["statusCode"] == 404
+    assert events[6]["api"]["statusCode"] == 403 and events[6]["accessKey"] == c.admin[0]
+    query = events[7]["requestQuery"]
+    assert query and not {"Signature", "X-Amz-Signature"} & set(query), query
+    assert events[7]["accessKey"] == c.admin[0]
+    text = json.dumps(events)
+    for secret in (c.admin[1], "Signature=", "wrong-secret-0123", "hook-secret-token"):
+        assert secret not in text, secret
+    for e in events:
+        assert "Authorization" not in e["requestHeader"] and "authorization" not in e["requestHeader"]
+
+
+def test_a_webhook_that_is_down_gets_every_event_once_it_is_back(cluster, receiver):
+    c = cluster
+    port = receiver.port
+    enable(c, receiver.url, "--format", "ndjson", "--auth-scheme", "splunk", "--auth-token-file", __file__)
+    endpoint = c.serve()
+    s3 = client(endpoint, *c.admin)
+    s3.create_bucket(Bucket="bk1")
+    eventually(lambda: len(receiver.events) == 1, within=10)
+    receiver.stop()
+    for i in range(50):
+        s3.put_object(Bucket="bk1", Key=f"k{i}", Body=b"v")
+    time.sleep(1)
+    back = Receiver(port)
+    try:
+        eventually(lambda: len(back.events) >= 50, within=40)
+        time.sleep(1)
+        keys = [e["api"]["object"] for e in back.events]
+        assert keys == [f"k{i}" for i in range(50)], "every event, once, in order"
+        assert all(ct == "application/x-ndjson" for ct in back.posts)
+        assert all(a.startswith("Splunk ") for a in back.auth)
+    finally:
+        back.stop()
+
+
+def test_errors_and_slowness_do_not_slow_requests(cluster, receiver):
+    c = cluster
+    enable(c, receiver.url)
+    endpoint = c.serve()
+    s3 = client(endpoint, *c.admin)
+    s3.create_bucket(Bucket="bk2")
+
+    def p99():
+        times = []
+        for i in range(200):
+            t = time.perf_counter()
+            s3.put_object(Bucket="bk2", Key=f"k{i}", Body=b"v" * 100)
+            times.append(time.perf_counter() - t)
+        times.sort()
+        return times[int(len(times) * 0.99)]
+
+    healthy = p99()
+    receiver.fail = True
+    receiver.delay = 0.5
+    broken = p99()
+    assert broken < max(3 * healthy, healthy + 0.02), (healthy, broken)
+    receiver.fail, receiver.delay = False, 0.0
+    eventually(lambda: len(set(receiver.ids())) >= 401, within=60)
+    time.sleep(1)
+    assert len(receiver.ids()) == len(set(receiver.ids())), "no event twice within a run"
+
+
+def test_events_survive_a_restart_and_a_sigkill(cluster, receiver):
+    c = cluster
+    port = receiver.port
+    enable(c, receiver.url)
+    endpoint = c.serve("--node-name", "n1")
+    s3 = client(endpoint, *c.admin)
+    s3.create_bucket(Bucket="bk3")
+    eventually(lambda: len(receiver.events) == 1, within=10)
+    receiver.stop()
+    for i in range(20):
+        s3.put_object(Bucket="bk3", Key=f"before-restart-{i}", Body=b"v")
+    c.stop()
+    c.servers.clear()
+    endpoint = c.serve("--node-name", "n1")
+    s3 = client(endpoint, *c.admin)
+    for i in range(20):
+        s3.put_object(Bucket="bk3", Key=f"before-kill-{i}", Body=b"v")
+    proc = c.servers[-1]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    c.servers.clear()
+    back = Receiver(port)
+    try:
+        c.serve("--node-name", "n1")
+        want = {f"before-restart-{i}" for i in range(20)} | {f"before-kill-{i}" for i in range(20)}
+        eventually(lambda: want <= {e["api"].get("object") for e in back.events}, within=40)
+        ids = [e["requestID"] for e in back.events]
+        # Nothing was delivered while the webhook was down: nothing twice.
+        assert len(ids) == len(set(ids))
+    finally:
+        back.stop()
+
+
+def test_the_cli_refuses_bad_settings_and_disable_stops_events(cluster, receiver, tmp_path):
+    c = cluster
+    for bad in (["--url", "ftp://x"], ["--url", "https://h/"], ["--url", receiver.url, "--flush-interval", "5y"],
+                ["--url", receiver.url, "--batch", "0"]):
+        c.run("audit-webhook", "enable", *bad, ok=False)
+    assert "disabled" in c.run("audit-webhook", "show").stdout
+    enable(c, receiver.url)
+    endpoint = c.serve()
+    s3 = client(endpoint, *c.admin)
+    s3.list_buckets()
+    eventually(lambda: len(receiver.events) == 1, within=10)
+    c.run("audit-webhook", "disable")
+    time.sleep(1.5)
+    s3.list_buckets()
+    time.sleep(1.5)
+    assert len(receiver.events) == 1
+    assert (c.config / "audit.json").exists() is False
