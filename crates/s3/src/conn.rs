@@ -107,6 +107,7 @@ async fn serve_on<B: Storage>(
         // operation is awaited to its end, see `Input::timed`), so the
         // close is submitted before the count goes down.
         ctx.connections.set(ctx.connections.get().saturating_add(1));
+        ctx.gauge.fetch_add(1, Ordering::Relaxed);
         ctx.config.active.fetch_add(1, Ordering::SeqCst);
         monoio::spawn(async move {
             // A panic in a request closes its connection only (the
@@ -145,6 +146,7 @@ async fn serve_on<B: Storage>(
                 );
             }
             ctx.connections.set(ctx.connections.get().saturating_sub(1));
+            ctx.gauge.fetch_sub(1, Ordering::Relaxed);
             ctx.config.active.fetch_sub(1, Ordering::SeqCst);
         });
     }

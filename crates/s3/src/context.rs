@@ -114,6 +114,33 @@ pub trait SessionIssuer: Send + Sync + std::fmt::Debug {
     ) -> Result<TemporaryCredentials, crate::S3Error>;
 }
 
+/// Whether the server can serve (MinIO's `/minio/health/ready`, which
+/// load balancers poll without authentication).
+pub trait Health: Send + Sync + std::fmt::Debug {
+    /// Ready to serve requests (the store writable, the configuration
+    /// readable).
+    fn ready(&self) -> bool;
+}
+
+/// Always ready.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AlwaysReady;
+
+impl Health for AlwaysReady {
+    fn ready(&self) -> bool {
+        true
+    }
+}
+
+/// Counts the server exports (metrics) that only the connection layer sees.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections open, per runtime thread (index, count).
+    pub connections: std::sync::Mutex<Vec<(usize, Arc<AtomicUsize>)>>,
+    /// Failed authentications.
+    pub auth_failures: std::sync::atomic::AtomicU64,
+}
+
 /// Access keys and their secrets.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials(pub Vec<(String, String)>);
@@ -183,6 +210,10 @@ pub struct ServiceConfig {
     pub master_keys: Option<Arc<dyn crate::sse::MasterKeys>>,
     /// Store every new object encrypted (SSE-S3) unless asked otherwise.
     pub encrypt_by_default: bool,
+    /// Readiness, for `/minio/health/ready`.
+    pub health: Arc<dyn Health>,
+    /// Counts for metrics.
+    pub stats: Arc<Stats>,
 }
 
 impl Default for ServiceConfig {
@@ -209,6 +240,8 @@ impl Default for ServiceConfig {
             auth_failure_window: Duration::from_secs(60),
             master_keys: None,
             encrypt_by_default: false,
+            health: Arc::new(AlwaysReady),
+            stats: Arc::default(),
         }
     }
 }
@@ -225,6 +258,8 @@ pub struct ThreadContext<B> {
     pub(crate) pool: BufPool,
     small_pool: BufPool,
     pub(crate) connections: Cell<usize>,
+    /// The same count, for metrics (registered in `config.stats`).
+    pub(crate) gauge: Arc<AtomicUsize>,
     /// Failed authentications by source address: how many, since when.
     pub(crate) auth_failures: RefCell<HashMap<IpAddr, (u32, Instant)>>,
     requests: Cell<u64>,
@@ -246,7 +281,12 @@ impl<B: Storage> ThreadContext<B> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
+        let gauge = Arc::new(AtomicUsize::new(0));
+        if let Ok(mut all) = config.stats.connections.lock() {
+            all.push((thread, Arc::clone(&gauge)));
+        }
         Rc::new(ThreadContext {
+            gauge,
             verifier: RefCell::new(Verifier::new(None, "s3")),
             pool: BufPool::new(sluice_core::DEFAULT_BUF_SIZE, 16),
             small_pool: BufPool::new(SMALL_BUF_SIZE, 256),
@@ -293,6 +333,10 @@ impl<B: Storage> ThreadContext<B> {
                 failures.clear();
             }
         }
+        self.config
+            .stats
+            .auth_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let entry = failures.entry(ip).or_insert((0, Instant::now()));
         if entry.1.elapsed() >= window {
             *entry = (0, Instant::now());

@@ -43,6 +43,16 @@ pub(crate) async fn handle<B: Storage>(
     id: &str,
     peer: Option<SocketAddr>,
 ) -> Outcome<crate::sse::Reader<B::Reader>> {
+    // MinIO's health paths, which load balancers poll unauthenticated.
+    if let Some(response) = health(ctx, req) {
+        return Outcome {
+            response,
+            body_consumed: !req.has_body,
+            route: None,
+            operation: "HealthCheck",
+            identity: Identity::Anonymous,
+        };
+    }
     let routed = route_request(ctx, req);
     let mut identity = Identity::Anonymous;
     let result = match &routed {
@@ -85,6 +95,25 @@ pub(crate) async fn handle<B: Storage>(
         operation,
         identity,
     }
+}
+
+/// The answer to `GET|HEAD /minio/health/live` (200 while the process
+/// serves) and `/minio/health/ready` (200, or 503 while the server is not
+/// ready); None for any other request.
+fn health<R>(ctx: &ThreadContext<impl Storage>, req: &Request) -> Option<Response<R>> {
+    if !matches!(req.method, Method::Get | Method::Head) {
+        return None;
+    }
+    let ok = match req.raw_path.as_str() {
+        "/minio/health/live" => true,
+        "/minio/health/ready" => ctx.config.health.ready(),
+        _ => return None,
+    };
+    Some(Response {
+        status: if ok { 200 } else { 503 },
+        headers: Vec::new(),
+        body: Body::Empty,
+    })
 }
 
 /// Adds the CORS headers of the bucket to the answer of a cross-origin

@@ -63,8 +63,8 @@ pub use access::{
 pub use bytes::{BytesReader, BytesWriter, Publish};
 pub use conn::{serve, serve_connection, serve_tls};
 pub use context::{
-    BucketPolicyStore, Credentials, PublicAccessBlock, SecretStore, ServiceConfig, SessionIssuer,
-    TemporaryCredentials, ThreadContext,
+    AlwaysReady, BucketPolicyStore, Credentials, Health, PublicAccessBlock, SecretStore,
+    ServiceConfig, SessionIssuer, Stats, TemporaryCredentials, ThreadContext,
 };
 pub use error::{S3Error, S3ErrorCode};
 pub use memory::{MemoryPartWriter, MemoryStorage};

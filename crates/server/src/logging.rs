@@ -20,12 +20,35 @@ pub fn init(level: &str, format: &str) {
 }
 
 /// The observe stage's logger: one debug line per request (never a secret:
-/// the access key, not the signature or the token).
+/// the access key, not the signature or the token); with `access`, one
+/// info line per request in an access-log form instead.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RequestLog;
+pub struct RequestLog {
+    /// Log every request at info, as an access log.
+    pub access: bool,
+}
 
 impl Observer for RequestLog {
     fn observe(&self, e: &RequestEvent<'_>) {
+        if self.access {
+            // remote access-key "METHOD path" status bytes-out ms op id
+            tracing::info!(
+                target: "access",
+                "{} {} \"{} {}{}{}\" {} {} {:.3} {} {}",
+                e.remote.map(|r| r.ip().to_string()).unwrap_or_else(|| "-".into()),
+                e.identity.access_key().unwrap_or("-"),
+                e.method,
+                e.path,
+                if e.query.is_empty() { "" } else { "?" },
+                redacted_query(e.query),
+                e.status,
+                e.bytes_out,
+                e.time_to_response.as_secs_f64() * 1000.0,
+                if e.operation.is_empty() { "-" } else { e.operation },
+                e.request_id,
+            );
+            return;
+        }
         if !tracing::enabled!(tracing::Level::DEBUG) {
             return;
         }
@@ -45,4 +68,18 @@ impl Observer for RequestLog {
             "request"
         );
     }
+}
+
+/// A query string without its signature and token parameters.
+fn redacted_query(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|p| {
+            let name = p.split('=').next().unwrap_or_default();
+            !["x-amz-signature", "signature", "x-amz-security-token"]
+                .iter()
+                .any(|s| name.eq_ignore_ascii_case(s))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }

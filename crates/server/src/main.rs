@@ -15,6 +15,7 @@ mod credentials;
 mod iam;
 mod keys;
 mod logging;
+mod metrics;
 mod serve;
 mod tls;
 mod x509;

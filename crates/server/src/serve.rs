@@ -95,6 +95,16 @@ pub struct ServeArgs {
     /// dropped (counted and logged).
     #[arg(long, default_value = "1073741824")]
     audit_spool_cap: u64,
+    /// Serve /metrics (Prometheus), /health/live and /health/ready on this
+    /// address (off the S3 port), e.g. 127.0.0.1:9100.
+    #[arg(long, value_parser = parse_listen)]
+    metrics_listen: Option<SocketAddr>,
+    /// Answer /metrics only with `Authorization: Bearer <the file's first line>`.
+    #[arg(long)]
+    metrics_token_file: Option<PathBuf>,
+    /// Log every request at info level, one access-log line each.
+    #[arg(long)]
+    access_log: bool,
     /// With a cluster, also serve plain HTTP on this address (HTTPS stays
     /// on --listen).
     #[arg(long, value_parser = parse_listen)]
@@ -260,6 +270,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         crate::keys::LiveKeys::start(config_dir.clone(), &args.root)?;
     // A cluster audits (when a webhook is set): events spooled on the
     // served filesystem under this node's name.
+    let log = RequestLog {
+        access: args.access_log,
+    };
+    let mut spool = None;
     let observer: Arc<dyn sluice_s3::Observer> = match &users {
         Access::Cluster(_) => {
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -291,10 +305,55 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                 name,
                 address: listen.to_string(),
             };
-            crate::audit::start(config_dir.clone(), &spool_dir, args.audit_spool_cap, node)?
+            let auditor = crate::audit::start(
+                config_dir.clone(),
+                &spool_dir,
+                args.audit_spool_cap,
+                node,
+                log,
+            )?;
+            spool = Some(auditor.spool());
+            auditor
         }
-        Access::Root(_) => Arc::new(RequestLog),
+        Access::Root(_) => Arc::new(log),
     };
+    let stats = Arc::new(sluice_s3::Stats::default());
+    let ready = crate::metrics::Ready {
+        root: args.root.clone(),
+        config: matches!(users, Access::Cluster(_)).then(|| config_dir.path().to_owned()),
+    };
+    let metrics = Arc::new(crate::metrics::Metrics::new(
+        Arc::clone(&stats),
+        spool,
+        if monoio::utils::detect_uring() {
+            "io_uring"
+        } else {
+            "epoll"
+        },
+    ));
+    let observer: Arc<dyn sluice_s3::Observer> = Arc::new(crate::metrics::Counted {
+        metrics: Arc::clone(&metrics),
+        next: observer,
+    });
+    if let Some(addr) = args.metrics_listen {
+        let token = match &args.metrics_token_file {
+            Some(f) => Some(
+                std::fs::read_to_string(f)
+                    .map_err(|e| format!("cannot read {}: {e}", f.display()))?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            )
+            .filter(|t| !t.is_empty()),
+            None => None,
+        };
+        let bound = crate::metrics::serve(addr, Arc::clone(&metrics), ready.clone(), token)?;
+        eprintln!(
+            "sluice: metrics and health at http://{bound}/metrics (/health/live, /health/ready)"
+        );
+    }
     let config = ServiceConfig {
         master_keys: Some(master_keys),
         encrypt_by_default: args.encrypt,
@@ -309,6 +368,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         send_timeout: args.send_timeout,
         max_connections: args.max_connections as usize,
         observer,
+        health: Arc::new(ready),
+        stats,
         sigv2: !args.no_sigv2,
         auth_failure_limit: args.auth_failure_limit,
         auth_failure_window: args.auth_failure_window,

@@ -130,9 +130,11 @@ impl Url {
         let (authority, path) = rest
             .find('/')
             .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+        let bad_char = |c: char| c.is_ascii_control() || c == ' ';
         if authority.is_empty()
             || authority.contains('@')
-            || path.chars().any(|c| c.is_ascii_control() || c == ' ')
+            || authority.chars().any(bad_char)
+            || path.chars().any(bad_char)
         {
             return Err(bad());
         }
@@ -167,6 +169,14 @@ pub struct Auditor {
     enabled: Arc<AtomicBool>,
     /// The request log, called too.
     log: crate::logging::RequestLog,
+}
+
+impl Auditor {
+    /// The spool (for metrics).
+    #[must_use]
+    pub fn spool(&self) -> Arc<Spool> {
+        Arc::clone(&self.spool)
+    }
 }
 
 impl Observer for Auditor {
@@ -234,6 +244,7 @@ pub fn start(
     spool_dir: &Path,
     cap: u64,
     node: event::Node,
+    log: crate::logging::RequestLog,
 ) -> Result<Arc<Auditor>, String> {
     let spool = Arc::new(Spool::open(spool_dir, cap)?);
     let settings = load(&dir).unwrap_or_else(|e| {
@@ -245,7 +256,7 @@ pub fn start(
         spool: Arc::clone(&spool),
         node,
         enabled: Arc::clone(&enabled),
-        log: crate::logging::RequestLog,
+        log,
     });
     std::thread::Builder::new()
         .name("sluice-audit".into())
