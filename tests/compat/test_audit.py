@@ -235,3 +235,33 @@ def test_the_cli_refuses_bad_settings_and_disable_stops_events(cluster, receiver
     time.sleep(1.5)
     assert len(receiver.events) == 1
     assert (c.config / "audit.json").exists() is False
+
+
+def test_an_https_webhook_with_its_ca(cluster, tmp_path):
+    """The receiver serves the cluster's own certificate (made for
+    127.0.0.1); the webhook trusts it through --ca-file, and refuses a
+    receiver whose certificate it cannot verify."""
+    import ssl
+    c = cluster
+    r = Receiver()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(c.config / "tls" / "cert.pem"), str(c.config / "tls" / "key.pem"))
+    r.httpd.socket = ctx.wrap_socket(r.httpd.socket, server_side=True)
+    try:
+        url = f"https://127.0.0.1:{r.port}/hook"
+        c.run("audit-webhook", "enable", "--url", url, ok=False)  # an https:// webhook needs its CA
+        other_ca = tmp_path / "other.pem"
+        other_ca.write_text((c.config / "tls" / "cert.pem").read_text().split("-----END CERTIFICATE-----")[0]
+                            + "-----END CERTIFICATE-----\n")
+        # Trusting the server certificate itself, not its CA: verification fails, nothing is lost.
+        enable(c, url, "--ca-file", str(other_ca))
+        endpoint = c.serve()
+        s3 = client(endpoint, *c.admin)
+        s3.list_buckets()
+        time.sleep(1.5)
+        assert r.events == []
+        enable(c, url, "--ca-file", str(c.config / "tls" / "ca.pem"))
+        eventually(lambda: len(r.events) == 1, within=40)
+        assert r.events[0]["api"]["name"] == "ListBuckets"
+    finally:
+        r.stop()

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""The cost of auditing, side by side in one run (issue 16).
+
+One `sluice serve` of a cluster on one core (0), plain HTTP; a webhook (a
+Python http.server in this process, answering 200) takes the events;
+sluice-bench on core 1 runs 4 KiB PUT and GET, 64 in flight, with the
+audit webhook enabled and disabled in alternation (`sluice audit-webhook
+enable|disable`, which the server picks up within a second), for --rounds
+rounds. Prints throughput and server CPU per operation of each, and their
+ratios.
+
+    cargo build --release -p sluice-server -p sluice-bench
+    target/venv/bin/python tools/audit_bench.py [--rounds 3]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SLUICE = os.path.join(ROOT, "target", "release", "sluice")
+BENCH = os.path.join(ROOT, "target", "release", "sluice-bench")
+WORK = os.path.join(ROOT, "target", "audit-bench")
+SECRET = "audit-bench-admin-password"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench(pid, host, kind, bucket, *args):
+    cmd = ["taskset", "-c", "1", BENCH, kind, "--host", host, "--access-key", "admin", "--secret-key", SECRET,
+           "--cores", "1", "--server-pid", str(pid), "--json", "--bucket", bucket, "--noclear", *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        raise RuntimeError(f"sluice-bench {kind}: {r.stderr[-2000:]}")
+    rep = json.loads(r.stdout)
+    ops = rep["operations"]
+    errors = {k: v for o in ops for k, v in o["errors"].items()}
+    if errors:
+        raise RuntimeError(f"sluice-bench {kind}: errors {errors}")
+    n = sum(o["ops"] for o in ops)
+    return {"ops_s": n / rep["seconds"], "cpu_us_op": rep["server_cpu_s"] / n * 1e6}
+
+
+class Sink(BaseHTTPRequestHandler):
+    events = 0
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Sink.events += body.count(b'"requestID"')
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    for exe in (SLUICE, BENCH):
+        if not os.path.exists(exe):
+            sys.exit(f"{exe} is missing: cargo build --release -p sluice-server -p sluice-bench")
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
+    env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(WORK, "xdg"))
+    env.pop("SLUICE_CONFIG_DIR", None)
+    fs, config = os.path.join(WORK, "fs"), os.path.join(WORK, "fs", ".config_fs")
+    pw = os.path.join(WORK, "pw")
+    with open(pw, "w") as f:
+        f.write(SECRET + "\n")
+    subprocess.run([SLUICE, "cluster", "create", "--root", fs, "--config-dir", config, "--root-password-file", pw],
+                   env=env, check=True, capture_output=True)
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
+    port = free_port()
+    proc = subprocess.Popen([SLUICE, "serve", "--root", fs, "--config-dir", config, "--cores", "0",
+                             "--listen", f"127.0.0.1:{port}", "--insecure-http"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        while (line := proc.stdout.readline()) and "users:" not in line:
+            pass
+        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+        host = f"127.0.0.1:{port}"
+        results = {}
+        for r in range(args.rounds):
+            for name in ("off", "on"):
+                if name == "on":
+                    subprocess.run([SLUICE, "audit-webhook", "enable", "--url", url, "--batch", "500",
+                                    "--flush-interval", "200ms"], env=env, check=True, capture_output=True)
+                else:
+                    subprocess.run([SLUICE, "audit-webhook", "disable"], env=env, check=True, capture_output=True)
+                time.sleep(1.5)
+                put = bench(proc.pid, host, "put", f"put-{name}-{r}", "--obj.size", "4KiB", "--concurrent", "64",
+                            "--count", "10000", "--duration", "20s")
+                get = bench(proc.pid, host, "get", f"get-{name}-{r}", "--obj.size", "4KiB", "--objects", "1000",
+                            "--concurrent", "64", "--count", "50000", "--duration", "20s")
+                for kind, res in (("PUT", put), ("GET", get)):
+                    results.setdefault((kind, name), []).append(res)
+                    print(f"round {r + 1} {kind} 4 KiB audit {name:3}: {res['ops_s']:9.0f} ops/s  "
+                          f"server {res['cpu_us_op']:.1f} us/op", flush=True)
+        print()
+        print("| 4 KiB, 64 in flight, one server core | audit off ops/s | audit on ops/s | ratio | "
+              "off server µs/op | on server µs/op | difference |")
+        print("|---|---|---|---|---|---|---|")
+        for kind in ("PUT", "GET"):
+            med = {}
+            for name in ("off", "on"):
+                rs = sorted(results[(kind, name)], key=lambda x: x["ops_s"])
+                med[name] = rs[len(rs) // 2]
+            a, b = med["off"], med["on"]
+            print(f"| {kind} | {a['ops_s']:,.0f} | {b['ops_s']:,.0f} | {b['ops_s'] / a['ops_s']:.2f} | "
+                  f"{a['cpu_us_op']:.1f} | {b['cpu_us_op']:.1f} | +{b['cpu_us_op'] - a['cpu_us_op']:.1f} |")
+        time.sleep(2)
+        print(f"\n(medians of {args.rounds} alternating rounds; the webhook took {Sink.events} events)")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        hook.shutdown()
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
