@@ -76,5 +76,5 @@ pub use route::{route, Op, Route, ALL_OPS};
 pub use rustls;
 pub use sse::{rewrap, FixedKeys, MasterKeys, MAC_KEY_HEADER, SSE_HEADER};
 pub use storage::{BodyWrite, HeaderUpdate, NoParts, ObjectRead, ObjectWrite, PartWrite, Storage};
-pub use time::{http_date, iso8601};
+pub use time::{http_date, iso8601, iso8601_into};
 pub use tls::{server_config as tls_server_config, FixedTls, TlsSource};

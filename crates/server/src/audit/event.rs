@@ -36,22 +36,40 @@ pub struct Node {
     pub address: String,
 }
 
-/// Appends `s` as a JSON string (quoted, escaped).
+/// Appends `s` as a JSON string (quoted, escaped). Runs of bytes that need
+/// no escape are copied whole.
 pub fn json_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // U+2028 and U+2029 (E2 80 A8/A9) break JavaScript parsers.
+        let separator = b == 0xE2
+            && bytes.get(i + 1) == Some(&0x80)
+            && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9));
+        if b == b'"' || b == b'\\' || b < 0x20 || separator {
+            out.push_str(&s[start..i]);
+            match b {
+                b'"' => out.push_str("\\\""),
+                b'\\' => out.push_str("\\\\"),
+                b'\n' => out.push_str("\\n"),
+                b'\r' => out.push_str("\\r"),
+                b'\t' => out.push_str("\\t"),
+                0xE2 => {
+                    let _ = write!(out, "\\u{:04x}", if bytes[i + 2] == 0xA8 { 0x2028 } else { 0x2029 });
+                    i += 2;
+                }
+                c => {
+                    let _ = write!(out, "\\u{:04x}", c);
+                }
             }
-            c => out.push(c),
+            start = i + 1;
         }
+        i += 1;
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
@@ -119,8 +137,9 @@ fn claimed_key(e: &RequestEvent<'_>) -> Option<String> {
 #[must_use]
 pub fn to_json(e: &RequestEvent<'_>, node: &Node, now: SystemTime) -> String {
     let mut out = String::with_capacity(1024);
-    out.push_str("{\"version\":\"1\",\"time\":");
-    json_str(&mut out, &sluice_s3::iso8601(now));
+    out.push_str("{\"version\":\"1\",\"time\":\"");
+    sluice_s3::iso8601_into(&mut out, now);
+    out.push('"');
     out.push_str(",\"deploymentid\":");
     json_str(&mut out, &node.deployment);
     out.push_str(",\"trigger\":\"incoming\",\"api\":{\"name\":");
@@ -143,25 +162,25 @@ pub fn to_json(e: &RequestEvent<'_>, node: &Node, now: SystemTime) -> String {
         e.bytes_in,
         e.bytes_out,
     );
-    out.push_str(",\"remotehost\":");
-    json_str(
-        &mut out,
-        &e.remote.map(|r| r.ip().to_string()).unwrap_or_default(),
-    );
+    out.push_str(",\"remotehost\":\"");
+    if let Some(r) = e.remote {
+        let _ = write!(out, "{}", r.ip());
+    }
+    out.push('"');
     out.push_str(",\"requestID\":");
     json_str(&mut out, e.request_id);
     let header = |name: &str| {
         e.request_headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .map_or(std::borrow::Cow::Borrowed(""), |(_, v)| String::from_utf8_lossy(v))
     };
     out.push_str(",\"userAgent\":");
-    json_str(&mut out, &header("user-agent").unwrap_or_default());
+    json_str(&mut out, &header("user-agent"));
     out.push_str(",\"requestPath\":");
     json_str(&mut out, e.path);
     out.push_str(",\"requestHost\":");
-    json_str(&mut out, &header("host").unwrap_or_default());
+    json_str(&mut out, &header("host"));
     out.push_str(",\"requestMethod\":");
     json_str(&mut out, e.method);
     out.push_str(",\"requestQuery\":{");
@@ -236,6 +255,17 @@ pub fn to_json(e: &RequestEvent<'_>, node: &Node, now: SystemTime) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn strings_are_escaped_as_json() {
+        for s in ["plain", "q\"b\\s", "nl\n\r\t\u{1}\u{1f}", "é\u{2028}x\u{2029}", ""] {
+            let mut out = String::new();
+            json_str(&mut out, s);
+            let back: String = serde_json::from_str(&out).unwrap();
+            assert_eq!(back, s, "{out}");
+            assert!(!out.contains('\u{2028}') && !out.contains('\n'));
+        }
+    }
 
     #[test]
     fn secrets_are_left_out_and_the_json_parses() {

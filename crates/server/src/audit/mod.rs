@@ -274,6 +274,8 @@ fn deliver(dir: &ConfigDir, spool: &Spool, enabled: &AtomicBool, mut settings: O
     let mut backoff = Duration::ZERO;
     let mut next_attempt = Instant::now();
     let mut waiting_since: Option<Instant> = None;
+    // While waiting: the events read, and the spool's count then.
+    let (mut pending, mut seen) = (0usize, 0u64);
     let mut failing = false;
     let mut pos = spool.cursor();
     loop {
@@ -312,8 +314,19 @@ fn deliver(dir: &ConfigDir, spool: &Spool, enabled: &AtomicBool, mut settings: O
             std::thread::sleep((next_attempt - now).min(Duration::from_millis(250)));
             continue;
         }
-        let (events, next) = spool.read(pos.0, pos.1, s.batch);
-        if events.is_empty() {
+        // A batch not yet full waits up to the flush interval: the spool is
+        // read again only once enough events were appended to fill it.
+        if let Some(since) = waiting_since {
+            let appended = spool.appended.load(Ordering::Relaxed);
+            if appended.saturating_sub(seen) < (s.batch - pending) as u64
+                && since.elapsed() < s.flush_interval
+            {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+        }
+        let (events, count, next) = spool.read(pos.0, pos.1, s.batch);
+        if count == 0 {
             waiting_since = None;
             if next != pos {
                 // Past a finished segment: record it, so it is removed.
@@ -324,18 +337,16 @@ fn deliver(dir: &ConfigDir, spool: &Spool, enabled: &AtomicBool, mut settings: O
             std::thread::sleep(Duration::from_millis(20));
             continue;
         }
-        // A batch not yet full waits up to the flush interval.
-        if events.len() < s.batch {
-            let since = *waiting_since.get_or_insert(now);
-            if since.elapsed() < s.flush_interval {
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
-            }
+        if count < s.batch && waiting_since.is_none_or(|t| t.elapsed() < s.flush_interval) {
+            waiting_since.get_or_insert(now);
+            seen = spool.appended.load(Ordering::Relaxed);
+            pending = count;
+            continue;
         }
         waiting_since = None;
-        match post(s, &events) {
+        match post(s, events) {
             Ok(()) => {
-                if let Err(e) = spool.commit(next.0, next.1, events.len() as u64) {
+                if let Err(e) = spool.commit(next.0, next.1, count as u64) {
                     tracing::error!(error = %e, "cannot record audit delivery: events may be sent again");
                 }
                 pos = next;
@@ -363,32 +374,32 @@ fn settings_mtime(dir: &ConfigDir) -> Option<SystemTime> {
         .ok()
 }
 
-/// The body of a batch.
-fn body(format: Format, events: &[String]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(events.iter().map(|e| e.len() + 1).sum::<usize>() + 2);
+/// The body of a batch from its lines (each ending in a newline, as
+/// spooled: an event's JSON holds no raw newline).
+fn body(format: Format, mut lines: Vec<u8>) -> Vec<u8> {
     match format {
+        Format::Ndjson => lines,
         Format::Json => {
-            out.push(b'[');
-            for (i, e) in events.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
+            // The newlines between events become commas.
+            if lines.last() == Some(&b'\n') {
+                lines.pop();
+            }
+            for b in &mut lines {
+                if *b == b'\n' {
+                    *b = b',';
                 }
-                out.extend_from_slice(e.as_bytes());
             }
+            let mut out = Vec::with_capacity(lines.len() + 2);
+            out.push(b'[');
+            out.extend_from_slice(&lines);
             out.push(b']');
-        }
-        Format::Ndjson => {
-            for e in events {
-                out.extend_from_slice(e.as_bytes());
-                out.push(b'\n');
-            }
+            out
         }
     }
-    out
 }
 
 /// POSTs one batch; Ok on a 2xx answer.
-fn post(s: &Settings, events: &[String]) -> Result<(), String> {
+fn post(s: &Settings, events: Vec<u8>) -> Result<(), String> {
     let url = Url::parse(&s.url)?;
     let body = body(s.format, events);
     let content_type = match s.format {
@@ -515,8 +526,8 @@ mod tests {
 
     #[test]
     fn batches() {
-        let e = vec!["{\"a\":1}".to_owned(), "{\"b\":2}".to_owned()];
-        assert_eq!(body(Format::Json, &e), b"[{\"a\":1},{\"b\":2}]");
-        assert_eq!(body(Format::Ndjson, &e), b"{\"a\":1}\n{\"b\":2}\n");
+        let e = b"{\"a\":1}\n{\"b\":2}\n".to_vec();
+        assert_eq!(body(Format::Json, e.clone()), b"[{\"a\":1},{\"b\":2}]");
+        assert_eq!(body(Format::Ndjson, e), b"{\"a\":1}\n{\"b\":2}\n");
     }
 }

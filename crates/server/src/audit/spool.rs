@@ -63,6 +63,8 @@ pub struct Spool {
     pub appended: AtomicU64,
     /// Events delivered.
     pub delivered: AtomicU64,
+    /// No segment before this one is left.
+    oldest: AtomicU64,
 }
 
 impl std::fmt::Debug for Spool {
@@ -109,6 +111,7 @@ impl Spool {
             dropped: AtomicU64::new(0),
             appended: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
+            oldest: AtomicU64::new(existing.first().copied().unwrap_or(seq)),
         })
     }
 
@@ -176,9 +179,7 @@ impl Spool {
     #[must_use]
     pub fn cursor(&self) -> (u64, u64) {
         let text = fs::read_to_string(self.cursor_path()).unwrap_or_default();
-        let mut it = text
-            .split_whitespace()
-            .filter_map(|w| w.parse::<u64>().ok());
+        let mut it = text.split_whitespace().filter_map(|w| w.parse::<u64>().ok());
         match (it.next(), it.next()) {
             (Some(s), Some(o)) => (s, o),
             _ => (segments(&self.dir).first().copied().unwrap_or(1), 0),
@@ -186,35 +187,45 @@ impl Spool {
     }
 
     /// Records delivery up to `(seq, offset)`, and removes the segments
-    /// before `seq`.
+    /// before `seq`. The cursor is one fixed-length line rewritten in
+    /// place (one write within a block: no new file per batch).
     ///
     /// # Errors
     /// The cursor cannot be written.
     pub fn commit(&self, seq: u64, offset: u64, events: u64) -> std::io::Result<()> {
-        let tmp = self.dir.join("cursor.tmp");
-        fs::write(&tmp, format!("{seq} {offset}\n"))?;
-        fs::rename(&tmp, self.cursor_path())?;
+        use std::os::unix::fs::FileExt as _;
+        let line = format!("{seq:020} {offset:020}\n");
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(self.cursor_path())?;
+        f.write_all_at(line.as_bytes(), 0)?;
         self.delivered.fetch_add(events, Ordering::Relaxed);
-        for n in segments(&self.dir).into_iter().filter(|n| *n < seq) {
-            let p = self.dir.join(seg_name(n));
-            let len = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-            if fs::remove_file(&p).is_ok() {
-                let _ = self
-                    .bytes
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+        if self.oldest.load(Ordering::Relaxed) < seq {
+            for n in segments(&self.dir).into_iter().filter(|n| *n < seq) {
+                let p = self.dir.join(seg_name(n));
+                let len = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+                if fs::remove_file(&p).is_ok() {
+                    let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
                         Some(b.saturating_sub(len))
                     });
+                }
             }
+            self.oldest.store(seq, Ordering::Relaxed);
         }
         Ok(())
     }
 
-    /// Up to `max` whole events from `(seq, offset)` on, and where the
-    /// next read starts. Moves past the end of a finished segment (one no
-    /// longer written; a half line a killed writer left there is skipped).
+    /// Up to `max` whole events from `(seq, offset)` on (lines, each with
+    /// its newline, as stored), how many, and where the next read starts.
+    /// Moves past the end of a finished segment (one no longer written; a
+    /// half line a killed writer left there is skipped).
     #[must_use]
-    pub fn read(&self, seq: u64, offset: u64, max: usize) -> (Vec<String>, (u64, u64)) {
+    pub fn read(&self, seq: u64, offset: u64, max: usize) -> (Vec<u8>, usize, (u64, u64)) {
         let mut out = Vec::new();
+        let mut count = 0usize;
         let (mut seq, mut offset) = (seq, offset);
         loop {
             let writing = self.writing();
@@ -227,29 +238,32 @@ impl Spool {
                         offset = 0;
                         continue;
                     }
-                    _ => return (out, (seq, offset)),
+                    _ => return (out, count, (seq, offset)),
                 }
             };
             let mut buf = Vec::new();
-            if f.seek(SeekFrom::Start(offset)).is_err() || f.read_to_end(&mut buf).is_err() {
-                return (out, (seq, offset));
+            // At most about 2 KiB an event is read ahead.
+            let limit = (max.saturating_sub(count) as u64).saturating_mul(2048).max(1 << 16);
+            if f.seek(SeekFrom::Start(offset)).is_err() || (&mut f).take(limit).read_to_end(&mut buf).is_err() {
+                return (out, count, (seq, offset));
             }
             let mut used = 0usize;
             for line in buf.split_inclusive(|&b| b == b'\n') {
-                if out.len() >= max || !line.ends_with(b"\n") {
+                if count >= max || !line.ends_with(b"\n") {
                     break;
                 }
                 used += line.len();
-                let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-                if !text.is_empty() {
-                    out.push(text);
+                if line.len() > 1 {
+                    out.extend_from_slice(line);
+                    count += 1;
                 }
             }
             offset += used as u64;
             let finished = seq < writing;
-            let at_end = used == buf.len() || (finished && !buf[used..].contains(&b'\n'));
-            if out.len() >= max || !finished || !at_end {
-                return (out, (seq, offset));
+            let read_all = (buf.len() as u64) < limit;
+            let at_end = read_all && (used == buf.len() || (finished && !buf[used..].contains(&b'\n')));
+            if count >= max || !finished || !at_end {
+                return (out, count, (seq, offset));
             }
             // A finished segment read to its end (but for a torn line).
             seq += 1;
@@ -271,8 +285,8 @@ mod tests {
         for i in 0..5 {
             assert!(s.append(&format!("{{\"n\":{i}}}")));
         }
-        let (got, (seq, off)) = s.read(1, 0, 3);
-        assert_eq!(got.len(), 3);
+        let (_, n, (seq, off)) = s.read(1, 0, 3);
+        assert_eq!(n, 3);
         s.commit(seq, off, 3).unwrap();
         // A half-written line at the end of the segment (a killed writer).
         drop(s);
@@ -285,12 +299,13 @@ mod tests {
         let s = Spool::open(&dir, 1 << 30).unwrap();
         assert!(s.append("{\"n\":5}"));
         let (seq, off) = s.cursor();
-        let (got, next) = s.read(seq, off, 100);
-        assert_eq!(got, vec!["{\"n\":3}", "{\"n\":4}", "{\"n\":5}"]);
+        let (got, n, next) = s.read(seq, off, 100);
+        assert_eq!(n, 3);
+        assert_eq!(got, b"{\"n\":3}\n{\"n\":4}\n{\"n\":5}\n");
         s.commit(next.0, next.1, 3).unwrap();
         assert_eq!(segments(&dir), vec![2], "the finished segment is removed");
-        let (got, _) = s.read(next.0, next.1, 100);
-        assert!(got.is_empty());
+        let (got, n, _) = s.read(next.0, next.1, 100);
+        assert!(got.is_empty() && n == 0);
         // A cap: past it, events are dropped and counted.
         let small = Spool::open(&dir.join("small"), 20).unwrap();
         assert!(small.append("0123456789"));
