@@ -259,6 +259,12 @@ async fn serve_tracked<S: Stream>(
             response_headers: &response_headers,
             secure,
         });
+        // What the observer gathered for this request is flushed before
+        // the connection goes on (the audit spool: before its next request
+        // is read, or it closes).
+        if ctx.config.observer.wants_flush() {
+            crate::observe::FlushGate::settle(&ctx.flush_gate, &ctx.config.observer).await;
+        }
         if written.is_err() {
             return;
         }

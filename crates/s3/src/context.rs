@@ -260,6 +260,8 @@ pub struct ThreadContext<B> {
     pub(crate) connections: Cell<usize>,
     /// The same count, for metrics (registered in `config.stats`).
     pub(crate) gauge: Arc<AtomicUsize>,
+    /// The observer's group commit on this thread.
+    pub(crate) flush_gate: Rc<crate::observe::FlushGate>,
     /// Failed authentications by source address: how many, since when.
     pub(crate) auth_failures: RefCell<HashMap<IpAddr, (u32, Instant)>>,
     requests: Cell<u64>,
@@ -287,6 +289,7 @@ impl<B: Storage> ThreadContext<B> {
         }
         Rc::new(ThreadContext {
             gauge,
+            flush_gate: Rc::default(),
             verifier: RefCell::new(Verifier::new(None, "s3")),
             pool: BufPool::new(sluice_core::DEFAULT_BUF_SIZE, 16),
             small_pool: BufPool::new(SMALL_BUF_SIZE, 256),

@@ -59,6 +59,65 @@ pub trait Observer: Send + Sync + std::fmt::Debug {
     fn wants_headers(&self) -> bool {
         false
     }
+    /// Whether the observer gathers what it observes on each thread and
+    /// must be given [`Observer::flush`] before the connection of an
+    /// observed request goes on. The connection layer then waits, after
+    /// observing, until the thread's gathered events were flushed: once
+    /// per turn of the thread's runtime, by a task queued behind every
+    /// request ready in that turn (a group commit: one flush for all the
+    /// requests a busy thread answered meanwhile). By default not.
+    fn wants_flush(&self) -> bool {
+        false
+    }
+    /// Flushes what this thread gathered (see [`Observer::wants_flush`]).
+    fn flush(&self) {}
+}
+
+/// The group commit of [`Observer::wants_flush`]: per runtime thread, the
+/// flush queued (its number) and the last one done, and who waits.
+#[derive(Debug, Default)]
+pub(crate) struct FlushGate {
+    queued: std::cell::Cell<Option<u64>>,
+    done: std::cell::Cell<u64>,
+    waiters: std::cell::RefCell<Vec<std::task::Waker>>,
+}
+
+impl FlushGate {
+    /// Waits until a flush that started after this call has completed
+    /// (queuing one when none is).
+    pub(crate) async fn settle(
+        gate: &std::rc::Rc<FlushGate>,
+        observer: &std::sync::Arc<dyn Observer>,
+    ) {
+        let target = match gate.queued.get() {
+            Some(n) => n,
+            None => {
+                let n = gate.done.get().wrapping_add(1);
+                gate.queued.set(Some(n));
+                let (g, o) = (std::rc::Rc::clone(gate), std::sync::Arc::clone(observer));
+                // Spawned tasks run after those already ready: the requests
+                // answered in this turn gather their events first.
+                monoio::spawn(async move {
+                    o.flush();
+                    g.queued.set(None);
+                    g.done.set(n);
+                    for w in g.waiters.take() {
+                        w.wake();
+                    }
+                });
+                n
+            }
+        };
+        std::future::poll_fn(|cx| {
+            if gate.done.get() >= target {
+                std::task::Poll::Ready(())
+            } else {
+                gate.waiters.borrow_mut().push(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    }
 }
 
 /// Observes nothing.

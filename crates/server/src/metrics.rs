@@ -264,6 +264,14 @@ impl Observer for Counted {
     fn wants_headers(&self) -> bool {
         self.next.wants_headers()
     }
+
+    fn wants_flush(&self) -> bool {
+        self.next.wants_flush()
+    }
+
+    fn flush(&self) {
+        self.next.flush();
+    }
 }
 
 /// Readiness: the root writable, the config directory readable.

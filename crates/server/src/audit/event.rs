@@ -58,7 +58,11 @@ pub fn json_str(out: &mut String, s: &str) {
                 b'\r' => out.push_str("\\r"),
                 b'\t' => out.push_str("\\t"),
                 0xE2 => {
-                    let _ = write!(out, "\\u{:04x}", if bytes[i + 2] == 0xA8 { 0x2028 } else { 0x2029 });
+                    let _ = write!(
+                        out,
+                        "\\u{:04x}",
+                        if bytes[i + 2] == 0xA8 { 0x2028 } else { 0x2029 }
+                    );
                     i += 2;
                 }
                 c => {
@@ -134,23 +138,30 @@ fn claimed_key(e: &RequestEvent<'_>) -> Option<String> {
 }
 
 /// The event of `e` answered at `now`, one line of JSON (no newline).
+#[cfg(test)]
 #[must_use]
 pub fn to_json(e: &RequestEvent<'_>, node: &Node, now: SystemTime) -> String {
-    let mut out = String::with_capacity(1024);
+    let mut out = String::with_capacity(2048);
+    append_json(&mut out, e, node, now);
+    out
+}
+
+/// [`to_json`] appended to `out`.
+pub fn append_json(out: &mut String, e: &RequestEvent<'_>, node: &Node, now: SystemTime) {
     out.push_str("{\"version\":\"1\",\"time\":\"");
-    sluice_s3::iso8601_into(&mut out, now);
+    sluice_s3::iso8601_into(out, now);
     out.push('"');
     out.push_str(",\"deploymentid\":");
-    json_str(&mut out, &node.deployment);
+    json_str(out, &node.deployment);
     out.push_str(",\"trigger\":\"incoming\",\"api\":{\"name\":");
-    json_str(&mut out, e.operation);
+    json_str(out, e.operation);
     if let Some(b) = e.bucket {
         out.push_str(",\"bucket\":");
-        json_str(&mut out, b);
+        json_str(out, b);
     }
     if let Some(k) = e.key {
         out.push_str(",\"object\":");
-        json_str(&mut out, k);
+        json_str(out, k);
     }
     let ttfb = e.time_to_first_byte.as_nanos();
     let ttr = e.time_to_response.as_nanos();
@@ -168,21 +179,23 @@ pub fn to_json(e: &RequestEvent<'_>, node: &Node, now: SystemTime) -> String {
     }
     out.push('"');
     out.push_str(",\"requestID\":");
-    json_str(&mut out, e.request_id);
+    json_str(out, e.request_id);
     let header = |name: &str| {
         e.request_headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map_or(std::borrow::Cow::Borrowed(""), |(_, v)| String::from_utf8_lossy(v))
+            .map_or(std::borrow::Cow::Borrowed(""), |(_, v)| {
+                String::from_utf8_lossy(v)
+            })
     };
     out.push_str(",\"userAgent\":");
-    json_str(&mut out, &header("user-agent"));
+    json_str(out, &header("user-agent"));
     out.push_str(",\"requestPath\":");
-    json_str(&mut out, e.path);
+    json_str(out, e.path);
     out.push_str(",\"requestHost\":");
-    json_str(&mut out, &header("host"));
+    json_str(out, &header("host"));
     out.push_str(",\"requestMethod\":");
-    json_str(&mut out, e.method);
+    json_str(out, e.method);
     out.push_str(",\"requestQuery\":{");
     let mut first = true;
     for pair in e.query.split('&').filter(|p| !p.is_empty()) {
@@ -198,10 +211,10 @@ pub fn to_json(e: &RequestEvent<'_>, node: &Node, now: SystemTime) -> String {
             out.push(',');
         }
         first = false;
-        json_str(&mut out, &decoded);
+        json_str(out, &decoded);
         out.push(':');
         json_str(
-            &mut out,
+            out,
             &sluice_http::percent_decode(value, true).unwrap_or_else(|_| value.into()),
         );
     }
@@ -215,9 +228,9 @@ pub fn to_json(e: &RequestEvent<'_>, node: &Node, now: SystemTime) -> String {
             out.push(',');
         }
         first = false;
-        json_str(&mut out, name);
+        json_str(out, name);
         out.push(':');
-        json_str(&mut out, &String::from_utf8_lossy(value));
+        json_str(out, &String::from_utf8_lossy(value));
     }
     out.push_str("},\"responseHeader\":{");
     let mut first = true;
@@ -226,9 +239,9 @@ pub fn to_json(e: &RequestEvent<'_>, node: &Node, now: SystemTime) -> String {
             out.push(',');
         }
         first = false;
-        json_str(&mut out, name);
+        json_str(out, name);
         out.push(':');
-        json_str(&mut out, value);
+        json_str(out, value);
     }
     out.push_str("},\"accessKey\":");
     // A request that failed to authenticate: the key it claimed.
@@ -237,17 +250,16 @@ pub fn to_json(e: &RequestEvent<'_>, node: &Node, now: SystemTime) -> String {
         .access_key()
         .map(str::to_owned)
         .or_else(|| claimed_key(e));
-    json_str(&mut out, claimed.as_deref().unwrap_or_default());
+    json_str(out, claimed.as_deref().unwrap_or_default());
     out.push_str(",\"node\":{\"name\":");
-    json_str(&mut out, &node.name);
+    json_str(out, &node.name);
     out.push_str(",\"address\":");
-    json_str(&mut out, &node.address);
+    json_str(out, &node.address);
     out.push_str(",\"cluster\":");
-    json_str(&mut out, &node.cluster);
+    json_str(out, &node.cluster);
     out.push_str(",\"version\":");
-    json_str(&mut out, env!("CARGO_PKG_VERSION"));
+    json_str(out, env!("CARGO_PKG_VERSION"));
     let _ = write!(out, "}},\"tls\":{}}}", e.secure);
-    out
 }
 
 #[cfg(test)]
@@ -258,7 +270,13 @@ mod tests {
 
     #[test]
     fn strings_are_escaped_as_json() {
-        for s in ["plain", "q\"b\\s", "nl\n\r\t\u{1}\u{1f}", "é\u{2028}x\u{2029}", ""] {
+        for s in [
+            "plain",
+            "q\"b\\s",
+            "nl\n\r\t\u{1}\u{1f}",
+            "é\u{2028}x\u{2029}",
+            "",
+        ] {
             let mut out = String::new();
             json_str(&mut out, s);
             let back: String = serde_json::from_str(&out).unwrap();

@@ -179,17 +179,49 @@ impl Auditor {
     }
 }
 
+thread_local! {
+    /// The events this thread observed since its last flush (lines) and
+    /// how many.
+    static GATHERED: std::cell::RefCell<(String, u64)> = const { std::cell::RefCell::new((String::new(), 0)) };
+}
+
 impl Observer for Auditor {
     fn observe(&self, e: &RequestEvent<'_>) {
         self.log.observe(e);
         if self.enabled.load(Ordering::Relaxed) {
-            self.spool
-                .append(&event::to_json(e, &self.node, SystemTime::now()));
+            GATHERED.with(|g| {
+                let mut g = g.borrow_mut();
+                event::append_json(&mut g.0, e, &self.node, SystemTime::now());
+                g.0.push('\n');
+                g.1 += 1;
+            });
         }
     }
 
     fn wants_headers(&self) -> bool {
         self.enabled.load(Ordering::Relaxed)
+    }
+
+    fn wants_flush(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// One write of everything this thread gathered: the connection layer
+    /// calls it once per turn of the runtime, before the connections whose
+    /// events it holds go on.
+    fn flush(&self) {
+        GATHERED.with(|g| {
+            let mut g = g.borrow_mut();
+            if g.1 > 0 {
+                self.spool.append_lines(g.0.as_bytes(), g.1);
+                g.0.clear();
+                g.1 = 0;
+                // A burst's buffer is not kept.
+                if g.0.capacity() > 1 << 20 {
+                    g.0 = String::new();
+                }
+            }
+        });
     }
 }
 
@@ -374,26 +406,21 @@ fn settings_mtime(dir: &ConfigDir) -> Option<SystemTime> {
         .ok()
 }
 
-/// The body of a batch from its lines (each ending in a newline, as
-/// spooled: an event's JSON holds no raw newline).
-fn body(format: Format, mut lines: Vec<u8>) -> Vec<u8> {
+/// A batch's body: its lines (each ending in a newline, as spooled: an
+/// event's JSON holds no raw newline), and what goes before and after
+/// them. For a JSON array the newlines between events become commas.
+fn body(format: Format, mut lines: Vec<u8>) -> (&'static [u8], Vec<u8>, &'static [u8]) {
     match format {
-        Format::Ndjson => lines,
+        Format::Ndjson => (b"", lines, b""),
         Format::Json => {
-            // The newlines between events become commas.
             if lines.last() == Some(&b'\n') {
                 lines.pop();
             }
-            for b in &mut lines {
-                if *b == b'\n' {
-                    *b = b',';
-                }
+            let at: Vec<usize> = memchr::memchr_iter(b'\n', &lines).collect();
+            for i in at {
+                lines[i] = b',';
             }
-            let mut out = Vec::with_capacity(lines.len() + 2);
-            out.push(b'[');
-            out.extend_from_slice(&lines);
-            out.push(b']');
-            out
+            (b"[", lines, b"]")
         }
     }
 }
@@ -401,7 +428,8 @@ fn body(format: Format, mut lines: Vec<u8>) -> Vec<u8> {
 /// POSTs one batch; Ok on a 2xx answer.
 fn post(s: &Settings, events: Vec<u8>) -> Result<(), String> {
     let url = Url::parse(&s.url)?;
-    let body = body(s.format, events);
+    let (before, lines, after) = body(s.format, events);
+    let length = before.len() + lines.len() + after.len();
     let content_type = match s.format {
         Format::Json => "application/json",
         Format::Ndjson => "application/x-ndjson",
@@ -411,13 +439,15 @@ fn post(s: &Settings, events: Vec<u8>) -> Result<(), String> {
         url.path,
         url.host,
         url.port,
-        body.len(),
+        length,
         env!("CARGO_PKG_VERSION")
     );
     if let Some(a) = &s.authorization {
         head.push_str(&format!("Authorization: {a}\r\n"));
     }
     head.push_str("\r\n");
+    let mut head = head.into_bytes();
+    head.extend_from_slice(before);
     let addr = (url.host.as_str(), url.port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {}: {e}", url.host))?
@@ -436,10 +466,10 @@ fn post(s: &Settings, events: Vec<u8>) -> Result<(), String> {
         let conn =
             sluice_s3::rustls::ClientConnection::new(config, name).map_err(|e| e.to_string())?;
         let mut stream = sluice_s3::rustls::StreamOwned::new(conn, tcp);
-        exchange(&mut stream, head.as_bytes(), &body)?
+        exchange(&mut stream, &head, &lines, after)?
     } else {
         let mut tcp = tcp;
-        exchange(&mut tcp, head.as_bytes(), &body)?
+        exchange(&mut tcp, &head, &lines, after)?
     };
     let status = answer
         .split(|&b| b == b' ')
@@ -459,9 +489,11 @@ fn exchange(
     stream: &mut (impl std::io::Read + std::io::Write),
     head: &[u8],
     body: &[u8],
+    after: &[u8],
 ) -> Result<Vec<u8>, String> {
     stream.write_all(head).map_err(|e| format!("send: {e}"))?;
     stream.write_all(body).map_err(|e| format!("send: {e}"))?;
+    stream.write_all(after).map_err(|e| format!("send: {e}"))?;
     stream.flush().map_err(|e| format!("send: {e}"))?;
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
@@ -527,7 +559,11 @@ mod tests {
     #[test]
     fn batches() {
         let e = b"{\"a\":1}\n{\"b\":2}\n".to_vec();
-        assert_eq!(body(Format::Json, e.clone()), b"[{\"a\":1},{\"b\":2}]");
-        assert_eq!(body(Format::Ndjson, e), b"{\"a\":1}\n{\"b\":2}\n");
+        let whole = |(a, b, c): (&[u8], Vec<u8>, &[u8])| [a, &b[..], c].concat();
+        assert_eq!(
+            whole(body(Format::Json, e.clone())),
+            b"[{\"a\":1},{\"b\":2}]"
+        );
+        assert_eq!(whole(body(Format::Ndjson, e)), b"{\"a\":1}\n{\"b\":2}\n");
     }
 }

@@ -117,22 +117,30 @@ impl Spool {
 
     /// Appends one event (a line without its newline). False when it was
     /// dropped (the spool is full, or cannot be written: logged).
+    #[cfg(test)]
     pub fn append(&self, line: &str) -> bool {
-        let len = line.len() as u64 + 1;
+        let mut data = Vec::with_capacity(line.len() + 1);
+        data.extend_from_slice(line.as_bytes());
+        data.push(b'\n');
+        self.append_lines(&data, 1)
+    }
+
+    /// Appends `count` events (lines, each with its newline) in one write.
+    /// False when they were dropped (the spool is full, or cannot be
+    /// written: logged).
+    pub fn append_lines(&self, data: &[u8], count: u64) -> bool {
+        let len = data.len() as u64;
         if self.bytes.load(Ordering::Relaxed).saturating_add(len) > self.cap {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed);
-            if n.is_power_of_two() || n == 0 {
+            let n = self.dropped.fetch_add(count, Ordering::Relaxed);
+            if (n + count).is_power_of_two() || n == 0 {
                 tracing::error!(
-                    dropped = n + 1,
+                    dropped = n + count,
                     dir = %self.dir.display(),
                     "the audit spool is full: events are dropped until the webhook takes them"
                 );
             }
             return false;
         }
-        let mut data = Vec::with_capacity(line.len() + 1);
-        data.extend_from_slice(line.as_bytes());
-        data.push(b'\n');
         let Ok(mut w) = self.writer.lock() else {
             return false;
         };
@@ -149,17 +157,17 @@ impl Spool {
                 Err(e) => tracing::error!(error = %e, "cannot start an audit spool segment"),
             }
         }
-        match w.file.write_all(&data) {
+        match w.file.write_all(data) {
             Ok(()) => {
                 w.len = w.len.saturating_add(len);
                 drop(w);
                 self.bytes.fetch_add(len, Ordering::Relaxed);
-                self.appended.fetch_add(1, Ordering::Relaxed);
+                self.appended.fetch_add(count, Ordering::Relaxed);
                 true
             }
             Err(e) => {
                 drop(w);
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.dropped.fetch_add(count, Ordering::Relaxed);
                 tracing::error!(error = %e, "cannot write the audit spool: an event is dropped");
                 false
             }
@@ -179,7 +187,9 @@ impl Spool {
     #[must_use]
     pub fn cursor(&self) -> (u64, u64) {
         let text = fs::read_to_string(self.cursor_path()).unwrap_or_default();
-        let mut it = text.split_whitespace().filter_map(|w| w.parse::<u64>().ok());
+        let mut it = text
+            .split_whitespace()
+            .filter_map(|w| w.parse::<u64>().ok());
         match (it.next(), it.next()) {
             (Some(s), Some(o)) => (s, o),
             _ => (segments(&self.dir).first().copied().unwrap_or(1), 0),
@@ -208,9 +218,11 @@ impl Spool {
                 let p = self.dir.join(seg_name(n));
                 let len = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
                 if fs::remove_file(&p).is_ok() {
-                    let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                        Some(b.saturating_sub(len))
-                    });
+                    let _ = self
+                        .bytes
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                            Some(b.saturating_sub(len))
+                        });
                 }
             }
             self.oldest.store(seq, Ordering::Relaxed);
@@ -241,27 +253,51 @@ impl Spool {
                     _ => return (out, count, (seq, offset)),
                 }
             };
-            let mut buf = Vec::new();
             // At most about 2 KiB an event is read ahead.
-            let limit = (max.saturating_sub(count) as u64).saturating_mul(2048).max(1 << 16);
-            if f.seek(SeekFrom::Start(offset)).is_err() || (&mut f).take(limit).read_to_end(&mut buf).is_err() {
+            let limit = (max.saturating_sub(count) as u64)
+                .saturating_mul(2048)
+                .max(1 << 16);
+            let mut buf = Vec::with_capacity(usize::try_from(limit).unwrap_or(1 << 16));
+            if f.seek(SeekFrom::Start(offset)).is_err()
+                || (&mut f).take(limit).read_to_end(&mut buf).is_err()
+            {
                 return (out, count, (seq, offset));
             }
-            let mut used = 0usize;
-            for line in buf.split_inclusive(|&b| b == b'\n') {
-                if count >= max || !line.ends_with(b"\n") {
+            // Whole lines only, at most as many as wanted.
+            let want = max.saturating_sub(count);
+            let (mut lines, mut used) = (0usize, 0usize);
+            for at in memchr::memchr_iter(b'\n', &buf) {
+                if lines == want {
                     break;
                 }
-                used += line.len();
-                if line.len() > 1 {
+                lines += 1;
+                used = at + 1;
+            }
+            let read = buf.len();
+            let rest_has_line = memchr::memchr(b'\n', &buf[used..]).is_some();
+            let taken = &buf[..used];
+            // Empty lines (none are written) would make empty events.
+            if taken.first() == Some(&b'\n') || memchr::memmem::find(taken, b"\n\n").is_some() {
+                for line in taken
+                    .split_inclusive(|&b| b == b'\n')
+                    .filter(|l| l.len() > 1)
+                {
                     out.extend_from_slice(line);
                     count += 1;
                 }
+            } else if out.is_empty() {
+                // The common case: the lines as read, not copied again.
+                count += lines;
+                buf.truncate(used);
+                out = buf;
+            } else {
+                count += lines;
+                out.extend_from_slice(taken);
             }
             offset += used as u64;
             let finished = seq < writing;
-            let read_all = (buf.len() as u64) < limit;
-            let at_end = read_all && (used == buf.len() || (finished && !buf[used..].contains(&b'\n')));
+            let read_all = (read as u64) < limit;
+            let at_end = read_all && (used == read || (finished && !rest_has_line));
             if count >= max || !finished || !at_end {
                 return (out, count, (seq, offset));
             }
