@@ -270,6 +270,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         crate::keys::LiveKeys::start(config_dir.clone(), &args.root)?;
     // A cluster audits (when a webhook is set): events spooled on the
     // served filesystem under this node's name.
+    let cores = sluice_core::pick_cores(&args.root, args.cores.as_ref().map(|c| c.0.as_slice()));
     let log = RequestLog {
         access: args.access_log,
     };
@@ -311,6 +312,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                 args.audit_spool_cap,
                 node,
                 log,
+                &cores,
             )?;
             spool = Some(auditor.spool());
             auditor
@@ -375,7 +377,6 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         auth_failure_window: args.auth_failure_window,
         ..ServiceConfig::default()
     };
-    let cores = sluice_core::pick_cores(&args.root, args.cores.as_ref().map(|c| c.0.as_slice()));
     let mut threads = Vec::new();
     for (index, &core) in cores.iter().enumerate() {
         let (tx, rx) = mpsc::channel();

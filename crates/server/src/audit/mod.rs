@@ -277,6 +277,7 @@ pub fn start(
     cap: u64,
     node: event::Node,
     log: crate::logging::RequestLog,
+    cores: &[usize],
 ) -> Result<Arc<Auditor>, String> {
     let spool = Arc::new(Spool::open(spool_dir, cap)?);
     let settings = load(&dir).unwrap_or_else(|e| {
@@ -290,9 +291,19 @@ pub fn start(
         enabled: Arc::clone(&enabled),
         log,
     });
+    // Delivery runs on the server's cores: what it costs is the server's,
+    // not taken from other work on the machine.
+    let cores = cores.to_vec();
     std::thread::Builder::new()
         .name("sluice-audit".into())
-        .spawn(move || deliver(&dir, &spool, &enabled, settings))
+        .spawn(move || {
+            let mut set = rustix::thread::CpuSet::new();
+            for &c in &cores {
+                set.set(c);
+            }
+            let _ = rustix::thread::sched_setaffinity(None, &set);
+            deliver(&dir, &spool, &enabled, settings);
+        })
         .map_err(|e| format!("cannot start the audit thread: {e}"))?;
     Ok(auditor)
 }
