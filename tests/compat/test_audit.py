@@ -265,3 +265,138 @@ def test_an_https_webhook_with_its_ca(cluster, tmp_path):
         assert r.events[0]["api"]["name"] == "ListBuckets"
     finally:
         r.stop()
+
+
+def raw_request(endpoint, data):
+    import socket
+    import urllib.parse
+    host, port = urllib.parse.urlsplit(endpoint).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+            if b"\r\n\r\n" in out and b"Content-Length: 0" in out:
+                break
+    return out
+
+
+def test_review_findings_long_events_early_refusals_and_health_probes(cluster, receiver):
+    """Regressions (hostile review): one anonymous request whose event was
+    longer than the delivery read-ahead stopped delivery for good; requests
+    refused before their head was parsed had no event; load balancers'
+    health probes made events."""
+    c = cluster
+    enable(c, receiver.url)
+    endpoint = c.serve()
+    # A 15,500-byte User-Agent of bytes that are not UTF-8 (each becomes
+    # U+FFFD, three bytes, in the event).
+    raw_request(endpoint, b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: " + b"\xff" * 15500
+                + b"\r\nConnection: close\r\n\r\n")
+    raw_request(endpoint, b"GARBAGE\r\n\r\n")
+    raw_request(endpoint, b"GET /minio/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    s3 = client(endpoint, *c.admin)
+    for _ in range(20):
+        s3.list_buckets()
+    eventually(lambda: len(receiver.events) >= 22, within=15)
+    time.sleep(1)
+    events = receiver.events
+    assert len(events) == 22, [e["api"]["name"] for e in events]
+    long_one = events[0]
+    assert long_one["api"]["statusCode"] == 403 and len(long_one["userAgent"]) < 3000
+    assert events[1]["api"]["statusCode"] == 400 and events[1]["api"]["name"] == ""
+    assert all(e["api"]["name"] == "ListBuckets" for e in events[2:])
+
+
+def test_a_small_spool_cap_still_takes_events_while_they_are_delivered(cluster, receiver):
+    """Regression (hostile review): a cap of 16 MiB or less dropped every
+    event once that many bytes had ever been spooled, the webhook healthy."""
+    import socket as _socket
+    from test_observability import scrape, value
+    c = cluster
+    enable(c, receiver.url)
+    with _socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    endpoint = c.serve("--audit-spool-cap", "300000", "--metrics-listen", f"127.0.0.1:{port}")
+    s3 = client(endpoint, *c.admin)
+    s3.create_bucket(Bucket="capped")
+    for i in range(400):  # about 500 KB of events
+        s3.put_object(Bucket="capped", Key=f"k{i}", Body=b"v")
+    eventually(lambda: len(receiver.events) >= 401, within=30)
+    m = scrape(port)
+    assert value(m, "sluice_audit_dropped_total") == 0
+    assert value(m, "sluice_audit_spool_bytes") < 300000
+
+
+def test_a_webhook_answering_without_a_reason_phrase(cluster):
+    """Regression (hostile review): `HTTP/1.1 204` (no reason phrase) was
+    taken for no HTTP answer, and the batch sent again forever."""
+    import socket as _socket
+    got = []
+    srv = _socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    port = srv.getsockname()[1]
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, body = data.split(b"\r\n\r\n", 1)
+                length = int(next(l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")))
+                while len(body) < length:
+                    body += conn.recv(65536)
+                got.append(json.loads(body))
+                conn.sendall(b"HTTP/1.1 204\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        c = cluster
+        enable(c, f"http://127.0.0.1:{port}/hook")
+        s3 = client(c.serve(), *c.admin)
+        for _ in range(3):
+            s3.list_buckets()
+        eventually(lambda: sum(len(b) for b in got) >= 3, within=15)
+        time.sleep(1.5)
+        assert sum(len(b) for b in got) == 3, got
+    finally:
+        srv.close()
+
+
+def test_a_spool_left_by_a_second_server_of_the_same_name_is_delivered(cluster, receiver):
+    """Regression (hostile review): a second server under the same node
+    name spooled to `n.1`; when only one came back, those events were
+    never delivered."""
+    c = cluster
+    port = receiver.port
+    enable(c, receiver.url)
+    first = client(c.serve("--node-name", "n"), *c.admin)
+    second = client(c.serve("--node-name", "n"), *c.admin)
+    first.create_bucket(Bucket="twins")
+    eventually(lambda: len(receiver.events) == 1, within=10)
+    receiver.stop()
+    for i in range(10):
+        first.put_object(Bucket="twins", Key=f"first-{i}", Body=b"v")
+        second.put_object(Bucket="twins", Key=f"second-{i}", Body=b"v")
+    c.stop()
+    c.servers.clear()
+    assert (c.root / ".sluice" / "audit" / "n.1").is_dir()
+    back = Receiver(port)
+    try:
+        c.serve("--node-name", "n")
+        want = {f"first-{i}" for i in range(10)} | {f"second-{i}" for i in range(10)}
+        eventually(lambda: want <= {e["api"].get("object") for e in back.events}, within=40)
+        ids = [e["requestID"] for e in back.events]
+        assert len(ids) == len(set(ids))
+    finally:
+        back.stop()

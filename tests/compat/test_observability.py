@@ -8,6 +8,7 @@ prometheus-client package's own parser) and MinIO's health API."""
 
 import os
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -113,7 +114,6 @@ def test_health_on_the_admin_listener_and_minios_paths(tmp_path):
 def test_the_access_log(tmp_path):
     import re
     import subprocess
-    import time
     from conftest import ROOT
     binary = os.environ.get("SLUICE_BIN", os.path.join(ROOT, "target", "debug", "sluice"))
     log = tmp_path / "out.log"
@@ -143,3 +143,44 @@ def test_the_access_log(tmp_path):
     get_line = next(line for line in lines if '"GET /logged/k?' in line)
     assert "Signature=" not in get_line and " GetObject " in get_line
     assert all(info["secret"] not in line for line in lines)
+
+
+def test_review_findings_admin_listener_and_readiness(cluster, tmp_path):
+    """Regressions (hostile review): one slow client blocked the admin
+    listener for everyone; readiness probes raced on one probe file and
+    answered 503 on a healthy server; an empty token file left /metrics
+    open."""
+    import threading
+    c = cluster
+    empty = tmp_path / "empty-token"
+    empty.write_text("\nthe-token-on-line-2\n")
+    port = free_port()
+    try:
+        c.serve("--metrics-listen", f"127.0.0.1:{port}", "--metrics-token-file", str(empty))
+        raise AssertionError("a server started with an empty first line as its metrics token")
+    except RuntimeError as e:
+        assert "first line must hold the token" in str(e)
+    endpoint = c.serve("--metrics-listen", f"127.0.0.1:{port}")
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+    slow = socket.create_connection(("127.0.0.1", port))
+    slow.sendall(b"GET /metr")
+    try:
+        start = time.monotonic()
+        assert get(f"http://127.0.0.1:{port}/health/live")[0] == 200
+        assert time.monotonic() - start < 2
+        answers = []
+
+        def probe(url):
+            for _ in range(50):
+                answers.append(get(url)[0])
+
+        threads = [threading.Thread(target=probe, args=(u,)) for u in
+                   (f"http://127.0.0.1:{port}/health/ready", f"{endpoint}/minio/health/ready") * 2]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert answers.count(200) == 200, answers
+    finally:
+        for s in idle + [slow]:
+            s.close()

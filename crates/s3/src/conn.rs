@@ -191,9 +191,40 @@ async fn serve_tracked<S: Stream>(
                     }
                     Ok(Status::Partial) => {}
                     Err(e) => {
+                        let started = std::time::Instant::now();
                         let id = ctx.request_id();
                         let resp = error_response(&S3Error::from(e), "", &id);
-                        let _ = write_response(&mut input, resp, ctx, false, &id).await;
+                        let status = resp.status;
+                        let written = write_response(&mut input, resp, ctx, false, &id).await;
+                        // Observed too (audited, counted), as what it is:
+                        // a request that could not be read.
+                        let identity = crate::access::Identity::Anonymous;
+                        ctx.config.observer.observe(&RequestEvent {
+                            request_id: &id,
+                            method: "",
+                            path: "",
+                            operation: "",
+                            bucket: None,
+                            key: None,
+                            status,
+                            bytes_in: input.buf.len() as u64,
+                            bytes_out: *written.as_ref().unwrap_or(&0),
+                            time_to_response: started.elapsed(),
+                            time_to_first_byte: std::time::Duration::ZERO,
+                            identity: &identity,
+                            remote: peer,
+                            query: "",
+                            request_headers: &[],
+                            response_headers: &[],
+                            secure,
+                        });
+                        if ctx.config.observer.wants_flush() {
+                            crate::observe::FlushGate::settle(
+                                &ctx.flush_gate,
+                                &ctx.config.observer,
+                            )
+                            .await;
+                        }
                         return;
                     }
                 }

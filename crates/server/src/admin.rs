@@ -375,7 +375,7 @@ pub fn audit(cmd: AuditCommand, w: &Where) -> Result<(), String> {
             let lock = dir.lock()?;
             lock.write_json(crate::audit::FILE, &settings.to_json())?;
             lock.bump()?;
-            println!("audit webhook enabled: {url}");
+            println!("audit webhook enabled: {}", crate::audit::shown_url(&url));
         }
         AuditCommand::Disable => {
             let lock = dir.lock()?;
@@ -393,7 +393,7 @@ pub fn audit(cmd: AuditCommand, w: &Where) -> Result<(), String> {
         AuditCommand::Show => match crate::audit::load(&dir)? {
             None => println!("audit webhook: disabled"),
             Some(s) => {
-                println!("audit webhook: {}", s.url);
+                println!("audit webhook: {}", crate::audit::shown_url(&s.url));
                 println!(
                     "  batch {} events, flush every {} ms, format {}",
                     s.batch,

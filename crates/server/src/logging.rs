@@ -38,9 +38,9 @@ impl Observer for RequestLog {
                 e.remote.map(|r| r.ip().to_string()).unwrap_or_else(|| "-".into()),
                 e.identity.access_key().unwrap_or("-"),
                 e.method,
-                e.path,
+                escaped(e.path),
                 if e.query.is_empty() { "" } else { "?" },
-                redacted_query(e.query),
+                escaped(&redacted_query(e.query)),
                 e.status,
                 e.bytes_out,
                 e.time_to_response.as_secs_f64() * 1000.0,
@@ -70,16 +70,51 @@ impl Observer for RequestLog {
     }
 }
 
-/// A query string without its signature and token parameters.
+/// A query string without its signature and token parameters (their
+/// names compared decoded: `X%2DAmz%2DSignature` is one too).
 fn redacted_query(query: &str) -> String {
     query
         .split('&')
         .filter(|p| {
             let name = p.split('=').next().unwrap_or_default();
+            let name = sluice_http::percent_decode(name, true).unwrap_or_else(|_| name.into());
             !["x-amz-signature", "signature", "x-amz-security-token"]
                 .iter()
                 .any(|s| name.eq_ignore_ascii_case(s))
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// `s` with quotes, backslashes and control characters escaped, so that a
+/// request cannot forge the fields of its log line.
+fn escaped(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_cannot_be_forged_nor_leak_signatures() {
+        assert_eq!(escaped("/b/k\" 200 x"), "/b/k\\\" 200 x");
+        assert_eq!(escaped("/b/\n"), "/b/\\x0a");
+        assert_eq!(
+            redacted_query("a=1&X%2DAmz%2DSignature=s&Signature=t&x-amz-security-token=u"),
+            "a=1"
+        );
+    }
 }

@@ -274,28 +274,63 @@ impl Observer for Counted {
     }
 }
 
-/// Readiness: the root writable, the config directory readable.
+/// Readiness: the root writable, the config directory readable. Checked
+/// at most once a second (the answer is kept meanwhile), each check with a
+/// probe file of its own.
 #[derive(Debug, Clone)]
 pub struct Ready {
     /// The store's root.
     pub root: PathBuf,
     /// The config directory, when the server has a cluster.
     pub config: Option<PathBuf>,
+    /// The last answer and when (milliseconds since `epoch`, +1; 0: none).
+    pub cache: Arc<(AtomicU64, std::sync::atomic::AtomicBool)>,
+    /// The start of the cache's clock.
+    pub epoch: std::time::Instant,
 }
 
-impl sluice_s3::Health for Ready {
-    fn ready(&self) -> bool {
+impl Ready {
+    /// Readiness of the store in `root` with its config directory.
+    #[must_use]
+    pub fn new(root: PathBuf, config: Option<PathBuf>) -> Self {
+        Ready {
+            root,
+            config,
+            cache: Arc::default(),
+            epoch: std::time::Instant::now(),
+        }
+    }
+
+    fn check(&self) -> bool {
+        static PROBES: AtomicU64 = AtomicU64::new(0);
+        let n = PROBES.fetch_add(1, Ordering::Relaxed);
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let probe = self
             .root
             .join(sluice_core::INTERNAL_DIR)
             .join("tmp")
-            .join(format!(".ready-{}", std::process::id()));
+            .join(format!(".ready-{}-{}-{n}", host.trim(), std::process::id()));
         let writable = std::fs::write(&probe, b"").is_ok() && std::fs::remove_file(&probe).is_ok();
         let readable = self
             .config
             .as_ref()
             .is_none_or(|c| std::fs::read_dir(c).is_ok());
         writable && readable
+    }
+}
+
+impl sluice_s3::Health for Ready {
+    fn ready(&self) -> bool {
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX) + 1;
+        let (at, ok) = &*self.cache;
+        let last = at.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < 1000 {
+            return ok.load(Ordering::Relaxed);
+        }
+        let answer = self.check();
+        ok.store(answer, Ordering::Relaxed);
+        at.store(now, Ordering::Relaxed);
+        answer
     }
 }
 
@@ -312,12 +347,35 @@ pub fn serve(
     let listener =
         TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let token: Option<Arc<str>> = token.map(Arc::from);
     std::thread::Builder::new()
         .name("sluice-admin".into())
         .spawn(move || {
+            // A thread per connection (at most 32 at once), each with a
+            // deadline for the whole request: a slow or idle client holds
+            // its own thread only.
+            let busy = Arc::new(AtomicU64::new(0));
             for stream in listener.incoming().flatten() {
-                if let Err(e) = answer(stream, &metrics, &ready, token.as_deref()) {
-                    tracing::debug!(error = %e, "admin request");
+                if busy.load(Ordering::Relaxed) >= 32 {
+                    continue;
+                }
+                busy.fetch_add(1, Ordering::Relaxed);
+                let (metrics, ready, token, mine) = (
+                    Arc::clone(&metrics),
+                    ready.clone(),
+                    token.clone(),
+                    Arc::clone(&busy),
+                );
+                let spawned = std::thread::Builder::new()
+                    .name("sluice-admin-conn".into())
+                    .spawn(move || {
+                        if let Err(e) = answer(stream, &metrics, &ready, token.as_deref()) {
+                            tracing::debug!(error = %e, "admin request");
+                        }
+                        mine.fetch_sub(1, Ordering::Relaxed);
+                    });
+                if spawned.is_err() {
+                    busy.fetch_sub(1, Ordering::Relaxed);
                 }
             }
         })
@@ -331,13 +389,19 @@ fn answer(
     ready: &Ready,
     token: Option<&str>,
 ) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    // The whole head within 5 seconds, however slowly it trickles in.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || head.len() > 16 << 10 {
+            return Ok(());
+        }
+        stream.set_read_timeout(Some(left))?;
         let n = stream.read(&mut buf)?;
-        if n == 0 || head.len() > 16 << 10 {
+        if n == 0 {
             return Ok(());
         }
         head.extend_from_slice(&buf[..n]);

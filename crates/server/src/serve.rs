@@ -320,10 +320,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         Access::Root(_) => Arc::new(log),
     };
     let stats = Arc::new(sluice_s3::Stats::default());
-    let ready = crate::metrics::Ready {
-        root: args.root.clone(),
-        config: matches!(users, Access::Cluster(_)).then(|| config_dir.path().to_owned()),
-    };
+    let ready = crate::metrics::Ready::new(
+        args.root.clone(),
+        matches!(users, Access::Cluster(_)).then(|| config_dir.path().to_owned()),
+    );
     let metrics = Arc::new(crate::metrics::Metrics::new(
         Arc::clone(&stats),
         spool,
@@ -339,16 +339,19 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     });
     if let Some(addr) = args.metrics_listen {
         let token = match &args.metrics_token_file {
-            Some(f) => Some(
-                std::fs::read_to_string(f)
-                    .map_err(|e| format!("cannot read {}: {e}", f.display()))?
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned(),
-            )
-            .filter(|t| !t.is_empty()),
+            Some(f) => {
+                let text = std::fs::read_to_string(f)
+                    .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+                let t = text.lines().next().unwrap_or_default().trim().to_owned();
+                // An empty first line must not leave /metrics open.
+                if t.is_empty() || t.chars().any(|c| c.is_ascii_control()) {
+                    return Err(format!(
+                        "--metrics-token-file {}: its first line must hold the token",
+                        f.display()
+                    ));
+                }
+                Some(t)
+            }
             None => None,
         };
         let bound = crate::metrics::serve(addr, Arc::clone(&metrics), ready.clone(), token)?;

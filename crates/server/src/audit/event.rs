@@ -77,6 +77,24 @@ pub fn json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// The longest header or query value kept in an event: a request cannot
+/// make its event much larger than its head (a 16 KiB header of bytes that
+/// are not UTF-8 would triple).
+const MAX_VALUE: usize = 2048;
+
+/// [`json_str`] of at most [`MAX_VALUE`] bytes of `s` (cut at a character
+/// boundary, marked with `...`).
+fn json_capped(out: &mut String, s: &str) {
+    if s.len() <= MAX_VALUE {
+        return json_str(out, s);
+    }
+    let mut end = MAX_VALUE;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    json_str(out, &format!("{}...", &s[..end]));
+}
+
 fn status_text(code: u16) -> &'static str {
     match code {
         100 => "Continue",
@@ -189,11 +207,11 @@ pub fn append_json(out: &mut String, e: &RequestEvent<'_>, node: &Node, now: Sys
             })
     };
     out.push_str(",\"userAgent\":");
-    json_str(out, &header("user-agent"));
+    json_capped(out, &header("user-agent"));
     out.push_str(",\"requestPath\":");
     json_str(out, e.path);
     out.push_str(",\"requestHost\":");
-    json_str(out, &header("host"));
+    json_capped(out, &header("host"));
     out.push_str(",\"requestMethod\":");
     json_str(out, e.method);
     out.push_str(",\"requestQuery\":{");
@@ -213,7 +231,7 @@ pub fn append_json(out: &mut String, e: &RequestEvent<'_>, node: &Node, now: Sys
         first = false;
         json_str(out, &decoded);
         out.push(':');
-        json_str(
+        json_capped(
             out,
             &sluice_http::percent_decode(value, true).unwrap_or_else(|_| value.into()),
         );
@@ -228,9 +246,9 @@ pub fn append_json(out: &mut String, e: &RequestEvent<'_>, node: &Node, now: Sys
             out.push(',');
         }
         first = false;
-        json_str(out, name);
+        json_capped(out, name);
         out.push(':');
-        json_str(out, &String::from_utf8_lossy(value));
+        json_capped(out, &String::from_utf8_lossy(value));
     }
     out.push_str("},\"responseHeader\":{");
     let mut first = true;
@@ -239,9 +257,9 @@ pub fn append_json(out: &mut String, e: &RequestEvent<'_>, node: &Node, now: Sys
             out.push(',');
         }
         first = false;
-        json_str(out, name);
+        json_capped(out, name);
         out.push(':');
-        json_str(out, value);
+        json_capped(out, value);
     }
     out.push_str("},\"accessKey\":");
     // A request that failed to authenticate: the key it claimed.

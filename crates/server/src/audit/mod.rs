@@ -138,11 +138,19 @@ impl Url {
         {
             return Err(bad());
         }
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-                (h.to_owned(), p.parse::<u16>().map_err(|_| bad())?)
+        let default = if tls { 443 } else { 80 };
+        let (host, port) = if authority.starts_with('[') {
+            // [v6] or [v6]:port
+            match authority.rsplit_once("]:") {
+                Some((h, p)) => (format!("{h}]"), p.parse::<u16>().map_err(|_| bad())?),
+                None if authority.ends_with(']') => (authority.to_owned(), default),
+                None => return Err(bad()),
             }
-            _ => (authority.to_owned(), if tls { 443 } else { 80 }),
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), p.parse::<u16>().map_err(|_| bad())?),
+                None => (authority.to_owned(), default),
+            }
         };
         let host = host
             .trim_start_matches('[')
@@ -157,6 +165,15 @@ impl Url {
             port,
             path: path.to_owned(),
         })
+    }
+}
+
+/// `url` without its query (which may hold a token), for logs and `show`.
+#[must_use]
+pub fn shown_url(url: &str) -> String {
+    match url.split_once('?') {
+        Some((u, _)) => format!("{u}?..."),
+        None => url.to_owned(),
     }
 }
 
@@ -188,7 +205,8 @@ thread_local! {
 impl Observer for Auditor {
     fn observe(&self, e: &RequestEvent<'_>) {
         self.log.observe(e);
-        if self.enabled.load(Ordering::Relaxed) {
+        // Load balancers' health probes are not S3 calls.
+        if self.enabled.load(Ordering::Relaxed) && e.operation != "HealthCheck" {
             GATHERED.with(|g| {
                 let mut g = g.borrow_mut();
                 event::append_json(&mut g.0, e, &self.node, SystemTime::now());
@@ -285,6 +303,7 @@ pub fn start(
         None
     });
     let enabled = Arc::new(AtomicBool::new(settings.is_some()));
+    let dir2 = dir.clone();
     let auditor = Arc::new(Auditor {
         spool: Arc::clone(&spool),
         node,
@@ -305,7 +324,87 @@ pub fn start(
             deliver(&dir, &spool, &enabled, settings);
         })
         .map_err(|e| format!("cannot start the audit thread: {e}"))?;
+    // Spools of the same name that no running server holds (a server that
+    // ran beside this one under `name.1`, and stopped) are delivered too.
+    let parent = spool_dir.parent().map(Path::to_owned);
+    let own = spool_dir.to_owned();
+    if let Some(parent) = parent {
+        let base = node_base(&own);
+        std::thread::Builder::new()
+            .name("sluice-audit-adopt".into())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_secs(5));
+                if let Ok(Some(s)) = load(&dir2) {
+                    adopt_siblings(&parent, &own, &base, &s);
+                }
+            })
+            .map_err(|e| format!("cannot start the audit thread: {e}"))?;
+    }
     Ok(auditor)
+}
+
+/// The name a spool directory was claimed under, without its `.K`.
+fn node_base(dir: &Path) -> String {
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    match name.rsplit_once('.') {
+        Some((b, k)) if k.parse::<u32>().is_ok() => b.to_owned(),
+        _ => name.to_owned(),
+    }
+}
+
+/// Delivers the spools `base` and `base.K` under `parent` that no running
+/// server holds, one at a time, while holding their lock.
+fn adopt_siblings(parent: &Path, own: &Path, base: &str, s: &Settings) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path == own || node_base(&path) != base {
+            continue;
+        }
+        let Ok(lock) = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path.join("lock"))
+        else {
+            continue;
+        };
+        if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+            continue;
+        }
+        let Ok(spool) = Spool::adopt(&path) else {
+            continue;
+        };
+        if spool.is_empty() {
+            continue;
+        }
+        tracing::info!(spool = %path.display(), "delivering the audit events of a spool no server holds");
+        let mut pos = spool.cursor();
+        let mut failures = 0u32;
+        while !spool.is_empty() && failures < 10 {
+            let (events, count, next) = spool.read(pos.0, pos.1, s.batch);
+            if count == 0 {
+                if next == pos || spool.commit(next.0, next.1, 0, 0).is_err() {
+                    break;
+                }
+                pos = next;
+                continue;
+            }
+            let bytes = events.len() as u64;
+            match post(s, events) {
+                Ok(()) => {
+                    let _ = spool.commit(next.0, next.1, count as u64, bytes);
+                    pos = next;
+                    failures = 0;
+                }
+                Err(_) => {
+                    failures += 1;
+                    std::thread::sleep(Duration::from_millis(500) * failures);
+                }
+            }
+        }
+        drop(lock);
+    }
 }
 
 /// The delivery loop: batches from the spool, POSTed in order; a failure
@@ -332,7 +431,7 @@ fn deliver(dir: &ConfigDir, spool: &Spool, enabled: &AtomicBool, mut settings: O
                     Ok(s) => {
                         if s != settings {
                             tracing::info!(
-                                url = s.as_ref().map_or("(off)", |s| s.url.as_str()),
+                                url = s.as_ref().map_or("(off)".to_owned(), |s| shown_url(&s.url)),
                                 "audit webhook settings changed"
                             );
                             next_attempt = Instant::now();
@@ -373,7 +472,7 @@ fn deliver(dir: &ConfigDir, spool: &Spool, enabled: &AtomicBool, mut settings: O
             waiting_since = None;
             if next != pos {
                 // Past a finished segment: record it, so it is removed.
-                if spool.commit(next.0, next.1, 0).is_ok() {
+                if spool.commit(next.0, next.1, 0, 0).is_ok() {
                     pos = next;
                 }
             }
@@ -387,22 +486,23 @@ fn deliver(dir: &ConfigDir, spool: &Spool, enabled: &AtomicBool, mut settings: O
             continue;
         }
         waiting_since = None;
+        let bytes = events.len() as u64;
         match post(s, events) {
             Ok(()) => {
-                if let Err(e) = spool.commit(next.0, next.1, count as u64) {
+                if let Err(e) = spool.commit(next.0, next.1, count as u64, bytes) {
                     tracing::error!(error = %e, "cannot record audit delivery: events may be sent again");
                 }
                 pos = next;
                 backoff = Duration::ZERO;
                 if failing {
                     failing = false;
-                    tracing::info!(url = %s.url, "the audit webhook takes events again");
+                    tracing::info!(url = %shown_url(&s.url), "the audit webhook takes events again");
                 }
             }
             Err(e) => {
                 if !failing {
                     failing = true;
-                    tracing::warn!(error = %e, url = %s.url, "the audit webhook did not take a batch; retrying with backoff");
+                    tracing::warn!(error = %e, url = %shown_url(&s.url), "the audit webhook did not take a batch; retrying with backoff");
                 }
                 backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
                 next_attempt = Instant::now() + backoff;
@@ -448,7 +548,7 @@ fn post(s: &Settings, events: Vec<u8>) -> Result<(), String> {
     let mut head = format!(
         "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nUser-Agent: sluice/{}\r\nConnection: close\r\n",
         url.path,
-        url.host,
+        if url.host.contains(':') { format!("[{}]", url.host) } else { url.host.clone() },
         url.port,
         length,
         env!("CARGO_PKG_VERSION")
@@ -486,7 +586,7 @@ fn post(s: &Settings, events: Vec<u8>) -> Result<(), String> {
         .split(|&b| b == b' ')
         .nth(1)
         .and_then(|c| std::str::from_utf8(c).ok())
-        .and_then(|c| c.parse::<u16>().ok())
+        .and_then(|c| c.trim().parse::<u16>().ok())
         .ok_or("the webhook's answer is not HTTP")?;
     if (200..300).contains(&status) {
         Ok(())
@@ -556,6 +656,7 @@ mod tests {
         );
         assert_eq!(Url::parse("https://splunk.local").unwrap().port, 443);
         assert_eq!(Url::parse("http://[::1]:9/").unwrap().host, "::1");
+        assert_eq!(Url::parse("http://[::1]/h").unwrap().port, 80);
         for bad in [
             "ftp://x",
             "http://",

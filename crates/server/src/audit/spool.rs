@@ -52,11 +52,15 @@ struct Writer {
 /// A node's spool, shared by its threads.
 pub struct Spool {
     dir: PathBuf,
-    writer: Mutex<Writer>,
+    /// None for a spool adopted to be drained (no one writes it).
+    writer: Mutex<Option<Writer>>,
     cap: u64,
-    /// Bytes in segments not yet removed (approximately: the deliverer
-    /// subtracts what it removes).
+    /// Bytes of events not yet delivered.
     pub bytes: AtomicU64,
+    /// Length at which writers move to the next segment.
+    segment: u64,
+    /// Write errors logged (one line per power of two).
+    errors_logged: AtomicU64,
     /// Events dropped because the spool was full.
     pub dropped: AtomicU64,
     /// Events appended.
@@ -95,24 +99,75 @@ impl Spool {
             .create(dir)
             .map_err(|e| format!("cannot create the audit spool {}: {e}", dir.display()))?;
         let existing = segments(dir);
-        let bytes = existing
-            .iter()
-            .filter_map(|n| fs::metadata(dir.join(seg_name(*n))).ok())
-            .map(|m| m.len())
-            .sum();
         let seq = existing.last().map_or(1, |n| n.saturating_add(1));
         let file = open_segment(dir, seq)
             .map_err(|e| format!("cannot write the audit spool {}: {e}", dir.display()))?;
-        Ok(Spool {
+        let spool = Spool {
             dir: dir.to_owned(),
-            writer: Mutex::new(Writer { file, seq, len: 0 }),
+            writer: Mutex::new(Some(Writer { file, seq, len: 0 })),
             cap,
-            bytes: AtomicU64::new(bytes),
+            // Segments end when a quarter of the cap is in them (or 16 MiB):
+            // delivered segments go, so a small cap still takes events.
+            segment: (cap / 4).clamp(64 << 10, SEGMENT),
+            bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             appended: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             oldest: AtomicU64::new(existing.first().copied().unwrap_or(seq)),
-        })
+            errors_logged: AtomicU64::new(0),
+        };
+        let (cs, co) = spool.cursor();
+        spool
+            .bytes
+            .store(spool.undelivered(cs, co), Ordering::Relaxed);
+        Ok(spool)
+    }
+
+    /// Opens another node's spool in `dir` to deliver what it holds (no
+    /// new segment; nothing is appended to it).
+    ///
+    /// # Errors
+    /// Never in practice (kept for symmetry with [`Spool::open`]).
+    pub fn adopt(dir: &Path) -> Result<Self, String> {
+        let spool = Spool {
+            dir: dir.to_owned(),
+            writer: Mutex::new(None),
+            cap: u64::MAX,
+            segment: SEGMENT,
+            bytes: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            appended: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            oldest: AtomicU64::new(segments(dir).first().copied().unwrap_or(0)),
+            errors_logged: AtomicU64::new(0),
+        };
+        let (cs, co) = spool.cursor();
+        spool
+            .bytes
+            .store(spool.undelivered(cs, co), Ordering::Relaxed);
+        Ok(spool)
+    }
+
+    /// Whether the spool holds no segment.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        segments(&self.dir).is_empty()
+    }
+
+    /// Bytes in the segments from `(seq, offset)` on.
+    fn undelivered(&self, seq: u64, offset: u64) -> u64 {
+        segments(&self.dir)
+            .into_iter()
+            .filter(|n| *n >= seq)
+            .filter_map(|n| {
+                let len = fs::metadata(self.dir.join(seg_name(n))).ok()?.len();
+                Some(if n == seq {
+                    len.saturating_sub(offset)
+                } else {
+                    len
+                })
+            })
+            .sum()
     }
 
     /// Appends one event (a line without its newline). False when it was
@@ -141,10 +196,13 @@ impl Spool {
             }
             return false;
         }
-        let Ok(mut w) = self.writer.lock() else {
+        let Ok(mut guard) = self.writer.lock() else {
             return false;
         };
-        if w.len >= SEGMENT {
+        let Some(w) = guard.as_mut() else {
+            return false;
+        };
+        if w.len >= self.segment {
             let next = w.seq.saturating_add(1);
             match open_segment(&self.dir, next) {
                 Ok(f) => {
@@ -152,7 +210,7 @@ impl Spool {
                         file: f,
                         seq: next,
                         len: 0,
-                    }
+                    };
                 }
                 Err(e) => tracing::error!(error = %e, "cannot start an audit spool segment"),
             }
@@ -160,15 +218,21 @@ impl Spool {
         match w.file.write_all(data) {
             Ok(()) => {
                 w.len = w.len.saturating_add(len);
-                drop(w);
+                drop(guard);
                 self.bytes.fetch_add(len, Ordering::Relaxed);
                 self.appended.fetch_add(count, Ordering::Relaxed);
                 true
             }
             Err(e) => {
-                drop(w);
+                // No part of these lines stays (the next ones would be glued
+                // to it): the segment goes back to its length before.
+                let _ = w.file.set_len(w.len);
+                drop(guard);
                 self.dropped.fetch_add(count, Ordering::Relaxed);
-                tracing::error!(error = %e, "cannot write the audit spool: an event is dropped");
+                let n = self.errors_logged.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    tracing::error!(error = %e, errors = n, "cannot write the audit spool: events are dropped");
+                }
                 false
             }
         }
@@ -176,7 +240,11 @@ impl Spool {
 
     /// The segment being written now.
     fn writing(&self) -> u64 {
-        self.writer.lock().map_or(u64::MAX, |w| w.seq)
+        self.writer
+            .lock()
+            .ok()
+            .and_then(|w| w.as_ref().map(|w| w.seq))
+            .unwrap_or(u64::MAX)
     }
 
     fn cursor_path(&self) -> PathBuf {
@@ -202,7 +270,7 @@ impl Spool {
     ///
     /// # Errors
     /// The cursor cannot be written.
-    pub fn commit(&self, seq: u64, offset: u64, events: u64) -> std::io::Result<()> {
+    pub fn commit(&self, seq: u64, offset: u64, events: u64, bytes: u64) -> std::io::Result<()> {
         use std::os::unix::fs::FileExt as _;
         let line = format!("{seq:020} {offset:020}\n");
         let f = OpenOptions::new()
@@ -213,19 +281,20 @@ impl Spool {
             .open(self.cursor_path())?;
         f.write_all_at(line.as_bytes(), 0)?;
         self.delivered.fetch_add(events, Ordering::Relaxed);
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some(b.saturating_sub(bytes))
+            });
         if self.oldest.load(Ordering::Relaxed) < seq {
             for n in segments(&self.dir).into_iter().filter(|n| *n < seq) {
-                let p = self.dir.join(seg_name(n));
-                let len = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-                if fs::remove_file(&p).is_ok() {
-                    let _ = self
-                        .bytes
-                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                            Some(b.saturating_sub(len))
-                        });
-                }
+                let _ = fs::remove_file(self.dir.join(seg_name(n)));
             }
             self.oldest.store(seq, Ordering::Relaxed);
+            // Counted again from the files (torn lines skipped at the ends
+            // of segments are not delivered bytes).
+            self.bytes
+                .store(self.undelivered(seq, offset), Ordering::Relaxed);
         }
         Ok(())
     }
@@ -253,15 +322,26 @@ impl Spool {
                     _ => return (out, count, (seq, offset)),
                 }
             };
-            // At most about 2 KiB an event is read ahead.
-            let limit = (max.saturating_sub(count) as u64)
+            // About 2 KiB an event is read ahead; more while not even one
+            // whole line came (an event can be long).
+            let mut limit = (max.saturating_sub(count) as u64)
                 .saturating_mul(2048)
                 .max(1 << 16);
             let mut buf = Vec::with_capacity(usize::try_from(limit).unwrap_or(1 << 16));
-            if f.seek(SeekFrom::Start(offset)).is_err()
-                || (&mut f).take(limit).read_to_end(&mut buf).is_err()
-            {
+            if f.seek(SeekFrom::Start(offset)).is_err() {
                 return (out, count, (seq, offset));
+            }
+            loop {
+                let before = buf.len();
+                let want = limit.saturating_sub(before as u64);
+                if (&mut f).take(want).read_to_end(&mut buf).is_err() {
+                    return (out, count, (seq, offset));
+                }
+                let short = ((buf.len() - before) as u64) < want;
+                if short || memchr::memchr(b'\n', &buf).is_some() {
+                    break;
+                }
+                limit = limit.saturating_mul(2);
             }
             // Whole lines only, at most as many as wanted.
             let want = max.saturating_sub(count);
@@ -323,7 +403,7 @@ mod tests {
         }
         let (_, n, (seq, off)) = s.read(1, 0, 3);
         assert_eq!(n, 3);
-        s.commit(seq, off, 3).unwrap();
+        s.commit(seq, off, 3, 24).unwrap();
         // A half-written line at the end of the segment (a killed writer).
         drop(s);
         OpenOptions::new()
@@ -338,7 +418,7 @@ mod tests {
         let (got, n, next) = s.read(seq, off, 100);
         assert_eq!(n, 3);
         assert_eq!(got, b"{\"n\":3}\n{\"n\":4}\n{\"n\":5}\n");
-        s.commit(next.0, next.1, 3).unwrap();
+        s.commit(next.0, next.1, 3, 24).unwrap();
         assert_eq!(segments(&dir), vec![2], "the finished segment is removed");
         let (got, n, _) = s.read(next.0, next.1, 100);
         assert!(got.is_empty() && n == 0);
