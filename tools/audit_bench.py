@@ -10,7 +10,7 @@ rounds. Prints throughput and server CPU per operation of each, and their
 ratios.
 
     cargo build --release -p sluice-server -p sluice-bench
-    target/venv/bin/python tools/audit_bench.py [--rounds 3]
+    target/venv/bin/python tools/audit_bench.py [--rounds 3] [--batch 500]
 """
 
 import argparse
@@ -69,6 +69,7 @@ class Sink(BaseHTTPRequestHandler):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=500, help="events per POST (sluice audit-webhook enable --batch)")
     args = ap.parse_args()
     for exe in (SLUICE, BENCH):
         if not os.path.exists(exe):
@@ -102,7 +103,7 @@ def main():
         for r in range(args.rounds):
             for name in ("off", "on"):
                 if name == "on":
-                    subprocess.run([SLUICE, "audit-webhook", "enable", "--url", url, "--batch", "500",
+                    subprocess.run([SLUICE, "audit-webhook", "enable", "--url", url, "--batch", str(args.batch),
                                     "--flush-interval", "200ms"], env=env, check=True, capture_output=True)
                 else:
                     subprocess.run([SLUICE, "audit-webhook", "disable"], env=env, check=True, capture_output=True)
@@ -128,7 +129,8 @@ def main():
             print(f"| {kind} | {a['ops_s']:,.0f} | {b['ops_s']:,.0f} | {b['ops_s'] / a['ops_s']:.2f} | "
                   f"{a['cpu_us_op']:.1f} | {b['cpu_us_op']:.1f} | +{b['cpu_us_op'] - a['cpu_us_op']:.1f} |")
         time.sleep(2)
-        print(f"\n(medians of {args.rounds} alternating rounds; the webhook took {Sink.events} events)")
+        print(f"\n(medians of {args.rounds} alternating rounds, --batch {args.batch}; "
+              f"the webhook took {Sink.events} events)")
     finally:
         proc.terminate()
         try:
