@@ -269,33 +269,61 @@ async fn serve_tracked<S: Stream>(
         } else {
             Vec::new()
         };
-        let written = write_response(&mut input, outcome.response, ctx, keep_alive, &id).await;
         let route = outcome.route.as_ref();
-        ctx.config.observer.observe(&RequestEvent {
-            request_id: &id,
-            method: &request.method_str,
-            path: &request.raw_path,
-            operation: outcome.operation,
-            bucket: route.and_then(|r| r.bucket.as_deref()),
-            key: route.and_then(|r| r.key.as_deref()),
-            status,
-            bytes_in: input.consumed.saturating_sub(consumed_before),
-            bytes_out: *written.as_ref().unwrap_or(&0),
-            time_to_response: started.elapsed(),
-            time_to_first_byte,
-            identity: &outcome.identity,
-            remote: peer,
-            query: &request.raw_query,
-            request_headers: &request.headers,
-            response_headers: &response_headers,
-            secure,
-        });
-        // What the observer gathered for this request is flushed before
-        // the connection goes on (the audit spool: before its next request
-        // is read, or it closes).
-        if ctx.config.observer.wants_flush() {
-            crate::observe::FlushGate::settle(&ctx.flush_gate, &ctx.config.observer).await;
-        }
+        let bytes_in = input.consumed.saturating_sub(consumed_before);
+        let observe = |bytes_out: u64| {
+            ctx.config.observer.observe(&RequestEvent {
+                request_id: &id,
+                method: &request.method_str,
+                path: &request.raw_path,
+                operation: outcome.operation,
+                bucket: route.and_then(|r| r.bucket.as_deref()),
+                key: route.and_then(|r| r.key.as_deref()),
+                status,
+                bytes_in,
+                bytes_out,
+                time_to_response: started.elapsed(),
+                time_to_first_byte,
+                identity: &outcome.identity,
+                remote: peer,
+                query: &request.raw_query,
+                request_headers: &request.headers,
+                response_headers: &response_headers,
+                secure,
+            });
+        };
+        let written = match response_head(outcome.response, keep_alive, &id) {
+            Err(e) => {
+                observe(0);
+                if ctx.config.observer.wants_flush() {
+                    crate::observe::FlushGate::settle(&ctx.flush_gate, &ctx.config.observer).await;
+                }
+                Err(e)
+            }
+            Ok((head, total, body)) => {
+                // An observer that flushes (the audit spool) has the event
+                // of an answer that leaves in one write (every answer but a
+                // streamed object's) before the client can read it: what a
+                // client was told is never missing from the audit trail,
+                // whatever happens to the server after. A streamed object's
+                // event is made once it was sent, with the bytes that left.
+                let before = ctx.config.observer.wants_flush()
+                    && !matches!(&body, Body::Object { len, .. } if *len > SMALL_BUF_SIZE as u64);
+                if before {
+                    observe(total);
+                    crate::observe::FlushGate::settle(&ctx.flush_gate, &ctx.config.observer).await;
+                }
+                let written = send_response(&mut input, head, total, body, ctx).await;
+                if !before {
+                    observe(*written.as_ref().unwrap_or(&0));
+                    if ctx.config.observer.wants_flush() {
+                        crate::observe::FlushGate::settle(&ctx.flush_gate, &ctx.config.observer)
+                            .await;
+                    }
+                }
+                written
+            }
+        };
         if written.is_err() {
             return;
         }
@@ -371,13 +399,24 @@ fn owned_request(head: &RequestHead<'_, '_>, secure: bool) -> Request {
 }
 
 /// Writes the response head and body; the bytes written.
-async fn write_response(
+async fn write_response<R: ObjectRead>(
     input: &mut Input<impl Stream>,
-    resp: Response<impl ObjectRead>,
+    resp: Response<R>,
     ctx: &ThreadContext<impl Storage>,
     keep_alive: bool,
     id: &str,
 ) -> std::io::Result<u64> {
+    let (head, total, body) = response_head(resp, keep_alive, id)?;
+    send_response(input, head, total, body, ctx).await
+}
+
+/// The head of `resp` as it is sent, the bytes the whole answer will take,
+/// and its body.
+fn response_head<R: ObjectRead>(
+    resp: Response<R>,
+    keep_alive: bool,
+    id: &str,
+) -> std::io::Result<(Vec<u8>, u64, Body<R>)> {
     let mut head = vec![0u8; 8192];
     let len = {
         let mut h = ResponseHead::new(&mut head, resp.status);
@@ -411,7 +450,18 @@ async fn write_response(
         Body::Object { len, .. } => *len,
         Body::HeadOnly(_) | Body::Empty => 0,
     });
-    match resp.body {
+    Ok((head, total, resp.body))
+}
+
+/// Sends an answer made by [`response_head`]; the bytes sent.
+async fn send_response<R: ObjectRead>(
+    input: &mut Input<impl Stream>,
+    mut head: Vec<u8>,
+    total: u64,
+    body: Body<R>,
+    ctx: &ThreadContext<impl Storage>,
+) -> std::io::Result<u64> {
+    match body {
         Body::Bytes(b) => {
             head.extend_from_slice(&b);
             input
