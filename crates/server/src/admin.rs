@@ -52,8 +52,14 @@ pub enum ClusterCommand {
         #[arg(long = "tls-san")]
         tls_san: Vec<String>,
     },
-    /// Show the cluster record.
+    /// Show the cluster record and the nodes serving it (each server
+    /// writes a heartbeat every two seconds).
     Show,
+    /// Forget a node that no longer serves (stops nothing, deletes no data).
+    RemoveServer {
+        /// Its node name, as `cluster show` lists it.
+        name: String,
+    },
 }
 
 /// `sluice tls ...`
@@ -757,6 +763,37 @@ pub fn cluster(cmd: ClusterCommand, w: &Where) -> Result<(), String> {
                 println!("{k}: {}", c.get(k).and_then(Value::as_str).unwrap_or("-"));
             }
             println!("users: {}", dir.list("users")?.len());
+            let nodes = crate::nodes::list(dir.path());
+            let serving = nodes
+                .iter()
+                .filter(|(_, age)| *age <= crate::nodes::STALE_SECS)
+                .count();
+            println!("nodes: {serving} serving");
+            for (v, age) in &nodes {
+                println!("  {}", crate::nodes::describe(v, *age));
+            }
+            Ok(())
+        }
+        ClusterCommand::RemoveServer { name } => {
+            let dir = existing(w)?;
+            let known = crate::nodes::list(dir.path());
+            let Some((_, age)) = known
+                .iter()
+                .find(|(v, _)| v["name"].as_str() == Some(name.as_str()))
+            else {
+                return Err(format!(
+                    "no node named {name} (sluice cluster show lists them)"
+                ));
+            };
+            if *age <= crate::nodes::STALE_SECS {
+                return Err(format!(
+                    "node {name} is serving now (heard {age} s ago): stop its sluice serve first; \
+                     this command stops nothing"
+                ));
+            }
+            let lock = dir.lock()?;
+            lock.remove(&format!("nodes/{name}.json"))?;
+            println!("node {name} removed from the cluster's list (its data and audit spool stay)");
             Ok(())
         }
     }

@@ -16,6 +16,7 @@ mod iam;
 mod keys;
 mod logging;
 mod metrics;
+mod nodes;
 mod serve;
 mod tls;
 mod x509;

@@ -299,6 +299,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             }
             let (spool_dir, name) =
                 crate::audit::claim_spool(&args.root.join(".sluice").join("audit"), &base)?;
+            let auditor_name = name.clone();
             let cluster = config_dir.read("cluster.json")?.unwrap_or_default();
             let node = crate::audit::event::Node {
                 deployment: cluster["account"].as_str().unwrap_or_default().to_owned(),
@@ -315,6 +316,24 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                 &cores,
             )?;
             spool = Some(auditor.spool());
+            // The NUMA node of the first core served on (0 on a machine
+            // without NUMA).
+            let numa = cores.first().and_then(|c| {
+                std::fs::read_dir(format!("/sys/devices/system/cpu/cpu{c}"))
+                    .ok()?
+                    .flatten()
+                    .find_map(|e| e.file_name().to_str()?.strip_prefix("node")?.parse().ok())
+            });
+            let scheme = if args.insecure_http { "http" } else { "https" };
+            crate::nodes::start(
+                &config_dir,
+                crate::nodes::Node {
+                    name: auditor_name,
+                    address: format!("{scheme}://{listen}"),
+                    cores: cores.clone(),
+                    numa,
+                },
+            )?;
             auditor
         }
         Access::Root(_) => Arc::new(log),

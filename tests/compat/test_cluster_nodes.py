@@ -1,0 +1,36 @@
+"""The nodes of a cluster (issue 17, first part): each `sluice serve` of a
+cluster writes a heartbeat into the config directory; `sluice cluster
+show` lists the nodes serving now (address, version, uptime, cores, NUMA
+node) and those gone; `sluice cluster remove-server` forgets a gone node
+and refuses a serving one (it stops nothing)."""
+
+import re
+import time
+
+from test_iam import cluster  # noqa: F401  (the fixture)
+
+
+def test_cluster_show_lists_serving_nodes_and_remove_server_forgets_gone_ones(cluster):
+    c = cluster
+    a = c.serve("--node-name", "alpha")
+    b = c.serve("--node-name", "beta", tls=True)
+    out = c.run("cluster", "show").stdout
+    assert "nodes: 2 serving" in out, out
+    alpha = next(line for line in out.splitlines() if line.strip().startswith("alpha "))
+    assert f" serving {a} " in alpha and " version " in alpha and " cores " in alpha and " numa " in alpha
+    beta = next(line for line in out.splitlines() if line.strip().startswith("beta "))
+    assert f" serving {b} " in beta and b.startswith("https://")
+    r = c.run("cluster", "remove-server", "beta", ok=False)
+    assert "serving now" in r.stderr
+    # Stop beta: after ten seconds without a heartbeat it is gone.
+    proc = c.servers.pop()
+    proc.terminate()
+    proc.wait(timeout=10)
+    time.sleep(12)
+    out = c.run("cluster", "show").stdout
+    assert "nodes: 1 serving" in out, out
+    assert re.search(r"beta gone \(last heard \d+ s ago\)", out), out
+    c.run("cluster", "remove-server", "beta")
+    out = c.run("cluster", "show").stdout
+    assert "beta" not in out and "alpha serving" in out
+    c.run("cluster", "remove-server", "nobody", ok=False)
