@@ -1,4 +1,5 @@
-"""The nodes of a cluster (issue 17, first part): each `sluice serve` of a
+"""The nodes of a cluster (issue 17, first part): `cluster create
+--servers HOST,...` limits which hosts serve it; each `sluice serve` of a
 cluster writes a heartbeat into the config directory; `sluice cluster
 show` lists the nodes serving now (address, version, uptime, cores, NUMA
 node) and those gone; `sluice cluster remove-server` forgets a gone node
@@ -34,3 +35,26 @@ def test_cluster_show_lists_serving_nodes_and_remove_server_forgets_gone_ones(cl
     out = c.run("cluster", "show").stdout
     assert "beta" not in out and "alpha serving" in out
     c.run("cluster", "remove-server", "nobody", ok=False)
+
+
+def test_a_cluster_made_for_named_servers_is_served_by_them_only(tmp_path):
+    from test_iam import Cluster
+    host = open("/proc/sys/kernel/hostname").read().strip()
+    for servers, serves in ((f"other-host,{host}", True), ("other-host", False)):
+        c = Cluster(tmp_path / servers.replace(",", "_"))
+        c.run("cluster", "create", "--root", str(c.root), "--config-dir", str(c.config), "--servers", servers)
+        assert f"servers: {servers}" in c.run("cluster", "show").stdout
+        try:
+            if serves:
+                assert c.serve().startswith("http://")
+            else:
+                try:
+                    c.serve()
+                    raise AssertionError("a host not among --servers served the cluster")
+                except RuntimeError as e:
+                    assert "not one of the cluster's servers" in str(e)
+        finally:
+            c.stop()
+    c = Cluster(tmp_path / "bad")
+    r = c.run("cluster", "create", "--root", str(c.root), "--config-dir", str(c.config), "--servers", "a b", ok=False)
+    assert "host names" in r.stderr

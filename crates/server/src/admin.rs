@@ -43,10 +43,14 @@ pub enum ClusterCommand {
         /// [default: one is generated and printed once]
         #[arg(long)]
         root_password_file: Option<PathBuf>,
-        /// Every server sharing the config directory serves the cluster
-        /// (always so; accepted for WEKA's command line).
-        #[arg(long)]
+        /// Every host that starts `sluice serve` with this config directory
+        /// serves the cluster (the default).
+        #[arg(long, conflicts_with = "servers")]
         all_servers: bool,
+        /// Only these hosts serve the cluster (host names, comma-separated):
+        /// `sluice serve` elsewhere refuses to start.
+        #[arg(long, value_delimiter = ',')]
+        servers: Vec<String>,
         /// A host name or IP address the HTTPS certificate covers, besides
         /// localhost, 127.0.0.1, ::1 and this host's name (repeatable).
         #[arg(long = "tls-san")]
@@ -671,8 +675,17 @@ pub fn cluster(cmd: ClusterCommand, w: &Where) -> Result<(), String> {
             admin_user,
             root_password_file,
             all_servers: _,
+            servers,
             tls_san,
         } => {
+            if servers.iter().any(|h| {
+                h.is_empty()
+                    || !h
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c))
+            }) {
+                return Err("--servers takes host names: letters, digits, - and .".into());
+            }
             check_user_name(&admin_user)?;
             // Everything that can be refused is refused before anything is
             // written.
@@ -727,6 +740,7 @@ pub fn cluster(cmd: ClusterCommand, w: &Where) -> Result<(), String> {
                 "account": account,
                 "admin": admin_user,
                 "created": now(),
+                "servers": servers,
             });
             lock.write_json("cluster.json", &record)?;
             crate::tls::generate(&lock, &crate::tls::label(&name, &account), &tls_san)?;
@@ -761,6 +775,15 @@ pub fn cluster(cmd: ClusterCommand, w: &Where) -> Result<(), String> {
             println!("config dir: {}", dir.path().display());
             for k in ["name", "root", "account", "admin"] {
                 println!("{k}: {}", c.get(k).and_then(Value::as_str).unwrap_or("-"));
+            }
+            let servers: Vec<&str> = c["servers"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if servers.is_empty() {
+                println!("servers: all (any host that starts sluice serve with this config)");
+            } else {
+                println!("servers: {}", servers.join(","));
             }
             println!("users: {}", dir.list("users")?.len());
             let nodes = crate::nodes::list(dir.path());

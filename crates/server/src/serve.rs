@@ -216,6 +216,27 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             .clone()
             .unwrap_or_else(|| args.root.join(".sluice").join("config")),
     );
+    // A cluster made with `--servers` is served by those hosts only.
+    if config_dir.has_cluster() {
+        let record = config_dir.read("cluster.json")?.unwrap_or_default();
+        let servers: Vec<String> = record["servers"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default();
+        if !servers.is_empty() && !servers.iter().any(|s| s.eq_ignore_ascii_case(&host)) {
+            return Err(format!(
+                "this host ({host}) is not one of the cluster's servers ({}): see sluice cluster show",
+                servers.join(",")
+            ));
+        }
+    }
     let users = if config_dir.has_cluster() {
         Access::Cluster(crate::iam::Live::start(config_dir.clone())?)
     } else {
