@@ -58,3 +58,25 @@ def test_a_cluster_made_for_named_servers_is_served_by_them_only(tmp_path):
     c = Cluster(tmp_path / "bad")
     r = c.run("cluster", "create", "--root", str(c.root), "--config-dir", str(c.config), "--servers", "a b", ok=False)
     assert "host names" in r.stderr
+
+
+def test_cluster_destroy_stops_nothing_and_deletes_no_data(cluster):
+    c = cluster
+    c.run("bucket", "create", "kept", "--encrypt")
+    (c.root / "kept" / "file.txt").write_bytes(b"data stays")
+    c.serve("--node-name", "busy")
+    r = c.run("cluster", "destroy", "--yes", ok=False)
+    assert "busy" in r.stderr and "stops nothing" in r.stderr
+    c.stop()
+    c.servers.clear()
+    # The stopped node's heartbeat is still fresh for ten seconds: forget it.
+    import time
+    time.sleep(11)
+    r = c.run("cluster", "destroy", ok=False)
+    assert "--yes" in r.stderr
+    out = c.run("cluster", "destroy", "--yes").stdout
+    assert "destroyed" in out and "kept" in out
+    assert (c.root / "kept" / "file.txt").read_bytes() == b"data stays"
+    assert (c.config / "keys" / "master.json").exists()
+    assert not (c.config / "cluster.json").exists() and not (c.config / "users").exists()
+    c.run("cluster", "show", ok=False)

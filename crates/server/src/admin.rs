@@ -59,6 +59,16 @@ pub enum ClusterCommand {
     /// Show the cluster record and the nodes serving it (each server
     /// writes a heartbeat every two seconds).
     Show,
+    /// Take the cluster apart: its record, users, policies, sessions,
+    /// service accounts, certificates, audit settings and node list are
+    /// removed from the config directory. Refused while a node serves it.
+    /// Stops nothing and deletes no data: the buckets and objects stay,
+    /// and so does `keys/master.json` (encrypted objects need it).
+    Destroy {
+        /// Say yes: the cluster's users and policies cannot be brought back.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Forget a node that no longer serves (stops nothing, deletes no data).
     RemoveServer {
         /// Its node name, as `cluster show` lists it.
@@ -794,6 +804,70 @@ pub fn cluster(cmd: ClusterCommand, w: &Where) -> Result<(), String> {
             println!("nodes: {serving} serving");
             for (v, age) in &nodes {
                 println!("  {}", crate::nodes::describe(v, *age));
+            }
+            Ok(())
+        }
+        ClusterCommand::Destroy { yes } => {
+            let dir = existing(w)?;
+            let serving: Vec<String> = crate::nodes::list(dir.path())
+                .into_iter()
+                .filter(|(_, age)| *age <= crate::nodes::STALE_SECS)
+                .filter_map(|(v, _)| v["name"].as_str().map(str::to_owned))
+                .collect();
+            if !serving.is_empty() {
+                return Err(format!(
+                    "nodes serve this cluster now ({}): stop them first; this command stops nothing",
+                    serving.join(", ")
+                ));
+            }
+            if !yes {
+                return Err(format!(
+                    "this removes the cluster in {} (its users, policies, certificates and settings; \
+                     no bucket or object): run it again with --yes",
+                    dir.path().display()
+                ));
+            }
+            let lock = dir.lock()?;
+            for item in [
+                "cluster.json",
+                "users",
+                "policies",
+                "buckets",
+                "public-access-blocks",
+                "service-accounts",
+                "sessions",
+                "tls",
+                "nodes",
+                crate::audit::FILE,
+            ] {
+                let p = dir.path().join(item);
+                let gone = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+                if let Err(e) = gone {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return Err(format!("cannot remove {}: {e}", p.display()));
+                    }
+                }
+            }
+            lock.bump()?;
+            drop(lock);
+            if let Some(pointer) = config::default_pointer() {
+                let points_here = std::fs::read_to_string(&pointer)
+                    .is_ok_and(|t| std::path::Path::new(t.trim()) == dir.path());
+                if points_here {
+                    let _ = std::fs::remove_file(&pointer);
+                }
+            }
+            let keys = dir.path().join("keys").join("master.json");
+            println!(
+                "cluster in {} destroyed; buckets and objects untouched",
+                dir.path().display()
+            );
+            if keys.exists() {
+                println!("kept {}: encrypted objects need it", keys.display());
             }
             Ok(())
         }
