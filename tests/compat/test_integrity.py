@@ -292,6 +292,7 @@ def test_sanity_boto3_delete_objects(s3, bucket):
     ("x-amz-copy-source", "{bucket}/src"),
     ("x-amz-meta-evil", "1"),
     ("x-amz-tagging", "a=b"),
+    ("x-amz-server-side-encryption", "AES256"),
 ])
 def test_presigned_put_with_unsigned_amz_header(server, s3, bucket, name, value):
     """Case 5: a presigned PUT plus an unsigned x-amz-* header: 403 AccessDenied with HeadersNotSigned (AWS: "There were headers present in the request which were not signed"), nothing written."""

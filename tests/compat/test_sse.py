@@ -482,3 +482,58 @@ def test_browser_forms_into_an_encrypted_bucket_are_encrypted(cluster):
     assert MARK not in on_disk(c, "forms", "up/f.bin")
     got = s3.get_object(Bucket="forms", Key="up/f.bin")
     assert got["Body"].read() == data and got["ServerSideEncryption"] == "AES256"
+
+
+def test_encrypted_writes_raced_cut_and_read_by_a_client_that_stops(cluster):
+    """The hostile cases of the encrypted paths: two PUTs of one key at once
+    leave one whole object that decrypts; a server killed in the middle of
+    an encrypted PUT leaves nothing; a client that stops reading an
+    encrypted GET is cut off at the send timeout."""
+    import signal
+    import socket
+    import threading
+    import urllib.parse
+    from test_wire import signed_head
+    c = cluster
+    c.run("bucket", "create", "enc", "--encrypt")
+    endpoint = c.serve("--send-timeout", "2")
+    s3 = client(endpoint, *c.admin)
+    bodies = [os.urandom(3 * PLAIN + 7), os.urandom(2 * PLAIN + 11)]
+    threads = [threading.Thread(target=lambda b=b: s3.put_object(Bucket="enc", Key="race", Body=b)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert s3.get_object(Bucket="enc", Key="race")["Body"].read() in bodies
+    # A client that stops reading a large encrypted GET.
+    big = os.urandom(24 * MIB)
+    s3.put_object(Bucket="enc", Key="big", Body=big)
+    host, port = urllib.parse.urlsplit(endpoint).netloc.split(":")
+    info = {"endpoint": endpoint, "access": c.admin[0], "secret": c.admin[1]}
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(signed_head(info, "GET", "/enc/big"))
+    start = time.monotonic()
+    sock.settimeout(30)
+    time.sleep(4)  # never reading while the server's write makes no progress
+    got = 0
+    try:
+        while chunk := sock.recv(1 << 20):
+            got += len(chunk)
+    except (ConnectionResetError, socket.timeout):
+        pass
+    sock.close()
+    assert got < len(big) and time.monotonic() - start < 30
+    # Killed in the middle of an encrypted PUT: nothing is left.
+    data = os.urandom(8 * MIB)
+    head = signed_head(info, "PUT", "/enc/cut", body=data)
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(head + data[: 3 * MIB])
+    time.sleep(0.5)
+    proc = c.servers.pop()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    sock.close()
+    s3 = client(c.serve(), *c.admin)
+    assert code(lambda: s3.head_object(Bucket="enc", Key="cut")) == "NoSuchKey"
+    assert not (c.root / "enc" / "cut").exists()
+    assert s3.get_object(Bucket="enc", Key="race")["Body"].read() in bodies
