@@ -14,41 +14,22 @@ ratios.
 """
 
 import argparse
-import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SLUICE = os.path.join(ROOT, "target", "release", "sluice")
-BENCH = os.path.join(ROOT, "target", "release", "sluice-bench")
+from benchlib import ROOT, SLUICE, bench, free_port, make_cluster, medians, start_server, stop_server
+
 WORK = os.path.join(ROOT, "target", "audit-bench")
 SECRET = "audit-bench-admin-password"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def bench(pid, host, kind, bucket, *args):
-    cmd = ["taskset", "-c", "1", BENCH, kind, "--host", host, "--access-key", "admin", "--secret-key", SECRET,
-           "--cores", "1", "--server-pid", str(pid), "--json", "--bucket", bucket, "--noclear", *args]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if r.returncode != 0:
-        raise RuntimeError(f"sluice-bench {kind}: {r.stderr[-2000:]}")
-    rep = json.loads(r.stdout)
-    ops = rep["operations"]
-    errors = {k: v for o in ops for k, v in o["errors"].items()}
-    if errors:
-        raise RuntimeError(f"sluice-bench {kind}: errors {errors}")
-    n = sum(o["ops"] for o in ops)
+def ops(rep):
+    """Operations per second and server CPU µs per operation of a report."""
+    n = sum(o["ops"] for o in rep["operations"])
     return {"ops_s": n / rep["seconds"], "cpu_us_op": rep["server_cpu_s"] / n * 1e6}
 
 
@@ -71,29 +52,13 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=500, help="events per POST (sluice audit-webhook enable --batch)")
     args = ap.parse_args()
-    for exe in (SLUICE, BENCH):
-        if not os.path.exists(exe):
-            sys.exit(f"{exe} is missing: cargo build --release -p sluice-server -p sluice-bench")
-    shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(WORK)
-    env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(WORK, "xdg"))
-    env.pop("SLUICE_CONFIG_DIR", None)
-    fs, config = os.path.join(WORK, "fs"), os.path.join(WORK, "fs", ".config_fs")
-    pw = os.path.join(WORK, "pw")
-    with open(pw, "w") as f:
-        f.write(SECRET + "\n")
-    subprocess.run([SLUICE, "cluster", "create", "--root", fs, "--config-dir", config, "--root-password-file", pw],
-                   env=env, check=True, capture_output=True)
+    env, fs, config = make_cluster(WORK, SECRET)
     hook = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
     port = free_port()
-    proc = subprocess.Popen([SLUICE, "serve", "--root", fs, "--config-dir", config, "--cores", "0",
-                             "--listen", f"127.0.0.1:{port}", "--insecure-http"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start_server(env, fs, config, "--listen", f"127.0.0.1:{port}", "--insecure-http")
     try:
-        while (line := proc.stdout.readline()) and "users:" not in line:
-            pass
         threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
         # The webhook (this process) shares the client's core: the server's
         # core is the server's, as with a webhook on another machine.
@@ -108,10 +73,10 @@ def main():
                 else:
                     subprocess.run([SLUICE, "audit-webhook", "disable"], env=env, check=True, capture_output=True)
                 time.sleep(1.5)
-                put = bench(proc.pid, host, "put", f"put-{name}-{r}", "--obj.size", "4KiB", "--concurrent", "64",
-                            "--count", "10000", "--duration", "20s")
-                get = bench(proc.pid, host, "get", f"get-{name}-{r}", "--obj.size", "4KiB", "--objects", "1000",
-                            "--concurrent", "64", "--count", "50000", "--duration", "20s")
+                put = ops(bench(proc.pid, host, SECRET, "put", f"put-{name}-{r}", "--obj.size", "4KiB",
+                                "--concurrent", "64", "--count", "10000", "--duration", "20s"))
+                get = ops(bench(proc.pid, host, SECRET, "get", f"get-{name}-{r}", "--obj.size", "4KiB",
+                                "--objects", "1000", "--concurrent", "64", "--count", "50000", "--duration", "20s"))
                 for kind, res in (("PUT", put), ("GET", get)):
                     results.setdefault((kind, name), []).append(res)
                     print(f"round {r + 1} {kind} 4 KiB audit {name:3}: {res['ops_s']:9.0f} ops/s  "
@@ -120,23 +85,16 @@ def main():
         print("| 4 KiB, 64 in flight, one server core | audit off ops/s | audit on ops/s | ratio | "
               "off server µs/op | on server µs/op | difference |")
         print("|---|---|---|---|---|---|---|")
+        med = medians(results, ("PUT", "GET"), ("off", "on"), "ops_s")
         for kind in ("PUT", "GET"):
-            med = {}
-            for name in ("off", "on"):
-                rs = sorted(results[(kind, name)], key=lambda x: x["ops_s"])
-                med[name] = rs[len(rs) // 2]
-            a, b = med["off"], med["on"]
+            a, b = med[(kind, "off")], med[(kind, "on")]
             print(f"| {kind} | {a['ops_s']:,.0f} | {b['ops_s']:,.0f} | {b['ops_s'] / a['ops_s']:.2f} | "
                   f"{a['cpu_us_op']:.1f} | {b['cpu_us_op']:.1f} | +{b['cpu_us_op'] - a['cpu_us_op']:.1f} |")
         time.sleep(2)
         print(f"\n(medians of {args.rounds} alternating rounds, --batch {args.batch}; "
               f"the webhook took {Sink.events} events)")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
         hook.shutdown()
         shutil.rmtree(WORK, ignore_errors=True)
 

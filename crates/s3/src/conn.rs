@@ -218,13 +218,7 @@ async fn serve_tracked<S: Stream>(
                             response_headers: &[],
                             secure,
                         });
-                        if ctx.config.observer.wants_flush() {
-                            crate::observe::FlushGate::settle(
-                                &ctx.flush_gate,
-                                &ctx.config.observer,
-                            )
-                            .await;
-                        }
+                        settle(ctx).await;
                         return;
                     }
                 }
@@ -295,9 +289,7 @@ async fn serve_tracked<S: Stream>(
         let written = match response_head(outcome.response, keep_alive, &id) {
             Err(e) => {
                 observe(0);
-                if ctx.config.observer.wants_flush() {
-                    crate::observe::FlushGate::settle(&ctx.flush_gate, &ctx.config.observer).await;
-                }
+                settle(ctx).await;
                 Err(e)
             }
             Ok((head, total, body)) => {
@@ -311,15 +303,12 @@ async fn serve_tracked<S: Stream>(
                     && !matches!(&body, Body::Object { len, .. } if *len > SMALL_BUF_SIZE as u64);
                 if before {
                     observe(total);
-                    crate::observe::FlushGate::settle(&ctx.flush_gate, &ctx.config.observer).await;
+                    settle(ctx).await;
                 }
                 let written = send_response(&mut input, head, total, body, ctx).await;
                 if !before {
                     observe(*written.as_ref().unwrap_or(&0));
-                    if ctx.config.observer.wants_flush() {
-                        crate::observe::FlushGate::settle(&ctx.flush_gate, &ctx.config.observer)
-                            .await;
-                    }
+                    settle(ctx).await;
                 }
                 written
             }
@@ -335,6 +324,14 @@ async fn serve_tracked<S: Stream>(
             }
             return;
         }
+    }
+}
+
+/// Waits, when the observer gathers events per thread, until what it
+/// gathered was flushed ([`crate::Observer::wants_flush`]).
+async fn settle(ctx: &ThreadContext<impl Storage>) {
+    if ctx.config.observer.wants_flush() {
+        crate::observe::FlushGate::settle(&ctx.flush_gate, &ctx.config.observer).await;
     }
 }
 

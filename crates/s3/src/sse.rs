@@ -314,27 +314,29 @@ pub enum Requested {
 }
 
 /// The encryption of a new object in `bucket`: what the request asks, else
-/// the bucket's default, else the server's; None when unencrypted.
+/// the bucket's default (read only then), else the server's; None when
+/// unencrypted.
 ///
 /// # Errors
-/// As [`requested`]; NotImplemented when encryption is asked for and the
-/// server has no master keys.
-pub fn for_new_object(
+/// As [`requested`]; NoSuchBucket; NotImplemented when encryption is asked
+/// for and the server has no master keys.
+pub(crate) fn for_new_object<B: crate::Storage>(
+    ctx: &crate::ThreadContext<B>,
     req: &Request,
-    keys: Option<&Arc<dyn MasterKeys>>,
-    bucket_default: bool,
-    server_default: bool,
+    bucket: &str,
 ) -> Result<Option<Seal>, S3Error> {
     let want = match requested(req)? {
         Some(w) => Some(w),
-        None if bucket_default || server_default => Some(Requested::Managed),
+        None if ctx.config.encrypt_by_default || bucket_encrypts(ctx, bucket)? => {
+            Some(Requested::Managed)
+        }
         None => None,
     };
     let Some(want) = want else { return Ok(None) };
     let kind = match want {
         Requested::Customer(c) => Kind::Customer(c),
         Requested::Managed => {
-            let keys = keys.ok_or_else(|| {
+            let keys = ctx.config.master_keys.as_ref().ok_or_else(|| {
                 S3Error::not_implemented("Server-side encryption (this server has no master key)")
             })?;
             let (id, _) = keys.current().map_err(S3Error::internal)?;
@@ -345,6 +347,22 @@ pub fn for_new_object(
         kind,
         key: DataKey::generate(),
     }))
+}
+
+/// Whether `bucket` has a default encryption (PutBucketEncryption, or
+/// `sluice bucket create --encrypt`).
+///
+/// # Errors
+/// NoSuchBucket and store failures.
+pub(crate) fn bucket_encrypts<B: crate::Storage>(
+    ctx: &crate::ThreadContext<B>,
+    bucket: &str,
+) -> Result<bool, S3Error> {
+    match ctx.store.bucket_config(bucket, BUCKET_CONFIG) {
+        Ok(v) => Ok(v.is_some()),
+        Err(StoreError::Unsupported(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The headers to keep with a new encrypted object or upload.

@@ -64,12 +64,7 @@ pub(crate) async fn copy_object(
     }
     // The copy's encryption: what the request asks, else the destination
     // bucket's default.
-    let seal = crate::sse::for_new_object(
-        req,
-        keys,
-        crate::ops::object_write::bucket_encrypts(ctx, bucket)?,
-        ctx.config.encrypt_by_default,
-    )?;
+    let seal = crate::sse::for_new_object(ctx, req, bucket)?;
     let cond = crate::ops::object_write::write_condition(req);
     let (info, answered) = match (&source_seal, &seal) {
         // The stored bytes can be copied as they are: both plain, or both

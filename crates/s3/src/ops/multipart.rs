@@ -45,12 +45,7 @@ pub(crate) fn create(
             .flat_map(UploadChecksum::upload_headers),
     );
     let keys = ctx.config.master_keys.as_ref();
-    let seal = crate::sse::for_new_object(
-        req,
-        keys,
-        crate::ops::object_write::bucket_encrypts(ctx, bucket)?,
-        ctx.config.encrypt_by_default,
-    )?;
+    let seal = crate::sse::for_new_object(ctx, req, bucket)?;
     if let Some(seal) = &seal {
         headers.extend(crate::sse::kept_headers(seal, keys)?);
     }

@@ -61,13 +61,7 @@ pub(crate) async fn put_object(
 ) -> Result<Response, Fail> {
     let bucket = r.bucket.as_deref().unwrap_or_default();
     let key = r.key.as_deref().unwrap_or_default();
-    let seal = crate::sse::for_new_object(
-        req,
-        ctx.config.master_keys.as_ref(),
-        bucket_encrypts(ctx, bucket).map_err(|e| (e, false))?,
-        ctx.config.encrypt_by_default,
-    )
-    .map_err(|e| (e, false))?;
+    let seal = crate::sse::for_new_object(ctx, req, bucket).map_err(|e| (e, false))?;
     let early = |e: sluice_core::StoreError| (S3Error::from(e), false);
     let size = crate::sse::stored_size(req.decoded_length, seal.is_some()).map_err(early)?;
     let inner = ctx
@@ -105,22 +99,6 @@ pub(crate) async fn put_object(
     resp.headers
         .extend(seal.iter().flat_map(crate::sse::Seal::response_headers));
     Ok(resp)
-}
-
-/// Whether `bucket` has a default encryption (PutBucketEncryption, or
-/// `sluice bucket create --encrypt`).
-///
-/// # Errors
-/// NoSuchBucket and store failures.
-pub(crate) fn bucket_encrypts(
-    ctx: &ThreadContext<impl Storage>,
-    bucket: &str,
-) -> Result<bool, S3Error> {
-    match ctx.store.bucket_config(bucket, crate::sse::BUCKET_CONFIG) {
-        Ok(v) => Ok(v.is_some()),
-        Err(StoreError::Unsupported(_)) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// DeleteObject: 204 whether or not the key existed, as S3 answers.

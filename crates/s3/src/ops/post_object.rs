@@ -470,12 +470,7 @@ impl<B: Storage> FormSink<'_, B> {
         let owner = ctx.config.authorizer.owner(&identity);
         // Stored encrypted as a PutObject with these headers would be.
         let keys = ctx.config.master_keys.as_ref();
-        let seal = crate::sse::for_new_object(
-            &as_put,
-            keys,
-            crate::ops::object_write::bucket_encrypts(ctx, self.bucket)?,
-            ctx.config.encrypt_by_default,
-        )?;
+        let seal = crate::sse::for_new_object(ctx, &as_put, self.bucket)?;
         let mut headers = crate::ops::object_write::kept_headers(&as_put);
         if let Some(seal) = &seal {
             headers.extend(crate::sse::kept_headers(seal, keys)?);

@@ -95,33 +95,6 @@ fn json_capped(out: &mut String, s: &str) {
     json_str(out, &format!("{}...", &s[..end]));
 }
 
-fn status_text(code: u16) -> &'static str {
-    match code {
-        100 => "Continue",
-        200 => "OK",
-        204 => "No Content",
-        206 => "Partial Content",
-        301 => "Moved Permanently",
-        303 => "See Other",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        411 => "Length Required",
-        412 => "Precondition Failed",
-        413 => "Payload Too Large",
-        416 => "Requested Range Not Satisfiable",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        _ => "",
-    }
-}
-
 /// The access key a request names (SigV4 or SigV2, header or query), for
 /// requests whose authentication failed.
 fn claimed_key(e: &RequestEvent<'_>) -> Option<String> {
@@ -186,7 +159,7 @@ pub fn append_json(out: &mut String, e: &RequestEvent<'_>, node: &Node, now: Sys
     let _ = write!(
         out,
         ",\"status\":\"{}\",\"statusCode\":{},\"rx\":{},\"tx\":{},\"timeToFirstByte\":\"{ttfb}ns\",\"timeToResponse\":\"{ttr}ns\",\"timeToResponseInNS\":\"{ttr}\"}}",
-        status_text(e.status),
+        sluice_http::reason_phrase(e.status),
         e.status,
         e.bytes_in,
         e.bytes_out,
