@@ -355,6 +355,14 @@ impl<'q> Walk<'q> {
 /// listing: a page of a 100,000-entry directory would otherwise read and
 /// sort all of it again. An entry is valid while the directory's mtime (which
 /// every create, rename and unlink in it changes) is the same.
+///
+/// Only a directory whose mtime was at least [`DirCache::SETTLED`] old when
+/// it was read is kept: where timestamps are coarse (a second on an NFS
+/// server over ext3, two on FAT) a change in the same tick leaves the mtime
+/// as it was, and another node of a cluster may make it at any moment. The
+/// mtime comes from the file server's clock: a node whose clock runs ahead
+/// of it by more than that window could keep a stale page (clusters keep
+/// their clocks in step; S3 signatures need it anyway).
 /// Device and inode of a directory.
 type DirId = (u64, u64);
 /// Modification time (seconds, nanoseconds).
@@ -372,6 +380,8 @@ impl DirCache {
     const MIN_ENTRIES: usize = 1024;
     /// Entries held in all, before the cache empties itself.
     const MAX_ENTRIES: usize = 2_000_000;
+    /// How old a directory's mtime must be for its entries to be kept.
+    const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
 
     fn sorted_entries(&self, dir: std::os::fd::BorrowedFd<'_>) -> Result<Arc<Vec<Entry>>> {
         let st = rfs::fstat(dir)?;
@@ -390,7 +400,10 @@ impl DirCache {
         let mut entries = read_entries(dir)?;
         entries.sort_unstable_by(|a, b| a.sort_name.as_bytes().cmp(b.sort_name.as_bytes()));
         let entries = Arc::new(entries);
-        if entries.len() >= Self::MIN_ENTRIES {
+        let settled = system_time(st.st_mtime, st.st_mtime_nsec)
+            .checked_add(Self::SETTLED)
+            .is_some_and(|t| t <= SystemTime::now());
+        if entries.len() >= Self::MIN_ENTRIES && settled {
             let mut dirs = lock();
             let held: usize = dirs.values().map(|(_, e)| e.len()).sum();
             if held + entries.len() > Self::MAX_ENTRIES {

@@ -7,6 +7,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::time::SystemTime;
 
 use common::{put, TempRoot};
 use proptest::prelude::*;
@@ -275,4 +276,56 @@ fn pages_of_a_large_directory_see_changes() {
     assert!(rest.contains(&"d/k01000a".to_owned()));
     assert!(!rest.contains(&"d/k01200".to_owned()));
     assert!(rest.windows(2).all(|w| w[0] < w[1]));
+}
+
+/// A filesystem with coarse timestamps (one second on an NFS server over
+/// ext3, two on FAT; another node writing the shared directory) can change
+/// a directory without changing its mtime: the cache must not hold the
+/// entries of a directory changed within the last two seconds, or a key
+/// written then would stay missing from listings for good.
+#[test]
+fn a_directory_changed_within_its_timestamp_granularity_is_not_served_from_cache() {
+    let root = TempRoot::new("list-racy");
+    let opts = StoreOptions {
+        fdatasync: false,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&root.0, opts).unwrap();
+    store.create_bucket("bkt").unwrap();
+    let dir = root.0.join("bkt").join("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..1100 {
+        std::fs::write(dir.join(format!("k{i:05}")), b"x").unwrap();
+    }
+    // A coarse filesystem: the mtime is the current whole second, and stays
+    // that across the next change.
+    let secs = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let stamp = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    let set_mtime = || {
+        std::fs::File::open(&dir)
+            .unwrap()
+            .set_modified(stamp)
+            .unwrap();
+    };
+    set_mtime();
+    let q = ListQuery {
+        prefix: "d/".into(),
+        max_keys: 5000,
+        ..ListQuery::default()
+    };
+    assert_eq!(store.list_objects("bkt", &q).unwrap().objects.len(), 1100);
+    std::fs::write(dir.join("k99999"), b"x").unwrap();
+    set_mtime();
+    let keys: Vec<String> = store
+        .list_objects("bkt", &q)
+        .unwrap()
+        .objects
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(keys.len(), 1101);
+    assert_eq!(keys.last().map(String::as_str), Some("d/k99999"));
 }
