@@ -25,6 +25,55 @@ pub const META_XATTR: &str = "user.sluice.meta";
 /// or a directory object (`key/`).
 pub const DIR_XATTR: &str = "user.sluice.dir";
 
+/// What a read of an object needs of its file's attributes.
+#[derive(Debug, Clone, Copy)]
+pub struct FileStat {
+    pub file_type: rfs::FileType,
+    pub size: u64,
+    /// Modification time: seconds and nanoseconds since the epoch.
+    pub mtime: (i64, u64),
+    pub ino: u64,
+    pub dev: u64,
+}
+
+/// The attributes of an open file as its filesystem has them now, not as
+/// this host cached them: `statx` with `AT_STATX_FORCE_SYNC`. Local
+/// filesystems answer it like `fstat`; a network or FUSE filesystem asks
+/// its server, so a file another node replaced moments ago is not read
+/// with the old file's size (a FUSE mount keeps attributes a second by
+/// default, an NFS mount without close-to-open longer). Falls back to
+/// `fstat` where statx is refused.
+///
+/// # Errors
+/// The file cannot be stat'ed.
+pub fn fresh_stat(fd: BorrowedFd<'_>) -> rustix::io::Result<FileStat> {
+    match rfs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::STATX_FORCE_SYNC,
+        rfs::StatxFlags::BASIC_STATS,
+    ) {
+        Ok(st) => Ok(FileStat {
+            file_type: rfs::FileType::from_raw_mode(u32::from(st.stx_mode)),
+            size: st.stx_size,
+            mtime: (st.stx_mtime.tv_sec, u64::from(st.stx_mtime.tv_nsec)),
+            ino: st.stx_ino,
+            dev: rfs::makedev(st.stx_dev_major, st.stx_dev_minor),
+        }),
+        Err(Errno::NOSYS | Errno::PERM | Errno::INVAL) => {
+            let st = rfs::fstat(fd)?;
+            Ok(FileStat {
+                file_type: rfs::FileType::from_raw_mode(st.st_mode),
+                size: st.st_size as u64,
+                mtime: (st.st_mtime, st.st_mtime_nsec),
+                ino: st.st_ino,
+                dev: st.st_dev,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Opens `path` beneath `dir` with `flags`, never following symlinks.
 pub fn open_beneath(
     dir: BorrowedFd<'_>,

@@ -14,7 +14,7 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use crate::error::{Result, StoreError};
 use crate::fsys::{self, DIR_XATTR, META_XATTR};
 use crate::meta::{derived_etag, ObjectMeta};
-use crate::names::RESERVED_PREFIX;
+use crate::names::{is_silly_rename, RESERVED_PREFIX};
 use crate::store::{system_time, Store};
 
 /// What to list.
@@ -384,9 +384,11 @@ impl DirCache {
     const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
 
     fn sorted_entries(&self, dir: std::os::fd::BorrowedFd<'_>) -> Result<Arc<Vec<Entry>>> {
-        let st = rfs::fstat(dir)?;
-        let id = (st.st_dev, st.st_ino);
-        let stamp = (st.st_mtime, st.st_mtime_nsec);
+        // Fresh from the filesystem: a mount that caches attributes would
+        // otherwise show the old mtime of a directory another node changed.
+        let st = fsys::fresh_stat(dir)?;
+        let id = (st.dev, st.ino);
+        let stamp = st.mtime;
         let lock = || {
             self.dirs
                 .lock()
@@ -400,7 +402,7 @@ impl DirCache {
         let mut entries = read_entries(dir)?;
         entries.sort_unstable_by(|a, b| a.sort_name.as_bytes().cmp(b.sort_name.as_bytes()));
         let entries = Arc::new(entries);
-        let settled = system_time(st.st_mtime, st.st_mtime_nsec)
+        let settled = system_time(stamp.0, stamp.1)
             .checked_add(Self::SETTLED)
             .is_some_and(|t| t <= SystemTime::now());
         if entries.len() >= Self::MIN_ENTRIES && settled {
@@ -422,7 +424,8 @@ fn read_entries(dir: std::os::fd::BorrowedFd<'_>) -> Result<Vec<Entry>> {
         let Ok(name) = entry.file_name().to_str() else {
             continue;
         };
-        if name == "." || name == ".." || name.starts_with(RESERVED_PREFIX) {
+        if name == "." || name == ".." || name.starts_with(RESERVED_PREFIX) || is_silly_rename(name)
+        {
             continue;
         }
         let file_type = match entry.file_type() {

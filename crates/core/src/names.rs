@@ -11,6 +11,18 @@ pub const MAX_SEGMENT_BYTES: usize = 255;
 /// (temporary files where O_TMPFILE is missing). Keys may not use it.
 pub const RESERVED_PREFIX: &str = ".sluice";
 
+/// Whether `name` is a file a network or FUSE filesystem client made of a
+/// removed file that is still open on it (NFS's "silly rename" `.nfs` and
+/// hex digits, libfuse's `.fuse_hidden` and hex digits): it goes when the
+/// file is closed, and is no object.
+#[must_use]
+pub fn is_silly_rename(name: &str) -> bool {
+    let digits = name
+        .strip_prefix(".nfs")
+        .or_else(|| name.strip_prefix(".fuse_hidden"));
+    digits.is_some_and(|d| d.len() >= 8 && d.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// A bucket name that follows the S3 naming rules: 3 to 63 characters of
 /// lowercase letters, digits, `.` and `-`, starting and ending with a letter
 /// or digit, no `..`, not an IPv4 address, none of the reserved prefixes and
@@ -142,6 +154,26 @@ fn check_key(key: &str) -> Result<(), KeyProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn silly_renames() {
+        for name in [
+            ".nfs000000000012345600000001",
+            ".fuse_hidden0000001700000002",
+        ] {
+            assert!(is_silly_rename(name), "{name}");
+        }
+        for name in [
+            ".nfs",
+            ".nfsrc",
+            ".nfs1234",
+            "x.nfs00000000",
+            ".fuse_hidden",
+            ".env",
+        ] {
+            assert!(!is_silly_rename(name), "{name}");
+        }
+    }
 
     #[test]
     fn bucket_names() {

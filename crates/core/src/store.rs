@@ -726,8 +726,8 @@ pub(crate) fn open_object(
         }
         Err(e) => return Err(e.into()),
     };
-    let st = rfs::fstat(&fd)?;
-    let file_type = rfs::FileType::from_raw_mode(st.st_mode);
+    let st = fsys::fresh_stat(fd.as_fd())?;
+    let file_type = st.file_type;
     let is_object = if key.is_dir_marker() {
         file_type == rfs::FileType::Directory
             && fsys::get_xattr(fd.as_fd(), DIR_XATTR).as_deref() == Some(b"object")
@@ -746,17 +746,13 @@ pub(crate) fn open_object(
         rfs::fcntl_setfl(&fd, OFlags::empty())?;
     }
     let info = object_info(fd.as_fd(), &st, key);
-    Ok((fd, info, st.st_dev))
+    Ok((fd, info, st.dev))
 }
 
 /// Size, time and metadata of an open object.
-fn object_info(fd: BorrowedFd<'_>, st: &rfs::Stat, key: &ObjectKey) -> ObjectInfo {
-    let modified = system_time(st.st_mtime, st.st_mtime_nsec);
-    let size = if key.is_dir_marker() {
-        0
-    } else {
-        st.st_size as u64
-    };
+fn object_info(fd: BorrowedFd<'_>, st: &fsys::FileStat, key: &ObjectKey) -> ObjectInfo {
+    let modified = system_time(st.mtime.0, st.mtime.1);
+    let size = if key.is_dir_marker() { 0 } else { st.size };
     if let Some(meta) = fsys::get_xattr(fd, META_XATTR).and_then(|raw| ObjectMeta::decode(&raw)) {
         return ObjectInfo {
             size,
@@ -766,7 +762,7 @@ fn object_info(fd: BorrowedFd<'_>, st: &rfs::Stat, key: &ObjectKey) -> ObjectInf
         };
     }
     let meta = ObjectMeta {
-        etag: derived_etag(st.st_ino, size, modified),
+        etag: derived_etag(st.ino, size, modified),
         headers: vec![(
             "content-type".to_owned(),
             guess_content_type(key.rel_path()).to_owned(),

@@ -196,6 +196,9 @@ fn internal_and_foreign_entries_are_never_listed() {
     .unwrap();
     let bucket = root.0.join("bkt");
     std::fs::write(bucket.join(".sluice-tmp-1-1"), b"temp").unwrap();
+    // What NFS and FUSE clients leave of a removed file still open.
+    std::fs::write(bucket.join(".nfs000000000012345600000001"), b"old").unwrap();
+    std::fs::write(bucket.join(".fuse_hidden0000001700000002"), b"old").unwrap();
     std::os::unix::fs::symlink("/etc/passwd", bucket.join("link")).unwrap();
     std::fs::create_dir_all(bucket.join("empty/deeper")).unwrap();
     let page = store
