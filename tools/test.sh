@@ -14,6 +14,9 @@ step "python clients (target/venv)"
 SLUICE_PYTHON=$(tools/venv.sh)
 export SLUICE_PYTHON
 
+step "system packages (haproxy, bindfs: tools/apt.sh)"
+tools/apt.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

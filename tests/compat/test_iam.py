@@ -49,12 +49,16 @@ class Cluster:
         pw.write_text(password + "\n")
         self.run("user", "add", name, "--password-file", str(pw), *extra)
 
-    def serve(self, *extra, tls=False):
+    def serve(self, *extra, tls=False, listen="127.0.0.1:0", prefix=(), root=None):
         """Starts a server; plain HTTP unless `tls` (the suites of other
-        layers run over HTTP: test_tls.py is HTTPS's)."""
+        layers run over HTTP: test_tls.py is HTTPS's). `prefix` runs it
+        through another command (`ip netns exec NS`); `root` serves another
+        view of the root (a node's own mount of it)."""
         plain = [] if tls else ["--insecure-http"]
-        proc = subprocess.Popen([SLUICE, "serve", "--root", str(self.root), "--config-dir", str(self.config),
-                                 "--listen", "127.0.0.1:0", *plain, *extra], env=self.env, stdout=subprocess.PIPE,
+        config = self.config if root is None else root / self.config.relative_to(self.root)
+        root = self.root if root is None else root
+        proc = subprocess.Popen([*prefix, SLUICE, "serve", "--root", str(root), "--config-dir", str(config),
+                                 "--listen", listen, *plain, *extra], env=self.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         endpoint = None
         deadline = time.time() + 30
