@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -50,24 +49,25 @@ def start_node(env, fs, config, hosts, i):
 
 
 def run_bench(lb, pids, kind, bucket, *args):
-    """One sluice-bench run through the balancer; its figures and the CPU
-    seconds each process spent."""
-    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """One sluice-bench run through the balancer; its report and the CPU
+    seconds each process spent in its measured phase (after the objects a
+    GET reads were uploaded)."""
     cmd = [BENCH, kind, "--host", lb, "--access-key", "admin", "--secret-key", SECRET, "--json",
            "--bucket", bucket, "--noclear", *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if kind == "get":
+        while (line := proc.stderr.readline()) and not line.startswith("prepared "):
+            pass
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     out, err = proc.communicate(timeout=900)
+    spent = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
     if proc.returncode != 0:
         raise RuntimeError(f"sluice-bench {kind}: {err[-2000:]}")
     rep = json.loads(out)
     errors = {k: v for o in rep["operations"] for k, v in o["errors"].items()}
     if errors:
         raise RuntimeError(f"sluice-bench {kind}: errors {errors}")
-    spent = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
-    # The client's CPU: the only child reaped meanwhile.
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    spent["client"] = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    spent["client"] = rep["client_cpu_s"]
     return rep, spent
 
 
@@ -81,7 +81,13 @@ def main():
         if not os.path.exists(exe):
             sys.exit(f"{exe} is missing: cargo build --release -p sluice-server -p sluice-bench")
     work = os.path.abspath(args.work)
+    removed = os.path.exists(work)
     env, fs, config = make_cluster(work, SECRET)
+    if removed:
+        # ext4 creates files slowly for a while after mass deletes (the last
+        # run's objects were just removed): wait it out, as compare_peers.py.
+        print("(waiting 30 s after removing the last run's objects)", flush=True)
+        time.sleep(30)
     hosts = Hosts(3)
     print("hosts:", "loopback (" + hosts.loopback_because + ")" if hosts.loopback_because
           else "one network namespace each", flush=True)
@@ -119,22 +125,27 @@ def main():
     finally:
         hosts.close()
     print()
-    print("| nodes | 4 KiB PUT ops/s | 4 KiB GET ops/s | 64 MiB GET MiB/s | CPU per second, PUT / GET / 64 MiB GET: "
-          "nodes | haproxy | sluice-bench |")
+    print("| nodes | 4 KiB PUT ops/s | 4 KiB GET ops/s | 64 MiB GET MiB/s | CPU per 4 KiB PUT, µs: nodes / haproxy / "
+          "client | per 4 KiB GET, µs | per GiB of 64 MiB GET, s |")
     print("|---|---|---|---|---|---|---|")
     for n, r in rows:
-        def rate(kind, field):
-            rep = r[kind][0]
-            v = sum(o[field] for o in rep["operations"]) / rep["seconds"]
-            return v / (1 << 20) if field == "bytes" else v
+        def total(kind, field):
+            return sum(o[field] for o in r[kind][0]["operations"])
 
-        def share(kind, who):
-            rep, spent = r[kind]
-            return sum(v for k, v in spent.items() if k.startswith(who)) / rep["seconds"]
+        def cost(kind, per_op):
+            """CPU of the nodes, haproxy and the client: µs per operation, or
+            seconds per GiB."""
+            spent = r[kind][1]
+            node = sum(v for k, v in spent.items() if k.startswith("node"))
+            if per_op:
+                return " / ".join(f"{v / total(kind, 'ops') * 1e6:.0f}" for v in (node, spent["haproxy"], spent["client"]))
+            gib = total(kind, "bytes") / (1 << 30)
+            return " / ".join(f"{v / gib:.2f}" for v in (node, spent["haproxy"], spent["client"]))
 
-        print(f"| {n} | {rate('put', 'ops'):,.0f} | {rate('get', 'ops'):,.0f} | {rate('large', 'bytes'):,.0f} | "
-              + " | ".join(" / ".join(f"{share(k, who):.2f}" for k in ("put", "get", "large"))
-                           for who in ("node", "haproxy", "client")) + " |")
+        secs = {k: r[k][0]["seconds"] for k in r}
+        print(f"| {n} | {total('put', 'ops') / secs['put']:,.0f} | {total('get', 'ops') / secs['get']:,.0f} | "
+              f"{total('large', 'bytes') / (1 << 20) / secs['large']:,.0f} | {cost('put', True)} | {cost('get', True)} | "
+              f"{cost('large', False)} |")
 
 
 if __name__ == "__main__":

@@ -104,6 +104,7 @@ defaults
     timeout server 60s
     retries 2
     option redispatch
+{"    option splice-auto" if mode == "tcp" else ""}
 frontend s3
     bind 127.0.0.1:{self.port}
     default_backend nodes
