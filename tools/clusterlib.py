@@ -85,12 +85,15 @@ class Balancer:
     two successes): each request in `http` mode, each connection in `tcp`
     mode (what docs/DEPLOY.md configures, TLS passing through)."""
 
-    def __init__(self, backends, mode="http", threads=1):
+    def __init__(self, backends, mode="http", threads=1, send_proxy=False):
         self.dir = tempfile.mkdtemp(prefix="hap")
         self.sock = os.path.join(self.dir, "stats.sock")
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        servers = "\n".join(f"    server {name} {addr}" for name, addr in backends)
+        # send-proxy-v2: each connection opens with a PROXY header naming the
+        # client (the nodes need --proxy-protocol-from), health checks too.
+        proxy = " send-proxy-v2 check-send-proxy" if send_proxy else ""
+        servers = "\n".join(f"    server {name} {addr}{proxy}" for name, addr in backends)
         cfg = os.path.join(self.dir, "haproxy.cfg")
         with open(cfg, "w") as f:
             f.write(f"""global

@@ -18,6 +18,7 @@ an NFS client nor server: docs/DEPLOY.md). The last test kills a node with
 SIGKILL during a load run through the balancer."""
 
 import hashlib
+import json
 import os
 import random
 import re
@@ -31,6 +32,7 @@ import time
 
 import boto3
 import pytest
+from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -290,6 +292,42 @@ def test_every_operation_is_correct_across_nodes(trio, tmp_path):
         assert t.open_files(i) - fds_at_start[i] < 40, (i, fds_at_start[i], t.open_files(i))
     hidden = [p for p in (t.c.root / "cross").rglob(".*") if p.name.startswith((".fuse_hidden", ".nfs"))]
     assert not hidden, hidden
+
+
+def test_behind_the_balancer_the_client_address_is_the_clients(tmp_path):
+    """haproxy with send-proxy-v2 in front of a node started with
+    --proxy-protocol-from: a bucket policy's aws:SourceIp sees the client's
+    address, not the balancer's (in namespaces the node sees haproxy come
+    from the host end of its veth pair, never 127.0.0.1)."""
+    c = Cluster(tmp_path)
+    out = c.run("cluster", "create", "--root", str(c.root), "--config-dir", str(c.config), "--all-servers").stdout
+    admin = ("admin", re.search(r"admin secret key: (\S+)", out).group(1))
+    hosts = Hosts(1)
+    lb = None
+    try:
+        balancer = "127.0.0.1" if hosts.loopback_because else hosts.addrs[0].rsplit(".", 1)[0] + ".1"
+        end = c.serve("--proxy-protocol-from", balancer, listen=hosts.listen(0), prefix=hosts.prefix(0))
+        lb = Balancer([("node0", end[len("http://"):])], mode="tcp", send_proxy=True)
+        s3 = client(lb.endpoint, *admin)
+        s3.create_bucket(Bucket="pub")
+        s3.put_object(Bucket="pub", Key="k", Body=b"public")
+        s3.put_bucket_policy(Bucket="pub", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pub/*",
+            "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.1/32"}}}]}))
+        anonymous = boto3.client("s3", endpoint_url=lb.endpoint, region_name="us-east-1",
+                                 config=Config(signature_version=UNSIGNED, s3={"addressing_style": "path"},
+                                               retries={"max_attempts": 1}))
+        t0 = time.time()
+        while error_code(lambda: anonymous.get_object(Bucket="pub", Key="k")) != "ok":
+            assert time.time() - t0 < 3, "the client's own address was not the request's source"
+            time.sleep(0.1)
+        # Health checks (LOCAL headers) pass too.
+        assert lb.stat()["node0"]["status"] == "UP"
+    finally:
+        if lb:
+            lb.close()
+        c.stop()
+        hosts.close()
 
 
 def body_of(key, seq, size):

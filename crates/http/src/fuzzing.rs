@@ -415,3 +415,41 @@ pub fn form(data: &[u8]) {
         }
     }
 }
+
+/// Fuzz harness for the PROXY protocol header: fed as a connection feeds
+/// it (only the bytes [`crate::proxy::parse`] asks for), it never asks for
+/// nothing or for bytes past a header it then completes, it completes at
+/// exactly the bytes fed, and parsing the same bytes whole agrees.
+pub fn proxy(data: &[u8]) {
+    use crate::proxy::{parse, ProxyStatus};
+    let mut have = 0;
+    let fed = loop {
+        match parse(&data[..have]) {
+            Ok(ProxyStatus::Partial(n)) => {
+                assert!(n > 0, "asked for no bytes");
+                have = have.saturating_add(n);
+                if have > data.len() {
+                    return;
+                }
+            }
+            Ok(ProxyStatus::Complete { len, source }) => {
+                assert_eq!(len, have, "completed at other than the bytes fed");
+                break (len, source);
+            }
+            Err(e) => {
+                // The bytes fed are a prefix of the whole input: it is
+                // refused the same way.
+                assert_eq!(parse(data), Err(e), "whole input parses otherwise");
+                return;
+            }
+        }
+    };
+    assert_eq!(
+        parse(data),
+        Ok(ProxyStatus::Complete {
+            len: fed.0,
+            source: fed.1
+        }),
+        "whole input parses otherwise"
+    );
+}

@@ -51,6 +51,7 @@ mod target;
 
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod proxy;
 
 pub use body::{BodyDecoder, BodyEvent};
 pub use chunked::{ChunkedDecoder, CHUNK_SIGNATURE_LEN};

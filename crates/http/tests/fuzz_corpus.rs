@@ -38,3 +38,8 @@ fn http_aws_chunked_corpus() {
 fn http_form_corpus() {
     replay("http_form", sluice_http::fuzzing::form);
 }
+
+#[test]
+fn http_proxy_corpus() {
+    replay("http_proxy", sluice_http::fuzzing::proxy);
+}

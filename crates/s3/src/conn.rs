@@ -21,7 +21,7 @@ use crate::context::{ThreadContext, SMALL_BUF_SIZE};
 use crate::dispatch;
 use crate::error::S3Error;
 use crate::observe::RequestEvent;
-use crate::request::{Input, Request, Stream};
+use crate::request::{read_proxy_header, Input, Request, Stream};
 use crate::response::{error_response, Body, Response};
 use crate::storage::{ObjectRead, Storage};
 use crate::tls::{accept, Accepted, TlsSource};
@@ -115,27 +115,22 @@ async fn serve_on<B: Storage>(
             // other connections go on. One guard per connection, not per
             // request: it costs nothing on the request path.
             let last_id = RefCell::new(String::new());
-            let served = match tls {
-                None => {
-                    CatchUnwind(Box::pin(serve_tracked(
-                        stream,
-                        Some(peer),
-                        &ctx,
-                        &last_id,
-                        false,
-                    )))
-                    .await
-                }
-                Some(tls) => {
-                    CatchUnwind(Box::pin(async {
+            let served = CatchUnwind(Box::pin(async {
+                let mut stream = stream;
+                let Some(client) = client_address(&mut stream, peer, &ctx).await else {
+                    return;
+                };
+                match tls {
+                    None => serve_tracked(stream, Some(client), &ctx, &last_id, false).await,
+                    Some(tls) => {
                         let timeout = ctx.config.header_timeout;
                         if let Accepted::Tls(conn) = accept(stream, &*tls, timeout).await {
-                            serve_tracked(*conn, Some(peer), &ctx, &last_id, true).await;
+                            serve_tracked(*conn, Some(client), &ctx, &last_id, true).await;
                         }
-                    }))
-                    .await
+                    }
                 }
-            };
+            }))
+            .await;
             if let Err(panic) = served {
                 ctx.config.panics.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
@@ -149,6 +144,53 @@ async fn serve_on<B: Storage>(
             ctx.gauge.fetch_sub(1, Ordering::Relaxed);
             ctx.config.active.fetch_sub(1, Ordering::SeqCst);
         });
+    }
+}
+
+/// The address a connection is from: its peer's, or, from a load balancer
+/// that sends the PROXY protocol (`proxy_protocol_from`), the client's the
+/// header names. None when such a connection's header is missing or bad
+/// (it is closed).
+async fn client_address<S: Stream>(
+    stream: &mut S,
+    peer: SocketAddr,
+    ctx: &ThreadContext<impl Storage>,
+) -> Option<SocketAddr> {
+    let ip = peer.ip().to_canonical();
+    let trusted = ctx
+        .config
+        .proxy_protocol_from
+        .iter()
+        .any(|&(net, bits)| in_network(ip, net, bits));
+    if !trusted {
+        return Some(peer);
+    }
+    match read_proxy_header(stream, ctx.config.header_timeout).await {
+        Ok(client) => Some(client.unwrap_or(peer)),
+        Err(()) => {
+            tracing::debug!(peer = %peer, "no valid PROXY protocol header from a load balancer; closed");
+            None
+        }
+    }
+}
+
+/// Whether `ip` is within `net`/`bits`.
+pub(crate) fn in_network(ip: std::net::IpAddr, net: std::net::IpAddr, bits: u8) -> bool {
+    use std::net::IpAddr::{V4, V6};
+    match (ip.to_canonical(), net) {
+        (V4(a), V4(n)) => {
+            let mask = u32::MAX
+                .checked_shl(32u32.saturating_sub(u32::from(bits)))
+                .unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (V6(a), V6(n)) => {
+            let mask = u128::MAX
+                .checked_shl(128u32.saturating_sub(u32::from(bits)))
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
     }
 }
 
@@ -499,5 +541,24 @@ async fn send_response<R: ObjectRead>(
             .write_all(head, ctx.config.send_timeout)
             .await
             .map(|()| total),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_network;
+
+    #[test]
+    fn networks() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(in_network(ip("10.1.2.3"), ip("10.0.0.0"), 8));
+        assert!(!in_network(ip("11.1.2.3"), ip("10.0.0.0"), 8));
+        assert!(in_network(ip("10.1.2.3"), ip("10.1.2.3"), 32));
+        assert!(!in_network(ip("10.1.2.4"), ip("10.1.2.3"), 32));
+        assert!(in_network(ip("1.2.3.4"), ip("0.0.0.0"), 0));
+        assert!(in_network(ip("::ffff:10.0.0.1"), ip("10.0.0.0"), 24));
+        assert!(in_network(ip("2001:db8::5"), ip("2001:db8::"), 32));
+        assert!(!in_network(ip("2001:db9::5"), ip("2001:db8::"), 32));
+        assert!(!in_network(ip("10.0.0.1"), ip("::"), 0));
     }
 }

@@ -214,6 +214,12 @@ pub struct ServiceConfig {
     pub health: Arc<dyn Health>,
     /// Counts for metrics.
     pub stats: Arc<Stats>,
+    /// Networks (address, prefix length) of the load balancers whose
+    /// connections begin with a PROXY protocol header: the client address
+    /// it carries is the connection's source (bucket policies'
+    /// `aws:SourceIp`, the failed-authentication limit, audit, logs). A
+    /// connection from them without a valid header is closed.
+    pub proxy_protocol_from: Vec<(std::net::IpAddr, u8)>,
 }
 
 impl Default for ServiceConfig {
@@ -242,6 +248,7 @@ impl Default for ServiceConfig {
             encrypt_by_default: false,
             health: Arc::new(AlwaysReady),
             stats: Arc::default(),
+            proxy_protocol_from: Vec::new(),
         }
     }
 }

@@ -139,6 +139,36 @@ async fn timed<T>(
     }
 }
 
+/// Reads the PROXY protocol header a load balancer sends before anything
+/// else, byte for byte as the parser asks (what follows may be a TLS
+/// handshake another reader takes), within `timeout`: the client's address
+/// it names (None: the balancer's own connection). Err when it is missing,
+/// malformed or late: the connection is to be closed.
+pub(crate) async fn read_proxy_header<S: Stream>(
+    stream: &mut S,
+    timeout: Duration,
+) -> Result<Option<std::net::SocketAddr>, ()> {
+    use sluice_http::proxy::{parse, ProxyStatus};
+    let started = std::time::Instant::now();
+    let mut canceller = Canceller::new();
+    let mut have = Vec::new();
+    loop {
+        let want = match parse(&have) {
+            Ok(ProxyStatus::Complete { source, .. }) => return Ok(source),
+            Ok(ProxyStatus::Partial(n)) => n,
+            Err(_) => return Err(()),
+        };
+        let left = timeout.saturating_sub(started.elapsed());
+        // At most `want` bytes: never past the header.
+        let slice = Vec::with_capacity(want).slice_mut(0..want);
+        let op = stream.cancelable_read(slice, canceller.handle());
+        match timed(&mut canceller, left, std::future::pending(), op).await {
+            Timed::Done(Ok(n), slice) if n > 0 => have.extend_from_slice(&slice.into_inner()),
+            _ => return Err(()),
+        }
+    }
+}
+
 impl<S: Stream> Input<S> {
     pub(crate) fn new(stream: S) -> Self {
         Input {

@@ -51,7 +51,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve a directory over S3.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Create or show the cluster (its config directory and admin user).
     Cluster {
         #[command(flatten)]
@@ -128,7 +128,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(&cli.log_level, &cli.log_format);
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Cluster { at, cmd } => admin::cluster(cmd, &at),
         Command::Bucket { at, cmd } => admin::bucket(cmd, &at),
         Command::User { at, cmd } => admin::user(cmd, &at),

@@ -112,6 +112,34 @@ pub struct ServeArgs {
     /// Seconds of the failed-authentication window.
     #[arg(long, default_value = "60", value_parser = parse_seconds)]
     auth_failure_window: Duration,
+    /// Load balancers (addresses or networks, e.g. 10.0.0.5,10.1.0.0/16)
+    /// that open every connection with a PROXY protocol header (haproxy's
+    /// send-proxy-v2): the client address it names is the request's source
+    /// (aws:SourceIp, the failed-authentication limit, audit, logs). Their
+    /// connections without one are closed; others connect as usual.
+    #[arg(long, value_delimiter = ',', value_parser = parse_network)]
+    proxy_protocol_from: Vec<(std::net::IpAddr, u8)>,
+}
+
+/// `IP` or `IP/BITS`.
+fn parse_network(text: &str) -> Result<(std::net::IpAddr, u8), String> {
+    let (ip, bits) = text
+        .split_once('/')
+        .map_or((text, None), |(a, b)| (a, Some(b)));
+    let ip: std::net::IpAddr = ip
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not an IP address or network"))?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let bits = match bits {
+        None => max,
+        Some(b) => b
+            .parse::<u8>()
+            .ok()
+            .filter(|b| *b <= max)
+            .ok_or_else(|| format!("{text:?}: the prefix length must be 0 to {max}"))?,
+    };
+    Ok((ip, bits))
 }
 
 /// `IP:PORT`, `HOST:PORT` (its first address) or `:PORT` (every interface).
@@ -418,6 +446,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         sigv2: !args.no_sigv2,
         auth_failure_limit: args.auth_failure_limit,
         auth_failure_window: args.auth_failure_window,
+        proxy_protocol_from: args.proxy_protocol_from.clone(),
         ..ServiceConfig::default()
     };
     let mut threads = Vec::new();
