@@ -6,7 +6,7 @@ sluice-bench) so that the table says where the time goes.
 Each node runs in its own network namespace (root) or on its own loopback
 port, over one shared root and config directory, like
 tests/compat/test_cluster_haproxy.py; haproxy balances connections round
-robin (mode tcp, as docs/DEPLOY.md configures it).
+robin (mode tcp, splice-auto, send-proxy-v2: as docs/DEPLOY.md configures it).
 
     cargo build --release -p sluice-server -p sluice-bench
     target/venv/bin/python tools/cluster_bench.py [--rounds 1]
@@ -33,9 +33,11 @@ def cpu_seconds(pid):
 
 
 def start_node(env, fs, config, hosts, i):
+    # haproxy connects from the host end of the node's veth pair (or loopback).
+    balancer = "127.0.0.1" if hosts.loopback_because else hosts.addrs[i].rsplit(".", 1)[0] + ".1"
     proc = subprocess.Popen([*hosts.prefix(i), SLUICE, "serve", "--root", fs, "--config-dir", config,
                              "--listen", hosts.listen(i), "--insecure-http", "--node-name", f"bench{i}",
-                             "--log-level", "warn"],
+                             "--log-level", "warn", "--proxy-protocol-from", balancer],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     endpoint = None
     while line := proc.stdout.readline():
@@ -95,7 +97,7 @@ def main():
     try:
         for n in [int(x) for x in args.nodes.split(",")]:
             nodes = [start_node(env, fs, config, hosts, i) for i in range(n)]
-            lb = Balancer([(f"node{i}", nodes[i][1]) for i in range(n)], mode="tcp")
+            lb = Balancer([(f"node{i}", nodes[i][1]) for i in range(n)], mode="tcp", send_proxy=True)
             pids = {f"node{i}": nodes[i][0].pid for i in range(n)}
             pids["haproxy"] = lb.proc.pid
             try:
