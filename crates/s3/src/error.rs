@@ -99,6 +99,8 @@ error_codes! {
     RequestTimeTooSkewed = 403, "The difference between the request time and the server's time is too large.";
     SignatureDoesNotMatch = 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
     ServerSideEncryptionConfigurationNotFoundError = 404, "The server side encryption configuration was not found";
+    /// The store's filesystem is full (ENOSPC, EDQUOT): a 503, which SDKs retry.
+    ServiceUnavailable = 503, "Service is unable to handle request.";
     SlowDown = 503, "Please reduce your request rate.";
     XAmzContentSHA256Mismatch = 400, "The provided 'x-amz-content-sha256' header does not match what was computed.";
 }
@@ -159,6 +161,14 @@ impl From<S3ErrorCode> for S3Error {
     }
 }
 
+/// Whether a filesystem error says there is no room (space or quota).
+fn storage_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
 impl From<StoreError> for S3Error {
     fn from(e: StoreError) -> Self {
         use S3ErrorCode as C;
@@ -184,6 +194,17 @@ impl From<StoreError> for S3Error {
             StoreError::Busy => C::SlowDown,
             StoreError::HardLinked => C::AccessDenied,
             StoreError::Unsupported(_) => C::NotImplemented,
+            StoreError::Io(io) if storage_full(io) => {
+                // Nothing was published (a failed write leaves the key as it
+                // was). A 503, which SDKs retry with backoff: space may come
+                // back (deletes, a quota raised); 507 would not be retried.
+                let mut err = S3Error::new(
+                    C::ServiceUnavailable,
+                    "The server's storage is full; nothing was written. Retry later.",
+                );
+                err.internal = Some(e.to_string());
+                return err;
+            }
             _ => return S3Error::internal(e),
         };
         S3Error::new(code, e.to_string())
