@@ -27,6 +27,7 @@
 mod buf;
 mod copy;
 mod error;
+mod faults;
 mod fsys;
 mod list;
 mod meta;
@@ -42,6 +43,8 @@ mod store;
 pub mod testing;
 mod tls_io;
 mod writer;
+
+pub use faults::active as faults_active;
 
 pub use buf::{AlignedBuf, BufPool, ALIGN, DEFAULT_BUF_SIZE};
 pub use error::{Conflict, KeyProblem, Result, StoreError};

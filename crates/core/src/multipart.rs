@@ -1088,6 +1088,7 @@ impl Store {
         rfs::ftruncate(&data, total)?;
         fsys::set_meta(data.as_fd(), &meta.encode())?;
         if self.inner.opts.fdatasync {
+            crate::faults::check(crate::faults::FaultOp::Fsync)?;
             rfs::fdatasync(&data)?;
         }
         let (parent_rel, name) = key.split_parent();
@@ -1354,6 +1355,7 @@ impl PartWriter {
         let location = match self.own.take() {
             None => {
                 if sync {
+                    crate::faults::check(crate::faults::FaultOp::Fsync)?;
                     self.sink.file().sync_data().await?;
                 }
                 // Every write has landed: the slot is done, let a Complete
@@ -1367,6 +1369,7 @@ impl PartWriter {
             Some(mut temp) => {
                 rfs::ftruncate(&temp.fd, size)?;
                 if sync {
+                    crate::faults::check(crate::faults::FaultOp::Fsync)?;
                     self.sink.file().sync_data().await?;
                 }
                 let name = own_part_file(self.number)?;

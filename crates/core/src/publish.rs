@@ -81,6 +81,7 @@ pub(crate) fn publish(
     name: &str,
     cond: &WriteCondition,
 ) -> Result<()> {
+    crate::faults::check(crate::faults::FaultOp::Rename)?;
     for _ in 0..4 {
         if !matches!(cond, WriteCondition::EtagMatches(_)) {
             match link_new(dir, &mut src, name) {

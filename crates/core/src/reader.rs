@@ -228,6 +228,9 @@ impl ObjectReader {
         if self.pending.is_some() {
             return Ok(None);
         }
+        if let Some(e) = crate::faults::inject(crate::faults::FaultOp::Read) {
+            return Err(StoreError::Io(e));
+        }
         let mut buf = pool.get();
         let want = (buf.capacity() as u64).min(self.end - self.pos) as usize;
         let mut slices = [std::io::IoSliceMut::new(&mut buf.spare_mut()[..want])];
@@ -289,6 +292,9 @@ impl ObjectReader {
         };
         self.next_read = at + want;
         let read = async move {
+            if let Some(e) = crate::faults::inject(crate::faults::FaultOp::Read) {
+                return (Err(e), buf);
+            }
             let (result, slice) = file.read_at(buf.slice_mut(0..want as usize), at).await;
             (result, slice.into_inner())
         };

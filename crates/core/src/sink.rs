@@ -241,9 +241,12 @@ impl Sink {
         let file = Rc::clone(&self.file);
         let at = self.base + self.offset;
         self.offset += buf.len() as u64;
-        self.in_flight.push_back(monoio::spawn(
-            async move { file.write_all_at(buf, at).await },
-        ));
+        self.in_flight.push_back(monoio::spawn(async move {
+            if let Some(e) = crate::faults::inject(crate::faults::FaultOp::Write) {
+                return (Err(e), buf);
+            }
+            file.write_all_at(buf, at).await
+        }));
         Ok(())
     }
 }

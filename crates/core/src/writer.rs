@@ -359,6 +359,7 @@ impl Store {
     ) -> Result<()> {
         fsys::set_meta(t.temp.fd.as_fd(), &meta.encode())?;
         if self.inner.opts.fdatasync {
+            crate::faults::check(crate::faults::FaultOp::Fsync)?;
             t.sink.file().sync_data().await?;
         }
         let (parent_rel, name) = key.split_parent();
