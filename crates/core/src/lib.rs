@@ -29,6 +29,7 @@ mod copy;
 mod error;
 mod faults;
 mod fsys;
+pub mod fuzzing;
 mod list;
 mod meta;
 mod multipart;

@@ -1,8 +1,10 @@
 //! Harness shared by the fuzz target and the corpus replay test. Not API.
 
-/// Parses bytes as an Authorization header and as a presigned query; checks
-/// that whatever parses carries a well-formed signature and scope.
+/// Parses bytes as an Authorization header and as a presigned query (SigV4
+/// and SigV2); checks that whatever parses carries a well-formed signature
+/// and scope.
 pub fn auth_parsers(data: &[u8]) {
+    crate::sigv2::fuzz_parsers(data);
     if let Ok(a) = crate::parse_authorization_header(data) {
         assert!(a.signature.iter().all(u8::is_ascii_hexdigit));
         assert!(a.signed_headers.split(';').any(|h| h == "host"));
