@@ -17,7 +17,6 @@ forwarded), the nearest this machine comes to NFS (its kernel has neither
 an NFS client nor server: docs/DEPLOY.md). The last test kills a node with
 SIGKILL during a load run through the balancer."""
 
-import hashlib
 import json
 import os
 import random
@@ -40,6 +39,7 @@ from conftest import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from clusterlib import BINDFS, HAPROXY, Balancer, Hosts, run  # noqa: E402
+from crash_campaign import body_of  # noqa: E402
 
 from test_iam import Cluster, client, code
 from test_integrity import unsigned_head
@@ -331,14 +331,6 @@ def test_behind_the_balancer_the_client_address_is_the_clients(tmp_path):
             lb.close()
         c.stop()
         hosts.close()
-
-
-def body_of(key, seq, size):
-    """The bytes of version `seq` of `key`: a head naming them, then bytes
-    derived from both, so any object read back names what it must be."""
-    head = f"{key}#{seq}#{size}#".encode()
-    fill = hashlib.sha256(head).digest() * (size // 32 + 1)
-    return (head + fill)[:size]
 
 
 def whole(key, data):

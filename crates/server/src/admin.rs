@@ -828,18 +828,11 @@ pub fn cluster(cmd: ClusterCommand, w: &Where) -> Result<(), String> {
                 ));
             }
             let lock = dir.lock()?;
-            for item in [
-                "cluster.json",
-                "users",
-                "policies",
-                "buckets",
-                "public-access-blocks",
-                "service-accounts",
-                "sessions",
-                "tls",
-                "nodes",
-                crate::audit::FILE,
-            ] {
+            for item in ["cluster.json"]
+                .into_iter()
+                .chain(crate::config::RECORD_DIRS)
+                .chain(["tls", "nodes", crate::audit::FILE])
+            {
                 let p = dir.path().join(item);
                 let gone = if p.is_dir() {
                     std::fs::remove_dir_all(&p)

@@ -66,15 +66,7 @@ impl ConfigDir {
     /// # Errors
     /// It cannot be created.
     pub fn create(&self) -> Result<(), String> {
-        for sub in [
-            "",
-            "users",
-            "policies",
-            "buckets",
-            "public-access-blocks",
-            "service-accounts",
-            "sessions",
-        ] {
+        for sub in std::iter::once("").chain(RECORD_DIRS) {
             let p = self.path.join(sub);
             fs::DirBuilder::new()
                 .recursive(true)
@@ -235,6 +227,17 @@ impl Locked<'_> {
         self.write("generation", format!("{next}\n").as_bytes())
     }
 }
+
+/// The directories of records a cluster keeps (made by `create`, removed
+/// by `sluice cluster destroy`).
+pub const RECORD_DIRS: [&str; 6] = [
+    "users",
+    "policies",
+    "buckets",
+    "public-access-blocks",
+    "service-accounts",
+    "sessions",
+];
 
 /// The file remembering this user's default cluster (its config dir):
 /// `$XDG_CONFIG_HOME/sluice/cluster`, else `~/.config/sluice/cluster`.

@@ -102,25 +102,16 @@ impl Spool {
         let seq = existing.last().map_or(1, |n| n.saturating_add(1));
         let file = open_segment(dir, seq)
             .map_err(|e| format!("cannot write the audit spool {}: {e}", dir.display()))?;
-        let spool = Spool {
-            dir: dir.to_owned(),
-            writer: Mutex::new(Some(Writer { file, seq, len: 0 })),
+        // Segments end when a quarter of the cap is in them (or 16 MiB):
+        // delivered segments go, so a small cap still takes events.
+        let oldest = existing.first().copied().unwrap_or(seq);
+        Ok(Spool::new(
+            dir,
+            Some(Writer { file, seq, len: 0 }),
             cap,
-            // Segments end when a quarter of the cap is in them (or 16 MiB):
-            // delivered segments go, so a small cap still takes events.
-            segment: (cap / 4).clamp(64 << 10, SEGMENT),
-            bytes: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            appended: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-            oldest: AtomicU64::new(existing.first().copied().unwrap_or(seq)),
-            errors_logged: AtomicU64::new(0),
-        };
-        let (cs, co) = spool.cursor();
-        spool
-            .bytes
-            .store(spool.undelivered(cs, co), Ordering::Relaxed);
-        Ok(spool)
+            (cap / 4).clamp(64 << 10, SEGMENT),
+            oldest,
+        ))
     }
 
     /// Opens another node's spool in `dir` to deliver what it holds (no
@@ -129,23 +120,29 @@ impl Spool {
     /// # Errors
     /// Never in practice (kept for symmetry with [`Spool::open`]).
     pub fn adopt(dir: &Path) -> Result<Self, String> {
+        let oldest = segments(dir).first().copied().unwrap_or(0);
+        Ok(Spool::new(dir, None, u64::MAX, SEGMENT, oldest))
+    }
+
+    /// A spool of `dir` with its undelivered bytes counted from the cursor.
+    fn new(dir: &Path, writer: Option<Writer>, cap: u64, segment: u64, oldest: u64) -> Self {
         let spool = Spool {
             dir: dir.to_owned(),
-            writer: Mutex::new(None),
-            cap: u64::MAX,
-            segment: SEGMENT,
+            writer: Mutex::new(writer),
+            cap,
+            segment,
             bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             appended: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
-            oldest: AtomicU64::new(segments(dir).first().copied().unwrap_or(0)),
+            oldest: AtomicU64::new(oldest),
             errors_logged: AtomicU64::new(0),
         };
         let (cs, co) = spool.cursor();
         spool
             .bytes
             .store(spool.undelivered(cs, co), Ordering::Relaxed);
-        Ok(spool)
+        spool
     }
 
     /// Whether the spool holds no segment.
