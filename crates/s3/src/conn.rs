@@ -93,10 +93,12 @@ async fn serve_on<B: Storage>(
                 continue;
             }
         };
-        if ctx.connections.get() >= ctx.config.max_connections
-            || ctx.config.draining.load(Ordering::Relaxed)
-        {
+        if ctx.config.draining.load(Ordering::Relaxed) {
             drop(stream);
+            continue;
+        }
+        if ctx.connections.get() >= ctx.config.max_connections {
+            shed(stream, &ctx, tls.is_none());
             continue;
         }
         let _ = stream.set_nodelay(true);
@@ -117,15 +119,21 @@ async fn serve_on<B: Storage>(
             let last_id = RefCell::new(String::new());
             let served = CatchUnwind(Box::pin(async {
                 let mut stream = stream;
-                let Some(client) = client_address(&mut stream, peer, &ctx).await else {
+                let Some(client) = Box::pin(client_address(&mut stream, peer, &ctx)).await else {
                     return;
                 };
+                // Each kind of connection's state boxed on its own: the task
+                // of a plain one does not hold the room of a TLS one.
                 match tls {
-                    None => serve_tracked(stream, Some(client), &ctx, &last_id, false).await,
+                    None => {
+                        Box::pin(serve_tracked(stream, Some(client), &ctx, &last_id, false)).await
+                    }
                     Some(tls) => {
                         let timeout = ctx.config.header_timeout;
-                        if let Accepted::Tls(conn) = accept(stream, &*tls, timeout).await {
-                            serve_tracked(*conn, Some(client), &ctx, &last_id, true).await;
+                        let accepted = Box::pin(accept(stream, &*tls, timeout)).await;
+                        if let Accepted::Tls(conn) = accepted {
+                            Box::pin(serve_tracked(*conn, Some(client), &ctx, &last_id, true))
+                                .await;
                         }
                     }
                 }
@@ -145,6 +153,54 @@ async fn serve_on<B: Storage>(
             ctx.config.active.fetch_sub(1, Ordering::SeqCst);
         });
     }
+}
+
+/// Connections being answered 503 SlowDown at once, per thread, over the
+/// cap: past them the ones over the cap are closed without an answer, so a
+/// flood of connections costs at most these few more sockets.
+const SHEDDING_AT_ONCE: usize = 64;
+
+/// How long a shed connection's answer may take to leave, and then what
+/// the client sent is read (so that closing does not reset the answer
+/// away before the client reads it; see [`Input::linger`]).
+const SHED_SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A connection over the thread's cap (`max_connections`): counted, and
+/// over plain HTTP answered 503 SlowDown (what S3 answers a client to back
+/// off, which SDKs retry with backoff) without reading its request, then
+/// closed; over HTTPS closed at once (an answer would need a handshake).
+fn shed<B: Storage>(
+    stream: monoio::net::TcpStream,
+    ctx: &Rc<ThreadContext<B>>,
+    plain: bool,
+) {
+    ctx.config
+        .stats
+        .connections_shed
+        .fetch_add(1, Ordering::Relaxed);
+    if !plain || ctx.shedding.get() >= SHEDDING_AT_ONCE {
+        drop(stream);
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    ctx.shedding.set(ctx.shedding.get().saturating_add(1));
+    let ctx = Rc::clone(ctx);
+    monoio::spawn(async move {
+        let mut input = Input::new(stream);
+        let id = ctx.request_id();
+        let err = S3Error::new(
+            crate::error::S3ErrorCode::SlowDown,
+            "The server holds as many connections as it serves; retry later.",
+        );
+        let mut resp: Response = error_response(&err, "", &id);
+        resp.headers.push(("Retry-After".to_owned(), "1".to_owned()));
+        if let Ok((head, _, _)) = response_head(resp, false, &id) {
+            if input.write_all(head, SHED_SEND_TIMEOUT).await.is_ok() {
+                input.linger_for(SHED_SEND_TIMEOUT).await;
+            }
+        }
+        ctx.shedding.set(ctx.shedding.get().saturating_sub(1));
+    });
 }
 
 /// The address a connection is from: its peer's, or, from a load balancer
@@ -224,43 +280,25 @@ async fn serve_tracked<S: Stream>(
         let mut deadline: Option<std::time::Instant> = None;
         let (request, decoder, head_len) = loop {
             if !input.buf.is_empty() {
-                let mut fields = [httparse::EMPTY_HEADER; 128];
-                match RequestHead::parse(&input.buf, &mut fields, &limits) {
-                    Ok(Status::Complete(head)) => {
-                        let request = owned_request(&head, secure);
-                        let decoder = BodyDecoder::for_head(&head, &limits);
-                        break (request, decoder, head.len());
+                // Parsed in a block of its own, so that the header array
+                // is not part of the connection's state across an await.
+                let parsed = {
+                    let mut fields = [httparse::EMPTY_HEADER; 128];
+                    match RequestHead::parse(&input.buf, &mut fields, &limits) {
+                        Ok(Status::Complete(head)) => Ok(Some((
+                            owned_request(&head, secure),
+                            BodyDecoder::for_head(&head, &limits),
+                            head.len(),
+                        ))),
+                        Ok(Status::Partial) => Ok(None),
+                        Err(e) => Err(S3Error::from(e)),
                     }
-                    Ok(Status::Partial) => {}
+                };
+                match parsed {
+                    Ok(Some(complete)) => break complete,
+                    Ok(None) => {}
                     Err(e) => {
-                        let started = std::time::Instant::now();
-                        let id = ctx.request_id();
-                        let resp = error_response(&S3Error::from(e), "", &id);
-                        let status = resp.status;
-                        let written = write_response(&mut input, resp, ctx, false, &id).await;
-                        // Observed too (audited, counted), as what it is:
-                        // a request that could not be read.
-                        let identity = crate::access::Identity::Anonymous;
-                        ctx.config.observer.observe(&RequestEvent {
-                            request_id: &id,
-                            method: "",
-                            path: "",
-                            operation: "",
-                            bucket: None,
-                            key: None,
-                            status,
-                            bytes_in: input.buf.len() as u64,
-                            bytes_out: *written.as_ref().unwrap_or(&0),
-                            time_to_response: started.elapsed(),
-                            time_to_first_byte: std::time::Duration::ZERO,
-                            identity: &identity,
-                            remote: peer,
-                            query: "",
-                            request_headers: &[],
-                            response_headers: &[],
-                            secure,
-                        });
-                        settle(ctx).await;
+                        Box::pin(refuse_head(&mut input, e, peer, ctx, secure)).await;
                         return;
                     }
                 }
@@ -269,7 +307,7 @@ async fn serve_tracked<S: Stream>(
                 // Idle between requests: wait in short slices so that a
                 // shutdown closes idle connections promptly.
                 input.shrink_when_idle();
-                if !wait_idle(&mut input, ctx).await {
+                if !Box::pin(wait_idle(&mut input, ctx)).await {
                     return;
                 }
                 deadline = Some(after(ctx.config.header_timeout));
@@ -292,7 +330,10 @@ async fn serve_tracked<S: Stream>(
         input.consume(head_len);
         let id = ctx.request_id();
         last_id.borrow_mut().clone_from(&id);
-        let outcome = dispatch::handle(ctx, &request, decoder, &mut input, &id, peer).await;
+        // Boxed: the request's state machine (routing, authentication, the
+        // handlers) is allocated while a request runs, so an idle
+        // connection's task holds only this loop's state.
+        let outcome = Box::pin(dispatch::handle(ctx, &request, decoder, &mut input, &id, peer)).await;
         // A body left unread (an error before it) leaves the stream's position
         // unknown: the connection closes after the answer.
         let keep_alive = request.keep_alive
@@ -316,6 +357,7 @@ async fn serve_tracked<S: Stream>(
                 bucket: route.and_then(|r| r.bucket.as_deref()),
                 key: route.and_then(|r| r.key.as_deref()),
                 status,
+                error: outcome.error,
                 bytes_in,
                 bytes_out,
                 time_to_response: started.elapsed(),
@@ -347,7 +389,7 @@ async fn serve_tracked<S: Stream>(
                     observe(total);
                     settle(ctx).await;
                 }
-                let written = send_response(&mut input, head, total, body, ctx).await;
+                let written = Box::pin(send_response(&mut input, head, total, body, ctx)).await;
                 if !before {
                     observe(*written.as_ref().unwrap_or(&0));
                     settle(ctx).await;
@@ -367,6 +409,46 @@ async fn serve_tracked<S: Stream>(
             return;
         }
     }
+}
+
+/// Answers a request head that could not be read with its error, and
+/// observes it (audited, counted) as what it is: a request that could not
+/// be read. The connection closes after.
+async fn refuse_head<S: Stream>(
+    input: &mut Input<S>,
+    e: S3Error,
+    peer: Option<SocketAddr>,
+    ctx: &ThreadContext<impl Storage>,
+    secure: bool,
+) {
+    let started = std::time::Instant::now();
+    let id = ctx.request_id();
+    let resp = error_response(&e, "", &id);
+    let status = resp.status;
+    let error = Some(e.code);
+    let written = write_response(input, resp, ctx, false, &id).await;
+    let identity = crate::access::Identity::Anonymous;
+    ctx.config.observer.observe(&RequestEvent {
+        request_id: &id,
+        method: "",
+        path: "",
+        operation: "",
+        bucket: None,
+        key: None,
+        status,
+        error,
+        bytes_in: input.buf.len() as u64,
+        bytes_out: *written.as_ref().unwrap_or(&0),
+        time_to_response: started.elapsed(),
+        time_to_first_byte: std::time::Duration::ZERO,
+        identity: &identity,
+        remote: peer,
+        query: "",
+        request_headers: &[],
+        response_headers: &[],
+        secure,
+    });
+    settle(ctx).await;
 }
 
 /// Waits, when the observer gathers events per thread, until what it

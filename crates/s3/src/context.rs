@@ -139,6 +139,8 @@ pub struct Stats {
     pub connections: std::sync::Mutex<Vec<(usize, Arc<AtomicUsize>)>>,
     /// Failed authentications.
     pub auth_failures: std::sync::atomic::AtomicU64,
+    /// Connections refused over the per-thread cap.
+    pub connections_shed: std::sync::atomic::AtomicU64,
 }
 
 /// Access keys and their secrets.
@@ -265,6 +267,8 @@ pub struct ThreadContext<B> {
     pub(crate) pool: BufPool,
     small_pool: BufPool,
     pub(crate) connections: Cell<usize>,
+    /// Connections over the cap being answered 503 SlowDown.
+    pub(crate) shedding: Cell<usize>,
     /// The same count, for metrics (registered in `config.stats`).
     pub(crate) gauge: Arc<AtomicUsize>,
     /// The observer's group commit on this thread.
@@ -303,6 +307,7 @@ impl<B: Storage> ThreadContext<B> {
             store,
             config,
             connections: Cell::new(0),
+            shedding: Cell::new(0),
             auth_failures: RefCell::new(HashMap::new()),
             requests: Cell::new(0),
             id_prefix: now ^ ((thread as u64) << 56),

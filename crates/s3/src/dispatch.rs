@@ -27,6 +27,8 @@ pub(crate) struct Outcome<R> {
     pub operation: &'static str,
     /// Who sent it, as far as authentication got.
     pub identity: Identity,
+    /// The S3 error code answered, if the request failed.
+    pub error: Option<S3ErrorCode>,
 }
 
 /// Failure with whether the body was consumed.
@@ -51,6 +53,7 @@ pub(crate) async fn handle<B: Storage>(
             route: None,
             operation: "HealthCheck",
             identity: Identity::Anonymous,
+            error: None,
         };
     }
     let routed = route_request(ctx, req);
@@ -84,6 +87,7 @@ pub(crate) async fn handle<B: Storage>(
                 route,
                 operation,
                 identity,
+                error: Some(err.code),
             };
         }
     };
@@ -94,6 +98,7 @@ pub(crate) async fn handle<B: Storage>(
         route,
         operation,
         identity,
+        error: None,
     }
 }
 

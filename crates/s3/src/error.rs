@@ -19,6 +19,15 @@ macro_rules! error_codes {
         }
 
         impl S3ErrorCode {
+            /// Every code, in [`S3ErrorCode::index`] order.
+            pub const ALL: &'static [S3ErrorCode] = &[ $( S3ErrorCode::$code, )* ];
+
+            /// The code's position in [`S3ErrorCode::ALL`] (a table index).
+            #[must_use]
+            pub fn index(self) -> usize {
+                self as usize
+            }
+
             /// The code as it appears in the error document.
             #[must_use]
             pub fn as_str(self) -> &'static str {
@@ -96,6 +105,7 @@ error_codes! {
     ObjectParentIsFile = 409, "A parent of the key is an existing object.";
     PreconditionFailed = 412, "At least one of the pre-conditions you specified did not hold";
     RequestHeaderSectionTooLarge = 400, "Your request header section exceeds the maximum allowed size.";
+    RequestTimeout = 400, "Your socket connection to the server was not read from or written to within the timeout period.";
     RequestTimeTooSkewed = 403, "The difference between the request time and the server's time is too large.";
     SignatureDoesNotMatch = 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
     ServerSideEncryptionConfigurationNotFoundError = 404, "The server side encryption configuration was not found";

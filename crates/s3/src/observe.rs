@@ -25,6 +25,10 @@ pub struct RequestEvent<'a> {
     pub key: Option<&'a str>,
     /// The HTTP status answered.
     pub status: u16,
+    /// The S3 error code answered, if the answer is an error document
+    /// (what refused a request: `AccessDenied`, `SignatureDoesNotMatch`,
+    /// `SlowDown`, ...).
+    pub error: Option<crate::S3ErrorCode>,
     /// Bytes received for the request (head and body).
     pub bytes_in: u64,
     /// Bytes sent for the answer (head and body).

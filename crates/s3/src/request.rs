@@ -291,6 +291,11 @@ impl<S: Stream> Input<S> {
     /// posting a form, which does not wait for 100-continue) then loses the
     /// answer to the reset instead of reading the error.
     pub(crate) async fn linger(&mut self) {
+        self.linger_for(LINGER_TIME).await;
+    }
+
+    /// [`Input::linger`] for at most `time`.
+    pub(crate) async fn linger_for(&mut self, time: Duration) {
         if self
             .stream
             .cancelable_shutdown(self.canceller.handle())
@@ -299,7 +304,7 @@ impl<S: Stream> Input<S> {
         {
             return;
         }
-        let deadline = std::time::Instant::now().checked_add(LINGER_TIME);
+        let deadline = std::time::Instant::now().checked_add(time);
         let mut read = 0u64;
         while read < LINGER_BYTES {
             let left = deadline.map_or(Duration::ZERO, |d| {

@@ -77,6 +77,45 @@ fn incomplete() -> S3Error {
     )
 }
 
+/// Bytes a second a body must average once its grace (the header timeout)
+/// is spent: Apache's mod_reqtimeout default (`MinRate=500`). A body that
+/// trickles slower (a slowloris body, which each read's timeout alone
+/// would let hold its connection for days) is refused with 400
+/// RequestTimeout; any real client sends far faster.
+const BODY_MIN_RATE: u64 = 500;
+
+/// The time a body has to arrive: the grace, plus a second for every
+/// [`BODY_MIN_RATE`] bytes received.
+struct BodyClock {
+    started: std::time::Instant,
+    grace: std::time::Duration,
+    consumed_at_start: u64,
+}
+
+impl BodyClock {
+    fn start(grace: std::time::Duration, consumed: u64) -> Self {
+        BodyClock {
+            started: std::time::Instant::now(),
+            grace,
+            consumed_at_start: consumed,
+        }
+    }
+
+    /// How long the next read may wait: at most `grace` (no progress at
+    /// all), at most what is left of the body's time; Err when that is
+    /// spent.
+    fn wait(&self, consumed: u64) -> Result<std::time::Duration, S3Error> {
+        let received = consumed.saturating_sub(self.consumed_at_start);
+        let earned = std::time::Duration::from_secs(received / BODY_MIN_RATE);
+        let allowed = self.grace.saturating_add(earned);
+        let left = allowed.saturating_sub(self.started.elapsed());
+        if left.is_zero() {
+            return Err(S3ErrorCode::RequestTimeout.into());
+        }
+        Ok(left.min(self.grace))
+    }
+}
+
 fn bad_checksum_header(alg: ChecksumAlgorithm) -> S3Error {
     S3Error::new(
         S3ErrorCode::InvalidRequest,
@@ -188,6 +227,7 @@ pub(crate) async fn receive<S: DataSink>(
     let mut payload = pool.get();
     let mut pos = 0;
     let body_err = |e: S3Error| (e, false);
+    let clock = BodyClock::start(ctx.config.header_timeout, input.consumed);
     if let Some(length) = req.plain_length {
         // A plain body: what arrived with the head is copied once, the rest
         // is read from the socket straight into aligned buffers and hashed
@@ -219,17 +259,16 @@ pub(crate) async fn receive<S: DataSink>(
             let start = payload.len();
             let want = (payload.capacity().saturating_sub(start))
                 .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+            let wait = clock.wait(input.consumed).map_err(body_err)?;
             let (result, back) = input
-                .read_into(
-                    payload,
-                    start,
-                    start.saturating_add(want),
-                    ctx.config.header_timeout,
-                )
+                .read_into(payload, start, start.saturating_add(want), wait)
                 .await;
             payload = back;
             let n = match result {
                 Ok(n) if n > 0 => n,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    return Err(body_err(S3ErrorCode::RequestTimeout.into()))
+                }
                 _ => return Err(body_err(incomplete())),
             };
             let Some(fresh) = payload.as_slice().get(start..start.saturating_add(n)) else {
@@ -311,7 +350,11 @@ pub(crate) async fn receive<S: DataSink>(
         if need_more {
             input.consume(pos);
             pos = 0;
-            match input.fill(ctx.config.header_timeout).await {
+            let wait = clock.wait(input.consumed).map_err(body_err)?;
+            match input.fill(wait).await {
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    return Err(body_err(S3ErrorCode::RequestTimeout.into()))
+                }
                 Ok(0) | Err(_) => return Err(body_err(incomplete())),
                 Ok(_) => {}
             }

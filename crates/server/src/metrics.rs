@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_s3::{Observer, RequestEvent, Stats};
+use sluice_s3::{Observer, RequestEvent, S3ErrorCode, Stats};
 
 use crate::audit::spool::Spool;
 
@@ -69,6 +69,8 @@ pub struct Metrics {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     server_errors: AtomicU64,
+    /// Per S3 error code answered ([`S3ErrorCode::index`]).
+    errors: Vec<AtomicU64>,
     latency: [Histogram; FAMILIES.len()],
     stats: Arc<Stats>,
     spool: Option<Arc<Spool>>,
@@ -92,6 +94,7 @@ impl Metrics {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             server_errors: AtomicU64::new(0),
+            errors: S3ErrorCode::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             latency: Default::default(),
             stats,
             spool,
@@ -112,6 +115,9 @@ impl Metrics {
         self.bytes_out.fetch_add(e.bytes_out, Ordering::Relaxed);
         if e.status >= 500 {
             self.server_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(n) = e.error.and_then(|c| self.errors.get(c.index())) {
+            n.fetch_add(1, Ordering::Relaxed);
         }
         let h = &self.latency[family(api)];
         let secs = e.time_to_response.as_secs_f64();
@@ -156,6 +162,17 @@ impl Metrics {
                 }
             }
         }
+        let _ = writeln!(out, "# HELP sluice_request_errors_total Requests answered with an S3 error, by its code: refusals (AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId, RequestTimeTooSkewed, ExpiredToken, InvalidToken, AuthorizationHeaderMalformed, AuthorizationQueryParametersError, XAmzContentSHA256Mismatch, SlowDown, ...) and failures alike.\n# TYPE sluice_request_errors_total counter");
+        for (code, n) in S3ErrorCode::ALL.iter().zip(&self.errors) {
+            let n = n.load(Ordering::Relaxed);
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "sluice_request_errors_total{{code=\"{}\"}} {n}",
+                    code.as_str()
+                );
+            }
+        }
         let counter = |out: &mut String, name: &str, help: &str, v: u64| {
             let _ = writeln!(
                 out,
@@ -183,8 +200,14 @@ impl Metrics {
         counter(
             &mut out,
             "sluice_auth_failures_total",
-            "Failed authentications.",
+            "Failed authentications (a wrong signature or an unknown access key; what the per-address throttle counts).",
             self.stats.auth_failures.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "sluice_connections_shed_total",
+            "Connections refused because their thread held --max-connections (answered 503 SlowDown over HTTP, closed over HTTPS).",
+            self.stats.connections_shed.load(Ordering::Relaxed),
         );
         let _ = writeln!(out, "# HELP sluice_request_duration_seconds Time from a request's head to its answer written, by API family.\n# TYPE sluice_request_duration_seconds histogram");
         for (fam, h) in FAMILIES.iter().zip(&self.latency) {

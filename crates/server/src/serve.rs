@@ -210,6 +210,37 @@ fn claim_port(addr: SocketAddr) -> Result<SocketAddr, String> {
     probe.local_addr().map_err(|e| e.to_string())
 }
 
+/// Raises the soft limit of open descriptors to the hard one (as Go's
+/// runtime and nginx do: the default soft limit, often 1,024, is far below
+/// what `--max-connections` allows), and warns when the limit is still
+/// below what the connection caps of `threads` threads may take, plus
+/// room for files (past it, accepts back off instead of answering).
+fn descriptor_room(max_connections: u32, threads: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            limit = getrlimit(Resource::Nofile);
+        }
+    }
+    let want = u64::from(max_connections)
+        .saturating_add(256)
+        .saturating_mul(threads as u64);
+    if let Some(have) = limit.current {
+        if have < want {
+            tracing::warn!(
+                descriptors = have,
+                wanted = want,
+                "the open-descriptor limit is below --max-connections times the threads (plus files): raise `ulimit -n` or lower --max-connections"
+            );
+        }
+    }
+}
+
 /// Runs the server until SIGTERM or SIGINT.
 ///
 /// # Errors
@@ -505,6 +536,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         signal_hook::flag::register(sig, Arc::clone(&signal))
             .map_err(|e| format!("cannot handle signals: {e}"))?;
     }
+    descriptor_room(args.max_connections, cores.len());
     tracing::info!(
         root = %args.root.display(),
         listen = %listen,

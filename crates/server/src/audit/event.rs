@@ -171,6 +171,11 @@ pub fn append_json(out: &mut String, e: &RequestEvent<'_>, node: &Node, now: Sys
     out.push('"');
     out.push_str(",\"requestID\":");
     json_str(out, e.request_id);
+    if let Some(code) = e.error {
+        // MinIO's field: what refused the request.
+        out.push_str(",\"error\":");
+        json_str(out, code.as_str());
+    }
     let header = |name: &str| {
         e.request_headers
             .iter()
@@ -300,6 +305,7 @@ mod tests {
             bucket: Some("b"),
             key: Some("k\u{1}"),
             status: 200,
+            error: None,
             bytes_in: 10,
             bytes_out: 20,
             time_to_response: Duration::from_micros(5),
