@@ -252,8 +252,11 @@ def test_the_connection_cap_counts_sockets_until_they_are_closed(tmp_path):
     until its socket is closed, and every timed-out read or write is
     cancelled and awaited before the connection ends, so the server never
     holds more sockets than the cap, not even while timed-out ones close.
-    Connections over the cap are closed at once; slots freed by the header
-    timeout are taken again."""
+    Connections over the cap are answered 503 SlowDown (Retry-After, the
+    error document, then the close; before, they were closed without a
+    word, which SDKs report as a connection error) and counted in
+    `sluice_connections_shed_total`; slots freed by the header timeout are
+    taken again."""
     import socket
     import threading
     import time
@@ -285,8 +288,12 @@ def test_the_connection_cap_counts_sockets_until_they_are_closed(tmp_path):
                     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finished
                     held.append(s)
                 time.sleep(0.2)
-                # Over the cap: closed at once, no answer.
+                # Over the cap: 503 SlowDown, then closed.
                 extra = socket.create_connection((host, int(port)))
+                extra.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                status, headers, body, _ = read_response(extra, timeout=5)
+                assert status == 503 and b"<Code>SlowDown</Code>" in body, (round_, status, body)
+                assert headers.get("retry-after") == "1" and headers.get("connection") == "close", headers
                 assert closed(extra), f"round {round_}: a connection over the cap was kept"
                 extra.close()
                 # The header timeout closes the held ones; their slots are free again.
@@ -444,3 +451,63 @@ def test_complete_checks_the_checksums_it_names(s3, bucket):
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=key)
     complete(ChecksumCRC32=good)
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"p" * 1000
+
+
+def test_a_slowloris_body_is_refused_at_the_minimum_rate(tmp_path):
+    """A body trickled a byte at a time (each byte well within the read
+    timeout, so that alone would hold the connection for as long as the
+    body lasts) is refused with 400 RequestTimeout once its grace (the
+    header timeout) is spent and it averaged under 500 bytes a second
+    (Apache's mod_reqtimeout rule); nothing is written. A body slower
+    than the grace but faster than the minimum rate is taken whole."""
+    import socket
+    import threading
+    import time
+    from conftest import start_sluice, stop_sluice
+    info = start_sluice(tmp_path / "root", "--header-timeout", "2")
+    try:
+        s3 = make_client(info)
+        s3.create_bucket(Bucket="slow")
+        # 8 KiB at about 2,700 bytes a second: 3 s, past the grace, but
+        # it earned 16 s at the minimum rate.
+        body = os.urandom(8192)
+        sock = connect(info)
+        sock.sendall(signed_head(info, "PUT", "/slow/steady", body=body))
+        for i in range(0, len(body), 512):
+            sock.sendall(body[i:i + 512])
+            time.sleep(0.19)
+        status, _, answer, _ = read_response(sock, timeout=10)
+        sock.close()
+        assert status == 200, answer
+        assert s3.get_object(Bucket="slow", Key="steady")["Body"].read() == body
+
+        # A byte every 0.25 s: refused about 2 s after the head.
+        body = os.urandom(4096)
+        sock = connect(info)
+        sock.sendall(signed_head(info, "PUT", "/slow/trickled", body=body))
+        started = time.monotonic()
+        answer = []
+
+        def read():
+            answer.append(read_response(sock, timeout=10))
+        reader = threading.Thread(target=read)
+        reader.start()
+        for b in body:
+            if not reader.is_alive():
+                break
+            try:
+                sock.send(bytes([b]))
+            except OSError:
+                break
+            time.sleep(0.25)
+        reader.join(10)
+        took = time.monotonic() - started
+        sock.close()
+        status, _, doc, _ = answer[0]
+        assert status == 400 and b"<Code>RequestTimeout</Code>" in doc, (status, doc)
+        assert 1.5 <= took <= 5, took
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket="slow", Key="trickled")
+        still_serving(s3)
+    finally:
+        stop_sluice(info)

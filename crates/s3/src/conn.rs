@@ -160,20 +160,16 @@ async fn serve_on<B: Storage>(
 /// flood of connections costs at most these few more sockets.
 const SHEDDING_AT_ONCE: usize = 64;
 
-/// How long a shed connection's answer may take to leave, and then what
-/// the client sent is read (so that closing does not reset the answer
-/// away before the client reads it; see [`Input::linger`]).
-const SHED_SEND_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long what a shed connection's client sent is read after the answer
+/// (so that closing does not reset the answer away before the client
+/// reads it; see [`Input::linger`]).
+const SHED_LINGER: Duration = Duration::from_secs(1);
 
 /// A connection over the thread's cap (`max_connections`): counted, and
 /// over plain HTTP answered 503 SlowDown (what S3 answers a client to back
 /// off, which SDKs retry with backoff) without reading its request, then
 /// closed; over HTTPS closed at once (an answer would need a handshake).
-fn shed<B: Storage>(
-    stream: monoio::net::TcpStream,
-    ctx: &Rc<ThreadContext<B>>,
-    plain: bool,
-) {
+fn shed<B: Storage>(stream: monoio::net::TcpStream, ctx: &Rc<ThreadContext<B>>, plain: bool) {
     ctx.config
         .stats
         .connections_shed
@@ -193,11 +189,15 @@ fn shed<B: Storage>(
             "The server holds as many connections as it serves; retry later.",
         );
         let mut resp: Response = error_response(&err, "", &id);
-        resp.headers.push(("Retry-After".to_owned(), "1".to_owned()));
-        if let Ok((head, _, _)) = response_head(resp, false, &id) {
-            if input.write_all(head, SHED_SEND_TIMEOUT).await.is_ok() {
-                input.linger_for(SHED_SEND_TIMEOUT).await;
-            }
+        resp.headers
+            .push(("Retry-After".to_owned(), "1".to_owned()));
+        // A few hundred bytes into a fresh socket's empty buffer: the
+        // write does not wait on the client.
+        if write_response(&mut input, resp, &ctx, false, &id)
+            .await
+            .is_ok()
+        {
+            input.linger_for(SHED_LINGER).await;
         }
         ctx.shedding.set(ctx.shedding.get().saturating_sub(1));
     });
@@ -333,7 +333,10 @@ async fn serve_tracked<S: Stream>(
         // Boxed: the request's state machine (routing, authentication, the
         // handlers) is allocated while a request runs, so an idle
         // connection's task holds only this loop's state.
-        let outcome = Box::pin(dispatch::handle(ctx, &request, decoder, &mut input, &id, peer)).await;
+        let outcome = Box::pin(dispatch::handle(
+            ctx, &request, decoder, &mut input, &id, peer,
+        ))
+        .await;
         // A body left unread (an error before it) leaves the stream's position
         // unknown: the connection closes after the answer.
         let keep_alive = request.keep_alive
