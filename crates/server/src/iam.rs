@@ -333,9 +333,11 @@ impl Snapshot {
                     continue;
                 };
                 match DerivedKey::from_json(&v) {
-                    // A key of a user that is gone, or whose time is over,
-                    // works no more.
-                    Ok(d) if users.contains_key(&d.parent) && !d.expired() => {
+                    // A key of a user that is gone works no more. One whose
+                    // time is over is kept, to be answered ExpiredToken (as
+                    // AWS answers it) until the next session made removes
+                    // its record; authentication refuses it either way.
+                    Ok(d) if users.contains_key(&d.parent) => {
                         derived.insert(key, Arc::new(d));
                     }
                     Ok(_) => {}
@@ -660,6 +662,9 @@ impl Authorizer for IamAuthorizer {
                             &fresh
                         }
                     };
+                    if d.expired() {
+                        return Err(denied());
+                    }
                     let parent = snapshot.users.get(&d.parent).ok_or_else(denied)?;
                     (parent, Some(d))
                 }
