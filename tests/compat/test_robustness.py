@@ -511,3 +511,38 @@ def test_a_slowloris_body_is_refused_at_the_minimum_rate(tmp_path):
         still_serving(s3)
     finally:
         stop_sluice(info)
+
+
+def test_a_delete_objects_refused_for_a_later_object_deletes_nothing(server, s3, bucket):
+    """DeleteObjects read its document while deleting: an Object without a
+    Key further down made the request 400 MalformedXML after the keys
+    before it were deleted. A refused request changes nothing."""
+    import base64
+    import hashlib
+    for k in ("first", "second"):
+        s3.put_object(Bucket=bucket, Key=k, Body=b"kept")
+    doc = (b"<Delete><Object><Key>first</Key></Object><Object><Key>second</Key></Object>"
+           b"<Object><VersionId>null</VersionId></Object></Delete>")
+    md5 = base64.b64encode(hashlib.md5(doc).digest()).decode()
+    sock = connect(server)
+    sock.sendall(signed_head(server, "POST", f"/{bucket}?delete", body=doc, extra={"Content-MD5": md5}) + doc)
+    status, _, body, _ = read_response(sock)
+    sock.close()
+    assert status == 400 and b"<Code>MalformedXML</Code>" in body, (status, body)
+    for k in ("first", "second"):
+        assert s3.get_object(Bucket=bucket, Key=k)["Body"].read() == b"kept", k
+
+
+def test_a_multipart_upload_to_a_key_with_a_newline(s3, bucket):
+    """S3 keys may hold any character: the upload record kept the key on a
+    line of its own, so a key with a newline did not read back and its
+    upload answered NoSuchUpload (and was not listed)."""
+    key = "line one\nline two\r\n%0A"
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    listed = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert [(u["Key"], u["UploadId"]) for u in listed] == [(key, upload)]
+    part = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"p" * 100)
+    assert s3.list_parts(Bucket=bucket, Key=key, UploadId=upload)["Parts"][0]["Size"] == 100
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"p" * 100

@@ -1,6 +1,7 @@
 //! Fuzz harnesses for what sluice-core reads back from disk: an object's
 //! metadata xattr (which a POSIX user can set to anything), the part sizes
-//! kept with multipart objects, the layout of encrypted objects. Run by
+//! kept with multipart objects, the layout of encrypted objects, the
+//! records of multipart uploads in progress (upload, parts, completion). Run by
 //! `fuzz/fuzz_targets/core_records.rs`; their committed corpus is replayed
 //! by `cargo test` (tests/fuzz_corpus.rs).
 #![allow(clippy::unwrap_used)]
@@ -16,7 +17,7 @@ pub fn records(data: &[u8]) {
     let [selector, stored @ ..] = data else {
         return;
     };
-    match selector % 3 {
+    match selector % 7 {
         0 => {
             let full = ObjectMeta::decode(stored);
             if let (Some(m), Some((etag, _))) = (&full, ObjectMeta::decode_listing(stored)) {
@@ -42,10 +43,13 @@ pub fn records(data: &[u8]) {
                 }
             }
         }
-        _ => {
+        2 => {
             if let Ok(text) = std::str::from_utf8(stored) {
                 let _ = Layout::decode(text);
             }
         }
+        // The multipart staging records: 3 upload, 4 a key in one, 5 a
+        // part's, 6 a completion.
+        n => crate::multipart::fuzz_staging_record(n - 3, stored),
     }
 }

@@ -221,6 +221,72 @@ fn decode_lines(raw: &[u8], first: usize) -> Option<(Vec<String>, Headers)> {
     Some((head, meta.headers))
 }
 
+/// The first line of an `upload` record in its current form: no bucket
+/// name is a single character, so a record of the first form (which began
+/// with the bucket) is told apart.
+const UPLOAD_FORMAT: &str = "2";
+
+/// An upload's `upload` record: the format, bucket, time initiated (seconds)
+/// and key, one a line, then the headers to give the object. The key is
+/// hex, for it may hold any character, a newline included (the first form
+/// kept it as it was, and a key with a newline did not read back: its
+/// upload answered NoSuchUpload).
+pub(crate) fn encode_upload(
+    bucket: &str,
+    key: &str,
+    initiated: u64,
+    headers: &[(String, String)],
+) -> Vec<u8> {
+    encode_lines(
+        &[
+            UPLOAD_FORMAT.to_owned(),
+            bucket.to_owned(),
+            initiated.to_string(),
+            hex(key.as_bytes()),
+        ],
+        headers,
+    )
+}
+
+/// Reads an `upload` record (either form); its `upload_id` is left empty.
+/// None when it is not one (a POSIX user may write anything there).
+pub(crate) fn decode_upload(raw: &[u8]) -> Option<UploadInfo> {
+    let (bucket, key, initiated, headers) =
+        if raw.starts_with(format!("{UPLOAD_FORMAT}\n").as_bytes()) {
+            let (head, headers) = decode_lines(raw, 4)?;
+            let key = String::from_utf8(unhex(&head[3])?).ok()?;
+            (head[1].clone(), key, head[2].parse::<i64>().ok()?, headers)
+        } else {
+            let (head, headers) = decode_lines(raw, 3)?;
+            (
+                head[0].clone(),
+                head[1].clone(),
+                head[2].parse::<i64>().unwrap_or(0),
+                headers,
+            )
+        };
+    Some(UploadInfo {
+        upload_id: String::new(),
+        bucket,
+        key,
+        initiated: system_time(initiated, 0),
+        headers,
+    })
+}
+
+/// Bytes of lowercase or uppercase hex; None when it is not hex.
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    let digit = |b: u8| (b as char).to_digit(16);
+    let bytes = text.as_bytes();
+    if bytes.len() % 2 != 0 {
+        return None;
+    }
+    bytes
+        .chunks_exact(2)
+        .map(|p| u8::try_from(digit(p[0])? * 16 + digit(p[1])?).ok())
+        .collect()
+}
+
 fn secs(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -308,15 +374,9 @@ impl Store {
 
     fn read_upload(&self, staging: BorrowedFd<'_>, upload_id: &str) -> Result<UploadInfo> {
         let raw = read_small(staging, "upload")?.ok_or(StoreError::NoSuchUpload)?;
-        let (head, headers) = decode_lines(&raw, 3).ok_or(StoreError::NoSuchUpload)?;
-        let initiated = SystemTime::UNIX_EPOCH + Duration::from_secs(head[2].parse().unwrap_or(0));
-        Ok(UploadInfo {
-            upload_id: upload_id.to_owned(),
-            bucket: head[0].clone(),
-            key: head[1].clone(),
-            initiated,
-            headers,
-        })
+        let mut info = decode_upload(&raw).ok_or(StoreError::NoSuchUpload)?;
+        upload_id.clone_into(&mut info.upload_id);
+        Ok(info)
     }
 
     /// The upload, checked to belong to `bucket` and `key`.
@@ -391,14 +451,7 @@ impl Store {
             OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o600),
         )?);
-        let record = encode_lines(
-            &[
-                bucket.to_owned(),
-                key.as_str().to_owned(),
-                secs(SystemTime::now()).to_string(),
-            ],
-            &headers,
-        );
+        let record = encode_upload(bucket, key.as_str(), secs(SystemTime::now()), &headers);
         write_small(
             staging.as_fd(),
             "upload",
@@ -1213,24 +1266,41 @@ fn own_part_file(n: u32) -> Result<String> {
 }
 
 fn read_part(staging: BorrowedFd<'_>, number: u32) -> Result<Option<PartRecord>> {
-    let Some(raw) = read_small(staging, &part_record(number))? else {
-        return Ok(None);
+    Ok(read_small(staging, &part_record(number))?.and_then(|raw| decode_part(number, &raw)))
+}
+
+/// A part's record: `size etag location modified`, then its headers.
+fn encode_part(
+    size: u64,
+    etag: &str,
+    location: &Location,
+    modified: SystemTime,
+    headers: &[(String, String)],
+) -> Vec<u8> {
+    let place = match location {
+        Location::Shared => "shared",
+        Location::Own(name) => name.as_str(),
     };
-    let Some((head, headers)) = decode_lines(&raw, 1) else {
-        return Ok(None);
-    };
+    let line = format!("{size} {etag} {place} {}", secs(modified));
+    encode_lines(&[line], headers)
+}
+
+/// Reads the record of part `number`; None when it is not one (a POSIX
+/// user may write anything there) or names a file outside the folder.
+fn decode_part(number: u32, raw: &[u8]) -> Option<PartRecord> {
+    let (head, headers) = decode_lines(raw, 1)?;
     let fields: Vec<&str> = head[0].split(' ').collect();
     let [size, etag, location, modified] = fields[..] else {
-        return Ok(None);
+        return None;
     };
     let location = match location {
         "shared" => Location::Shared,
         // Records of earlier versions name the part's file implicitly.
         "own" => Location::Own(part_file(number)),
         name if name.starts_with("part-") && !name.contains('/') => Location::Own(name.to_owned()),
-        _ => return Ok(None),
+        _ => return None,
     };
-    Ok(Some(PartRecord {
+    Some(PartRecord {
         info: PartInfo {
             number,
             size: size.parse().unwrap_or(0),
@@ -1239,7 +1309,83 @@ fn read_part(staging: BorrowedFd<'_>, number: u32) -> Result<Option<PartRecord>>
             headers,
         },
         location,
-    }))
+    })
+}
+
+/// The fuzz harness of the staging records (`crate::fuzzing::records`):
+/// `kind` 0 reads `stored` as an `upload` record, 1 encodes it as the key
+/// of one, 2 reads it as a part's record, 3 as a `completed` record. What
+/// decodes encodes back to the same record; a key of any characters reads
+/// back as it was.
+pub(crate) fn fuzz_staging_record(kind: u8, stored: &[u8]) {
+    let since_epoch = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).is_ok();
+    match kind % 4 {
+        0 => {
+            if let Some(info) = decode_upload(stored) {
+                let again = decode_upload(&encode_upload(
+                    &info.bucket,
+                    &info.key,
+                    secs(info.initiated),
+                    &info.headers,
+                ))
+                .expect("an encoded upload record decodes");
+                assert_eq!(
+                    (&again.bucket, &again.key, &again.headers),
+                    (&info.bucket, &info.key, &info.headers)
+                );
+                if since_epoch(info.initiated) {
+                    assert_eq!(again.initiated, info.initiated);
+                }
+            }
+        }
+        1 => {
+            let key = String::from_utf8_lossy(stored);
+            let headers = vec![("content-type".to_owned(), "a/b".to_owned())];
+            let info = decode_upload(&encode_upload("bucket", &key, 7, &headers))
+                .expect("an encoded upload record decodes");
+            assert_eq!((info.bucket.as_str(), info.key.as_str()), ("bucket", &*key));
+            assert_eq!(info.headers, headers);
+        }
+        2 => {
+            if let Some(p) = decode_part(1, stored) {
+                if let Location::Own(name) = &p.location {
+                    assert!(name.starts_with("part-") && !name.contains('/'));
+                }
+                // The etag field cannot hold a space: what decoded re-encodes.
+                let again = decode_part(
+                    1,
+                    &encode_part(
+                        p.info.size,
+                        &p.info.etag,
+                        &p.location,
+                        p.info.modified,
+                        &p.info.headers,
+                    ),
+                )
+                .expect("an encoded part record decodes");
+                assert_eq!(
+                    (again.info.size, &again.info.etag, &again.location),
+                    (p.info.size, &p.info.etag, &p.location)
+                );
+                assert_eq!(again.info.headers, p.info.headers);
+                if since_epoch(p.info.modified) {
+                    assert_eq!(again.info.modified, p.info.modified);
+                }
+            }
+        }
+        _ => {
+            if let Some(c) = Completion::decode(stored) {
+                let again = Completion::decode(&c.encode()).expect("an encoded completion decodes");
+                assert_eq!(
+                    (&again.bucket, &again.key, &again.etag, &again.parts),
+                    (&c.bucket, &c.key, &c.etag, &c.parts)
+                );
+                if since_epoch(c.completed) {
+                    assert_eq!(again.completed, c.completed);
+                }
+            }
+        }
+    }
 }
 
 /// Opens the own file of a part chosen by a Complete, whose record said it
@@ -1392,16 +1538,11 @@ impl PartWriter {
             }
         };
         let modified = SystemTime::now();
-        let place = match &location {
-            Location::Shared => "shared",
-            Location::Own(name) => name.as_str(),
-        };
-        let line = format!("{size} {etag} {place} {}", secs(modified));
         let previous = read_part(self.staging.as_fd(), self.number).ok().flatten();
         write_small(
             self.staging.as_fd(),
             &part_record(self.number),
-            &encode_lines(&[line], &headers),
+            &encode_part(size, &etag, &location, modified, &headers),
             sync,
         )
         .map_err(|e| match e {
@@ -1473,5 +1614,48 @@ mod tests {
         ] {
             assert_eq!(decode_part_sizes(bad), None, "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    /// A key with a newline (S3 keys may hold any character) read back as
+    /// the first line of the headers: its upload answered NoSuchUpload.
+    #[test]
+    fn an_upload_record_keeps_a_key_with_a_newline() {
+        let headers = vec![("content-type".to_owned(), "text/plain".to_owned())];
+        let info =
+            decode_upload(&encode_upload("bkt", "a\nb\r\n%", 1_700_000_000, &headers)).unwrap();
+        assert_eq!(
+            (info.bucket.as_str(), info.key.as_str()),
+            ("bkt", "a\nb\r\n%")
+        );
+        assert_eq!(info.headers, headers);
+        assert_eq!(secs(info.initiated), 1_700_000_000);
+    }
+
+    /// Records of the first form (uploads begun before) still read.
+    #[test]
+    fn an_upload_record_of_the_first_form_reads() {
+        let raw = encode_lines(&["bkt".into(), "dir/key".into(), "5".into()], &[]);
+        let info = decode_upload(&raw).unwrap();
+        assert_eq!(
+            (
+                info.bucket.as_str(),
+                info.key.as_str(),
+                secs(info.initiated)
+            ),
+            ("bkt", "dir/key", 5)
+        );
+    }
+
+    /// A time no clock can hold (a POSIX user's record) is no panic.
+    #[test]
+    fn an_upload_record_with_a_huge_time_does_not_panic() {
+        let raw = encode_lines(&["bkt".into(), "k".into(), u64::MAX.to_string()], &[]);
+        let info = decode_upload(&raw).unwrap();
+        assert_eq!(secs(info.initiated), 0);
     }
 }

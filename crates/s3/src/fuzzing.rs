@@ -2,8 +2,8 @@
 
 use sluice_http::Method;
 
-/// Runs the request-document parser (CompleteMultipartUpload, Delete,
-/// CORS, Tagging) and the router on arbitrary bytes. Checks that escaping
+/// Runs the request-document parser, the parser of every XML body the
+/// server reads ([`bucket_documents`]) and the router on arbitrary bytes. Checks that escaping
 /// and parsing round-trip and that routing either fails with a 4xx/5xx
 /// code or names a bucket that is not empty.
 pub fn request_bytes(data: &[u8]) {
@@ -38,6 +38,7 @@ pub fn request_bytes(data: &[u8]) {
         }
     }
     let _ = crate::ops::cors::parse(&text);
+    bucket_documents(data);
     let (path, query) = text.split_once('?').unwrap_or((&text, ""));
     for method in [
         Method::Get,
@@ -56,6 +57,48 @@ pub fn request_bytes(data: &[u8]) {
         ) {
             Ok(r) => assert!(r.bucket.as_deref() != Some("")),
             Err(e) => assert!(e.status() >= 400),
+        }
+    }
+}
+
+/// Every other XML body the server reads, parsed from `data`: bucket
+/// encryption, ACLs, ownership controls, CreateBucketConfiguration, public
+/// access blocks, Delete, CompleteMultipartUpload's parts, Tagging. Checks
+/// that nothing panics and what each gives back holds together.
+fn bucket_documents(data: &[u8]) {
+    use crate::ops;
+    let _ = ops::encryption::parse_configuration(data);
+    let _ = ops::acl::owner_only(data);
+    let _ = ops::acl::parse_ownership(data);
+    let _ = ops::policy::parse_public_access_block(data);
+    if let Ok(Some(region)) = ops::bucket::location_constraint(data) {
+        assert!(!region.is_empty() && region.trim() == region);
+    }
+    if let Ok((_, objects)) = ops::object_write::parse_delete(data) {
+        assert!(objects.len() <= 1000);
+    }
+    let Ok(doc) = crate::document::Element::parse(data) else {
+        return;
+    };
+    if let Ok(parts) = ops::multipart::complete_parts(&doc) {
+        assert!(!parts.is_empty());
+    }
+    for max in [ops::tagging::MAX_OBJECT_TAGS, 50] {
+        if let Ok(stored) = ops::tagging::tags_from_xml(data, max) {
+            // The stored form reads back as the document's tags.
+            let sent: Vec<(String, String)> = doc
+                .all("Tag")
+                .iter()
+                .map(|t| {
+                    let text = |n: &str| t.first(n).map(|e| e.text().to_owned());
+                    (
+                        text("Key").unwrap_or_default(),
+                        text("Value").unwrap_or_default(),
+                    )
+                })
+                .collect();
+            assert!(sent.len() <= max);
+            assert_eq!(ops::tagging::tag_pairs(&stored), sent);
         }
     }
 }

@@ -61,7 +61,8 @@ impl Xml {
     }
 }
 
-/// Escapes `&`, `<`, `>`, `"` and `'`; drops characters XML 1.0 cannot carry.
+/// Escapes `&`, `<`, `>`, `"`, `'` and CR (which a parser would read as LF);
+/// other control characters become character references.
 pub fn escape_into(out: &mut String, text: &str) {
     // Most text (keys, ETags, dates) needs no escaping: copy runs of plain
     // bytes whole and look only at the few that matter.
@@ -74,7 +75,10 @@ pub fn escape_into(out: &mut String, text: &str) {
             b'>' => "&gt;",
             b'"' => "&quot;",
             b'\'' => "&apos;",
-            b'\t' | b'\n' | b'\r' => continue,
+            // A parser turns a raw CR (and CR LF) into LF: a key holding
+            // one would be listed as another. S3 sends it as a reference.
+            b'\r' => "&#13;",
+            b'\t' | b'\n' => continue,
             b if b < 0x20 => "",
             _ => continue,
         };

@@ -80,17 +80,7 @@ pub(crate) fn put_acl(
                 "Specifying both Canned ACLs and Header Grants is not allowed",
             ));
         }
-        let doc = Element::parse(body)?;
-        let grants = doc.all("Grant");
-        let owner_only = !grants.is_empty()
-            && grants.iter().all(|g| {
-                g.first("Permission").map(|p| p.text().trim()) == Some("FULL_CONTROL")
-                    && g.first("Grantee")
-                        .and_then(|e| e.first("ID"))
-                        .map(|id| id.text().trim())
-                        == Some(OWNER_ID)
-            });
-        if !owner_only {
+        if !owner_only(body)? {
             return Err(S3ErrorCode::AccessControlListNotSupported.into());
         }
     } else if canned.is_none() {
@@ -122,6 +112,13 @@ pub(crate) fn put_ownership(
     body: &[u8],
 ) -> Result<Response, S3Error> {
     ctx.store.head_bucket(bucket)?;
+    parse_ownership(body)?;
+    Ok(response(200))
+}
+
+/// Checks an OwnershipControls document: BucketOwnerEnforced, the only
+/// mode sluice has.
+pub(crate) fn parse_ownership(body: &[u8]) -> Result<(), S3Error> {
     let doc = Element::parse(body)?;
     let modes: Vec<&str> = doc
         .all("ObjectOwnership")
@@ -129,12 +126,27 @@ pub(crate) fn put_ownership(
         .map(|m| m.text().trim())
         .collect();
     match modes.as_slice() {
-        [ENFORCED] => Ok(response(200)),
+        [ENFORCED] => Ok(()),
         [mode @ ("BucketOwnerPreferred" | "ObjectWriter")] => Err(S3Error::not_implemented(
             &format!("Object ownership {mode} (ACLs; sluice has BucketOwnerEnforced only)"),
         )),
         _ => Err(S3ErrorCode::MalformedXML.into()),
     }
+}
+
+/// Whether an AccessControlPolicy document grants FULL_CONTROL to the
+/// owner and nothing else (what sluice's buckets and objects have).
+pub(crate) fn owner_only(body: &[u8]) -> Result<bool, S3Error> {
+    let doc = Element::parse(body)?;
+    let grants = doc.all("Grant");
+    Ok(!grants.is_empty()
+        && grants.iter().all(|g| {
+            g.first("Permission").map(|p| p.text().trim()) == Some("FULL_CONTROL")
+                && g.first("Grantee")
+                    .and_then(|e| e.first("ID"))
+                    .map(|id| id.text().trim())
+                    == Some(OWNER_ID)
+        }))
 }
 
 /// Deleting the controls turns ACLs on (ObjectWriter) in S3: sluice has

@@ -70,6 +70,19 @@ pub(crate) fn list_buckets(
 /// CreateBucket, Errors: "For legacy compatibility, if you re-create an
 /// existing bucket that you already own in the North Virginia Region,
 /// Amazon S3 returns 200 OK"). Every bucket here is the one owner's.
+/// The region a CreateBucketConfiguration names, if any (an empty body
+/// or constraint names none).
+pub(crate) fn location_constraint(body: &[u8]) -> Result<Option<String>, S3Error> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let doc = crate::document::Element::parse(body)?;
+    Ok(doc
+        .first("LocationConstraint")
+        .map(|c| c.text().trim().to_owned())
+        .filter(|c| !c.is_empty()))
+}
+
 pub(crate) fn create(
     ctx: &ThreadContext<impl Storage>,
     bucket: &str,
@@ -79,19 +92,14 @@ pub(crate) fn create(
     // (`--region`), so another is refused as S3 refuses a constraint that
     // does not match the endpoint's region. Naming the server's own region
     // is accepted, us-east-1 included (S3 itself wants it left out there).
-    if !body.is_empty() {
-        let doc = crate::document::Element::parse(body)?;
-        if let Some(wanted) = doc.first("LocationConstraint").map(|c| c.text().trim()) {
-            if !wanted.is_empty() && wanted != ctx.config.region {
-                return Err(S3Error::new(
-                    S3ErrorCode::IllegalLocationConstraintException,
-                    format!(
-                        "The {wanted} location constraint is incompatible for the region \
-                         specific endpoint this request was sent to."
-                    ),
-                ));
-            }
-        }
+    if let Some(wanted) = location_constraint(body)?.filter(|w| *w != ctx.config.region) {
+        return Err(S3Error::new(
+            S3ErrorCode::IllegalLocationConstraintException,
+            format!(
+                "The {wanted} location constraint is incompatible for the region \
+                 specific endpoint this request was sent to."
+            ),
+        ));
     }
     match ctx.store.create_bucket(bucket) {
         // A name taken by something that is not a bucket (a file made

@@ -12,11 +12,9 @@ use crate::xml::Xml;
 
 const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
-pub(crate) fn put(
-    ctx: &ThreadContext<impl Storage>,
-    bucket: &str,
-    body: &[u8],
-) -> Result<Response, S3Error> {
+/// Checks a ServerSideEncryptionConfiguration document: one rule whose
+/// default algorithm is AES256 (SSE-S3), the only one sluice has.
+pub(crate) fn parse_configuration(body: &[u8]) -> Result<(), S3Error> {
     let doc = Element::parse(body)?;
     let rules = doc.all("Rule");
     if rules.len() != 1 {
@@ -51,6 +49,15 @@ pub(crate) fn put(
             ))
         }
     }
+    Ok(())
+}
+
+pub(crate) fn put(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+    body: &[u8],
+) -> Result<Response, S3Error> {
+    parse_configuration(body)?;
     if ctx.config.master_keys.is_none() {
         return Err(S3Error::not_implemented(
             "Server-side encryption (this server has no master key)",

@@ -115,17 +115,9 @@ pub(crate) async fn upload_part(
     Ok(resp)
 }
 
-pub(crate) async fn complete(
-    ctx: &ThreadContext<impl Storage>,
-    req: &Request,
-    r: &Route,
-    bucket: &str,
-    key: &str,
-    body: &[u8],
-    owner: Option<(u32, u32)>,
-) -> Result<Response, S3Error> {
-    let doc = Element::parse(body)?;
-    let checksums = CompleteChecksums::parse(req, &doc)?;
+/// The parts a CompleteMultipartUpload document lists: (number, ETag),
+/// at least one.
+pub(crate) fn complete_parts(doc: &Element) -> Result<Vec<(u32, String)>, S3Error> {
     let mut parts = Vec::new();
     for part in doc.all("Part") {
         let number = part
@@ -141,6 +133,21 @@ pub(crate) async fn complete(
     if parts.is_empty() {
         return Err(S3Error::from(S3ErrorCode::MalformedXML));
     }
+    Ok(parts)
+}
+
+pub(crate) async fn complete(
+    ctx: &ThreadContext<impl Storage>,
+    req: &Request,
+    r: &Route,
+    bucket: &str,
+    key: &str,
+    body: &[u8],
+    owner: Option<(u32, u32)>,
+) -> Result<Response, S3Error> {
+    let doc = Element::parse(body)?;
+    let checksums = CompleteChecksums::parse(req, &doc)?;
+    let parts = complete_parts(&doc)?;
     let info = ctx
         .store_as(owner)
         .complete_multipart(

@@ -124,24 +124,15 @@ pub(crate) fn delete_objects(
     context: &ConditionContext<'_>,
 ) -> Result<Response, S3Error> {
     ctx.store.head_bucket(bucket)?;
-    let doc = Element::parse(body)?;
-    let quiet = doc
-        .first("Quiet")
-        .is_some_and(|q| q.text().trim() == "true");
-    let objects = doc.all("Object");
-    if objects.len() > 1000 {
-        return Err(S3Error::from(S3ErrorCode::MalformedXML));
-    }
+    // The whole document is read before any key is deleted: one that is
+    // refused (a key missing further down) deletes nothing.
+    let (quiet, objects) = parse_delete(body)?;
     let mut x = Xml::new();
     x.root("DeleteResult");
-    for object in objects {
-        let key = object
-            .first("Key")
-            .map(|k| k.text().to_owned())
-            .ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML))?;
+    for (key, version) in objects {
+        let version = version.as_deref();
         // Buckets are unversioned: a version other than `null` names
         // nothing, and must not delete the current object.
-        let version = object.first("VersionId").map(|v| v.text().trim());
         if version.is_some_and(|v| v != "null") {
             x.open("Error")
                 .leaf("Key", &key)
@@ -189,6 +180,34 @@ pub(crate) fn delete_objects(
     }
     x.close("DeleteResult");
     Ok(xml_response(200, x.finish()))
+}
+
+/// A Delete document: whether it is quiet, and each object's key and
+/// VersionId (at most 1,000; each must have a key).
+pub(crate) type DeleteList = (bool, Vec<(String, Option<String>)>);
+
+/// Parses a Delete document (DeleteObjects).
+pub(crate) fn parse_delete(body: &[u8]) -> Result<DeleteList, S3Error> {
+    let doc = Element::parse(body)?;
+    let quiet = doc
+        .first("Quiet")
+        .is_some_and(|q| q.text().trim() == "true");
+    let objects = doc.all("Object");
+    if objects.len() > 1000 {
+        return Err(S3Error::from(S3ErrorCode::MalformedXML));
+    }
+    let mut out = Vec::with_capacity(objects.len());
+    for object in objects {
+        let key = object
+            .first("Key")
+            .map(|k| k.text().to_owned())
+            .ok_or_else(|| S3Error::from(S3ErrorCode::MalformedXML))?;
+        let version = object
+            .first("VersionId")
+            .map(|v| v.text().trim().to_owned());
+        out.push((key, version));
+    }
+    Ok((quiet, out))
 }
 
 /// Why one key of a DeleteObjects was not deleted.

@@ -69,12 +69,11 @@ const PAB_FIELDS: [&str; 4] = [
     "RestrictPublicBuckets",
 ];
 
-pub(crate) fn put_public_access_block(
-    ctx: &ThreadContext<impl Storage>,
-    bucket: &str,
+/// Parses a PublicAccessBlockConfiguration document: its four flags
+/// (absent ones false), nothing else.
+pub(crate) fn parse_public_access_block(
     body: &[u8],
-) -> Result<Response, S3Error> {
-    let store = policies(ctx, bucket)?;
+) -> Result<crate::context::PublicAccessBlock, S3Error> {
     let doc = crate::document::Element::parse(body)?;
     if doc.name != "PublicAccessBlockConfiguration" {
         return Err(S3ErrorCode::MalformedXML.into());
@@ -93,15 +92,22 @@ pub(crate) fn put_public_access_block(
     }
     let [block_public_acls, ignore_public_acls, block_public_policy, restrict_public_buckets] =
         flags;
-    store.set_public_access_block(
-        bucket,
-        Some(crate::context::PublicAccessBlock {
-            block_public_acls,
-            ignore_public_acls,
-            block_public_policy,
-            restrict_public_buckets,
-        }),
-    )?;
+    Ok(crate::context::PublicAccessBlock {
+        block_public_acls,
+        ignore_public_acls,
+        block_public_policy,
+        restrict_public_buckets,
+    })
+}
+
+pub(crate) fn put_public_access_block(
+    ctx: &ThreadContext<impl Storage>,
+    bucket: &str,
+    body: &[u8],
+) -> Result<Response, S3Error> {
+    let store = policies(ctx, bucket)?;
+    let block = parse_public_access_block(body)?;
+    store.set_public_access_block(bucket, Some(block))?;
     Ok(response(200))
 }
 
