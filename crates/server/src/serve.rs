@@ -50,8 +50,9 @@ pub struct ServeArgs {
     /// stopped reading) before the connection is closed.
     #[arg(long, default_value = "30", value_parser = parse_seconds)]
     send_timeout: Duration,
-    /// Connections each thread serves at once; more are closed as they
-    /// are accepted (a socket counts until it is closed).
+    /// Connections each thread serves at once (a socket counts until it is
+    /// closed); more are answered 503 SlowDown and closed (over HTTPS,
+    /// closed).
     #[arg(long, default_value = "4096", value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
     /// Seconds after which an unfinished multipart upload is removed, and
