@@ -82,6 +82,7 @@ MAX_ANSWER = 2.0
 BATCH = 250
 OVER_CAP = 300  # connections opened past the cap
 MARGIN = 40  # the cap: what is held plus this
+SHED_WINDOW = 5.0  # seconds left before the first timeout for the shedding phase
 
 
 def free_port():
@@ -346,16 +347,16 @@ def main():
 
         def limit_step():
             flip[0] ^= 1
-            with socket.create_connection(target, timeout=10) as s:
+            with socket.create_connection(target, timeout=2) as s:
                 s.sendall(at_limit if flip[0] else over_limit)
-                status, _, b, _ = read_response(s, timeout=10)
+                status, _, b, _ = read_response(s, timeout=2)
                 return ("at-limit " if flip[0] else "over-limit ") + answer_code(status, b)
 
         half = os.urandom(512 << 10)
         vanish_head = signed_head(info, "PUT", f"/{bucket}/vanished", body=half + half)
 
         def vanish_step():
-            s = socket.create_connection(target, timeout=10)
+            s = socket.create_connection(target, timeout=2)
             s.sendall(vanish_head + half)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             s.close()
@@ -368,12 +369,12 @@ def main():
             if bad_conn[0] is None:
                 s = socket.socket()
                 s.bind(("127.0.0.2", 0))
-                s.settimeout(10)
+                s.settimeout(2)
                 s.connect(target)
                 bad_conn[0] = s
             s = bad_conn[0]
             s.sendall(signed_head(wrong, "GET", f"/{bucket}/small"))
-            status, headers, b, _ = read_response(s, timeout=10)
+            status, headers, b, _ = read_response(s, timeout=2)
             if headers.get("connection", "").lower() == "close" or status == 0:
                 s.close()
                 bad_conn[0] = None
@@ -391,7 +392,8 @@ def main():
         cpu_before = {k: cpu_seconds(s["proc"].pid) for k, s in (("loaded", info), ("control", control))}
         t_held = time.monotonic()
         first_timeout = t_idle_open + header_timeout
-        shed_at = first_timeout - 4.0  # the shedding phase before any timeout
+        # The shedding phase, SHED_WINDOW s before the first timeout.
+        shed_at = first_timeout - SHED_WINDOW
         pairs = client.run("loaded", SAMPLES, until=shed_at)
         t_loaded = time.monotonic()
         cpu_held = {k: (cpu_seconds(s["proc"].pid) - cpu_before[k]) / (t_loaded - t_held)
@@ -413,7 +415,7 @@ def main():
         for a in attackers:
             a.stop.set()
         for a in attackers:
-            a.join(15)
+            a.join(3)
         if bad_conn[0] is not None:
             bad_conn[0].close()
         def serving():
