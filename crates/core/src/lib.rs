@@ -31,6 +31,7 @@ mod faults;
 mod fsys;
 pub mod fuzzing;
 mod list;
+pub mod md5x;
 mod meta;
 mod multipart;
 mod names;

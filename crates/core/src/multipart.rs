@@ -278,7 +278,7 @@ pub(crate) fn decode_upload(raw: &[u8]) -> Option<UploadInfo> {
 fn unhex(text: &str) -> Option<Vec<u8>> {
     let digit = |b: u8| (b as char).to_digit(16);
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     bytes
@@ -550,7 +550,7 @@ impl Store {
         if let Some(raw) = read_small(staging, "slot")? {
             return Ok(parse(raw));
         }
-        if size % ALIGN as u64 != 0 {
+        if !size.is_multiple_of(ALIGN as u64) {
             return Ok(None);
         }
         // Written under a name of its own, then linked as `slot`: the link

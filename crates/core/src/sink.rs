@@ -175,7 +175,7 @@ impl Sink {
         if self.discard {
             return Ok(());
         }
-        if self.carry.is_none() && buf.len() % ALIGN == 0 {
+        if self.carry.is_none() && buf.len().is_multiple_of(ALIGN) {
             return self.submit(buf).await;
         }
         let mut rest = buf.as_slice();

@@ -1,5 +1,5 @@
-//! Replays the committed corpus of the `core_records` fuzz target
-//! (fuzz/corpus/core_records/) through its harness, so every `cargo test`
+//! Replays the committed corpora of the `core_records` and `md5x` fuzz
+//! targets (fuzz/corpus/<target>/) through their harnesses, so every `cargo test`
 //! re-checks the inputs that once found new paths.
 #![allow(clippy::unwrap_used)]
 
@@ -12,6 +12,18 @@ fn core_records_corpus() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let data = std::fs::read(entry.unwrap().path()).unwrap();
         sluice_core::fuzzing::records(&data);
+        count += 1;
+    }
+    assert!(count > 0, "no corpus in {}", dir.display());
+}
+
+#[test]
+fn md5x_corpus() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/md5x");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        sluice_core::fuzzing::md5x_schedule(&data);
         count += 1;
     }
     assert!(count > 0, "no corpus in {}", dir.display());
