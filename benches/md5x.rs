@@ -1,30 +1,32 @@
 //! The multi-buffer MD5 alone (issue 19): aggregate throughput of 1, 2, 4,
-//! 8, 16 and 32 streams of 1 MiB each, hashed side by side by
-//! `sluice_core::md5x` (each engine this CPU has), against md-5's assembly
-//! core hashing the same streams one after another.
+//! 8, 16 and 32 streams of 1 MiB each, given in pieces of 256 KiB to
+//! passes of `sluice_core::md5x::hash_streams` (as the thread hasher gives
+//! body buffers): in lanes however few the streams ("<engine> lanes", each
+//! engine this CPU has, which shows where lanes start to pay), and as the
+//! data path runs ("data path": lanes from MIN_SIDE_BY_SIDE streams), against
+//! md-5's assembly core hashing the same streams one after another.
 //!
 //!     cargo bench -p sluice-benches --bench md5x
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use md5::{Digest, Md5};
-use sluice_core::md5x::{engine, Engine, MultiMd5, LANES};
+use sluice_core::md5x::{engine, hash_streams_from, Engine, Stream, MIN_SIDE_BY_SIDE};
 
 const STREAM: usize = 1 << 20;
 /// Bytes given to a lane per update (as a body's buffer would be).
 const PIECE: usize = 256 << 10;
 
-fn hash_side_by_side(e: Engine, data: &[Vec<u8>]) -> Vec<[u8; 16]> {
-    let mut out = Vec::with_capacity(data.len());
-    for group in data.chunks(LANES) {
-        let mut m = MultiMd5::new(e);
-        for at in (0..STREAM).step_by(PIECE) {
-            let slots: [Option<&[u8]>; LANES] =
-                std::array::from_fn(|l| group.get(l).map(|d| &d[at..(at + PIECE).min(d.len())]));
-            m.update(&slots);
-        }
-        out.extend((0..group.len()).map(|l| m.finish(l)));
+fn hash_side_by_side(e: Engine, from: usize, data: &[Vec<u8>]) -> Vec<[u8; 16]> {
+    let mut streams = vec![Stream::new(); data.len()];
+    for at in (0..STREAM).step_by(PIECE) {
+        let mut jobs: Vec<(&mut Stream, &[u8])> = streams
+            .iter_mut()
+            .zip(data)
+            .map(|(s, d)| (s, &d[at..(at + PIECE).min(d.len())]))
+            .collect();
+        hash_streams_from(e, from, &mut jobs);
     }
-    out
+    streams.iter().map(Stream::digest).collect()
 }
 
 fn bench(c: &mut Criterion) {
@@ -48,13 +50,16 @@ fn bench(c: &mut Criterion) {
         );
         for &e in &engines {
             g.bench_with_input(
-                BenchmarkId::new(format!("{e:?}"), streams),
+                BenchmarkId::new(format!("{e:?} lanes"), streams),
                 &data,
                 |b, data| {
-                    b.iter(|| hash_side_by_side(e, data));
+                    b.iter(|| hash_side_by_side(e, 1, data));
                 },
             );
         }
+        g.bench_with_input(BenchmarkId::new("data path", streams), &data, |b, data| {
+            b.iter(|| hash_side_by_side(engine(), MIN_SIDE_BY_SIDE, data));
+        });
     }
     g.finish();
 }

@@ -66,6 +66,18 @@ def status_kib(pid, field):
     return 0
 
 
+def smaps_kib(pid, field):
+    """A field of /proc/PID/smaps_rollup (Anonymous, AnonHugePages), KiB."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -137,7 +149,8 @@ def main():
             # At rest for a few seconds (the allocator returns what it
             # cached), so that RSS figures of segments compare.
             time.sleep(REST)
-            seg = {"at_s": round(time.monotonic() - started), "rss_kib": status_kib(pid, "VmRSS"), "fds": fds(pid)}
+            seg = {"at_s": round(time.monotonic() - started), "rss_kib": status_kib(pid, "VmRSS"), "fds": fds(pid),
+                   "anon_kib": smaps_kib(pid, "Anonymous"), "anon_huge_kib": smaps_kib(pid, "AnonHugePages")}
             for name, r in (("mixed", rep), ("multipart", mpu)):
                 if "failed" in r:
                     seg[name] = {"failed": r["failed"]}

@@ -55,12 +55,19 @@ pub fn records(data: &[u8]) {
 }
 
 /// Drives the multi-buffer MD5 ([`crate::md5x`]) with the stream schedule
-/// `data` spells, with every engine this CPU has: each pair of bytes is a
-/// lane and an action (give the lane the next 0..=255 bytes of its stream
-/// in this call, or finish it). Checks every finished lane's digest
-/// against md-5's of the bytes it was given.
+/// `data` spells, with every engine this CPU has. The first byte sets from
+/// how many streams lanes are used (1 to 4); then each pair of bytes is a
+/// stream (of 32) and an action: give it the next 0..=255 bytes in this
+/// pass, hash its next bytes alone at once, or finish it (its digest
+/// checked against md-5's of the bytes it was given, and a new stream
+/// started).
 pub fn md5x_schedule(data: &[u8]) {
-    use crate::md5x::{engine, reference, Engine, MultiMd5, LANES};
+    use crate::md5x::{engine, hash_streams_from, reference, Engine, Stream};
+    const STREAMS: usize = 32;
+    let Some((&first, data)) = data.split_first() else {
+        return;
+    };
+    let from = usize::from(first % 4) + 1;
     let mut engines = vec![Engine::Scalar];
     match engine() {
         Engine::Avx512 => engines.extend([Engine::Avx2, Engine::Avx512]),
@@ -69,41 +76,65 @@ pub fn md5x_schedule(data: &[u8]) {
     }
     // The bytes streams are made of: every stream reads its own window.
     let source: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+    let piece = |s: usize, given: usize, n: u8| {
+        let at = (s * 97 + given) % 2048;
+        &source[at..at + usize::from(n)]
+    };
     for e in engines {
-        let mut m = MultiMd5::new(e);
-        let mut given: [Vec<u8>; LANES] = std::array::from_fn(|_| Vec::new());
-        // Calls gather up to one piece per lane; a finish ends the call.
-        let mut slots: [Option<(usize, usize)>; LANES] = [None; LANES];
-        let flush = |m: &mut MultiMd5,
-                     slots: &mut [Option<(usize, usize)>; LANES],
-                     given: &mut [Vec<u8>; LANES]| {
-            let pieces: [Option<&[u8]>; LANES] =
-                std::array::from_fn(|l| slots[l].map(|(at, n)| &source[at..at + n]));
-            m.update(&pieces);
-            for (l, s) in slots.iter_mut().enumerate() {
-                if let Some((at, n)) = s.take() {
-                    given[l].extend_from_slice(&source[at..at + n]);
+        let mut streams: [Stream; STREAMS] = std::array::from_fn(|_| Stream::new());
+        let mut given: [Vec<u8>; STREAMS] = std::array::from_fn(|_| Vec::new());
+        // A pass gathers up to one piece per stream.
+        let mut slots: [Option<&[u8]>; STREAMS] = [None; STREAMS];
+        let flush = |streams: &mut [Stream; STREAMS],
+                     slots: &mut [Option<&[u8]>; STREAMS],
+                     given: &mut [Vec<u8>; STREAMS]| {
+            let mut jobs: Vec<(&mut Stream, &[u8])> = Vec::new();
+            for ((stream, slot), g) in streams
+                .iter_mut()
+                .zip(slots.iter_mut())
+                .zip(given.iter_mut())
+            {
+                if let Some(p) = slot.take() {
+                    g.extend_from_slice(p);
+                    jobs.push((stream, p));
                 }
             }
+            hash_streams_from(e, from, &mut jobs);
         };
         for pair in data.chunks_exact(2) {
-            let lane = usize::from(pair[0]) % LANES;
-            if pair[0] >= 0xF0 {
-                flush(&mut m, &mut slots, &mut given);
-                let digest = m.finish(lane);
-                assert_eq!(digest, reference(&given[lane]), "{e:?} lane {lane}");
-                given[lane].clear();
-            } else {
-                if slots[lane].is_some() {
-                    flush(&mut m, &mut slots, &mut given);
+            let s = usize::from(pair[0]) % STREAMS;
+            match pair[0] / 32 {
+                7 => {
+                    flush(&mut streams, &mut slots, &mut given);
+                    assert_eq!(
+                        streams[s].digest(),
+                        reference(&given[s]),
+                        "{e:?} stream {s}"
+                    );
+                    streams[s] = Stream::new();
+                    given[s].clear();
                 }
-                let at = (lane * 97 + given[lane].len()) % 2048;
-                slots[lane] = Some((at, usize::from(pair[1])));
+                6 => {
+                    flush(&mut streams, &mut slots, &mut given);
+                    let p = piece(s, given[s].len(), pair[1]);
+                    streams[s].update(p);
+                    given[s].extend_from_slice(p);
+                }
+                _ => {
+                    if slots[s].is_some() {
+                        flush(&mut streams, &mut slots, &mut given);
+                    }
+                    slots[s] = Some(piece(s, given[s].len(), pair[1]));
+                }
             }
         }
-        flush(&mut m, &mut slots, &mut given);
-        for (lane, g) in given.iter().enumerate() {
-            assert_eq!(m.finish(lane), reference(g), "{e:?} lane {lane} at the end");
+        flush(&mut streams, &mut slots, &mut given);
+        for (s, g) in given.iter().enumerate() {
+            assert_eq!(
+                streams[s].digest(),
+                reference(g),
+                "{e:?} stream {s} at the end"
+            );
         }
     }
 }

@@ -30,6 +30,7 @@ mod error;
 mod faults;
 mod fsys;
 pub mod fuzzing;
+pub mod hasher;
 mod list;
 pub mod md5x;
 mod meta;
@@ -47,6 +48,7 @@ mod tls_io;
 mod writer;
 
 pub use faults::active as faults_active;
+pub use hasher::BodyMd5;
 
 pub use buf::{AlignedBuf, BufPool, ALIGN, DEFAULT_BUF_SIZE};
 pub use error::{Conflict, KeyProblem, Result, StoreError};

@@ -252,6 +252,79 @@ fn transpose(blocks: &[Option<&[u8; 64]>; LANES]) -> [[u32; LANES]; 16] {
     words
 }
 
+/// MD5's 64 steps (RFC 1321 section 3.4): round, the four state words in
+/// their turn, the message word, the step's constant, the rotation. Each
+/// SIMD kernel supplies `$step` for its register width.
+#[cfg(target_arch = "x86_64")]
+macro_rules! rounds {
+    ($step:ident, $w:ident, $a:ident, $b:ident, $c:ident, $d:ident) => {
+        $step!($w, 0, $a, $b, $c, $d, 0, 0, 7);
+        $step!($w, 0, $d, $a, $b, $c, 1, 1, 12);
+        $step!($w, 0, $c, $d, $a, $b, 2, 2, 17);
+        $step!($w, 0, $b, $c, $d, $a, 3, 3, 22);
+        $step!($w, 0, $a, $b, $c, $d, 4, 4, 7);
+        $step!($w, 0, $d, $a, $b, $c, 5, 5, 12);
+        $step!($w, 0, $c, $d, $a, $b, 6, 6, 17);
+        $step!($w, 0, $b, $c, $d, $a, 7, 7, 22);
+        $step!($w, 0, $a, $b, $c, $d, 8, 8, 7);
+        $step!($w, 0, $d, $a, $b, $c, 9, 9, 12);
+        $step!($w, 0, $c, $d, $a, $b, 10, 10, 17);
+        $step!($w, 0, $b, $c, $d, $a, 11, 11, 22);
+        $step!($w, 0, $a, $b, $c, $d, 12, 12, 7);
+        $step!($w, 0, $d, $a, $b, $c, 13, 13, 12);
+        $step!($w, 0, $c, $d, $a, $b, 14, 14, 17);
+        $step!($w, 0, $b, $c, $d, $a, 15, 15, 22);
+        $step!($w, 1, $a, $b, $c, $d, 1, 16, 5);
+        $step!($w, 1, $d, $a, $b, $c, 6, 17, 9);
+        $step!($w, 1, $c, $d, $a, $b, 11, 18, 14);
+        $step!($w, 1, $b, $c, $d, $a, 0, 19, 20);
+        $step!($w, 1, $a, $b, $c, $d, 5, 20, 5);
+        $step!($w, 1, $d, $a, $b, $c, 10, 21, 9);
+        $step!($w, 1, $c, $d, $a, $b, 15, 22, 14);
+        $step!($w, 1, $b, $c, $d, $a, 4, 23, 20);
+        $step!($w, 1, $a, $b, $c, $d, 9, 24, 5);
+        $step!($w, 1, $d, $a, $b, $c, 14, 25, 9);
+        $step!($w, 1, $c, $d, $a, $b, 3, 26, 14);
+        $step!($w, 1, $b, $c, $d, $a, 8, 27, 20);
+        $step!($w, 1, $a, $b, $c, $d, 13, 28, 5);
+        $step!($w, 1, $d, $a, $b, $c, 2, 29, 9);
+        $step!($w, 1, $c, $d, $a, $b, 7, 30, 14);
+        $step!($w, 1, $b, $c, $d, $a, 12, 31, 20);
+        $step!($w, 2, $a, $b, $c, $d, 5, 32, 4);
+        $step!($w, 2, $d, $a, $b, $c, 8, 33, 11);
+        $step!($w, 2, $c, $d, $a, $b, 11, 34, 16);
+        $step!($w, 2, $b, $c, $d, $a, 14, 35, 23);
+        $step!($w, 2, $a, $b, $c, $d, 1, 36, 4);
+        $step!($w, 2, $d, $a, $b, $c, 4, 37, 11);
+        $step!($w, 2, $c, $d, $a, $b, 7, 38, 16);
+        $step!($w, 2, $b, $c, $d, $a, 10, 39, 23);
+        $step!($w, 2, $a, $b, $c, $d, 13, 40, 4);
+        $step!($w, 2, $d, $a, $b, $c, 0, 41, 11);
+        $step!($w, 2, $c, $d, $a, $b, 3, 42, 16);
+        $step!($w, 2, $b, $c, $d, $a, 6, 43, 23);
+        $step!($w, 2, $a, $b, $c, $d, 9, 44, 4);
+        $step!($w, 2, $d, $a, $b, $c, 12, 45, 11);
+        $step!($w, 2, $c, $d, $a, $b, 15, 46, 16);
+        $step!($w, 2, $b, $c, $d, $a, 2, 47, 23);
+        $step!($w, 3, $a, $b, $c, $d, 0, 48, 6);
+        $step!($w, 3, $d, $a, $b, $c, 7, 49, 10);
+        $step!($w, 3, $c, $d, $a, $b, 14, 50, 15);
+        $step!($w, 3, $b, $c, $d, $a, 5, 51, 21);
+        $step!($w, 3, $a, $b, $c, $d, 12, 52, 6);
+        $step!($w, 3, $d, $a, $b, $c, 3, 53, 10);
+        $step!($w, 3, $c, $d, $a, $b, 10, 54, 15);
+        $step!($w, 3, $b, $c, $d, $a, 1, 55, 21);
+        $step!($w, 3, $a, $b, $c, $d, 8, 56, 6);
+        $step!($w, 3, $d, $a, $b, $c, 15, 57, 10);
+        $step!($w, 3, $c, $d, $a, $b, 6, 58, 15);
+        $step!($w, 3, $b, $c, $d, $a, 13, 59, 21);
+        $step!($w, 3, $a, $b, $c, $d, 4, 60, 6);
+        $step!($w, 3, $d, $a, $b, $c, 11, 61, 10);
+        $step!($w, 3, $c, $d, $a, $b, 2, 62, 15);
+        $step!($w, 3, $b, $c, $d, $a, 9, 63, 21);
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{State, K, LANES};
@@ -300,70 +373,7 @@ mod x86 {
                     row(&state.abcd[3]),
                 ];
                 let [mut a, mut b, mut c, mut d] = start;
-                step!(w, 0, a, b, c, d, 0, 0, 7);
-                step!(w, 0, d, a, b, c, 1, 1, 12);
-                step!(w, 0, c, d, a, b, 2, 2, 17);
-                step!(w, 0, b, c, d, a, 3, 3, 22);
-                step!(w, 0, a, b, c, d, 4, 4, 7);
-                step!(w, 0, d, a, b, c, 5, 5, 12);
-                step!(w, 0, c, d, a, b, 6, 6, 17);
-                step!(w, 0, b, c, d, a, 7, 7, 22);
-                step!(w, 0, a, b, c, d, 8, 8, 7);
-                step!(w, 0, d, a, b, c, 9, 9, 12);
-                step!(w, 0, c, d, a, b, 10, 10, 17);
-                step!(w, 0, b, c, d, a, 11, 11, 22);
-                step!(w, 0, a, b, c, d, 12, 12, 7);
-                step!(w, 0, d, a, b, c, 13, 13, 12);
-                step!(w, 0, c, d, a, b, 14, 14, 17);
-                step!(w, 0, b, c, d, a, 15, 15, 22);
-                step!(w, 1, a, b, c, d, 1, 16, 5);
-                step!(w, 1, d, a, b, c, 6, 17, 9);
-                step!(w, 1, c, d, a, b, 11, 18, 14);
-                step!(w, 1, b, c, d, a, 0, 19, 20);
-                step!(w, 1, a, b, c, d, 5, 20, 5);
-                step!(w, 1, d, a, b, c, 10, 21, 9);
-                step!(w, 1, c, d, a, b, 15, 22, 14);
-                step!(w, 1, b, c, d, a, 4, 23, 20);
-                step!(w, 1, a, b, c, d, 9, 24, 5);
-                step!(w, 1, d, a, b, c, 14, 25, 9);
-                step!(w, 1, c, d, a, b, 3, 26, 14);
-                step!(w, 1, b, c, d, a, 8, 27, 20);
-                step!(w, 1, a, b, c, d, 13, 28, 5);
-                step!(w, 1, d, a, b, c, 2, 29, 9);
-                step!(w, 1, c, d, a, b, 7, 30, 14);
-                step!(w, 1, b, c, d, a, 12, 31, 20);
-                step!(w, 2, a, b, c, d, 5, 32, 4);
-                step!(w, 2, d, a, b, c, 8, 33, 11);
-                step!(w, 2, c, d, a, b, 11, 34, 16);
-                step!(w, 2, b, c, d, a, 14, 35, 23);
-                step!(w, 2, a, b, c, d, 1, 36, 4);
-                step!(w, 2, d, a, b, c, 4, 37, 11);
-                step!(w, 2, c, d, a, b, 7, 38, 16);
-                step!(w, 2, b, c, d, a, 10, 39, 23);
-                step!(w, 2, a, b, c, d, 13, 40, 4);
-                step!(w, 2, d, a, b, c, 0, 41, 11);
-                step!(w, 2, c, d, a, b, 3, 42, 16);
-                step!(w, 2, b, c, d, a, 6, 43, 23);
-                step!(w, 2, a, b, c, d, 9, 44, 4);
-                step!(w, 2, d, a, b, c, 12, 45, 11);
-                step!(w, 2, c, d, a, b, 15, 46, 16);
-                step!(w, 2, b, c, d, a, 2, 47, 23);
-                step!(w, 3, a, b, c, d, 0, 48, 6);
-                step!(w, 3, d, a, b, c, 7, 49, 10);
-                step!(w, 3, c, d, a, b, 14, 50, 15);
-                step!(w, 3, b, c, d, a, 5, 51, 21);
-                step!(w, 3, a, b, c, d, 12, 52, 6);
-                step!(w, 3, d, a, b, c, 3, 53, 10);
-                step!(w, 3, c, d, a, b, 10, 54, 15);
-                step!(w, 3, b, c, d, a, 1, 55, 21);
-                step!(w, 3, a, b, c, d, 8, 56, 6);
-                step!(w, 3, d, a, b, c, 15, 57, 10);
-                step!(w, 3, c, d, a, b, 6, 58, 15);
-                step!(w, 3, b, c, d, a, 13, 59, 21);
-                step!(w, 3, a, b, c, d, 4, 60, 6);
-                step!(w, 3, d, a, b, c, 11, 61, 10);
-                step!(w, 3, c, d, a, b, 2, 62, 15);
-                step!(w, 3, b, c, d, a, 9, 63, 21);
+                rounds!(step, w, a, b, c, d);
                 for (r, (v, v0)) in [a, b, c, d].into_iter().zip(start).enumerate() {
                     _mm512_storeu_si512(
                         state.abcd[r].as_mut_ptr().add(at).cast(),
@@ -426,70 +436,7 @@ mod x86 {
                     row(&state.abcd[3]),
                 ];
                 let [mut a, mut b, mut c, mut d] = start;
-                step!(w, 0, a, b, c, d, 0, 0, 7);
-                step!(w, 0, d, a, b, c, 1, 1, 12);
-                step!(w, 0, c, d, a, b, 2, 2, 17);
-                step!(w, 0, b, c, d, a, 3, 3, 22);
-                step!(w, 0, a, b, c, d, 4, 4, 7);
-                step!(w, 0, d, a, b, c, 5, 5, 12);
-                step!(w, 0, c, d, a, b, 6, 6, 17);
-                step!(w, 0, b, c, d, a, 7, 7, 22);
-                step!(w, 0, a, b, c, d, 8, 8, 7);
-                step!(w, 0, d, a, b, c, 9, 9, 12);
-                step!(w, 0, c, d, a, b, 10, 10, 17);
-                step!(w, 0, b, c, d, a, 11, 11, 22);
-                step!(w, 0, a, b, c, d, 12, 12, 7);
-                step!(w, 0, d, a, b, c, 13, 13, 12);
-                step!(w, 0, c, d, a, b, 14, 14, 17);
-                step!(w, 0, b, c, d, a, 15, 15, 22);
-                step!(w, 1, a, b, c, d, 1, 16, 5);
-                step!(w, 1, d, a, b, c, 6, 17, 9);
-                step!(w, 1, c, d, a, b, 11, 18, 14);
-                step!(w, 1, b, c, d, a, 0, 19, 20);
-                step!(w, 1, a, b, c, d, 5, 20, 5);
-                step!(w, 1, d, a, b, c, 10, 21, 9);
-                step!(w, 1, c, d, a, b, 15, 22, 14);
-                step!(w, 1, b, c, d, a, 4, 23, 20);
-                step!(w, 1, a, b, c, d, 9, 24, 5);
-                step!(w, 1, d, a, b, c, 14, 25, 9);
-                step!(w, 1, c, d, a, b, 3, 26, 14);
-                step!(w, 1, b, c, d, a, 8, 27, 20);
-                step!(w, 1, a, b, c, d, 13, 28, 5);
-                step!(w, 1, d, a, b, c, 2, 29, 9);
-                step!(w, 1, c, d, a, b, 7, 30, 14);
-                step!(w, 1, b, c, d, a, 12, 31, 20);
-                step!(w, 2, a, b, c, d, 5, 32, 4);
-                step!(w, 2, d, a, b, c, 8, 33, 11);
-                step!(w, 2, c, d, a, b, 11, 34, 16);
-                step!(w, 2, b, c, d, a, 14, 35, 23);
-                step!(w, 2, a, b, c, d, 1, 36, 4);
-                step!(w, 2, d, a, b, c, 4, 37, 11);
-                step!(w, 2, c, d, a, b, 7, 38, 16);
-                step!(w, 2, b, c, d, a, 10, 39, 23);
-                step!(w, 2, a, b, c, d, 13, 40, 4);
-                step!(w, 2, d, a, b, c, 0, 41, 11);
-                step!(w, 2, c, d, a, b, 3, 42, 16);
-                step!(w, 2, b, c, d, a, 6, 43, 23);
-                step!(w, 2, a, b, c, d, 9, 44, 4);
-                step!(w, 2, d, a, b, c, 12, 45, 11);
-                step!(w, 2, c, d, a, b, 15, 46, 16);
-                step!(w, 2, b, c, d, a, 2, 47, 23);
-                step!(w, 3, a, b, c, d, 0, 48, 6);
-                step!(w, 3, d, a, b, c, 7, 49, 10);
-                step!(w, 3, c, d, a, b, 14, 50, 15);
-                step!(w, 3, b, c, d, a, 5, 51, 21);
-                step!(w, 3, a, b, c, d, 12, 52, 6);
-                step!(w, 3, d, a, b, c, 3, 53, 10);
-                step!(w, 3, c, d, a, b, 10, 54, 15);
-                step!(w, 3, b, c, d, a, 1, 55, 21);
-                step!(w, 3, a, b, c, d, 8, 56, 6);
-                step!(w, 3, d, a, b, c, 15, 57, 10);
-                step!(w, 3, c, d, a, b, 6, 58, 15);
-                step!(w, 3, b, c, d, a, 13, 59, 21);
-                step!(w, 3, a, b, c, d, 4, 60, 6);
-                step!(w, 3, d, a, b, c, 11, 61, 10);
-                step!(w, 3, c, d, a, b, 2, 62, 15);
-                step!(w, 3, b, c, d, a, 9, 63, 21);
+                rounds!(step, w, a, b, c, d);
                 for (r, (v, v0)) in [a, b, c, d].into_iter().zip(start).enumerate() {
                     _mm256_storeu_si256(
                         state.abcd[r].as_mut_ptr().add(at).cast(),
@@ -501,118 +448,111 @@ mod x86 {
     }
 }
 
-/// Up to [`LANES`] MD5 streams hashed side by side: bytes are given to a
-/// lane with [`MultiMd5::update`], which advances every lane that holds a
-/// whole block in passes of the SIMD engine (a lane with data waits for the
-/// others only within one call), and [`MultiMd5::finish`] pads a lane and
-/// returns its digest, freeing it.
-#[derive(Debug)]
-pub struct MultiMd5 {
-    engine: Engine,
-    state: State,
-    /// Bytes of each lane not yet a whole block.
-    tail: [[u8; 64]; LANES],
-    tail_len: [usize; LANES],
-    /// Bytes each lane was given.
-    total: [u64; LANES],
+/// Blocks of one stream, alone: md-5's assembly core where there is one
+/// (what `md-5` itself runs), the scalar compression elsewhere.
+fn compress_alone(state: &mut [u32; 4], blocks: &[[u8; 64]]) {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    md5_asm::compress(state, blocks);
+    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+    for block in blocks {
+        compress_scalar(state, block);
+    }
 }
 
-impl Default for MultiMd5 {
+/// One MD5 stream that owns its state: hashed alone with
+/// [`Stream::update`], or side by side with others by [`hash_streams`],
+/// in any mix (the state moves into a lane for a pass and back).
+#[derive(Clone, Debug)]
+pub struct Stream {
+    abcd: [u32; 4],
+    /// Bytes not yet a whole block.
+    tail: [u8; 64],
+    tail_len: usize,
+    /// Bytes given so far.
+    total: u64,
+}
+
+impl Default for Stream {
     fn default() -> Self {
-        Self::new(engine())
+        Stream {
+            abcd: INIT,
+            tail: [0; 64],
+            tail_len: 0,
+            total: 0,
+        }
     }
 }
 
-impl MultiMd5 {
-    /// Lanes hashed with `engine` (one this CPU has).
+impl Stream {
+    /// A stream with nothing hashed.
     #[must_use]
-    pub fn new(engine: Engine) -> Self {
-        MultiMd5 {
-            engine,
-            state: State::default(),
-            tail: [[0; 64]; LANES],
-            tail_len: [0; LANES],
-            total: [0; LANES],
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes hashed so far.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.total
+    }
+
+    /// Whether nothing was hashed.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// Hashes `data` alone.
+    pub fn update(&mut self, data: &[u8]) {
+        let rest = self.take_tail(data);
+        let (blocks, left) = rest.as_chunks::<64>();
+        compress_alone(&mut self.abcd, blocks);
+        self.keep(left);
+    }
+
+    /// Fills the partial block from the front of `data` (hashing it once
+    /// whole) and returns what follows; the tail is then empty unless
+    /// `data` ran out first.
+    fn take_tail<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
+        self.total = self.total.wrapping_add(data.len() as u64);
+        let have = self.tail_len;
+        if have == 0 {
+            return data;
+        }
+        let take = (64 - have).min(data.len());
+        self.tail[have..have + take].copy_from_slice(&data[..take]);
+        self.tail_len = have + take;
+        if self.tail_len == 64 {
+            let block = self.tail;
+            compress_alone(&mut self.abcd, &[block]);
+            self.tail_len = 0;
+        }
+        &data[take..]
+    }
+
+    /// Keeps `left` (under a block) for the next update. When `left` is
+    /// not empty the tail is (`take_tail` filled and hashed it); when it
+    /// is, the tail may hold what the data's end left there.
+    fn keep(&mut self, left: &[u8]) {
+        if !left.is_empty() {
+            self.tail[..left.len()].copy_from_slice(left);
+            self.tail_len = left.len();
         }
     }
 
-    /// Gives each lane the bytes of its slot in `data` (None: nothing) and
-    /// hashes what makes whole blocks, all lanes side by side.
-    pub fn update(&mut self, data: &[Option<&[u8]>; LANES]) {
-        let mut rest: [&[u8]; LANES] = [&[]; LANES];
-        for (lane, d) in data.iter().enumerate() {
-            let Some(d) = d else { continue };
-            self.total[lane] = self.total[lane].wrapping_add(d.len() as u64);
-            // Fill the lane's partial block first.
-            let have = self.tail_len[lane];
-            let take = (64 - have).min(d.len());
-            if have > 0 || d.len() < 64 {
-                self.tail[lane][have..have + take].copy_from_slice(&d[..take]);
-                self.tail_len[lane] = have + take;
-                rest[lane] = &d[take..];
-            } else {
-                rest[lane] = d;
-            }
-        }
-        // Lanes whose partial block is full go first, with nothing else.
-        let full: [bool; LANES] = std::array::from_fn(|l| self.tail_len[l] == 64);
-        if full.iter().any(|&f| f) {
-            let tails = self.tail;
-            let blocks: [Option<&[u8; 64]>; LANES] =
-                std::array::from_fn(|l| full[l].then_some(&tails[l]));
-            compress(self.engine, &mut self.state, &blocks);
-            for (l, f) in full.iter().enumerate() {
-                if *f {
-                    self.tail_len[l] = 0;
-                }
-            }
-        }
-        // Then whole blocks from each lane's data, a pass per block index.
-        loop {
-            let blocks: [Option<&[u8; 64]>; LANES] = std::array::from_fn(|l| {
-                (self.tail_len[l] == 0)
-                    .then(|| rest[l].first_chunk::<64>())
-                    .flatten()
-            });
-            if blocks.iter().all(Option::is_none) {
-                break;
-            }
-            compress(self.engine, &mut self.state, &blocks);
-            for (l, b) in blocks.iter().enumerate() {
-                if b.is_some() {
-                    rest[l] = &rest[l][64..];
-                }
-            }
-        }
-        // What is left of each lane (under a block) waits in its tail.
-        for (l, r) in rest.iter().enumerate() {
-            if !r.is_empty() {
-                let have = self.tail_len[l];
-                self.tail[l][have..have + r.len()].copy_from_slice(r);
-                self.tail_len[l] = have + r.len();
-            }
-        }
-    }
-
-    /// The digest of lane `lane`, which is then free (its state reset).
+    /// The digest of what was hashed (the stream can go on).
     #[must_use]
-    pub fn finish(&mut self, lane: usize) -> [u8; 16] {
-        let bits = self.total[lane].wrapping_mul(8);
+    pub fn digest(&self) -> [u8; 16] {
+        let bits = self.total.wrapping_mul(8);
         let mut pad = [0u8; 128];
-        let have = self.tail_len[lane];
-        pad[..have].copy_from_slice(&self.tail[lane][..have]);
+        let have = self.tail_len;
+        pad[..have].copy_from_slice(&self.tail[..have]);
         pad[have] = 0x80;
         let len = if have < 56 { 64 } else { 128 };
         pad[len - 8..len].copy_from_slice(&bits.to_le_bytes());
-        let mut s = self.state.lane(lane);
-        for block in pad[..len].chunks_exact(64) {
-            if let Ok(block) = block.try_into() {
-                compress_scalar(&mut s, block);
-            }
-        }
-        self.state.reset(lane);
-        self.tail_len[lane] = 0;
-        self.total[lane] = 0;
+        let mut s = self.abcd;
+        let (blocks, _) = pad[..len].as_chunks::<64>();
+        compress_alone(&mut s, blocks);
         let mut out = [0u8; 16];
         for (o, w) in out.chunks_exact_mut(4).zip(s) {
             o.copy_from_slice(&w.to_le_bytes());
@@ -621,13 +561,136 @@ impl MultiMd5 {
     }
 }
 
-/// The MD5 of each of `inputs` (at most [`LANES`]), hashed side by side.
+/// Fewest streams with blocks left for which a pass of the SIMD engine is
+/// cheaper than hashing each alone (measured on AVX-512: 2 streams side by
+/// side cost about what they cost alone, 4 cost 0.59 of it; the criterion
+/// bench `md5x` shows the curve).
+pub const MIN_SIDE_BY_SIDE: usize = 3;
+
+/// What one call of [`hash_streams`] did, for the metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassStats {
+    /// Bytes hashed in lanes, side by side.
+    pub side_by_side: u64,
+    /// Bytes hashed alone.
+    pub alone: u64,
+}
+
+/// Advances each stream over its data, in order: side by side in the lanes
+/// of `engine` while at least [`MIN_SIDE_BY_SIDE`] of them have whole
+/// blocks left (a lane whose data is done takes the next waiting stream),
+/// each alone otherwise. Every stream ends exactly as if it had hashed its
+/// data with [`Stream::update`].
+pub fn hash_streams(engine: Engine, jobs: &mut [(&mut Stream, &[u8])]) -> PassStats {
+    hash_streams_from(engine, MIN_SIDE_BY_SIDE, jobs)
+}
+
+/// [`hash_streams`] with lanes used from `side_by_side_from` streams with
+/// blocks left (at least 1; for the tests and the bench, which measure
+/// where lanes start to pay).
+pub fn hash_streams_from(
+    engine: Engine,
+    side_by_side_from: usize,
+    jobs: &mut [(&mut Stream, &[u8])],
+) -> PassStats {
+    let from = side_by_side_from.max(1);
+    let mut stats = PassStats::default();
+    // First each stream's partial block; then whole blocks; the rest waits
+    // in the tail.
+    let mut work: Vec<Piece<'_>> = Vec::with_capacity(jobs.len());
+    for (job, (stream, data)) in jobs.iter_mut().enumerate() {
+        let rest = stream.take_tail(data);
+        let (blocks, left) = rest.as_chunks::<64>();
+        stats.alone += (data.len() - blocks.len() * 64) as u64;
+        work.push(Piece { job, blocks, left });
+    }
+    let with_blocks = work.iter().filter(|w| !w.blocks.is_empty()).count();
+    let mut waiting: Vec<usize> = (0..work.len())
+        .filter(|&w| !work[w].blocks.is_empty())
+        .collect();
+    if engine != Engine::Scalar && with_blocks >= from {
+        // Longest first: the lanes then run full for longest.
+        waiting.sort_by_key(|&w| std::cmp::Reverse(work[w].blocks.len()));
+        waiting.reverse();
+        let mut state = State::default();
+        // Each lane: which entry of `work`, and how many blocks it has done.
+        let mut lanes: [Option<(usize, usize)>; LANES] = [None; LANES];
+        for (at, lane) in lanes.iter_mut().enumerate() {
+            *lane = waiting.pop().map(|w| {
+                state.set_lane(at, jobs[work[w].job].0.abcd);
+                (w, 0)
+            });
+        }
+        loop {
+            let active = lanes.iter().flatten().count();
+            if active < from {
+                break;
+            }
+            // Passes until the first lane's data is done.
+            let run = lanes
+                .iter()
+                .flatten()
+                .map(|&(w, done)| work[w].blocks.len() - done)
+                .min()
+                .unwrap_or(0);
+            for k in 0..run {
+                let blocks: [Option<&[u8; 64]>; LANES] =
+                    std::array::from_fn(|l| lanes[l].map(|(w, done)| &work[w].blocks[done + k]));
+                compress(engine, &mut state, &blocks);
+            }
+            stats.side_by_side += (run * active * 64) as u64;
+            for (at, lane) in lanes.iter_mut().enumerate() {
+                let Some((w, done)) = *lane else {
+                    continue;
+                };
+                if done + run < work[w].blocks.len() {
+                    *lane = Some((w, done + run));
+                    continue;
+                }
+                // Done: its state back to its stream, the lane to the next.
+                jobs[work[w].job].0.abcd = state.lane(at);
+                *lane = waiting.pop().map(|next| {
+                    state.set_lane(at, jobs[work[next].job].0.abcd);
+                    (next, 0)
+                });
+            }
+        }
+        // Too few lanes left busy: the rest of each, alone.
+        for (at, lane) in lanes.iter().enumerate() {
+            if let Some((w, done)) = *lane {
+                let mut abcd = state.lane(at);
+                compress_alone(&mut abcd, &work[w].blocks[done..]);
+                stats.alone += ((work[w].blocks.len() - done) * 64) as u64;
+                jobs[work[w].job].0.abcd = abcd;
+            }
+        }
+    }
+    for w in waiting {
+        compress_alone(&mut jobs[work[w].job].0.abcd, work[w].blocks);
+        stats.alone += (work[w].blocks.len() * 64) as u64;
+    }
+    for piece in &work {
+        jobs[piece.job].0.keep(piece.left);
+    }
+    stats
+}
+
+/// One stream's data in a pass: its whole blocks, then what is left.
+struct Piece<'a> {
+    job: usize,
+    blocks: &'a [[u8; 64]],
+    left: &'a [u8],
+}
+
+/// The MD5 of each of `inputs`, hashed side by side (in lanes however
+/// few they are).
 #[must_use]
 pub fn digest_all(engine: Engine, inputs: &[&[u8]]) -> Vec<[u8; 16]> {
-    let mut m = MultiMd5::new(engine);
-    let data: [Option<&[u8]>; LANES] = std::array::from_fn(|l| inputs.get(l).copied());
-    m.update(&data);
-    (0..inputs.len().min(LANES)).map(|l| m.finish(l)).collect()
+    let mut streams = vec![Stream::new(); inputs.len()];
+    let mut jobs: Vec<(&mut Stream, &[u8])> =
+        streams.iter_mut().zip(inputs.iter().copied()).collect();
+    hash_streams_from(engine, 1, &mut jobs);
+    streams.iter().map(Stream::digest).collect()
 }
 
 /// md-5's digest of `data`, for comparison.

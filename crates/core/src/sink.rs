@@ -7,11 +7,11 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
 
-use md5::{Digest as _, Md5};
 use monoio::task::JoinHandle;
 
 use crate::buf::{AlignedBuf, ALIGN};
 use crate::error::{Result, StoreError};
+use crate::hasher::BodyMd5;
 
 type WriteResult = (io::Result<()>, AlignedBuf);
 
@@ -54,7 +54,7 @@ pub(crate) struct Sink {
     carry: Option<AlignedBuf>,
     tail: Tail,
     total: u64,
-    md5: Md5,
+    md5: BodyMd5,
     max_size: u64,
     writes_in_flight: usize,
     /// Hash and count, write nothing (benchmark mode).
@@ -85,7 +85,7 @@ impl Sink {
             carry: None,
             tail,
             total: 0,
-            md5: Md5::new(),
+            md5: BodyMd5::new(),
             max_size,
             writes_in_flight: writes_in_flight.max(1),
             discard,
@@ -149,7 +149,7 @@ impl Sink {
     }
 
     pub(crate) fn md5(&self) -> [u8; 16] {
-        self.md5.clone().finalize().into()
+        self.md5.digest()
     }
 
     pub(crate) fn file(&self) -> &monoio::fs::File {
@@ -161,7 +161,7 @@ impl Sink {
         self.offset
     }
 
-    pub(crate) async fn write(&mut self, buf: AlignedBuf) -> Result<()> {
+    pub(crate) async fn write(&mut self, mut buf: AlignedBuf) -> Result<()> {
         if buf.is_empty() {
             return Ok(());
         }
@@ -170,7 +170,7 @@ impl Sink {
             return Err(StoreError::EntityTooLarge);
         }
         if self.hash {
-            self.md5.update(buf.as_slice());
+            buf = self.md5.update(buf).await;
         }
         if self.discard {
             return Ok(());

@@ -5,26 +5,25 @@
 
 use std::path::PathBuf;
 
-#[test]
-fn core_records_corpus() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/core_records");
+/// Every input of fuzz/corpus/`target` through `harness`.
+fn replay(target: &str, harness: fn(&[u8])) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
     let mut count = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
-        let data = std::fs::read(entry.unwrap().path()).unwrap();
-        sluice_core::fuzzing::records(&data);
+        harness(&std::fs::read(entry.unwrap().path()).unwrap());
         count += 1;
     }
     assert!(count > 0, "no corpus in {}", dir.display());
 }
 
 #[test]
+fn core_records_corpus() {
+    replay("core_records", sluice_core::fuzzing::records);
+}
+
+#[test]
 fn md5x_corpus() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/md5x");
-    let mut count = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let data = std::fs::read(entry.unwrap().path()).unwrap();
-        sluice_core::fuzzing::md5x_schedule(&data);
-        count += 1;
-    }
-    assert!(count > 0, "no corpus in {}", dir.display());
+    replay("md5x", sluice_core::fuzzing::md5x_schedule);
 }

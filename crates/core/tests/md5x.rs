@@ -2,9 +2,14 @@
 //! this CPU has, random lengths, random buffer boundaries, streams that
 //! start and end at different times, 1 to 32 streams.
 
+mod common;
+
+use common::content as bytes;
 use proptest::prelude::*;
+use sluice_core::hasher::{self, BodyMd5};
 use sluice_core::md5x::{
-    self, compress, compress_scalar, digest_all, engine, Engine, MultiMd5, State, LANES,
+    self, compress, compress_scalar, digest_all, engine, hash_streams_from, Engine, State, Stream,
+    LANES,
 };
 
 fn engines() -> Vec<Engine> {
@@ -16,18 +21,6 @@ fn engines() -> Vec<Engine> {
         e.push(Engine::Avx512);
     }
     e
-}
-
-fn bytes(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 #[test]
@@ -85,49 +78,101 @@ fn every_engine_agrees_with_the_scalar_compression() {
     }
 }
 
+/// Bodies hashed by their thread's hasher: 40 at once on one runtime
+/// (more than the lanes), of lengths from 0 to 3 MiB, in buffers of
+/// random sizes, each task yielding at random between buffers so that the
+/// passes gather different sets; every digest must be md-5's, and the
+/// passes must have hashed side by side.
+#[test]
+fn bodies_on_one_thread_are_hashed_side_by_side_and_right() {
+    use sluice_core::AlignedBuf;
+    for driver in [sluice_core::Driver::IoUring, sluice_core::Driver::Legacy] {
+        let before = hasher::stats();
+        sluice_core::block_on(driver, async {
+            let tasks: Vec<_> = (0..40u64)
+                .map(|t| {
+                    monoio::spawn(async move {
+                        let len = (bytes(t, 1)[0] as usize) * 12_345 + t as usize;
+                        let data = bytes(t ^ 0xABCD, len);
+                        let mut md5 = BodyMd5::new();
+                        let mut at = 0;
+                        let mut k = t as usize;
+                        while at < data.len() {
+                            k = k.wrapping_mul(31).wrapping_add(7);
+                            let n = (4096 + k % (300 << 10)).min(data.len() - at);
+                            let mut buf = AlignedBuf::new(n.next_multiple_of(4096));
+                            buf.extend_from_slice(&data[at..at + n]);
+                            let back = md5.update(buf).await;
+                            assert_eq!(back.as_slice(), &data[at..at + n]);
+                            at += n;
+                            if k.is_multiple_of(3) {
+                                monoio::time::sleep(std::time::Duration::from_micros(50)).await;
+                            }
+                        }
+                        assert_eq!(md5.len(), data.len() as u64);
+                        assert_eq!(md5.digest(), md5x::reference(&data), "body {t}");
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await;
+            }
+        })
+        .unwrap();
+        let after = hasher::stats();
+        assert!(after.passes > before.passes);
+        if engine() != Engine::Scalar {
+            assert!(
+                after.bytes_side_by_side > before.bytes_side_by_side,
+                "{driver:?}: no pass hashed side by side"
+            );
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Up to 32 streams (two hashers of 16) of random lengths, fed in
-    /// random pieces, starting and finishing at different calls.
+    /// Up to 32 streams of random lengths, fed in random pieces to passes
+    /// of `hash_streams` (lanes from 1 to 4 streams with blocks), some
+    /// pieces hashed alone between passes, streams starting and finishing
+    /// at different passes.
     #[test]
     fn streams_in_random_pieces_match_md5(
         streams in 1usize..=32,
         lengths in proptest::collection::vec(0usize..5000, 32),
         cuts in proptest::collection::vec(1usize..700, 64),
         starts in proptest::collection::vec(0usize..6, 32),
+        alone in proptest::collection::vec(any::<bool>(), 64),
+        from in 1usize..=4,
         seed in any::<u64>(),
     ) {
         for e in engines() {
             let data: Vec<Vec<u8>> = (0..streams).map(|s| bytes(seed ^ s as u64, lengths[s])).collect();
-            let mut hashers = [MultiMd5::new(e), MultiMd5::new(e)];
+            let mut state = vec![Stream::new(); streams];
             let mut pos = vec![0usize; streams];
-            let mut done = vec![None; streams];
-            let mut call = 0usize;
-            while done.iter().any(Option::is_none) {
-                for (h, hasher) in hashers.iter_mut().enumerate() {
-                    let mut slots: [Option<&[u8]>; LANES] = [None; LANES];
-                    for (lane, slot) in slots.iter_mut().enumerate() {
-                        let s = h * LANES + lane;
-                        if s >= streams || done[s].is_some() || call < starts[s] {
-                            continue;
-                        }
-                        let n = cuts[(s + call) % cuts.len()].min(data[s].len() - pos[s]);
-                        *slot = Some(&data[s][pos[s]..pos[s] + n]);
-                        pos[s] += n;
+            let mut pass = 0usize;
+            while (0..streams).any(|s| pos[s] < data[s].len()) {
+                let mut jobs: Vec<(&mut Stream, &[u8])> = Vec::new();
+                for (s, st) in state.iter_mut().enumerate() {
+                    if pass < starts[s] || pos[s] == data[s].len() {
+                        continue;
                     }
-                    hasher.update(&slots);
-                    for lane in 0..LANES {
-                        let s = h * LANES + lane;
-                        if s < streams && done[s].is_none() && call >= starts[s] && pos[s] == data[s].len() {
-                            done[s] = Some(hasher.finish(lane));
-                        }
+                    let n = cuts[(s + pass) % cuts.len()].min(data[s].len() - pos[s]);
+                    let piece = &data[s][pos[s]..pos[s] + n];
+                    pos[s] += n;
+                    if alone[(s * 7 + pass) % alone.len()] {
+                        st.update(piece);
+                    } else {
+                        jobs.push((st, piece));
                     }
                 }
-                call += 1;
+                hash_streams_from(e, from, &mut jobs);
+                pass += 1;
             }
             for s in 0..streams {
-                prop_assert_eq!(done[s].unwrap(), md5x::reference(&data[s]), "{:?} stream {}", e, s);
+                prop_assert_eq!(state[s].len(), data[s].len() as u64);
+                prop_assert_eq!(state[s].digest(), md5x::reference(&data[s]), "{:?} stream {}", e, s);
             }
         }
     }

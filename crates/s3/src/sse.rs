@@ -523,7 +523,7 @@ pub struct Sealing<W> {
     inner: W,
     seal: Seal,
     sealer: Sealer,
-    md5: Md5,
+    md5: sluice_core::BodyMd5,
     pool: BufPool,
     /// Plaintext bytes announced (Content-Length), when known.
     limit: Option<u64>,
@@ -540,7 +540,7 @@ impl<W: BodyWrite> Sealing<W> {
             inner,
             sealer: Sealer::new(seal.key.clone(), part),
             seal,
-            md5: Md5::new(),
+            md5: sluice_core::BodyMd5::new(),
             pool,
             limit,
             ready: Vec::new(),
@@ -561,7 +561,7 @@ impl<W: BodyWrite> Sealing<W> {
     }
 
     fn md5_bytes(&self) -> [u8; 16] {
-        self.md5.clone().finalize().into()
+        self.md5.digest()
     }
 }
 
@@ -571,7 +571,7 @@ impl<W: BodyWrite> BodyWrite for Sealing<W> {
         if self.limit.is_some_and(|l| total > l) {
             return Err(StoreError::EntityTooLarge);
         }
-        self.md5.update(buf.as_slice());
+        let buf = self.md5.update(buf).await;
         self.sealer
             .push(buf.as_slice(), &self.pool, &mut self.ready);
         drop(buf);

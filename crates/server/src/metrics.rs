@@ -209,6 +209,24 @@ impl Metrics {
             "Connections refused because their thread held --max-connections (answered 503 SlowDown over HTTP, closed over HTTPS).",
             self.stats.connections_shed.load(Ordering::Relaxed),
         );
+        let md5 = sluice_core::hasher::stats();
+        counter(
+            &mut out,
+            "sluice_md5_passes_total",
+            "Passes of the threads' MD5 hashers (each over the body buffers that filled in one turn of its runtime).",
+            md5.passes,
+        );
+        let _ = writeln!(out, "# HELP sluice_md5_bytes_total Body bytes MD5-hashed, side by side in SIMD lanes or alone.\n# TYPE sluice_md5_bytes_total counter");
+        let _ = writeln!(
+            out,
+            "sluice_md5_bytes_total{{how=\"side_by_side\"}} {}",
+            md5.bytes_side_by_side
+        );
+        let _ = writeln!(
+            out,
+            "sluice_md5_bytes_total{{how=\"alone\"}} {}",
+            md5.bytes_alone
+        );
         let _ = writeln!(out, "# HELP sluice_request_duration_seconds Time from a request's head to its answer written, by API family.\n# TYPE sluice_request_duration_seconds histogram");
         for (fam, h) in FAMILIES.iter().zip(&self.latency) {
             let mut cumulative = 0u64;

@@ -69,6 +69,11 @@ pub struct ServeArgs {
     /// deprecated, with 400 InvalidRequest as SigV4-only S3 regions do.
     #[arg(long)]
     no_sigv2: bool,
+    /// Hash each body's MD5 at once, alone, instead of side by side with the
+    /// other bodies its thread receives (in SIMD lanes: AVX-512 or AVX2).
+    /// For comparison; side by side is never slower.
+    #[arg(long)]
+    md5_alone: bool,
     /// The cluster's config directory (`sluice cluster create`): its users
     /// and policies decide who may do what [default: <root>/.sluice/config;
     /// without a cluster there, one root user]
@@ -481,6 +486,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         proxy_protocol_from: args.proxy_protocol_from.clone(),
         ..ServiceConfig::default()
     };
+    sluice_core::hasher::set_side_by_side(!args.md5_alone);
     let mut threads = Vec::new();
     for (index, &core) in cores.iter().enumerate() {
         let (tx, rx) = mpsc::channel();
