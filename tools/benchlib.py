@@ -56,11 +56,12 @@ def stop_server(proc):
         proc.kill()
 
 
-def bench(pid, host, secret, kind, bucket, *args):
+def bench(pid, host, secret, kind, bucket, *args, keep=True):
     """One sluice-bench run on core 1 against `host` as admin; its report
-    (errors refused)."""
+    (errors refused). With keep=False its objects are deleted afterwards."""
     cmd = ["taskset", "-c", "1", BENCH, kind, "--host", host, "--access-key", "admin", "--secret-key", secret,
-           "--cores", "1", "--server-pid", str(pid), "--json", "--bucket", bucket, "--noclear", *args]
+           "--cores", "1", "--server-pid", str(pid), "--json", "--bucket", bucket, *(["--noclear"] if keep else []),
+           *args]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if r.returncode != 0:
         raise RuntimeError(f"sluice-bench {kind}: {r.stderr[-2000:]}")

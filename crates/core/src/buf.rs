@@ -180,13 +180,22 @@ struct PoolInner {
     free: RefCell<Vec<NonNull<u8>>>,
 }
 
-impl Drop for PoolInner {
-    fn drop(&mut self) {
-        for ptr in self.free.get_mut().drain(..) {
+impl PoolInner {
+    /// Frees every cached buffer.
+    fn release(&self) {
+        let cached = std::mem::take(&mut *self.free.borrow_mut());
+        for ptr in cached {
             // SAFETY: every cached pointer came from a dropped `AlignedBuf`
-            // of capacity `size`, allocated with `layout(size)`.
+            // of capacity `size`, allocated with `layout(size)`, and left
+            // the cache here, so nothing else refers to it.
             unsafe { dealloc(ptr.as_ptr(), layout(self.size)) };
         }
+    }
+}
+
+impl Drop for PoolInner {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -233,6 +242,12 @@ impl BufPool {
         self.inner.free.borrow().len()
     }
 
+    /// Frees the buffers the pool keeps (an idle thread's memory back to
+    /// the allocator); buffers in use still come back to it.
+    pub fn release_cached(&self) {
+        self.inner.release();
+    }
+
     /// A buffer with length 0 (its bytes may hold an earlier user's data).
     #[must_use]
     pub fn get(&self) -> AlignedBuf {
@@ -273,6 +288,25 @@ mod tests {
         let (c, d, e) = (pool.get(), pool.get(), pool.get());
         drop((b, c, d, e));
         assert_eq!(pool.cached(), 2, "at most max_cached are kept");
+    }
+
+    #[test]
+    fn released_buffers_are_freed_and_buffers_in_use_still_come_back() {
+        let pool = BufPool::new(ALIGN, 4);
+        let (a, b, c) = (pool.get(), pool.get(), pool.get());
+        drop((a, b));
+        assert_eq!(pool.cached(), 2);
+        pool.release_cached();
+        assert_eq!(pool.cached(), 0);
+        drop(c);
+        assert_eq!(
+            pool.cached(),
+            1,
+            "a buffer in use at the release comes back"
+        );
+        let d = pool.get();
+        assert_eq!(d.capacity(), ALIGN);
+        assert_eq!(pool.cached(), 0);
     }
 
     #[test]

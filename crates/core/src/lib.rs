@@ -31,6 +31,7 @@ mod faults;
 mod fsys;
 pub mod fuzzing;
 pub mod hasher;
+pub mod heap;
 mod list;
 pub mod md5x;
 mod meta;

@@ -329,6 +329,7 @@ async fn serve_tracked<S: Stream>(
         let consumed_before = input.consumed;
         input.consume(head_len);
         let id = ctx.request_id();
+        let _in_flight = ctx.in_flight();
         last_id.borrow_mut().clone_from(&id);
         // Boxed: the request's state machine (routing, authentication, the
         // handlers) is allocated while a request runs, so an idle

@@ -276,6 +276,8 @@ pub struct ThreadContext<B> {
     /// Failed authentications by source address: how many, since when.
     pub(crate) auth_failures: RefCell<HashMap<IpAddr, (u32, Instant)>>,
     requests: Cell<u64>,
+    /// Requests being handled or answered now.
+    in_flight: Cell<usize>,
     id_prefix: u64,
 }
 
@@ -310,6 +312,7 @@ impl<B: Storage> ThreadContext<B> {
             shedding: Cell::new(0),
             auth_failures: RefCell::new(HashMap::new()),
             requests: Cell::new(0),
+            in_flight: Cell::new(0),
             id_prefix: now ^ ((thread as u64) << 56),
         })
     }
@@ -370,6 +373,31 @@ impl<B: Storage> ThreadContext<B> {
         }
     }
 
+    /// Requests this thread has started (a number that only grows).
+    pub fn requests_started(&self) -> u64 {
+        self.requests.get()
+    }
+
+    /// Requests this thread is handling or answering now.
+    pub fn requests_in_flight(&self) -> usize {
+        self.in_flight.get()
+    }
+
+    /// Counts a request in flight until the guard is dropped.
+    pub(crate) fn in_flight(&self) -> InFlight<'_> {
+        self.in_flight.set(self.in_flight.get().saturating_add(1));
+        InFlight(&self.in_flight)
+    }
+
+    /// Gives what this idle thread keeps for the next requests back to
+    /// the system: the buffers its pools cache, then its allocator's free
+    /// pages ([`sluice_core::heap::trim`]).
+    pub fn trim(&self) {
+        self.pool.release_cached();
+        self.small_pool.release_cached();
+        sluice_core::heap::trim();
+    }
+
     pub(crate) fn request_id(&self) -> String {
         // An id, not a count: wrapping after 2^64 requests is harmless.
         let n = self.requests.get().wrapping_add(1);
@@ -379,6 +407,15 @@ impl<B: Storage> ThreadContext<B> {
             self.id_prefix
                 .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
         )
+    }
+}
+
+/// A request in flight on its thread ([`ThreadContext::requests_in_flight`]).
+pub(crate) struct InFlight<'a>(&'a Cell<usize>);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
     }
 }
 

@@ -521,6 +521,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                     };
                     let _ = tx.send(Ok(()));
                     let ctx = ThreadContext::new(store, config, index);
+                    monoio::spawn(trim_when_idle(Rc::clone(&ctx)));
                     if let Some(plain) = plain {
                         monoio::spawn(sluice_s3::serve(plain, Rc::clone(&ctx)));
                     }
@@ -672,4 +673,23 @@ fn banner(
         Origin::Environment => println!("  secret key (not shown): SLUICE_ROOT_PASSWORD"),
     }
     let _ = std::io::stdout().flush();
+}
+
+/// Gives an idle thread's cached memory back (see `ThreadContext::trim`)
+/// once it has had no request in flight and started none for a second,
+/// and again only after it served more.
+async fn trim_when_idle<B: sluice_s3::Storage>(ctx: Rc<ThreadContext<B>>) {
+    let mut seen = ctx.requests_started();
+    let mut trimmed = false;
+    loop {
+        monoio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let now = ctx.requests_started();
+        if now != seen || ctx.requests_in_flight() > 0 {
+            seen = now;
+            trimmed = false;
+        } else if !trimmed {
+            ctx.trim();
+            trimmed = true;
+        }
+    }
 }

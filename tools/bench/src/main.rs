@@ -700,13 +700,18 @@ impl ThreadCtx {
             let len = o.part_size.min(obj.size - offset);
             let facts = self.facts(obj.variant, offset, len);
             let query = format!("partNumber={number}&uploadId={upload_q}");
+            // Each part with its own checksum, as boto3 sends it.
+            let mut extra = Vec::new();
+            if let (Some(alg), Some(value)) = (o.checksum, &facts.checksum) {
+                extra.push((alg.header_name(), value.clone()));
+            }
             let req = Request {
                 method: "PUT",
                 path,
                 query: &query,
                 body: Body::Static(self.body(obj.variant, offset, len)),
                 payload_hash: Some(&facts.sha256),
-                extra: &[],
+                extra: &extra,
             };
             let r = conn.send(&req, &o.signer, Keep::Body).await?;
             let etag = match r.etag {
