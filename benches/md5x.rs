@@ -3,14 +3,14 @@
 //! passes of `sluice_core::md5x::hash_streams` (as the thread hasher gives
 //! body buffers): in lanes however few the streams ("<engine> lanes", each
 //! engine this CPU has, which shows where lanes start to pay), and as the
-//! data path runs ("data path": lanes from MIN_SIDE_BY_SIDE streams), against
+//! data path runs ("data path": lanes from `min_side_by_side` streams), against
 //! md-5's assembly core hashing the same streams one after another.
 //!
 //!     cargo bench -p sluice-benches --bench md5x
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use md5::{Digest, Md5};
-use sluice_core::md5x::{engine, hash_streams_from, Engine, Stream, MIN_SIDE_BY_SIDE};
+use sluice_core::md5x::{engine, hash_streams_from, min_side_by_side, Engine, Stream};
 
 const STREAM: usize = 1 << 20;
 /// Bytes given to a lane per update (as a body's buffer would be).
@@ -58,7 +58,7 @@ fn bench(c: &mut Criterion) {
             );
         }
         g.bench_with_input(BenchmarkId::new("data path", streams), &data, |b, data| {
-            b.iter(|| hash_side_by_side(engine(), MIN_SIDE_BY_SIDE, data));
+            b.iter(|| hash_side_by_side(engine(), min_side_by_side(engine()), data));
         });
     }
     g.finish();

@@ -63,7 +63,7 @@ def main():
         for name, flags in (("alone", ["--md5-alone"]), ("side by side", [])):
             port, metrics = free_port(), free_port()
             proc = start_server(env, fs, config, "--listen", f"127.0.0.1:{port}",
-                                "--metrics-listen", f"127.0.0.1:{metrics}", *flags)
+                                "--metrics-listen", f"127.0.0.1:{metrics}", "--insecure-http", *flags)
             servers[name] = (proc, f"127.0.0.1:{port}", f"127.0.0.1:{metrics}")
         results, lanes = {}, {}
         for r in range(args.rounds):

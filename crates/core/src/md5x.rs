@@ -165,11 +165,9 @@ pub fn compress(engine: Engine, state: &mut State, blocks: &[Option<&[u8; 64]>; 
     match engine {
         #[cfg(target_arch = "x86_64")]
         Engine::Avx512 if std::arch::is_x86_feature_detected!("avx512f") => {
-            let words = transpose(blocks);
-            let before = state.clone();
-            // SAFETY: the CPU has AVX-512F (checked on this line).
-            unsafe { x86::compress_avx512(state, &words) };
-            keep_idle(state, &before, blocks);
+            let runs: [Option<&[[u8; 64]]>; LANES] =
+                std::array::from_fn(|l| blocks[l].map(std::slice::from_ref));
+            compress_run(engine, state, &runs, 1);
         }
         #[cfg(target_arch = "x86_64")]
         Engine::Avx2 if std::arch::is_x86_feature_detected!("avx2") => {
@@ -186,6 +184,56 @@ pub fn compress(engine: Engine, state: &mut State, blocks: &[Option<&[u8; 64]>; 
                     compress_scalar(&mut s, block);
                     state.set_lane(lane, s);
                 }
+            }
+        }
+    }
+}
+
+/// Advances every lane whose slot is `Some` by its first `n` blocks (each
+/// such slot must hold at least `n`), with `engine` (one this CPU has).
+/// Lanes without blocks keep their state. The AVX-512 engine runs the `n`
+/// blocks in one call, the state kept in registers; the others go block by
+/// block through [`compress`].
+pub fn compress_run(
+    engine: Engine,
+    state: &mut State,
+    blocks: &[Option<&[[u8; 64]]>; LANES],
+    n: usize,
+) {
+    if n == 0 {
+        return;
+    }
+    let n = blocks.iter().flatten().map(|b| b.len()).fold(n, usize::min);
+    match engine {
+        #[cfg(target_arch = "x86_64")]
+        Engine::Avx512 if std::arch::is_x86_feature_detected!("avx512f") => {
+            // Idle lanes read one block of zeros over and over; their state
+            // is put back afterwards.
+            static ZERO: [u8; 64] = [0; 64];
+            let ptrs: [*const u8; LANES] = std::array::from_fn(|l| {
+                blocks[l].map_or(ZERO.as_ptr(), |b| b.as_ptr().cast::<u8>())
+            });
+            let stride: [usize; LANES] =
+                std::array::from_fn(|l| if blocks[l].is_some() { 64 } else { 0 });
+            let idle = blocks.iter().any(Option::is_none);
+            let before = idle.then(|| state.clone());
+            // SAFETY: the CPU has AVX-512F (checked above); each busy lane's
+            // pointer starts a slice of at least `n` blocks of 64 bytes read
+            // at stride 64, each idle lane's the 64 bytes of ZERO at stride 0.
+            unsafe { x86::compress_run_avx512(state, &ptrs, &stride, n) };
+            if let Some(before) = before {
+                for (lane, b) in blocks.iter().enumerate() {
+                    if b.is_none() {
+                        state.set_lane(lane, before.lane(lane));
+                    }
+                }
+            }
+        }
+        _ => {
+            for k in 0..n {
+                let one: [Option<&[u8; 64]>; LANES] =
+                    std::array::from_fn(|l| blocks[l].map(|b| &b[k]));
+                compress(engine, state, &one);
             }
         }
     }
@@ -330,12 +378,22 @@ mod x86 {
     use super::{State, K, LANES};
     use std::arch::x86_64::*;
 
-    /// One block of every lane (AVX-512F, 16 lanes in one register).
+    /// `n` blocks of every lane (AVX-512F, 16 lanes in one register): lane
+    /// `l`'s block `k` is the 64 bytes at `ptrs[l] + k * stride[l]`. Each
+    /// lane's 16 words are loaded whole and transposed in registers (64
+    /// shuffles, which overlap the rounds' chain of dependent adds), and the
+    /// state stays in registers from block to block.
     ///
     /// # Safety
-    /// The CPU must have AVX512F.
+    /// The CPU must have AVX512F, and for every lane the `n` blocks at
+    /// `ptrs[l] + k * stride[l]` (k < n) must be readable.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn compress_avx512(state: &mut State, words: &[[u32; LANES]; 16]) {
+    pub(super) unsafe fn compress_run_avx512(
+        state: &mut State,
+        ptrs: &[*const u8; LANES],
+        stride: &[usize; LANES],
+        n: usize,
+    ) {
         macro_rules! f {
             (0, $b:ident, $c:ident, $d:ident) => {
                 _mm512_ternarylogic_epi32::<0xCA>($b, $c, $d)
@@ -359,27 +417,65 @@ mod x86 {
                 $a = _mm512_add_epi32($b, _mm512_rol_epi32::<$s>(t));
             };
         }
-        for at in [0] {
-            // SAFETY: every load and store touches the u32 at `at..at + W`
-            // (W the lanes of one register) of a row of 16.
-            unsafe {
-                let w: [__m512i; 16] =
-                    std::array::from_fn(|j| _mm512_loadu_si512(words[j].as_ptr().add(at).cast()));
-                let row = |r: &[u32; LANES]| _mm512_loadu_si512(r.as_ptr().add(at).cast());
-                let start = [
-                    row(&state.abcd[0]),
-                    row(&state.abcd[1]),
-                    row(&state.abcd[2]),
-                    row(&state.abcd[3]),
-                ];
-                let [mut a, mut b, mut c, mut d] = start;
-                rounds!(step, w, a, b, c, d);
-                for (r, (v, v0)) in [a, b, c, d].into_iter().zip(start).enumerate() {
-                    _mm512_storeu_si512(
-                        state.abcd[r].as_mut_ptr().add(at).cast(),
-                        _mm512_add_epi32(v, v0),
-                    );
+        // SAFETY: the state rows are 16 u32 each (one register); the block
+        // loads are within what the caller guarantees readable.
+        unsafe {
+            let row = |r: &[u32; LANES]| _mm512_loadu_si512(r.as_ptr().cast());
+            let mut s = [
+                row(&state.abcd[0]),
+                row(&state.abcd[1]),
+                row(&state.abcd[2]),
+                row(&state.abcd[3]),
+            ];
+            for k in 0..n {
+                // Row l: lane l's 16 words.
+                let r: [__m512i; LANES] = std::array::from_fn(|l| {
+                    _mm512_loadu_si512(ptrs[l].add(k * stride[l]).cast())
+                });
+                // 32-bit then 64-bit interleaves: u[4g + j] holds, in its
+                // 128-bit quarter q, word 4q + j of rows 4g..4g+3.
+                let t: [__m512i; LANES] = std::array::from_fn(|i| {
+                    let (x, y) = (r[i & !1], r[i | 1]);
+                    if i & 1 == 0 {
+                        _mm512_unpacklo_epi32(x, y)
+                    } else {
+                        _mm512_unpackhi_epi32(x, y)
+                    }
+                });
+                let u: [__m512i; LANES] = std::array::from_fn(|i| {
+                    let (g, j) = (i / 4, i % 4);
+                    let (x, y) = (t[4 * g + (j >> 1)], t[4 * g + 2 + (j >> 1)]);
+                    if j & 1 == 0 {
+                        _mm512_unpacklo_epi64(x, y)
+                    } else {
+                        _mm512_unpackhi_epi64(x, y)
+                    }
+                });
+                // Then the 4x4 transpose of quarters: w[4q + j] holds word
+                // 4q + j of every row, row g's group in quarter g.
+                let mut w = [_mm512_setzero_si512(); 16];
+                for j in 0..4 {
+                    let (a, b, c, d) = (u[j], u[4 + j], u[8 + j], u[12 + j]);
+                    let e = _mm512_shuffle_i32x4::<0x44>(a, b);
+                    let f = _mm512_shuffle_i32x4::<0xEE>(a, b);
+                    let g = _mm512_shuffle_i32x4::<0x44>(c, d);
+                    let h = _mm512_shuffle_i32x4::<0xEE>(c, d);
+                    w[j] = _mm512_shuffle_i32x4::<0x88>(e, g);
+                    w[4 + j] = _mm512_shuffle_i32x4::<0xDD>(e, g);
+                    w[8 + j] = _mm512_shuffle_i32x4::<0x88>(f, h);
+                    w[12 + j] = _mm512_shuffle_i32x4::<0xDD>(f, h);
                 }
+                let [mut a, mut b, mut c, mut d] = s;
+                rounds!(step, w, a, b, c, d);
+                s = [
+                    _mm512_add_epi32(a, s[0]),
+                    _mm512_add_epi32(b, s[1]),
+                    _mm512_add_epi32(c, s[2]),
+                    _mm512_add_epi32(d, s[3]),
+                ];
+            }
+            for (r, v) in s.into_iter().enumerate() {
+                _mm512_storeu_si512(state.abcd[r].as_mut_ptr().cast(), v);
             }
         }
     }
@@ -561,11 +657,19 @@ impl Stream {
     }
 }
 
-/// Fewest streams with blocks left for which a pass of the SIMD engine is
-/// cheaper than hashing each alone (measured on AVX-512: 2 streams side by
-/// side cost about what they cost alone, 4 cost 0.59 of it; the criterion
-/// bench `md5x` shows the curve).
-pub const MIN_SIDE_BY_SIDE: usize = 3;
+/// Fewest streams with blocks left for which a pass of `engine` costs less
+/// than hashing each alone with md-5's assembly core (the criterion bench
+/// `md5x` on AVX-512: 1 stream in lanes 0.76x md-5, 2 streams 1.49x; AVX2,
+/// which transposes the words outside its registers: 2 streams 0.60x, 4
+/// streams 1.22x).
+#[must_use]
+pub fn min_side_by_side(engine: Engine) -> usize {
+    match engine {
+        Engine::Avx512 => 2,
+        Engine::Avx2 => 4,
+        Engine::Scalar => usize::MAX,
+    }
+}
 
 /// What one call of [`hash_streams`] did, for the metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -577,12 +681,12 @@ pub struct PassStats {
 }
 
 /// Advances each stream over its data, in order: side by side in the lanes
-/// of `engine` while at least [`MIN_SIDE_BY_SIDE`] of them have whole
+/// of `engine` while at least [`min_side_by_side`] of them have whole
 /// blocks left (a lane whose data is done takes the next waiting stream),
 /// each alone otherwise. Every stream ends exactly as if it had hashed its
 /// data with [`Stream::update`].
 pub fn hash_streams(engine: Engine, jobs: &mut [(&mut Stream, &[u8])]) -> PassStats {
-    hash_streams_from(engine, MIN_SIDE_BY_SIDE, jobs)
+    hash_streams_from(engine, min_side_by_side(engine), jobs)
 }
 
 /// [`hash_streams`] with lanes used from `side_by_side_from` streams with
@@ -633,11 +737,9 @@ pub fn hash_streams_from(
                 .map(|&(w, done)| work[w].blocks.len() - done)
                 .min()
                 .unwrap_or(0);
-            for k in 0..run {
-                let blocks: [Option<&[u8; 64]>; LANES] =
-                    std::array::from_fn(|l| lanes[l].map(|(w, done)| &work[w].blocks[done + k]));
-                compress(engine, &mut state, &blocks);
-            }
+            let blocks: [Option<&[[u8; 64]]>; LANES] =
+                std::array::from_fn(|l| lanes[l].map(|(w, done)| &work[w].blocks[done..]));
+            compress_run(engine, &mut state, &blocks, run);
             stats.side_by_side += (run * active * 64) as u64;
             for (at, lane) in lanes.iter_mut().enumerate() {
                 let Some((w, done)) = *lane else {

@@ -8,7 +8,7 @@ use common::content as bytes;
 use proptest::prelude::*;
 use sluice_core::hasher::{self, BodyMd5};
 use sluice_core::md5x::{
-    self, compress, compress_scalar, digest_all, engine, hash_streams_from, Engine, State, Stream,
+    self, compress, compress_run, compress_scalar, digest_all, engine, hash_streams_from, Engine, State, Stream,
     LANES,
 };
 
@@ -69,6 +69,41 @@ fn every_engine_agrees_with_the_scalar_compression() {
             for (l, b) in take.iter().enumerate() {
                 if let Some(b) = b {
                     compress_scalar(&mut one[l], b);
+                }
+            }
+        }
+        for (l, want) in one.iter().enumerate() {
+            assert_eq!(state.lane(l), *want, "{e:?} lane {l}");
+        }
+    }
+}
+
+#[test]
+fn runs_of_blocks_agree_with_the_scalar_compression() {
+    for e in engines() {
+        // Lane l has 12 + l blocks; some lanes idle; runs of 1, 4 and 7.
+        let data: Vec<Vec<[u8; 64]>> = (0..LANES as u64)
+            .map(|l| {
+                bytes(l + 100, 64 * (12 + l as usize))
+                    .chunks_exact(64)
+                    .map(|c| c.try_into().unwrap())
+                    .collect()
+            })
+            .collect();
+        let mut state = State::default();
+        let mut one = [[0x6745_2301u32, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476]; LANES];
+        let mut at = [0usize; LANES];
+        for (round, n) in [1usize, 4, 7].into_iter().enumerate() {
+            let busy: [bool; LANES] = std::array::from_fn(|l| (l + round) % 4 != 0);
+            let runs: [Option<&[[u8; 64]]>; LANES] =
+                std::array::from_fn(|l| busy[l].then(|| &data[l][at[l]..]));
+            compress_run(e, &mut state, &runs, n);
+            for l in 0..LANES {
+                if busy[l] {
+                    for b in &data[l][at[l]..at[l] + n] {
+                        compress_scalar(&mut one[l], b);
+                    }
+                    at[l] += n;
                 }
             }
         }
