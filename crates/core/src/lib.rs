@@ -26,6 +26,7 @@
 
 mod buf;
 mod copy;
+pub mod durable;
 mod error;
 mod faults;
 mod fsys;

@@ -429,9 +429,8 @@ mod x86 {
             ];
             for k in 0..n {
                 // Row l: lane l's 16 words.
-                let r: [__m512i; LANES] = std::array::from_fn(|l| {
-                    _mm512_loadu_si512(ptrs[l].add(k * stride[l]).cast())
-                });
+                let r: [__m512i; LANES] =
+                    std::array::from_fn(|l| _mm512_loadu_si512(ptrs[l].add(k * stride[l]).cast()));
                 // 32-bit then 64-bit interleaves: u[4g + j] holds, in its
                 // 128-bit quarter q, word 4q + j of rows 4g..4g+3.
                 let t: [__m512i; LANES] = std::array::from_fn(|i| {

@@ -23,6 +23,10 @@ pub struct StoreOptions {
     /// fdatasync every object before it becomes visible (on by default; off
     /// trades durability on power loss for latency).
     pub fdatasync: bool,
+    /// With `fdatasync`: the writes of a runtime thread made durable
+    /// together by one `syncfs` (group commit, on by default), rather than
+    /// each object by an fdatasync of its file and an fsync of its directory.
+    pub group_commit: bool,
     /// Use O_DIRECT where the filesystem allows it (buffered I/O elsewhere).
     pub direct_io: bool,
     /// O_DIRECT writes in flight per object.
@@ -42,6 +46,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             fdatasync: true,
+            group_commit: true,
             direct_io: true,
             writes_in_flight: 4,
             max_object_size: 5 << 40,

@@ -358,9 +358,16 @@ impl Store {
         cond: &WriteCondition,
     ) -> Result<()> {
         fsys::set_meta(t.temp.fd.as_fd(), &meta.encode())?;
-        if self.inner.opts.fdatasync {
+        let opts = &self.inner.opts;
+        // Durable before it is visible: a sync that fails leaves the key as
+        // it was.
+        if opts.fdatasync {
             crate::faults::check(crate::faults::FaultOp::Fsync)?;
-            t.sink.file().sync_data().await?;
+            if opts.group_commit {
+                crate::durable::synced(t.temp.fd.as_fd()).await?;
+            } else {
+                t.sink.file().sync_data().await?;
+            }
         }
         let (parent_rel, name) = key.split_parent();
         let mut reopened = 0;
@@ -370,6 +377,18 @@ impl Store {
             match publish(t.parent.as_fd(), self.inner.tmp_fd.as_fd(), src, name, cond) {
                 Ok(()) => {
                     t.published = true;
+                    // Then its name: the directory entry durable before the
+                    // answer. A failure here is answered as an error though
+                    // the object is in place (whole: the new bytes or, over
+                    // an existing key, never a mix), as S3 answers 500 for a
+                    // write that may have happened.
+                    if opts.fdatasync {
+                        if opts.group_commit {
+                            crate::durable::synced(t.parent.as_fd()).await?;
+                        } else {
+                            sync_dir(t.parent.as_fd()).await?;
+                        }
+                    }
                     return Ok(());
                 }
                 // A concurrent delete removed the parent directory between
@@ -390,6 +409,13 @@ impl Store {
             }
         }
     }
+}
+
+/// fsync of a directory through io_uring (its entries durable).
+async fn sync_dir(dir: BorrowedFd<'_>) -> Result<()> {
+    let file = monoio::fs::File::from_std(std::fs::File::from(dir.try_clone_to_owned()?))?;
+    file.sync_all().await?;
+    Ok(())
 }
 
 impl Drop for Target {

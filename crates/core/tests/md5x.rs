@@ -8,8 +8,8 @@ use common::content as bytes;
 use proptest::prelude::*;
 use sluice_core::hasher::{self, BodyMd5};
 use sluice_core::md5x::{
-    self, compress, compress_run, compress_scalar, digest_all, engine, hash_streams_from, Engine, State, Stream,
-    LANES,
+    self, compress, compress_run, compress_scalar, digest_all, engine, hash_streams_from, Engine,
+    State, Stream, LANES,
 };
 
 fn engines() -> Vec<Engine> {

@@ -209,6 +209,19 @@ impl Metrics {
             "Connections refused because their thread held --max-connections (answered 503 SlowDown over HTTP, closed over HTTPS).",
             self.stats.connections_shed.load(Ordering::Relaxed),
         );
+        let (syncs, covered) = sluice_core::durable::stats();
+        counter(
+            &mut out,
+            "sluice_group_syncs_total",
+            "syncfs calls of the group commit (each makes durable every write that waited for it).",
+            syncs,
+        );
+        counter(
+            &mut out,
+            "sluice_group_sync_waits_total",
+            "Waits the group commit's syncs answered (a PUT waits twice: for its data, then for its name).",
+            covered,
+        );
         let md5 = sluice_core::hasher::stats();
         counter(
             &mut out,

@@ -74,6 +74,12 @@ pub struct ServeArgs {
     /// For comparison; side by side is never slower.
     #[arg(long)]
     md5_alone: bool,
+    /// Make each PUT durable by an fdatasync of its file and an fsync of its
+    /// directory, instead of sharing one syncfs with the PUTs its thread
+    /// has in flight (group commit). Either way a PUT is answered only once
+    /// its data, metadata and name are durable.
+    #[arg(long)]
+    no_group_commit: bool,
     /// The cluster's config directory (`sluice cluster create`): its users
     /// and policies decide who may do what [default: <root>/.sluice/config;
     /// without a cluster there, one root user]
@@ -272,6 +278,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let opts = StoreOptions {
         null_data: args.null,
         fdatasync: !args.null,
+        group_commit: !args.no_group_commit,
         ..StoreOptions::default()
     };
     let store = Store::open(&args.root, opts)

@@ -1,0 +1,174 @@
+//! Group commit: the writes of one runtime thread made durable together.
+//!
+//! A write that needs what it wrote durable calls [`synced`] and waits for a
+//! `syncfs` of its filesystem that *started after* the call: one sync covers
+//! every write that was waiting when it began, however many. A sync runs
+//! while others gather for the next, so under load each sync is shared by
+//! all the writes of its interval, and the number of syncs a second is set
+//! by how long one takes, not by the number of writes.
+//!
+//! `syncfs` blocks, so each runtime thread has a helper thread per
+//! filesystem that runs it; the runtime asks and is answered over a socket
+//! pair (io_uring reads it), the same way large copies report back.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io::{Read as _, Write as _};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use monoio::io::{AsyncReadRentExt as _, AsyncWriteRentExt as _};
+
+/// One write waiting for a sync.
+#[derive(Default)]
+struct Slot {
+    result: Cell<Option<Result<(), i32>>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+/// The group commit of one filesystem on this thread.
+struct Gate {
+    /// Writes waiting for the next sync to start.
+    pending: RefCell<Vec<Rc<Slot>>>,
+    running: Cell<bool>,
+    /// The helper thread's end: ask with one byte, read a 4-byte errno
+    /// (0: synced). None once the helper is gone.
+    line: RefCell<Option<monoio::net::UnixStream>>,
+    /// A descriptor on the filesystem, for a new helper.
+    fd: OwnedFd,
+    syncs: Cell<u64>,
+}
+
+thread_local! {
+    static GATES: RefCell<HashMap<u64, Rc<Gate>>> = RefCell::new(HashMap::new());
+}
+
+/// Syncs run, on every thread (for the metrics).
+static SYNCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Writes the syncs covered.
+static COVERED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// (syncs run, writes they covered) since the process started.
+#[must_use]
+pub fn stats() -> (u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (SYNCS.load(Relaxed), COVERED.load(Relaxed))
+}
+
+/// Waits until a `syncfs` of the filesystem holding `fd` that started after
+/// this call has completed: everything written there before the call is
+/// then durable (data, inodes, directory entries).
+///
+/// # Errors
+/// The sync's error, or the helper thread's failure to start.
+pub(crate) async fn synced(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    let dev = rustix::fs::fstat(fd)?.st_dev;
+    let gate = match GATES.with(|g| g.borrow().get(&dev).cloned()) {
+        Some(g) => g,
+        None => {
+            let fd = fd.try_clone_to_owned()?;
+            let gate = Rc::new(Gate {
+                pending: RefCell::new(Vec::new()),
+                running: Cell::new(false),
+                line: RefCell::new(Some(helper(fd.try_clone()?)?)),
+                fd,
+                syncs: Cell::new(0),
+            });
+            GATES.with(|g| g.borrow_mut().insert(dev, Rc::clone(&gate)));
+            gate
+        }
+    };
+    let slot = Rc::new(Slot::default());
+    gate.pending.borrow_mut().push(Rc::clone(&slot));
+    if !gate.running.replace(true) {
+        monoio::spawn(run(Rc::clone(&gate)));
+    }
+    let result = std::future::poll_fn(|cx| match slot.result.take() {
+        Some(r) => Poll::Ready(r),
+        None => {
+            *slot.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    })
+    .await;
+    result.map_err(std::io::Error::from_raw_os_error)
+}
+
+/// Syncs while writes wait: each sync takes the writes that were waiting
+/// when it started.
+async fn run(gate: Rc<Gate>) {
+    loop {
+        let batch = std::mem::take(&mut *gate.pending.borrow_mut());
+        if batch.is_empty() {
+            gate.running.set(false);
+            return;
+        }
+        let result = sync_once(&gate).await;
+        gate.syncs.set(gate.syncs.get().wrapping_add(1));
+        SYNCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        COVERED.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        for slot in batch {
+            slot.result.set(Some(result));
+            if let Some(w) = slot.waker.take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+/// One sync through the helper thread. A line that fails (its helper
+/// gone, or made under another runtime this thread ran before) is replaced
+/// by a new helper once.
+async fn sync_once(gate: &Gate) -> Result<(), i32> {
+    const EIO: i32 = 5;
+    for _ in 0..2 {
+        let line = gate.line.borrow_mut().take();
+        let mut line = match line {
+            Some(l) => l,
+            None => match gate.fd.try_clone().and_then(helper) {
+                Ok(l) => l,
+                Err(_) => return Err(EIO),
+            },
+        };
+        let (written, _) = line.write_all(vec![1u8]).await;
+        if written.is_err() {
+            continue;
+        }
+        let (read, buf) = line.read_exact(vec![0u8; 4]).await;
+        if read.is_err() {
+            continue;
+        }
+        *gate.line.borrow_mut() = Some(line);
+        return match i32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) {
+            0 => Ok(()),
+            errno => Err(errno),
+        };
+    }
+    // No helper answers: the writes fail rather than being acknowledged
+    // without a sync.
+    Err(EIO)
+}
+
+/// Starts the helper thread that syncs the filesystem of `fd`.
+fn helper(fd: OwnedFd) -> std::io::Result<monoio::net::UnixStream> {
+    let (ours, mut theirs) = StdUnixStream::pair()?;
+    std::thread::Builder::new()
+        .name("sluice-sync".into())
+        .spawn(move || {
+            let mut ask = [0u8; 1];
+            // Asked once per sync; ends when the runtime's end closes.
+            while matches!(theirs.read(&mut ask), Ok(1)) {
+                let errno = match rustix::fs::syncfs(fd.as_fd()) {
+                    Ok(()) => 0,
+                    Err(e) => e.raw_os_error(),
+                };
+                if theirs.write_all(&errno.to_le_bytes()).is_err() {
+                    break;
+                }
+            }
+        })?;
+    ours.set_nonblocking(true)?;
+    monoio::net::UnixStream::from_std(ours)
+}
