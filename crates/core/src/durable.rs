@@ -96,6 +96,17 @@ pub(crate) async fn synced(fd: BorrowedFd<'_>) -> std::io::Result<()> {
     result.map_err(std::io::Error::from_raw_os_error)
 }
 
+/// Makes the entries of directory `dir` durable (a name just linked
+/// there): by the group commit's next sync, or by an fsync of the directory
+/// through io_uring.
+pub(crate) async fn entries_synced(group: bool, dir: BorrowedFd<'_>) -> std::io::Result<()> {
+    if group {
+        return synced(dir).await;
+    }
+    let file = monoio::fs::File::from_std(std::fs::File::from(dir.try_clone_to_owned()?))?;
+    file.sync_all().await
+}
+
 /// Syncs while writes wait: each sync takes the writes that were waiting
 /// when it started.
 async fn run(gate: Rc<Gate>) {

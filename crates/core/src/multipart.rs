@@ -1151,7 +1151,17 @@ impl Store {
             let (parent, _) = fsys::create_parent(bucket_fd.as_fd(), parent_rel, self.owner)?;
             let src = Source::Named(staging.as_fd(), "data");
             match publish(parent.as_fd(), self.inner.tmp_fd.as_fd(), src, name, cond) {
-                Ok(()) => return Ok(true),
+                Ok(()) => {
+                    // Its name durable before the answer, as a PUT's.
+                    if self.inner.opts.fdatasync {
+                        crate::durable::entries_synced(
+                            self.inner.opts.group_commit,
+                            parent.as_fd(),
+                        )
+                        .await?;
+                    }
+                    return Ok(true);
+                }
                 Err(StoreError::Io(e)) if e.raw_os_error() == Some(Errno::XDEV.raw_os_error()) => {
                     return Ok(false)
                 }

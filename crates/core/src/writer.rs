@@ -383,11 +383,7 @@ impl Store {
                     // an existing key, never a mix), as S3 answers 500 for a
                     // write that may have happened.
                     if opts.fdatasync {
-                        if opts.group_commit {
-                            crate::durable::synced(t.parent.as_fd()).await?;
-                        } else {
-                            sync_dir(t.parent.as_fd()).await?;
-                        }
+                        crate::durable::entries_synced(opts.group_commit, t.parent.as_fd()).await?;
                     }
                     return Ok(());
                 }
@@ -409,13 +405,6 @@ impl Store {
             }
         }
     }
-}
-
-/// fsync of a directory through io_uring (its entries durable).
-async fn sync_dir(dir: BorrowedFd<'_>) -> Result<()> {
-    let file = monoio::fs::File::from_std(std::fs::File::from(dir.try_clone_to_owned()?))?;
-    file.sync_all().await?;
-    Ok(())
 }
 
 impl Drop for Target {

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Small PUTs made durable with and without group commit, in one run (issue 19).
+
+Servers of one cluster on the same core (0), each answering a PUT only once
+its data, metadata and name are durable:
+- "group commit": as built, a PUT waits for a syncfs that began after its
+  data was written, then (linked) for one that began after its name was;
+  each syncfs is shared by every PUT of the thread waiting for it;
+- "per object" (--no-group-commit): an fdatasync of the PUT's file, then
+  an fsync of its directory;
+and, with --old BINARY, the same PUTs on an older build (for the
+session-start figure: it fdatasynced the file but not its directory).
+
+sluice-bench on the other core (1) puts 4 KiB objects at 1, 8 and 64 in
+flight against each in turn, --rounds times. Prints server CPU per PUT,
+PUTs a second and latency p50/p99 (medians of the rounds by CPU), and the
+syncs the group commit ran.
+
+    cargo build --release -p sluice-server -p sluice-bench
+    target/venv/bin/python tools/group_commit_bench.py [--rounds 3] [--old target/old/release/sluice]
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import urllib.request
+
+import benchlib
+from benchlib import ROOT, bench, free_port, make_cluster, stop_server
+
+WORK = os.path.join(ROOT, "target", "group-commit-bench")
+SECRET = "group-commit-bench-admin-password"
+
+
+def start(binary, env, fs, config, *flags):
+    """`binary serve` of the cluster on core 0 (benchlib.start_server with
+    another binary)."""
+    proc = subprocess.Popen([binary, "serve", "--root", fs, "--config-dir", config, "--cores", "0", *flags],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    while (line := proc.stdout.readline()) and "users:" not in line:
+        pass
+    return proc
+
+
+def syncs(metrics):
+    with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("sluice_group_sync"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out.get("sluice_group_syncs_total", 0.0), out.get("sluice_group_sync_waits_total", 0.0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--count", type=int, default=6000, help="PUTs per measurement (64 in flight)")
+    ap.add_argument("--old", help="an older sluice binary to measure as well")
+    args = ap.parse_args()
+    env, fs, config = make_cluster(WORK, SECRET)
+    variants = [("group commit", benchlib.SLUICE, []), ("per object", benchlib.SLUICE, ["--no-group-commit"])]
+    if args.old:
+        variants.append(("old build", args.old, []))
+    servers = {}
+    try:
+        for name, binary, flags in variants:
+            port, metrics = free_port(), free_port()
+            proc = start(binary, env, fs, config, "--listen", f"127.0.0.1:{port}", "--metrics-listen",
+                         f"127.0.0.1:{metrics}", "--insecure-http", *flags)
+            servers[name] = (proc, f"127.0.0.1:{port}", f"127.0.0.1:{metrics}")
+        results = {}
+        for r in range(args.rounds):
+            for conc in (1, 8, 64):
+                count = max(200, args.count * conc // 64)
+                for name, (proc, host, metrics) in servers.items():
+                    before = syncs(metrics) if name == "group commit" else None
+                    rep = bench(proc.pid, host, SECRET, "put", f"small-{r}-{conc}", "--obj.size", "4KiB",
+                                "--concurrent", str(conc), "--count", str(count), keep=False)
+                    op = rep["operations"][0]
+                    res = {"cpu_us": rep["server_cpu_s"] / op["ops"] * 1e6, "ops_s": op["ops"] / op["seconds"],
+                           "p50_ms": op["latency"]["p50_us"] / 1e3, "p99_ms": op["latency"]["p99_us"] / 1e3}
+                    if before is not None:
+                        after = syncs(metrics)
+                        res["puts_per_sync"] = op["ops"] / max(1.0, after[0] - before[0])
+                    results.setdefault((conc, name), []).append(res)
+                    extra = f"  {res['puts_per_sync']:.1f} PUTs a sync" if "puts_per_sync" in res else ""
+                    print(f"round {r + 1} {conc:2} in flight {name:12}: {res['cpu_us']:6.1f} µs/PUT "
+                          f"{res['ops_s']:7.0f} PUT/s  p50 {res['p50_ms']:.2f} ms  p99 {res['p99_ms']:.2f} ms{extra}",
+                          flush=True)
+        print()
+        print("| 4 KiB PUT, durable | in flight | server µs/PUT | PUT/s | p50 ms | p99 ms |")
+        print("|---|---|---|---|---|---|")
+        for conc in (1, 8, 64):
+            for name in servers:
+                rs = sorted(results[(conc, name)], key=lambda x: x["cpu_us"])
+                m = rs[len(rs) // 2]
+                note = f" ({m['puts_per_sync']:.1f} PUTs a syncfs)" if "puts_per_sync" in m else ""
+                print(f"| {name}{note} | {conc} | {m['cpu_us']:.1f} | {m['ops_s']:,.0f} | {m['p50_ms']:.2f} | "
+                      f"{m['p99_ms']:.2f} |")
+        print(f"\n(medians by server CPU of {args.rounds} rounds)")
+    finally:
+        for proc, _, _ in servers.values():
+            stop_server(proc)
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
