@@ -17,7 +17,11 @@ PUTs a second and latency p50/p99 (medians of the rounds by CPU), and the
 syncs the group commit ran.
 
     cargo build --release -p sluice-server -p sluice-bench
-    target/venv/bin/python tools/group_commit_bench.py [--rounds 3] [--old target/old/release/sluice]
+    target/venv/bin/python tools/group_commit_bench.py [--rounds 3] [--old target/old/release/sluice] [--dir D]
+
+Objects are kept until the end: deleting during the run would slow the
+next PUTs' inode allocation on an ext4 without a journal (this machine's
+root filesystem), which skips inodes freed in the last minutes.
 """
 
 import argparse
@@ -59,8 +63,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--count", type=int, default=6000, help="PUTs per measurement (64 in flight)")
     ap.add_argument("--old", help="an older sluice binary to measure as well")
+    ap.add_argument("--dir", default=WORK, help="work directory (its filesystem is the one measured)")
     args = ap.parse_args()
-    env, fs, config = make_cluster(WORK, SECRET)
+    work = args.dir
+    env, fs, config = make_cluster(work, SECRET)
     variants = [("group commit", benchlib.SLUICE, []), ("per object", benchlib.SLUICE, ["--no-group-commit"])]
     if args.old:
         variants.append(("old build", args.old, []))
@@ -78,7 +84,7 @@ def main():
                 for name, (proc, host, metrics) in servers.items():
                     before = syncs(metrics) if name == "group commit" else None
                     rep = bench(proc.pid, host, SECRET, "put", f"small-{r}-{conc}", "--obj.size", "4KiB",
-                                "--concurrent", str(conc), "--count", str(count), keep=False)
+                                "--concurrent", str(conc), "--count", str(count))
                     op = rep["operations"][0]
                     res = {"cpu_us": rep["server_cpu_s"] / op["ops"] * 1e6, "ops_s": op["ops"] / op["seconds"],
                            "p50_ms": op["latency"]["p50_us"] / 1e3, "p99_ms": op["latency"]["p99_us"] / 1e3}
@@ -104,7 +110,7 @@ def main():
     finally:
         for proc, _, _ in servers.values():
             stop_server(proc)
-        shutil.rmtree(WORK, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1154,11 +1154,9 @@ impl Store {
                 Ok(()) => {
                     // Its name durable before the answer, as a PUT's.
                     if self.inner.opts.fdatasync {
-                        crate::durable::entries_synced(
-                            self.inner.opts.group_commit,
-                            parent.as_fd(),
-                        )
-                        .await?;
+                        let (_syncing, group) =
+                            crate::durable::Syncing::enter(self.inner.opts.group_commit);
+                        crate::durable::entries_synced(group, parent.as_fd()).await?;
                     }
                     return Ok(true);
                 }

@@ -359,11 +359,13 @@ impl Store {
     ) -> Result<()> {
         fsys::set_meta(t.temp.fd.as_fd(), &meta.encode())?;
         let opts = &self.inner.opts;
+        // Shared syncs when enough writes of this thread sync at once.
+        let (_syncing, group) = crate::durable::Syncing::enter(opts.group_commit);
         // Durable before it is visible: a sync that fails leaves the key as
         // it was.
         if opts.fdatasync {
             crate::faults::check(crate::faults::FaultOp::Fsync)?;
-            if opts.group_commit {
+            if group {
                 crate::durable::synced(t.temp.fd.as_fd()).await?;
             } else {
                 t.sink.file().sync_data().await?;
@@ -383,7 +385,7 @@ impl Store {
                     // an existing key, never a mix), as S3 answers 500 for a
                     // write that may have happened.
                     if opts.fdatasync {
-                        crate::durable::entries_synced(opts.group_commit, t.parent.as_fd()).await?;
+                        crate::durable::entries_synced(group, t.parent.as_fd()).await?;
                     }
                     return Ok(());
                 }
