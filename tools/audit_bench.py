@@ -19,9 +19,8 @@ import shutil
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from benchlib import ROOT, SLUICE, bench, free_port, make_cluster, medians, start_server, stop_server
+from benchlib import ROOT, SLUICE, Sink, bench, free_port, make_cluster, medians, start_server, start_sink, stop_server
 
 WORK = os.path.join(ROOT, "target", "audit-bench")
 SECRET = "audit-bench-admin-password"
@@ -33,29 +32,13 @@ def ops(rep):
     return {"ops_s": n / rep["seconds"], "cpu_us_op": rep["server_cpu_s"] / n * 1e6}
 
 
-class Sink(BaseHTTPRequestHandler):
-    events = 0
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        Sink.events += body.count(b'"requestID"')
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=500, help="events per POST (sluice audit-webhook enable --batch)")
     args = ap.parse_args()
     env, fs, config = make_cluster(WORK, SECRET)
-    hook = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
+    url = start_sink()
     port = free_port()
     proc = start_server(env, fs, config, "--listen", f"127.0.0.1:{port}", "--insecure-http")
     try:

@@ -8,6 +8,8 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLUICE = os.path.join(ROOT, "target", "release", "sluice")
@@ -120,3 +122,28 @@ def large_table(results, rounds, base, other, labels):
         print(f"| {kind} | {h['mib_s']:,.0f} | {s['mib_s']:,.0f} | {s['mib_s'] / h['mib_s']:.2f} | "
               f"{h['cpu_s_gib']:.2f} | {s['cpu_s_gib']:.2f} | +{s['cpu_s_gib'] - h['cpu_s_gib']:.2f} |")
     print(f"\n(medians of {rounds} alternating rounds)")
+
+
+class Sink(BaseHTTPRequestHandler):
+    """An audit webhook that counts the events it is sent (Sink.events)
+    and answers 200."""
+    events = 0
+    lock = threading.Lock()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with Sink.lock:
+            Sink.events += body.count(b'"requestID"')
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def start_sink():
+    """A Sink on a free port, served by a daemon thread; its URL."""
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{hook.server_address[1]}/hook"

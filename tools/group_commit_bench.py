@@ -90,9 +90,10 @@ def main():
                            "p50_ms": op["latency"]["p50_us"] / 1e3, "p99_ms": op["latency"]["p99_us"] / 1e3}
                     if before is not None:
                         after = syncs(metrics)
-                        res["puts_per_sync"] = op["ops"] / max(1.0, after[0] - before[0])
+                        n = after[0] - before[0]
+                        res["puts_per_sync"] = op["ops"] / n if n else None
                     results.setdefault((conc, name), []).append(res)
-                    extra = f"  {res['puts_per_sync']:.1f} PUTs a sync" if "puts_per_sync" in res else ""
+                    extra = f"  {res['puts_per_sync']:.1f} PUTs a sync" if res.get("puts_per_sync") else ""
                     print(f"round {r + 1} {conc:2} in flight {name:12}: {res['cpu_us']:6.1f} µs/PUT "
                           f"{res['ops_s']:7.0f} PUT/s  p50 {res['p50_ms']:.2f} ms  p99 {res['p99_ms']:.2f} ms{extra}",
                           flush=True)
@@ -103,7 +104,9 @@ def main():
             for name in servers:
                 rs = sorted(results[(conc, name)], key=lambda x: x["cpu_us"])
                 m = rs[len(rs) // 2]
-                note = f" ({m['puts_per_sync']:.1f} PUTs a syncfs)" if "puts_per_sync" in m else ""
+                note = ""
+                if "puts_per_sync" in m:
+                    note = f" ({m['puts_per_sync']:.1f} PUTs a syncfs)" if m["puts_per_sync"] else " (no syncfs: too few)"
                 print(f"| {name}{note} | {conc} | {m['cpu_us']:.1f} | {m['ops_s']:,.0f} | {m['p50_ms']:.2f} | "
                       f"{m['p99_ms']:.2f} |")
         print(f"\n(medians by server CPU of {args.rounds} rounds)")

@@ -33,29 +33,12 @@ import sys
 import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from benchlib import BENCH, ROOT, SLUICE, free_port, make_cluster, start_server, stop_server
+from benchlib import BENCH, ROOT, SLUICE, Sink, free_port, make_cluster, start_server, start_sink, stop_server
 
 WORK = os.path.join(ROOT, "target", "soak")
 SECRET = "soak-admin-password"
 REST = 5  # seconds at rest before a segment's RSS and descriptors are read
-
-
-class Sink(BaseHTTPRequestHandler):
-    events = 0
-    lock = threading.Lock()
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        with Sink.lock:
-            Sink.events += body.count(b'"requestID"')
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
 
 
 def status_kib(pid, field):
@@ -113,9 +96,7 @@ def main():
     env, fs, config = make_cluster(WORK, SECRET)
     ca = os.path.join(WORK, "ca.pem")
     subprocess.run([SLUICE, "tls", "download", ca], env=env, check=True, capture_output=True)
-    hook = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
-    subprocess.run([SLUICE, "audit-webhook", "enable", "--url", f"http://127.0.0.1:{hook.server_address[1]}/hook"],
+    subprocess.run([SLUICE, "audit-webhook", "enable", "--url", start_sink()],
                    env=env, check=True, capture_output=True)
     port, metrics = free_port(), free_port()
     proc = start_server(env, fs, config, "--listen", f"127.0.0.1:{port}", "--metrics-listen", f"127.0.0.1:{metrics}")
