@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import json
 import re
-import socket
 import time
 import urllib.parse
 from unittest import mock
@@ -32,7 +31,7 @@ from test_bucket_policy import anonymous
 from test_iam import client, cluster, code, eventually  # noqa: F401
 from test_integrity import code_of, exchange, presigned_head, send_swapped, set_length
 from test_observability import free_port, scrape
-from test_sts import temp_client
+from test_sts import assume_role, expire_session, temp_client
 from test_wire import signed_head
 
 BUCKET = "vault"
@@ -285,25 +284,18 @@ def test_session_tokens_after_expiry_and_after_their_user(target):
     c = t.c
     c.add_user("temp", "temp-password")
     c.run("policy", "attach", "readwrite", "temp")
-    out = c.run("sts", "assume-role", "--user", "temp", "--duration", "15m").stdout
-    creds = dict(re.findall(r"^(\w+): (\S+)$", out, re.M))
+    creds = assume_role(c, "temp", "15m")
     s = temp_client(t.endpoint, creds)
     assert eventually(lambda: code(lambda: s.head_object(Bucket=BUCKET, Key="doc")) == "ok")
     # A wrong token with the session's keys.
     t.refused("InvalidToken", lambda: code(lambda: temp_client(t.endpoint, creds, token="x" + creds["SessionToken"])
                                            .list_objects_v2(Bucket=BUCKET)))
     # Expired (the record says its time is over).
-    path = c.config / "sessions" / f"{creds['AccessKeyId']}.json"
-    record = json.loads(path.read_text())
-    record["expires"] = int(time.time()) - 1
-    path.write_text(json.dumps(record))
-    gen = c.config / "generation"
-    gen.write_text(str(int(gen.read_text()) + 1))
+    expire_session(c, creds)
     assert eventually(lambda: code(lambda: s.list_objects_v2(Bucket=BUCKET)) == "ExpiredToken")
     t.refused("ExpiredToken", lambda: code(lambda: s.list_objects_v2(Bucket=BUCKET)))
     # A fresh session, then its user deleted.
-    out = c.run("sts", "assume-role", "--user", "temp", "--duration", "15m").stdout
-    creds = dict(re.findall(r"^(\w+): (\S+)$", out, re.M))
+    creds = assume_role(c, "temp", "15m")
     s = temp_client(t.endpoint, creds)
     assert eventually(lambda: code(lambda: s.list_objects_v2(Bucket=BUCKET)) == "ok")
     c.run("user", "delete", "temp")

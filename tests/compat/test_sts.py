@@ -22,6 +22,23 @@ def sts_client(endpoint, access, secret):
                         region_name="us-east-1", config=Config(retries={"max_attempts": 1}))
 
 
+def assume_role(c, user, duration):
+    """`sluice sts assume-role` for `user`: the session's credentials."""
+    out = c.run("sts", "assume-role", "--user", user, "--duration", duration).stdout
+    return dict(re.findall(r"^(\w+): (\S+)$", out, re.M))
+
+
+def expire_session(c, creds):
+    """Makes the session's record say its time is over, and tells the
+    servers the configuration changed."""
+    path = c.config / "sessions" / f"{creds['AccessKeyId']}.json"
+    record = json.loads(path.read_text())
+    record["expires"] = int(time.time()) - 1
+    path.write_text(json.dumps(record))
+    gen = c.config / "generation"
+    gen.write_text(str(int(gen.read_text()) + 1))
+
+
 def temp_client(endpoint, creds, token=None):
     return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=creds["AccessKeyId"],
                         aws_secret_access_key=creds["SecretAccessKey"],
@@ -86,22 +103,15 @@ def test_sessions_expire_and_go_with_their_user(cluster):
     c.add_user("temp", "temp-password")
     c.run("policy", "attach", "readwrite", "temp")
     endpoint = c.serve()
-    out = c.run("sts", "assume-role", "--user", "temp", "--duration", "15m").stdout
-    creds = dict(re.findall(r"^(\w+): (\S+)$", out, re.M))
+    creds = assume_role(c, "temp", "15m")
     s = temp_client(endpoint, creds)
     assert code(lambda: s.list_buckets()) == "ok"
     # Time passes (the record says it ended): ExpiredToken.
-    path = c.config / "sessions" / f"{creds['AccessKeyId']}.json"
-    record = json.loads(path.read_text())
-    record["expires"] = int(time.time()) - 1
-    path.write_text(json.dumps(record))
-    gen = c.config / "generation"
-    gen.write_text(str(int(gen.read_text()) + 1))
+    expire_session(c, creds)
     assert eventually(lambda: code(lambda: s.list_buckets()) in ("ExpiredToken", "InvalidAccessKeyId"))
     assert "900s to 1w" in c.run("sts", "assume-role", "--user", "temp", "--duration", "60s", ok=False).stderr or \
         "15 minutes" in c.run("sts", "assume-role", "--user", "temp", "--duration", "60s", ok=False).stderr
-    out = c.run("sts", "assume-role", "--user", "temp", "--duration", "1h").stdout
-    fresh = dict(re.findall(r"^(\w+): (\S+)$", out, re.M))
+    fresh = assume_role(c, "temp", "1h")
     assert code(lambda: temp_client(endpoint, fresh).list_buckets()) == "ok"
     c.run("user", "delete", "temp")
     assert eventually(lambda: code(lambda: temp_client(endpoint, fresh).list_buckets()) in
