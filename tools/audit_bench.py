@@ -38,7 +38,7 @@ def main():
     ap.add_argument("--batch", type=int, default=500, help="events per POST (sluice audit-webhook enable --batch)")
     args = ap.parse_args()
     env, fs, config = make_cluster(WORK, SECRET)
-    url = start_sink()
+    url, hook = start_sink()
     port = free_port()
     proc = start_server(env, fs, config, "--listen", f"127.0.0.1:{port}", "--insecure-http")
     try:

@@ -41,9 +41,10 @@ def make_cluster(work, secret):
     return env, fs, config
 
 
-def start_server(env, fs, config, *flags):
-    """`sluice serve` of the cluster on core 0, waited for."""
-    proc = subprocess.Popen([SLUICE, "serve", "--root", fs, "--config-dir", config, "--cores", "0", *flags],
+def start_server(env, fs, config, *flags, binary=SLUICE):
+    """`sluice serve` of the cluster on core 0, waited for (`binary`: another
+    build of sluice)."""
+    proc = subprocess.Popen([binary, "serve", "--root", fs, "--config-dir", config, "--cores", "0", *flags],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     while (line := proc.stdout.readline()) and "users:" not in line:
         pass
@@ -56,6 +57,19 @@ def stop_server(proc):
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def scrape(addr):
+    """A server's /metrics at `addr` (HOST:PORT): {series: value}."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
 
 
 def bench(pid, host, secret, kind, bucket, *args, keep=True):
@@ -143,7 +157,8 @@ class Sink(BaseHTTPRequestHandler):
 
 
 def start_sink():
-    """A Sink on a free port, served by a daemon thread; its URL."""
+    """A Sink on a free port, served by a daemon thread: its URL and the
+    server (to shut down)."""
     hook = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{hook.server_address[1]}/hook"
+    return f"http://127.0.0.1:{hook.server_address[1]}/hook", hook

@@ -27,35 +27,17 @@ root filesystem), which skips inodes freed in the last minutes.
 import argparse
 import os
 import shutil
-import subprocess
-import urllib.request
 
 import benchlib
-from benchlib import ROOT, bench, free_port, make_cluster, stop_server
+from benchlib import ROOT, bench, free_port, make_cluster, scrape, start_server, stop_server
 
 WORK = os.path.join(ROOT, "target", "group-commit-bench")
 SECRET = "group-commit-bench-admin-password"
 
 
-def start(binary, env, fs, config, *flags):
-    """`binary serve` of the cluster on core 0 (benchlib.start_server with
-    another binary)."""
-    proc = subprocess.Popen([binary, "serve", "--root", fs, "--config-dir", config, "--cores", "0", *flags],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    while (line := proc.stdout.readline()) and "users:" not in line:
-        pass
-    return proc
-
-
 def syncs(metrics):
-    with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("sluice_group_sync"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out.get("sluice_group_syncs_total", 0.0), out.get("sluice_group_sync_waits_total", 0.0)
+    m = scrape(metrics)
+    return m.get("sluice_group_syncs_total", 0.0), m.get("sluice_group_sync_waits_total", 0.0)
 
 
 def main():
@@ -74,8 +56,8 @@ def main():
     try:
         for name, binary, flags in variants:
             port, metrics = free_port(), free_port()
-            proc = start(binary, env, fs, config, "--listen", f"127.0.0.1:{port}", "--metrics-listen",
-                         f"127.0.0.1:{metrics}", "--insecure-http", *flags)
+            proc = start_server(env, fs, config, "--listen", f"127.0.0.1:{port}", "--metrics-listen",
+                                f"127.0.0.1:{metrics}", "--insecure-http", *flags, binary=binary)
             servers[name] = (proc, f"127.0.0.1:{port}", f"127.0.0.1:{metrics}")
         results = {}
         for r in range(args.rounds):

@@ -23,9 +23,8 @@ ratio, and the share of MD5 bytes the side-by-side server hashed in lanes
 import argparse
 import os
 import shutil
-import urllib.request
 
-from benchlib import ROOT, bench, free_port, make_cluster, medians, start_server, stop_server, throughput
+from benchlib import ROOT, bench, free_port, make_cluster, medians, scrape, start_server, stop_server, throughput
 
 WORK = os.path.join(ROOT, "target", "md5-bench")
 SECRET = "md5-bench-admin-password"
@@ -41,14 +40,9 @@ WORKLOADS = [
 
 def md5_bytes(metrics):
     """(side by side, alone) bytes from a server's /metrics."""
-    with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("sluice_md5_bytes_total{"):
-            how = line.split('"')[1]
-            out[how] = float(line.rpartition(" ")[2])
-    return out.get("side_by_side", 0.0), out.get("alone", 0.0)
+    m = scrape(metrics)
+    return (m.get('sluice_md5_bytes_total{how="side_by_side"}', 0.0),
+            m.get('sluice_md5_bytes_total{how="alone"}', 0.0))
 
 
 def main():

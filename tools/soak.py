@@ -32,9 +32,8 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
-from benchlib import BENCH, ROOT, SLUICE, Sink, free_port, make_cluster, start_server, start_sink, stop_server
+from benchlib import BENCH, ROOT, SLUICE, Sink, free_port, make_cluster, scrape, start_server, start_sink, stop_server
 
 WORK = os.path.join(ROOT, "target", "soak")
 SECRET = "soak-admin-password"
@@ -65,17 +64,6 @@ def fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def scrape(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
-
-
 def run_bench(pid, host, ca, kind, seconds, *args):
     cmd = ["taskset", "-c", "1", BENCH, kind, "--host", host, "--access-key", "admin", "--secret-key", SECRET,
            "--cores", "1", "--server-pid", str(pid), "--json", "--bucket", "soak", "--tls", "--cacert", ca,
@@ -96,7 +84,7 @@ def main():
     env, fs, config = make_cluster(WORK, SECRET)
     ca = os.path.join(WORK, "ca.pem")
     subprocess.run([SLUICE, "tls", "download", ca], env=env, check=True, capture_output=True)
-    subprocess.run([SLUICE, "audit-webhook", "enable", "--url", start_sink()],
+    subprocess.run([SLUICE, "audit-webhook", "enable", "--url", start_sink()[0]],
                    env=env, check=True, capture_output=True)
     port, metrics = free_port(), free_port()
     proc = start_server(env, fs, config, "--listen", f"127.0.0.1:{port}", "--metrics-listen", f"127.0.0.1:{metrics}")
@@ -146,12 +134,12 @@ def main():
         # The audit trail: every event delivered.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            m = scrape(metrics)
+            m = scrape(f"127.0.0.1:{metrics}")
             if m.get("sluice_audit_delivered_total") == m.get("sluice_audit_events_total") \
                     and Sink.events == m.get("sluice_audit_delivered_total"):
                 break
             time.sleep(0.5)
-        m = scrape(metrics)
+        m = scrape(f"127.0.0.1:{metrics}")
         requests = sum(v for k, v in m.items() if k.startswith("sluice_requests_total"))
         end = (segments[-1]["rss_kib"], segments[-1]["fds"])
     finally:
