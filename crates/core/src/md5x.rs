@@ -171,11 +171,9 @@ pub fn compress(engine: Engine, state: &mut State, blocks: &[Option<&[u8; 64]>; 
         }
         #[cfg(target_arch = "x86_64")]
         Engine::Avx2 if std::arch::is_x86_feature_detected!("avx2") => {
-            let words = transpose(blocks);
-            let before = state.clone();
-            // SAFETY: the CPU has AVX2 (checked on this line).
-            unsafe { x86::compress_avx2(state, &words) };
-            keep_idle(state, &before, blocks);
+            let runs: [Option<&[[u8; 64]]>; LANES] =
+                std::array::from_fn(|l| blocks[l].map(std::slice::from_ref));
+            compress_run(engine, state, &runs, 1);
         }
         _ => {
             for (lane, block) in blocks.iter().enumerate() {
@@ -206,7 +204,10 @@ pub fn compress_run(
     let n = blocks.iter().flatten().map(|b| b.len()).fold(n, usize::min);
     match engine {
         #[cfg(target_arch = "x86_64")]
-        Engine::Avx512 if std::arch::is_x86_feature_detected!("avx512f") => {
+        Engine::Avx512 | Engine::Avx2
+            if std::arch::is_x86_feature_detected!("avx2")
+                && (engine == Engine::Avx2 || std::arch::is_x86_feature_detected!("avx512f")) =>
+        {
             // Idle lanes read one block of zeros over and over; their state
             // is put back afterwards.
             static ZERO: [u8; 64] = [0; 64];
@@ -217,10 +218,17 @@ pub fn compress_run(
                 std::array::from_fn(|l| if blocks[l].is_some() { 64 } else { 0 });
             let idle = blocks.iter().any(Option::is_none);
             let before = idle.then(|| state.clone());
-            // SAFETY: the CPU has AVX-512F (checked above); each busy lane's
-            // pointer starts a slice of at least `n` blocks of 64 bytes read
-            // at stride 64, each idle lane's the 64 bytes of ZERO at stride 0.
-            unsafe { x86::compress_run_avx512(state, &ptrs, &stride, n) };
+            // SAFETY: the CPU has the engine's instructions (checked above:
+            // AVX2, and AVX-512F for that engine); each busy lane's pointer
+            // starts a slice of at least `n` blocks of 64 bytes read at
+            // stride 64, each idle lane's the 64 bytes of ZERO at stride 0.
+            unsafe {
+                if engine == Engine::Avx512 {
+                    x86::compress_run_avx512(state, &ptrs, &stride, n);
+                } else {
+                    x86::compress_run_avx2(state, &ptrs, &stride, n);
+                }
+            }
             if let Some(before) = before {
                 for (lane, b) in blocks.iter().enumerate() {
                     if b.is_none() {
@@ -274,30 +282,6 @@ pub fn compress_scalar(state: &mut [u32; 4], block: &[u8; 64]) {
     for (s, v) in state.iter_mut().zip([a, b, c, d]) {
         *s = s.wrapping_add(v);
     }
-}
-
-/// Lanes that had no block get their state back (the SIMD pass advanced
-/// them over zeros).
-fn keep_idle(state: &mut State, before: &State, blocks: &[Option<&[u8; 64]>; LANES]) {
-    for (lane, block) in blocks.iter().enumerate() {
-        if block.is_none() {
-            state.set_lane(lane, before.lane(lane));
-        }
-    }
-}
-
-/// The message words of every lane, word-major: `words[j][lane]` is word
-/// `j` (little-endian) of that lane's block.
-fn transpose(blocks: &[Option<&[u8; 64]>; LANES]) -> [[u32; LANES]; 16] {
-    let mut words = [[0u32; LANES]; 16];
-    for (lane, block) in blocks.iter().enumerate() {
-        if let Some(block) = block {
-            for (j, w) in block.chunks_exact(4).enumerate() {
-                words[j][lane] = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-            }
-        }
-    }
-    words
 }
 
 /// MD5's 64 steps (RFC 1321 section 3.4): round, the four state words in
@@ -479,12 +463,21 @@ mod x86 {
         }
     }
 
-    /// One block of every lane (AVX2, 8 lanes a register, two registers).
+    /// `n` blocks of every lane (AVX2, 8 lanes a register: lanes 0-7, then
+    /// 8-15), with the same addressing as [`compress_run_avx512`]: each
+    /// lane's block loaded as two registers and the words transposed in
+    /// registers (two 8x8 transposes), the state kept in registers.
     ///
     /// # Safety
-    /// The CPU must have AVX2.
+    /// The CPU must have AVX2, and for every lane the `n` blocks at
+    /// `ptrs[l] + k * stride[l]` (k < n) must be readable.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn compress_avx2(state: &mut State, words: &[[u32; LANES]; 16]) {
+    pub(super) unsafe fn compress_run_avx2(
+        state: &mut State,
+        ptrs: &[*const u8; LANES],
+        stride: &[usize; LANES],
+        n: usize,
+    ) {
         macro_rules! f {
             (0, $b:ident, $c:ident, $d:ident) => {
                 _mm256_xor_si256($d, _mm256_and_si256($b, _mm256_xor_si256($c, $d)))
@@ -518,25 +511,60 @@ mod x86 {
             };
         }
         for at in [0, 8] {
-            // SAFETY: every load and store touches the u32 at `at..at + W`
-            // (W the lanes of one register) of a row of 16.
+            // SAFETY: the state loads and stores touch the u32 at
+            // `at..at + 8` of a row of 16; the block loads are within what
+            // the caller guarantees readable (64 bytes at each address).
             unsafe {
-                let w: [__m256i; 16] =
-                    std::array::from_fn(|j| _mm256_loadu_si256(words[j].as_ptr().add(at).cast()));
                 let row = |r: &[u32; LANES]| _mm256_loadu_si256(r.as_ptr().add(at).cast());
-                let start = [
+                let mut s = [
                     row(&state.abcd[0]),
                     row(&state.abcd[1]),
                     row(&state.abcd[2]),
                     row(&state.abcd[3]),
                 ];
-                let [mut a, mut b, mut c, mut d] = start;
-                rounds!(step, w, a, b, c, d);
-                for (r, (v, v0)) in [a, b, c, d].into_iter().zip(start).enumerate() {
-                    _mm256_storeu_si256(
-                        state.abcd[r].as_mut_ptr().add(at).cast(),
-                        _mm256_add_epi32(v, v0),
-                    );
+                for k in 0..n {
+                    let mut w = [_mm256_setzero_si256(); 16];
+                    for half in 0..2 {
+                        // Row l: words 8 * half .. 8 * half + 8 of lane at + l.
+                        let r: [__m256i; 8] = std::array::from_fn(|l| {
+                            _mm256_loadu_si256(
+                                ptrs[at + l].add(k * stride[at + l] + 32 * half).cast(),
+                            )
+                        });
+                        let t: [__m256i; 8] = std::array::from_fn(|i| {
+                            let (x, y) = (r[i & !1], r[i | 1]);
+                            if i & 1 == 0 {
+                                _mm256_unpacklo_epi32(x, y)
+                            } else {
+                                _mm256_unpackhi_epi32(x, y)
+                            }
+                        });
+                        // u[4g + j]: word 4q + j of rows 4g..4g+3 in half q.
+                        let u: [__m256i; 8] = std::array::from_fn(|i| {
+                            let (g, j) = (i / 4, i % 4);
+                            let (x, y) = (t[4 * g + (j >> 1)], t[4 * g + 2 + (j >> 1)]);
+                            if j & 1 == 0 {
+                                _mm256_unpacklo_epi64(x, y)
+                            } else {
+                                _mm256_unpackhi_epi64(x, y)
+                            }
+                        });
+                        for j in 0..4 {
+                            w[8 * half + j] = _mm256_permute2x128_si256::<0x20>(u[j], u[4 + j]);
+                            w[8 * half + 4 + j] = _mm256_permute2x128_si256::<0x31>(u[j], u[4 + j]);
+                        }
+                    }
+                    let [mut a, mut b, mut c, mut d] = s;
+                    rounds!(step, w, a, b, c, d);
+                    s = [
+                        _mm256_add_epi32(a, s[0]),
+                        _mm256_add_epi32(b, s[1]),
+                        _mm256_add_epi32(c, s[2]),
+                        _mm256_add_epi32(d, s[3]),
+                    ];
+                }
+                for (r, v) in s.into_iter().enumerate() {
+                    _mm256_storeu_si256(state.abcd[r].as_mut_ptr().add(at).cast(), v);
                 }
             }
         }
