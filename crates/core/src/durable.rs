@@ -144,16 +144,28 @@ pub(crate) async fn entries_synced(group: bool, dir: BorrowedFd<'_>) -> std::io:
     file.sync_all().await
 }
 
+/// Clears `running` when the sync loop's task ends, however it ends (a
+/// runtime that ends drops its tasks unrun: a later runtime on this thread
+/// then starts its own loop).
+struct Stopped(Rc<Gate>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        self.0.running.set(false);
+    }
+}
+
 /// Syncs while writes wait: each sync takes the writes that were waiting
 /// when it started.
 async fn run(gate: Rc<Gate>) {
+    let stopped = Stopped(gate);
+    let gate = &stopped.0;
     loop {
         let batch = std::mem::take(&mut *gate.pending.borrow_mut());
         if batch.is_empty() {
-            gate.running.set(false);
             return;
         }
-        let result = sync_once(&gate).await;
+        let result = sync_once(gate).await;
         gate.syncs.set(gate.syncs.get().wrapping_add(1));
         SYNCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         COVERED.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);

@@ -78,6 +78,15 @@ thread_local! {
     });
 }
 
+/// Clears `scheduled` when the pass's task ends, run or not.
+struct Unschedule(Rc<Queue>);
+
+impl Drop for Unschedule {
+    fn drop(&mut self) {
+        self.0.scheduled.set(false);
+    }
+}
+
 /// Hashes every queued buffer in one call and wakes their bodies.
 fn pass(queue: &Queue) {
     queue.scheduled.set(false);
@@ -151,9 +160,11 @@ impl BodyMd5 {
         queue.jobs.borrow_mut().push(Rc::clone(&self.job));
         if !queue.scheduled.replace(true) {
             // Spawned tasks run after those already woken: the bodies whose
-            // buffers filled in this turn join the pass first.
-            let q = Rc::clone(&queue);
-            monoio::spawn(async move { pass(&q) });
+            // buffers filled in this turn join the pass first. A pass
+            // dropped unrun (its runtime ended) unschedules itself, so that
+            // a later runtime on this thread schedules its own.
+            let unschedule = Unschedule(Rc::clone(&queue));
+            monoio::spawn(async move { pass(&unschedule.0) });
         }
         self.hashed().await;
         // The pass leaves the buffer in place.

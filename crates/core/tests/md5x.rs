@@ -165,6 +165,44 @@ fn bodies_on_one_thread_are_hashed_side_by_side_and_right() {
     }
 }
 
+/// A runtime that ends while a pass is scheduled (an update left pending,
+/// its future dropped) must not leave the thread's hasher waiting for that
+/// pass: a later runtime on the same thread hashes as before.
+#[test]
+fn a_runtime_that_ends_with_a_pass_scheduled_leaves_the_hasher_usable() {
+    use sluice_core::AlignedBuf;
+    use std::future::Future as _;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let data = bytes(7, 10_000);
+        let piece = |d: &[u8]| {
+            let mut b = AlignedBuf::new(16_384);
+            b.extend_from_slice(d);
+            b
+        };
+        sluice_core::block_on(sluice_core::Driver::IoUring, async {
+            let mut md5 = BodyMd5::new();
+            let mut fut = Box::pin(md5.update(piece(&data)));
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            // The runtime ends here, its pass unrun.
+        })
+        .unwrap();
+        let digest = sluice_core::block_on(sluice_core::Driver::IoUring, async {
+            let mut md5 = BodyMd5::new();
+            let _ = md5.update(piece(&data)).await;
+            md5.digest()
+        })
+        .unwrap();
+        let _ = tx.send(digest == md5x::reference(&data));
+    });
+    let ok = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the second runtime's update never finished");
+    assert!(ok);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
