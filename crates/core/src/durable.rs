@@ -20,6 +20,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use monoio::io::{AsyncReadRentExt as _, AsyncWriteRentExt as _};
+use rustix::fs::{self as rfs, Mode, OFlags};
 
 /// One write waiting for a sync.
 #[derive(Default)]
@@ -94,9 +95,27 @@ pub fn stats() -> (u64, u64) {
     (SYNCS.load(Relaxed), COVERED.load(Relaxed))
 }
 
-/// Waits until a `syncfs` of the filesystem holding `fd` that started after
-/// this call has completed: everything written there before the call is
-/// then durable (data, inodes, directory entries).
+/// The topmost directory of the filesystem that holds directory `dir`
+/// (whose device is `dev`): the descriptor a gate keeps. Not `dir` itself,
+/// which a delete may remove, nor a file, whose space a kept descriptor
+/// would hold after its object is deleted.
+fn mount_root(dir: BorrowedFd<'_>, dev: u64) -> std::io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut cur = rfs::openat(dir, ".", flags, Mode::empty())?;
+    for _ in 0..4096 {
+        let up = rfs::openat(&cur, "..", flags, Mode::empty())?;
+        let (above, here) = (rfs::fstat(&up)?, rfs::fstat(&cur)?);
+        if above.st_dev != dev || (above.st_ino == here.st_ino && above.st_dev == here.st_dev) {
+            break;
+        }
+        cur = up;
+    }
+    Ok(cur)
+}
+
+/// Waits until a `syncfs` of the filesystem holding directory `fd` that
+/// started after this call has completed: everything written there before
+/// the call is then durable (data, inodes, directory entries).
 ///
 /// # Errors
 /// The sync's error, or the helper thread's failure to start.
@@ -105,7 +124,7 @@ pub(crate) async fn synced(fd: BorrowedFd<'_>) -> std::io::Result<()> {
     let gate = match GATES.with(|g| g.borrow().get(&dev).cloned()) {
         Some(g) => g,
         None => {
-            let fd = fd.try_clone_to_owned()?;
+            let fd = mount_root(fd, dev)?;
             let gate = Rc::new(Gate {
                 pending: RefCell::new(Vec::new()),
                 running: Cell::new(false),

@@ -366,7 +366,7 @@ impl Store {
         if opts.fdatasync {
             crate::faults::check(crate::faults::FaultOp::Fsync)?;
             if group {
-                crate::durable::synced(t.temp.fd.as_fd()).await?;
+                crate::durable::synced(t.parent.as_fd()).await?;
             } else {
                 t.sink.file().sync_data().await?;
             }

@@ -60,6 +60,18 @@ fn puts_in_flight_share_syncs_and_each_waits_for_two() {
         // syncs one by one and never group.)
         let grouped = 48 - (durable::GROUP_FROM as u64 - 1);
         assert!(waits % 2 == 0, "{driver:?}: {waits} waits");
+        // What the syncs keep open is no object (whose space it would hold
+        // after a delete) and no directory of the bucket.
+        let bucket = root.0.join("group");
+        for fd in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                assert!(
+                    !target.starts_with(&bucket),
+                    "{driver:?}: {} held",
+                    target.display()
+                );
+            }
+        }
         if driver == Driver::IoUring {
             assert!(waits >= 2 * grouped, "{driver:?}: {waits} waits");
             assert!(syncs >= 2, "{driver:?}: {syncs} syncs");
