@@ -420,6 +420,8 @@ fn deliver(dir: &ConfigDir, spool: &Spool, enabled: &AtomicBool, mut settings: O
     let (mut pending, mut seen) = (0usize, 0u64);
     let mut failing = false;
     let mut pos = spool.cursor();
+    // Whether this thread gave its free memory back since it last posted.
+    let mut trimmed = true;
     loop {
         if checked.elapsed() >= Duration::from_millis(500) {
             checked = Instant::now();
@@ -470,6 +472,12 @@ fn deliver(dir: &ConfigDir, spool: &Spool, enabled: &AtomicBool, mut settings: O
         let (events, count, next) = spool.read(pos.0, pos.1, s.batch);
         if count == 0 {
             waiting_since = None;
+            // Caught up: the batches' buffers go back to the system (the
+            // allocator keeps an idle thread's freed pages otherwise).
+            if !trimmed {
+                sluice_core::heap::trim();
+                trimmed = true;
+            }
             if next != pos {
                 // Past a finished segment: record it, so it is removed.
                 if spool.commit(next.0, next.1, 0, 0).is_ok() {
@@ -486,6 +494,7 @@ fn deliver(dir: &ConfigDir, spool: &Spool, enabled: &AtomicBool, mut settings: O
             continue;
         }
         waiting_since = None;
+        trimmed = false;
         let bytes = events.len() as u64;
         match post(s, events) {
             Ok(()) => {
