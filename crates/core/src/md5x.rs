@@ -686,14 +686,13 @@ impl Stream {
 
 /// Fewest streams with blocks left for which a pass of `engine` costs less
 /// than hashing each alone with md-5's assembly core (the criterion bench
-/// `md5x` on AVX-512: 1 stream in lanes 0.76x md-5, 2 streams 1.49x; AVX2,
-/// which transposes the words outside its registers: 2 streams 0.60x, 4
-/// streams 1.22x).
+/// `md5x`: in AVX-512 lanes 1 stream runs at 0.76x md-5, 2 at 1.49x; in
+/// AVX2 lanes 2 at 0.93x, 4 at 1.87x).
 #[must_use]
 pub fn min_side_by_side(engine: Engine) -> usize {
     match engine {
         Engine::Avx512 => 2,
-        Engine::Avx2 => 4,
+        Engine::Avx2 => 3,
         Engine::Scalar => usize::MAX,
     }
 }
