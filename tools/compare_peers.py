@@ -589,8 +589,8 @@ def write_report(res, docs=os.path.join(ROOT, "docs")):
              "Servers (each on a fresh directory of the same disk, bound to 127.0.0.1, pinned to core 0):", ""]
     for s in servers:
         lines.append(f"- **{s}**: {SERVERS[s].version}")
-    lines += ["", "What they promise differs: sluice fdatasyncs every object before it answers a PUT (O_DIRECT "
-              "data, metadata in an xattr); s3s-fs writes files without fsync; SeaweedFS (`weed server -s3`, default "
+    lines += ["", "What they promise differs: sluice makes every object durable (data, metadata and name) before "
+              "it answers a PUT (O_DIRECT data, metadata in an xattr); s3s-fs writes files without fsync; SeaweedFS (`weed server -s3`, default "
               "settings: master, volume, filer and S3 gateway in one process) does not sync per object either; moto "
               "keeps objects in memory and serves as the correctness reference. sluice-null is sluice with `--null`: "
               "the same HTTP, SigV4 and checksum work with no data I/O, the limit of the protocol path.", ""]
