@@ -159,7 +159,17 @@ pub(crate) async fn entries_synced(group: bool, dir: BorrowedFd<'_>) -> std::io:
     if group {
         return synced(dir).await;
     }
-    let file = monoio::fs::File::from_std(std::fs::File::from(dir.try_clone_to_owned()?))?;
+    // A descriptor of its own, not a dup: a dup shares the caller's open
+    // file and so its flock, which would outlive the caller's close until
+    // this one's (asynchronous) close completes, and keep a delete from
+    // removing the directory.
+    let own = rfs::openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let file = monoio::fs::File::from_std(std::fs::File::from(own))?;
     file.sync_all().await
 }
 
