@@ -159,18 +159,16 @@ pub(crate) async fn entries_synced(group: bool, dir: BorrowedFd<'_>) -> std::io:
     if group {
         return synced(dir).await;
     }
-    // A descriptor of its own, not a dup: a dup shares the caller's open
-    // file and so its flock, which would outlive the caller's close until
-    // this one's (asynchronous) close completes, and keep a delete from
-    // removing the directory.
-    let own = rfs::openat(
-        dir,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let file = monoio::fs::File::from_std(std::fs::File::from(own))?;
-    file.sync_all().await
+    // A duplicate of the caller's descriptor: opening the directory anew
+    // would be an opendir on a FUSE view (bindfs), after which that view
+    // kept seeing the directory once another node removed it. The
+    // duplicate shares the caller's open file and its flock, so it is
+    // closed before this returns.
+    let dup = dir.try_clone_to_owned()?;
+    let file = monoio::fs::File::from_std(std::fs::File::from(dup))?;
+    let synced = file.sync_all().await;
+    let closed = file.close().await;
+    synced.and(closed)
 }
 
 /// Clears `running` when the sync loop's task ends, however it ends (a
