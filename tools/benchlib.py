@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,7 +62,6 @@ def stop_server(proc):
 
 def scrape(addr):
     """A server's /metrics at `addr` (HOST:PORT): {series: value}."""
-    import urllib.request
     with urllib.request.urlopen(f"http://{addr}/metrics", timeout=10) as r:
         text = r.read().decode()
     out = {}

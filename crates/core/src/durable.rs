@@ -39,7 +39,6 @@ struct Gate {
     line: RefCell<Option<monoio::net::UnixStream>>,
     /// A descriptor on the filesystem, for a new helper.
     fd: OwnedFd,
-    syncs: Cell<u64>,
 }
 
 thread_local! {
@@ -130,7 +129,6 @@ pub(crate) async fn synced(fd: BorrowedFd<'_>) -> std::io::Result<()> {
                 running: Cell::new(false),
                 line: RefCell::new(Some(helper(fd.try_clone()?)?)),
                 fd,
-                syncs: Cell::new(0),
             });
             GATES.with(|g| g.borrow_mut().insert(dev, Rc::clone(&gate)));
             gate
@@ -193,7 +191,6 @@ async fn run(gate: Rc<Gate>) {
             return;
         }
         let result = sync_once(gate).await;
-        gate.syncs.set(gate.syncs.get().wrapping_add(1));
         SYNCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         COVERED.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
         for slot in batch {

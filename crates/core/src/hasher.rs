@@ -184,12 +184,6 @@ impl BodyMd5 {
         .await;
     }
 
-    /// Hashes `data` at once, alone (small pieces a caller holds no
-    /// buffer for).
-    pub fn update_now(&mut self, data: &[u8]) {
-        self.job.stream.borrow_mut().update(data);
-    }
-
     /// Bytes hashed so far.
     #[must_use]
     pub fn len(&self) -> u64 {

@@ -112,13 +112,6 @@ impl Default for State {
 }
 
 impl State {
-    /// Lane `lane` back to MD5's initial state.
-    pub fn reset(&mut self, lane: usize) {
-        for (w, init) in self.abcd.iter_mut().zip(INIT) {
-            w[lane] = init;
-        }
-    }
-
     /// Lane `lane`'s state (a, b, c, d).
     #[must_use]
     pub fn lane(&self, lane: usize) -> [u32; 4] {
