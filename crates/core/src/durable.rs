@@ -60,6 +60,14 @@ thread_local! {
 /// µs of CPU a PUT).
 pub const GROUP_FROM: usize = 16;
 
+/// Whether a write starting now on this thread will likely sync with the
+/// group ([`Syncing::enter`] decides when it gets there): group commit is on
+/// and enough writes are syncing already. A wrong guess costs time, never
+/// durability.
+pub(crate) fn likely_grouped(group_commit: bool) -> bool {
+    group_commit && SYNCING.with(Cell::get).saturating_add(1) >= GROUP_FROM
+}
+
 /// A write syncing on this thread, counted until dropped.
 pub(crate) struct Syncing(());
 

@@ -68,6 +68,6 @@ pub use runtime::{
 };
 /// rustls, as the TLS stream uses it.
 pub use rustls;
-pub use store::{BucketInfo, ObjectInfo, Owner, Store, StoreOptions, INTERNAL_DIR};
+pub use store::{BucketInfo, ObjectInfo, OpenBucket, Owner, Store, StoreOptions, INTERNAL_DIR};
 pub use tls_io::TlsStream;
-pub use writer::ObjectWriter;
+pub use writer::{inline_writes, ObjectWriter, INLINE_UP_TO};

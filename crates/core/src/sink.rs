@@ -28,7 +28,6 @@ pub(crate) enum Tail {
 /// what was written, so a client that announces a large body and then
 /// stalls holds no more space than it sent plus one step.
 struct Prealloc {
-    fd: OwnedFd,
     /// Bytes preallocated past `base`.
     done: u64,
     /// The length to reach (the announced size, rounded up to a block).
@@ -63,6 +62,9 @@ pub(crate) struct Sink {
     /// whose caller hashes the plaintext).
     hash: bool,
     prealloc: Option<Prealloc>,
+    /// Buffers are written at once by `pwrite` on this thread rather than
+    /// through the ring ([`Sink::write_inline`]).
+    inline: bool,
 }
 
 impl Sink {
@@ -91,6 +93,7 @@ impl Sink {
             discard,
             hash: true,
             prealloc: None,
+            inline: false,
         })
     }
 
@@ -98,18 +101,25 @@ impl Sink {
     /// step at a time as the data arrives: a file-extending O_DIRECT write
     /// is handed to io_uring's worker threads on ext4, one within the
     /// preallocated length is not.
-    pub(crate) fn preallocate(&mut self, fd: &OwnedFd, len: u64) -> Result<()> {
+    pub(crate) fn preallocate(&mut self, len: u64) {
         if len == 0 || self.discard {
-            return Ok(());
+            return;
         }
         self.prealloc = Some(Prealloc {
-            fd: fd.try_clone()?,
             done: 0,
             goal: len.next_multiple_of(ALIGN as u64),
             stopped: false,
         });
         self.grow(1);
-        Ok(())
+    }
+
+    /// Writes each buffer at once with `pwrite` on the runtime thread, not
+    /// through the ring: for a small body on a descriptor without O_DIRECT,
+    /// where the write only copies into the page cache. (A buffered write
+    /// through the ring is handed to a worker thread on ext4, which costs
+    /// more than the copy.)
+    pub(crate) fn write_inline(&mut self) {
+        self.inline = true;
     }
 
     /// Extends the preallocation to cover `upto` bytes past `base` (and up
@@ -122,7 +132,7 @@ impl Sink {
         while !p.stopped && p.done < upto.min(p.goal) {
             let len = PREALLOC_STEP.min(p.goal - p.done);
             match rustix::fs::fallocate(
-                &p.fd,
+                &*self.file,
                 rustix::fs::FallocateFlags::empty(),
                 base + p.done,
                 len,
@@ -238,9 +248,25 @@ impl Sink {
             }
         }
         self.grow(self.offset + buf.len() as u64);
-        let file = Rc::clone(&self.file);
         let at = self.base + self.offset;
         self.offset += buf.len() as u64;
+        if self.inline {
+            if let Some(e) = crate::faults::inject(crate::faults::FaultOp::Write) {
+                return Err(e.into());
+            }
+            let mut rest = buf.as_slice();
+            let mut pos = at;
+            while !rest.is_empty() {
+                let n = rustix::io::pwrite(&*self.file, rest, pos)?;
+                if n == 0 {
+                    return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+                }
+                rest = &rest[n..];
+                pos += n as u64;
+            }
+            return Ok(());
+        }
+        let file = Rc::clone(&self.file);
         self.in_flight.push_back(monoio::spawn(async move {
             if let Some(e) = crate::faults::inject(crate::faults::FaultOp::Write) {
                 return (Err(e), buf);

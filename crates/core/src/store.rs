@@ -56,6 +56,18 @@ impl Default for StoreOptions {
     }
 }
 
+/// A bucket opened by [`Store::open_bucket`].
+#[derive(Debug)]
+pub struct OpenBucket(pub(crate) OwnedFd);
+
+impl OpenBucket {
+    /// The bucket's configuration document `name`, if set.
+    #[must_use]
+    pub fn config(&self, name: &str) -> Option<Vec<u8>> {
+        fsys::get_xattr(self.0.as_fd(), &format!("user.sluice.bucket.{name}"))
+    }
+}
+
 /// A bucket as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketInfo {
@@ -216,6 +228,16 @@ impl Store {
         fsys::open_dir(self.inner.root_fd.as_fd(), name.as_str()).map_err(no_bucket)
     }
 
+    /// Opens a bucket for the several steps of one request (a PUT reads
+    /// the bucket's default encryption and creates its object through one
+    /// opening).
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], an invalid name.
+    pub fn open_bucket(&self, bucket: &str) -> Result<OpenBucket> {
+        self.bucket_fd(bucket).map(OpenBucket)
+    }
+
     /// Whether O_DIRECT is usable for files in `dir`.
     pub(crate) fn direct_for(&self, dir: BorrowedFd<'_>) -> bool {
         match rfs::fstat(dir) {
@@ -330,11 +352,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NoSuchBucket`].
     pub fn bucket_config(&self, bucket: &str, name: &str) -> Result<Option<Vec<u8>>> {
-        let fd = self.bucket_fd(bucket)?;
-        Ok(fsys::get_xattr(
-            fd.as_fd(),
-            &format!("user.sluice.bucket.{name}"),
-        ))
+        Ok(self.open_bucket(bucket)?.config(name))
     }
 
     /// Sets (Some) or removes (None) a bucket configuration document.

@@ -28,6 +28,7 @@ impl Storage for Kv {
     type Reader = BytesReader;
     type Writer = BytesWriter;
     type PartWriter = NoParts;
+    type Bucket = String;
 
     fn create_bucket(&self, bucket: &str) -> Result<()> {
         let mut buckets = self.0.borrow_mut();
@@ -56,9 +57,11 @@ impl Storage for Kv {
             Ok(BytesReader::new(info.clone(), Arc::clone(data)))
         })
     }
-    fn put_object(&self, bucket: &str, key: &str, size: Option<u64>) -> Result<BytesWriter> {
-        self.head_bucket(bucket)?;
-        let (kv, bucket, key) = (self.clone(), bucket.to_owned(), key.to_owned());
+    fn open_bucket(&self, bucket: &str) -> Result<String> {
+        self.head_bucket(bucket).map(|b| b.name)
+    }
+    fn put_object_in(&self, bucket: String, key: &str, size: Option<u64>) -> Result<BytesWriter> {
+        let (kv, key) = (self.clone(), key.to_owned());
         Ok(BytesWriter::new(size, move |data, info, cond| {
             kv.with(&bucket, |o| {
                 cond.check(o.get(&key).map(|(_, old)| old.meta.etag.as_str()))?;

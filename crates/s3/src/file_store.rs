@@ -4,7 +4,8 @@
 
 use sluice_core::{
     AlignedBuf, BucketInfo, BufPool, Chunk, ListPage, ListQuery, ObjectInfo, ObjectReader,
-    ObjectWriter, PartInfo, PartWriter, Result, Store, StoreError, UploadInfo, WriteCondition,
+    ObjectWriter, OpenBucket, PartInfo, PartWriter, Result, Store, StoreError, UploadInfo,
+    WriteCondition,
 };
 
 use crate::storage::{BodyWrite, HeaderUpdate, ObjectRead, ObjectWrite, PartWrite, Storage};
@@ -92,6 +93,7 @@ impl Storage for Store {
     type Reader = ObjectReader;
     type Writer = ObjectWriter;
     type PartWriter = PartWriter;
+    type Bucket = OpenBucket;
 
     fn with_owner(&self, owner: Option<(u32, u32)>) -> Self {
         Store::with_owner(
@@ -124,8 +126,21 @@ impl Storage for Store {
         Store::get_object(self, bucket, key)
     }
 
-    fn put_object(&self, bucket: &str, key: &str, size: Option<u64>) -> Result<ObjectWriter> {
-        Store::put_object(self, bucket, key, size)
+    fn open_bucket(&self, bucket: &str) -> Result<OpenBucket> {
+        Store::open_bucket(self, bucket)
+    }
+
+    fn bucket_config_in(&self, bucket: &OpenBucket, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(bucket.config(name))
+    }
+
+    fn put_object_in(
+        &self,
+        bucket: OpenBucket,
+        key: &str,
+        size: Option<u64>,
+    ) -> Result<ObjectWriter> {
+        Store::put_object_in(self, bucket, key, size)
     }
 
     fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {

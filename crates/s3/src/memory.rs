@@ -208,6 +208,7 @@ impl Storage for MemoryStorage {
     type Reader = BytesReader;
     type Writer = BytesWriter;
     type PartWriter = MemoryPartWriter;
+    type Bucket = String;
 
     fn create_bucket(&self, bucket: &str) -> Result<()> {
         BucketName::new(bucket)?;
@@ -268,15 +269,23 @@ impl Storage for MemoryStorage {
         Ok(BytesReader::new(o.info(), o.data))
     }
 
-    fn put_object(&self, bucket: &str, key: &str, size: Option<u64>) -> Result<BytesWriter> {
+    fn put_object_in(&self, bucket: String, key: &str, size: Option<u64>) -> Result<BytesWriter> {
         ObjectKey::new(key)?;
-        self.head_bucket(bucket)?;
-        let (store, bucket, key) = (self.clone(), bucket.to_owned(), key.to_owned());
+        let (store, key) = (self.clone(), key.to_owned());
         Ok(BytesWriter::new(size, move |data, info, cond| {
             store
                 .publish(&bucket, &key, data, info.meta, info.modified, cond)
                 .map(drop)
         }))
+    }
+
+    fn open_bucket(&self, bucket: &str) -> Result<String> {
+        self.head_bucket(bucket)?;
+        Ok(bucket.to_owned())
+    }
+
+    fn bucket_config_in(&self, bucket: &String, name: &str) -> Result<Option<Vec<u8>>> {
+        self.bucket_config(bucket, name)
     }
 
     fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {

@@ -325,11 +325,23 @@ pub(crate) fn for_new_object<B: crate::Storage>(
     req: &Request,
     bucket: &str,
 ) -> Result<Option<Seal>, S3Error> {
+    for_new_object_with(ctx, req, || bucket_encrypts(ctx, bucket))
+}
+
+/// [`for_new_object`], asking `bucket_encrypts` for the bucket's default
+/// (only when the request asks nothing and the server does not encrypt
+/// everything).
+///
+/// # Errors
+/// As [`for_new_object`].
+pub(crate) fn for_new_object_with<B: crate::Storage>(
+    ctx: &crate::ThreadContext<B>,
+    req: &Request,
+    bucket_encrypts: impl FnOnce() -> Result<bool, S3Error>,
+) -> Result<Option<Seal>, S3Error> {
     let want = match requested(req)? {
         Some(w) => Some(w),
-        None if ctx.config.encrypt_by_default || bucket_encrypts(ctx, bucket)? => {
-            Some(Requested::Managed)
-        }
+        None if ctx.config.encrypt_by_default || bucket_encrypts()? => Some(Requested::Managed),
         None => None,
     };
     let Some(want) = want else { return Ok(None) };
@@ -358,7 +370,22 @@ pub(crate) fn bucket_encrypts<B: crate::Storage>(
     ctx: &crate::ThreadContext<B>,
     bucket: &str,
 ) -> Result<bool, S3Error> {
-    match ctx.store.bucket_config(bucket, BUCKET_CONFIG) {
+    encrypts(ctx.store.bucket_config(bucket, BUCKET_CONFIG))
+}
+
+/// [`bucket_encrypts`] of an open bucket.
+///
+/// # Errors
+/// Store failures.
+pub(crate) fn open_bucket_encrypts<B: crate::Storage>(
+    store: &B,
+    bucket: &B::Bucket,
+) -> Result<bool, S3Error> {
+    encrypts(store.bucket_config_in(bucket, BUCKET_CONFIG))
+}
+
+fn encrypts(config: sluice_core::Result<Option<Vec<u8>>>) -> Result<bool, S3Error> {
+    match config {
         Ok(v) => Ok(v.is_some()),
         Err(StoreError::Unsupported(_)) => Ok(false),
         Err(e) => Err(e.into()),

@@ -126,6 +126,10 @@ pub trait Storage: Clone + 'static {
     type Writer: ObjectWrite;
     /// A part being written.
     type PartWriter: PartWrite;
+    /// A bucket opened for the several steps of one write (a PUT reads the
+    /// bucket's default encryption and creates its object through one
+    /// opening).
+    type Bucket;
 
     /// This backend writing as POSIX `owner` (uid, gid) what the request
     /// makes; by default the same backend (owners are the file store's).
@@ -170,7 +174,32 @@ pub trait Storage: Clone + 'static {
     ///
     /// # Errors
     /// [`StoreError::NoSuchBucket`], invalid keys, [`StoreError::EntityTooLarge`].
-    fn put_object(&self, bucket: &str, key: &str, size: Option<u64>) -> Result<Self::Writer>;
+    fn put_object(&self, bucket: &str, key: &str, size: Option<u64>) -> Result<Self::Writer> {
+        self.put_object_in(self.open_bucket(bucket)?, key, size)
+    }
+    /// Opens a bucket for [`Storage::bucket_config_in`] and
+    /// [`Storage::put_object_in`].
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`].
+    fn open_bucket(&self, bucket: &str) -> Result<Self::Bucket>;
+    /// [`Storage::bucket_config`] of an open bucket.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] by default.
+    fn bucket_config_in(&self, _bucket: &Self::Bucket, _name: &str) -> Result<Option<Vec<u8>>> {
+        Err(StoreError::Unsupported("bucket configuration"))
+    }
+    /// [`Storage::put_object`] in an open bucket.
+    ///
+    /// # Errors
+    /// As [`Storage::put_object`].
+    fn put_object_in(
+        &self,
+        bucket: Self::Bucket,
+        key: &str,
+        size: Option<u64>,
+    ) -> Result<Self::Writer>;
     /// Deletes an object ([`StoreError::NoSuchKey`] when there is none).
     ///
     /// # Errors

@@ -222,6 +222,12 @@ impl Metrics {
             "Waits the group commit's syncs answered (a PUT waits twice: for its data, then for its name).",
             covered,
         );
+        counter(
+            &mut out,
+            "sluice_inline_writes_total",
+            "Small objects written through the page cache with one write, because their sync was to be shared by the group commit (the group's syncfs writes them back before they are linked).",
+            sluice_core::inline_writes(),
+        );
         let md5 = sluice_core::hasher::stats();
         counter(
             &mut out,

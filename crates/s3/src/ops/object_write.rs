@@ -61,13 +61,24 @@ pub(crate) async fn put_object(
 ) -> Result<Response, Fail> {
     let bucket = r.bucket.as_deref().unwrap_or_default();
     let key = r.key.as_deref().unwrap_or_default();
-    let seal = crate::sse::for_new_object(ctx, req, bucket).map_err(|e| (e, false))?;
     let early = |e: sluice_core::StoreError| (S3Error::from(e), false);
+    let store = ctx.store_as(owner);
+    // The bucket is opened once, for its default encryption (when that is
+    // asked) and for the write.
+    let mut opened = None;
+    let seal = crate::sse::for_new_object_with(ctx, req, || {
+        let open = store.open_bucket(bucket)?;
+        let encrypts = crate::sse::open_bucket_encrypts(&*store, &open);
+        opened = Some(open);
+        encrypts
+    })
+    .map_err(|e| (e, false))?;
     let size = crate::sse::stored_size(req.decoded_length, seal.is_some()).map_err(early)?;
-    let inner = ctx
-        .store_as(owner)
-        .put_object(bucket, key, size)
-        .map_err(early)?;
+    let open = match opened {
+        Some(open) => open,
+        None => store.open_bucket(bucket).map_err(early)?,
+    };
+    let inner = store.put_object_in(open, key, size).map_err(early)?;
     let mut writer = crate::sse::writer(ctx, inner, seal.as_ref(), 0, req.decoded_length);
     let received = receive(
         ctx,

@@ -535,6 +535,17 @@ impl AsRawFd for File {
     }
 }
 
+// Added for sluice (SLUICE.md): plain syscalls on an open File's descriptor.
+#[cfg(unix)]
+impl std::os::fd::AsFd for File {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        // SAFETY: the descriptor is open for as long as the File is (it is
+        // closed only when the File is dropped or closed by value), and the
+        // borrow cannot outlive `self`.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.fd.raw_fd()) }
+    }
+}
+
 #[cfg(windows)]
 impl AsRawHandle for File {
     fn as_raw_handle(&self) -> RawHandle {
