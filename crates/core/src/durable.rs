@@ -61,11 +61,12 @@ thread_local! {
 pub const GROUP_FROM: usize = 16;
 
 /// Whether a write starting now on this thread will likely sync with the
-/// group ([`Syncing::enter`] decides when it gets there): group commit is on
-/// and enough writes are syncing already. A wrong guess costs time, never
-/// durability.
-pub(crate) fn likely_grouped(group_commit: bool) -> bool {
-    group_commit && SYNCING.with(Cell::get).saturating_add(1) >= GROUP_FROM
+/// group ([`Syncing::enter`] decides when it gets there): its filesystem's
+/// syncs may be shared (`shared`: group commit on, and a filesystem whose
+/// `syncfs` suffices) and enough writes are syncing already. A wrong guess
+/// costs time, never durability.
+pub(crate) fn likely_grouped(shared: bool) -> bool {
+    shared && SYNCING.with(Cell::get).saturating_add(1) >= GROUP_FROM
 }
 
 /// A write syncing on this thread, counted until dropped.
@@ -73,14 +74,15 @@ pub(crate) struct Syncing(());
 
 impl Syncing {
     /// Counts this write; whether it should use the group's syncs
-    /// (`group_commit` on and at least [`GROUP_FROM`] writes syncing).
-    pub(crate) fn enter(group_commit: bool) -> (Self, bool) {
+    /// (`shared`: its filesystem's syncs may be shared, see
+    /// [`likely_grouped`]; and at least [`GROUP_FROM`] writes syncing).
+    pub(crate) fn enter(shared: bool) -> (Self, bool) {
         let n = SYNCING.with(|c| {
             let n = c.get().saturating_add(1);
             c.set(n);
             n
         });
-        (Syncing(()), group_commit && n >= GROUP_FROM)
+        (Syncing(()), shared && n >= GROUP_FROM)
     }
 }
 

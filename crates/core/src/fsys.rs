@@ -268,6 +268,30 @@ pub fn probe_direct(dir: BorrowedFd<'_>) -> bool {
     }
 }
 
+/// Whether a `syncfs` of the filesystem holding `fd` makes everything
+/// written there durable, so that writes may share one (group commit): the
+/// local filesystems whose `sync_fs` commits their journal or log and
+/// flushes the device (ext2/3/4, XFS, Btrfs, F2FS, ZFS, bcachefs), and
+/// tmpfs (nothing to sync). Not FUSE, whose `syncfs` reaches the daemon
+/// only where it opted in (virtiofs), so bindfs's files would stay in the
+/// backing filesystem's cache; nor network or cluster filesystems, whose
+/// `syncfs` semantics vary while their `fsync` is what they promise: writes
+/// there sync their own file and directory.
+pub fn syncfs_suffices(fd: BorrowedFd<'_>) -> bool {
+    const EXT4: u64 = 0xEF53;
+    const XFS: u64 = 0x5846_5342;
+    const BTRFS: u64 = 0x9123_683E;
+    const F2FS: u64 = 0xF2F5_2010;
+    const ZFS: u64 = 0x2FC1_2FC1;
+    const BCACHEFS: u64 = 0xCA45_1A4E;
+    const TMPFS: u64 = 0x0102_1994;
+    rfs::fstatfs(fd).is_ok_and(|st| {
+        // f_type is signed on some targets: compare its 32 bits.
+        let kind = u64::from(st.f_type as u32);
+        matches!(kind, EXT4 | XFS | BTRFS | F2FS | ZFS | BCACHEFS | TMPFS)
+    })
+}
+
 /// Set once linkat(AT_EMPTY_PATH) was refused (kernels before 6.10 without
 /// CAP_DAC_READ_SEARCH): /proc/self/fd is used from then on.
 static EMPTY_PATH_REFUSED: std::sync::atomic::AtomicBool =
@@ -339,5 +363,29 @@ pub fn get_xattr(fd: BorrowedFd<'_>, name: &str) -> Option<Vec<u8>> {
             Some(buf)
         }
         Err(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syncfs_suffices_only_where_it_reaches_the_disk() {
+        let open = |p: &str| {
+            rfs::open(
+                p,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+        };
+        // procfs, sysfs: not where syncs are shared.
+        assert!(!syncfs_suffices(open("/proc").unwrap().as_fd()));
+        assert!(!syncfs_suffices(open("/sys").unwrap().as_fd()));
+        // tmpfs, where there is one: nothing to sync, so sharing is right.
+        if let Ok(shm) = open("/dev/shm") {
+            let tmpfs = rfs::fstatfs(&shm).is_ok_and(|st| st.f_type as u32 == 0x0102_1994);
+            assert_eq!(syncfs_suffices(shm.as_fd()), tmpfs);
+        }
     }
 }

@@ -1154,8 +1154,8 @@ impl Store {
                 Ok(()) => {
                     // Its name durable before the answer, as a PUT's.
                     if self.inner.opts.fdatasync {
-                        let (_syncing, group) =
-                            crate::durable::Syncing::enter(self.inner.opts.group_commit);
+                        let shared = self.device_of(parent.as_fd()).shared_syncs;
+                        let (_syncing, group) = crate::durable::Syncing::enter(shared);
                         crate::durable::entries_synced(group, parent.as_fd()).await?;
                     }
                     return Ok(true);

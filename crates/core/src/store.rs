@@ -56,6 +56,26 @@ impl Default for StoreOptions {
     }
 }
 
+/// What the store knows of a filesystem it writes on.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Device {
+    /// O_DIRECT is used for its files.
+    pub(crate) direct: bool,
+    /// Writes there may share syncs (group commit, where enabled): a
+    /// `syncfs` makes all it holds durable ([`fsys::syncfs_suffices`]).
+    pub(crate) shared_syncs: bool,
+}
+
+impl Device {
+    /// Probes the filesystem of directory `dir`.
+    fn probe(opts: &StoreOptions, dir: BorrowedFd<'_>) -> Device {
+        Device {
+            direct: opts.direct_io && fsys::probe_direct(dir),
+            shared_syncs: opts.group_commit && fsys::syncfs_suffices(dir),
+        }
+    }
+}
+
 /// A bucket opened by [`Store::open_bucket`].
 #[derive(Debug)]
 pub struct OpenBucket(pub(crate) OwnedFd);
@@ -98,10 +118,10 @@ pub(crate) struct Inner {
     /// `<root>/.sluice/tmp`: intermediate names of publishes.
     pub(crate) tmp_fd: OwnedFd,
     root_dev: u64,
-    root_direct: bool,
+    root_device: Device,
     pub(crate) opts: StoreOptions,
-    /// O_DIRECT support of filesystems mounted below the root (rare).
-    devices: Mutex<HashMap<u64, bool>>,
+    /// Filesystems mounted below the root (rare).
+    devices: Mutex<HashMap<u64, Device>>,
     /// Sorted entries of large directories, between listing pages.
     pub(crate) dir_cache: crate::list::DirCache,
 }
@@ -141,7 +161,7 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("root", &self.inner.root)
-            .field("direct", &self.inner.root_direct)
+            .field("direct", &self.inner.root_device.direct)
             .finish()
     }
 }
@@ -189,14 +209,14 @@ impl Store {
         let root_dev = rfs::fstat(&root_fd)?.st_dev;
         let tmp_fd = fsys::open_dir(root_fd.as_fd(), &format!("{INTERNAL_DIR}/tmp"))?;
         remove_old_temporaries(tmp_fd.as_fd(), TEMPORARY_AGE);
-        let root_direct = opts.direct_io && fsys::probe_direct(root_fd.as_fd());
+        let root_device = Device::probe(&opts, root_fd.as_fd());
         Ok(Store {
             inner: Arc::new(Inner {
                 root,
                 root_fd,
                 tmp_fd,
                 root_dev,
-                root_direct,
+                root_device,
                 opts,
                 devices: Mutex::new(HashMap::new()),
                 dir_cache: crate::list::DirCache::default(),
@@ -214,7 +234,7 @@ impl Store {
     /// Whether O_DIRECT is used on the root's filesystem.
     #[must_use]
     pub fn direct_io(&self) -> bool {
-        self.inner.root_direct
+        self.inner.root_device.direct
     }
 
     /// The options.
@@ -240,20 +260,26 @@ impl Store {
 
     /// Whether O_DIRECT is usable for files in `dir`.
     pub(crate) fn direct_for(&self, dir: BorrowedFd<'_>) -> bool {
+        self.device_of(dir).direct
+    }
+
+    /// What is known of the filesystem of directory `dir`.
+    pub(crate) fn device_of(&self, dir: BorrowedFd<'_>) -> Device {
         match rfs::fstat(dir) {
-            Ok(st) => self.direct_for_dev(st.st_dev, dir),
-            Err(_) => false,
+            Ok(st) => self.device(st.st_dev, dir),
+            Err(_) => Device::default(),
         }
     }
 
     /// Whether O_DIRECT is usable on device `dev`; `dir` (on that device) is
     /// probed the first time a device other than the root's is seen.
     pub(crate) fn direct_for_dev(&self, dev: u64, dir: BorrowedFd<'_>) -> bool {
-        if !self.inner.opts.direct_io {
-            return false;
-        }
+        self.device(dev, dir).direct
+    }
+
+    fn device(&self, dev: u64, dir: BorrowedFd<'_>) -> Device {
         if dev == self.inner.root_dev {
-            return self.inner.root_direct;
+            return self.inner.root_device;
         }
         let mut devices = self
             .inner
@@ -262,7 +288,7 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *devices
             .entry(dev)
-            .or_insert_with(|| fsys::probe_direct(dir))
+            .or_insert_with(|| Device::probe(&self.inner.opts, dir))
     }
 
     /// Opens `key` of `bucket` in one path resolution from the root (the

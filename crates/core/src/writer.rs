@@ -57,6 +57,8 @@ pub(crate) struct Target {
     /// parent's path in it), removed again if it never publishes.
     made_dirs: Option<(OwnedFd, String)>,
     published: bool,
+    /// Its filesystem's syncs may be shared (group commit).
+    shared_syncs: bool,
 }
 
 impl std::fmt::Debug for ObjectWriter {
@@ -132,24 +134,25 @@ impl Store {
     ) -> Result<Target> {
         let parent_rel = key.split_parent().0;
         let opts = &self.inner.opts;
-        // A small body whose sync is shared, or not made at all, goes
-        // through the page cache with one inline write: cheaper than a
-        // preallocation and an O_DIRECT write through the ring, and the
-        // group's syncfs writes it back. One synced alone stays O_DIRECT:
-        // an fdatasync that must write back pages costs more.
-        let inline = size_hint.is_some_and(|n| n <= INLINE_UP_TO)
-            && !opts.null_data
-            && (!opts.fdatasync || crate::durable::likely_grouped(opts.group_commit));
+        let small = size_hint.is_some_and(|n| n <= INLINE_UP_TO) && !opts.null_data;
         let mut attempts = 0;
-        let (parent, made, temp, direct) = loop {
+        let (parent, made, temp, device, inline) = loop {
             let (parent, made) = self.open_parent(bucket_fd, parent_rel)?;
-            let direct = !inline && self.direct_for(parent.as_fd());
+            let device = self.device_of(parent.as_fd());
+            // A small body whose sync is shared, or not made at all, goes
+            // through the page cache with one inline write: cheaper than a
+            // preallocation and an O_DIRECT write through the ring, and the
+            // group's syncfs writes it back. One synced alone stays
+            // O_DIRECT: an fdatasync that must write back pages costs more.
+            let inline =
+                small && (!opts.fdatasync || crate::durable::likely_grouped(device.shared_syncs));
+            let direct = !inline && device.direct;
             match fsys::create_temp(parent.as_fd(), self.inner.tmp_fd.as_fd(), direct) {
                 Ok(temp) => {
                     if let Some(o) = self.owner {
                         o.chown(temp.fd.as_fd())?;
                     }
-                    break (parent, made, temp, direct);
+                    break (parent, made, temp, device, inline);
                 }
                 // A concurrent delete emptied and removed the parent between
                 // our open and the create (O_TMPFILE in a removed directory
@@ -164,7 +167,7 @@ impl Store {
         };
         let mut sink = Sink::new(
             &temp.fd,
-            direct,
+            !inline && device.direct,
             0,
             Tail::Pad,
             opts.max_object_size,
@@ -187,6 +190,7 @@ impl Store {
             sink,
             made_dirs,
             published: false,
+            shared_syncs: device.shared_syncs,
         })
     }
 
@@ -413,7 +417,7 @@ impl Store {
         fsys::set_meta(t.temp.fd.as_fd(), &meta.encode())?;
         let opts = &self.inner.opts;
         // Shared syncs when enough writes of this thread sync at once.
-        let (_syncing, group) = crate::durable::Syncing::enter(opts.group_commit);
+        let (_syncing, group) = crate::durable::Syncing::enter(t.shared_syncs);
         // Durable before it is visible: a sync that fails leaves the key as
         // it was.
         if opts.fdatasync {

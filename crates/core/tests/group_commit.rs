@@ -26,6 +26,45 @@ fn store_with(root: &TempRoot, group_commit: bool, fdatasync: bool) -> Store {
     .unwrap()
 }
 
+/// A bindfs view (FUSE) of a fresh directory, unmounted on drop.
+struct FuseView {
+    root: TempRoot,
+    _backing: TempRoot,
+}
+
+impl FuseView {
+    fn mount(tag: &str) -> Result<FuseView, String> {
+        if !rustix::process::geteuid().is_root() || !std::path::Path::new("/dev/fuse").exists() {
+            return Err("mounting FUSE needs root and /dev/fuse".into());
+        }
+        let backing = TempRoot::new(&format!("{tag}-backing"));
+        let root = TempRoot::new(tag);
+        let out = std::process::Command::new("bindfs")
+            .arg(&backing.0)
+            .arg(&root.0)
+            .output()
+            .map_err(|e| format!("bindfs: {e} (tools/apt.sh installs it)"))?;
+        if !out.status.success() {
+            return Err(format!("bindfs: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(FuseView {
+            root,
+            _backing: backing,
+        })
+    }
+}
+
+impl Drop for FuseView {
+    fn drop(&mut self) {
+        // Lazily: a descriptor still open there (a sync helper's) must not
+        // leave the view mounted.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.root.0)
+            .status();
+    }
+}
+
 /// Sizes around the threshold of writing through the page cache.
 const WAVE_SIZES: [u64; 9] = [
     0,
@@ -172,6 +211,21 @@ fn puts_in_flight_share_syncs_and_each_waits_for_two() {
         let before = inline_writes();
         sluice_core::block_on(driver, waves(&s)).unwrap();
         assert_eq!(inline_writes(), before, "{driver:?}");
+
+        // A FUSE filesystem: its syncfs does not reach the daemon (bindfs's
+        // files would stay in the backing filesystem's cache), so every
+        // write syncs its own file and directory (FUSE_FSYNC), whatever is
+        // in flight, and no body skips O_DIRECT for a shared sync.
+        match FuseView::mount("group-fuse") {
+            Ok(view) => {
+                let s = store(&view.root, true);
+                let before = (durable::stats(), inline_writes());
+                sluice_core::block_on(driver, put_many(&s, 48)).unwrap();
+                sluice_core::block_on(driver, waves(&s)).unwrap();
+                assert_eq!((durable::stats(), inline_writes()), before, "{driver:?}");
+            }
+            Err(why) => eprintln!("skipped the FUSE case: {why}"),
+        }
 
         // Nothing synced: every small body through the page cache.
         let root = TempRoot::new("waves-unsynced");

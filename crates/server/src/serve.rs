@@ -76,8 +76,10 @@ pub struct ServeArgs {
     md5_alone: bool,
     /// Make each PUT durable by an fdatasync of its file and an fsync of its
     /// directory, instead of sharing one syncfs with the PUTs its thread
-    /// has in flight (group commit). Either way a PUT is answered only once
-    /// its data, metadata and name are durable.
+    /// has in flight (group commit, used on local filesystems whose syncfs
+    /// makes everything durable: ext4, XFS, Btrfs, F2FS, ZFS, bcachefs; never
+    /// on FUSE or network filesystems). Either way a PUT is answered only
+    /// once its data, metadata and name are durable.
     #[arg(long)]
     no_group_commit: bool,
     /// The cluster's config directory (`sluice cluster create`): its users
