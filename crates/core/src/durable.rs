@@ -122,14 +122,14 @@ fn mount_root(dir: BorrowedFd<'_>, dev: u64) -> std::io::Result<OwnedFd> {
     Ok(cur)
 }
 
-/// Waits until a `syncfs` of the filesystem holding directory `fd` that
+/// Waits until a `syncfs` of the filesystem holding directory `fd` (whose
+/// device is `dev`) that
 /// started after this call has completed: everything written there before
 /// the call is then durable (data, inodes, directory entries).
 ///
 /// # Errors
 /// The sync's error, or the helper thread's failure to start.
-pub(crate) async fn synced(fd: BorrowedFd<'_>) -> std::io::Result<()> {
-    let dev = rustix::fs::fstat(fd)?.st_dev;
+pub(crate) async fn synced(dev: u64, fd: BorrowedFd<'_>) -> std::io::Result<()> {
     let gate = match GATES.with(|g| g.borrow().get(&dev).cloned()) {
         Some(g) => g,
         None => {
@@ -160,12 +160,16 @@ pub(crate) async fn synced(fd: BorrowedFd<'_>) -> std::io::Result<()> {
     result.map_err(std::io::Error::from_raw_os_error)
 }
 
-/// Makes the entries of directory `dir` durable (a name just linked
+/// Makes the entries of directory `dir` (on device `dev`) durable (a name just linked
 /// there): by the group commit's next sync, or by an fsync of the directory
 /// through io_uring.
-pub(crate) async fn entries_synced(group: bool, dir: BorrowedFd<'_>) -> std::io::Result<()> {
+pub(crate) async fn entries_synced(
+    group: bool,
+    dev: u64,
+    dir: BorrowedFd<'_>,
+) -> std::io::Result<()> {
     if group {
-        return synced(dir).await;
+        return synced(dev, dir).await;
     }
     // A duplicate of the caller's descriptor: opening the directory anew
     // would be an opendir on a FUSE view (bindfs), after which that view

@@ -1154,9 +1154,9 @@ impl Store {
                 Ok(()) => {
                     // Its name durable before the answer, as a PUT's.
                     if self.inner.opts.fdatasync {
-                        let shared = self.device_of(parent.as_fd()).shared_syncs;
-                        let (_syncing, group) = crate::durable::Syncing::enter(shared);
-                        crate::durable::entries_synced(group, parent.as_fd()).await?;
+                        let device = self.device_of(parent.as_fd());
+                        let (_syncing, group) = crate::durable::Syncing::enter(device.shared_syncs);
+                        crate::durable::entries_synced(group, device.dev, parent.as_fd()).await?;
                     }
                     return Ok(true);
                 }

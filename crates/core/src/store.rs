@@ -59,6 +59,8 @@ impl Default for StoreOptions {
 /// What the store knows of a filesystem it writes on.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Device {
+    /// Its `st_dev`.
+    pub(crate) dev: u64,
     /// O_DIRECT is used for its files.
     pub(crate) direct: bool,
     /// Writes there may share syncs (group commit, where enabled): a
@@ -68,8 +70,9 @@ pub(crate) struct Device {
 
 impl Device {
     /// Probes the filesystem of directory `dir`.
-    fn probe(opts: &StoreOptions, dir: BorrowedFd<'_>) -> Device {
+    fn probe(opts: &StoreOptions, dev: u64, dir: BorrowedFd<'_>) -> Device {
         Device {
+            dev,
             direct: opts.direct_io && fsys::probe_direct(dir),
             shared_syncs: opts.group_commit && fsys::syncfs_suffices(dir),
         }
@@ -209,7 +212,7 @@ impl Store {
         let root_dev = rfs::fstat(&root_fd)?.st_dev;
         let tmp_fd = fsys::open_dir(root_fd.as_fd(), &format!("{INTERNAL_DIR}/tmp"))?;
         remove_old_temporaries(tmp_fd.as_fd(), TEMPORARY_AGE);
-        let root_device = Device::probe(&opts, root_fd.as_fd());
+        let root_device = Device::probe(&opts, root_dev, root_fd.as_fd());
         Ok(Store {
             inner: Arc::new(Inner {
                 root,
@@ -288,7 +291,7 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *devices
             .entry(dev)
-            .or_insert_with(|| Device::probe(&self.inner.opts, dir))
+            .or_insert_with(|| Device::probe(&self.inner.opts, dev, dir))
     }
 
     /// Opens `key` of `bucket` in one path resolution from the root (the

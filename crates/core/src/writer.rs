@@ -16,7 +16,7 @@ use crate::publish::{publish, Source, WriteCondition};
 use sluice_http::hex_encode as hex;
 
 use crate::sink::{Sink, Tail};
-use crate::store::{ObjectInfo, OpenBucket, Store};
+use crate::store::{Device, ObjectInfo, OpenBucket, Store};
 
 /// Bodies of at most this many bytes are written through the page cache
 /// when their sync is shared (group commit) or skipped: one `pwrite`
@@ -57,8 +57,8 @@ pub(crate) struct Target {
     /// parent's path in it), removed again if it never publishes.
     made_dirs: Option<(OwnedFd, String)>,
     published: bool,
-    /// Its filesystem's syncs may be shared (group commit).
-    shared_syncs: bool,
+    /// What is known of its filesystem.
+    device: Device,
 }
 
 impl std::fmt::Debug for ObjectWriter {
@@ -190,7 +190,7 @@ impl Store {
             sink,
             made_dirs,
             published: false,
-            shared_syncs: device.shared_syncs,
+            device,
         })
     }
 
@@ -417,13 +417,13 @@ impl Store {
         fsys::set_meta(t.temp.fd.as_fd(), &meta.encode())?;
         let opts = &self.inner.opts;
         // Shared syncs when enough writes of this thread sync at once.
-        let (_syncing, group) = crate::durable::Syncing::enter(t.shared_syncs);
+        let (_syncing, group) = crate::durable::Syncing::enter(t.device.shared_syncs);
         // Durable before it is visible: a sync that fails leaves the key as
         // it was.
         if opts.fdatasync {
             crate::faults::check(crate::faults::FaultOp::Fsync)?;
             if group {
-                crate::durable::synced(t.parent.as_fd()).await?;
+                crate::durable::synced(t.device.dev, t.parent.as_fd()).await?;
             } else {
                 t.sink.file().sync_data().await?;
             }
@@ -442,7 +442,8 @@ impl Store {
                     // an existing key, never a mix), as S3 answers 500 for a
                     // write that may have happened.
                     if opts.fdatasync {
-                        crate::durable::entries_synced(group, t.parent.as_fd()).await?;
+                        crate::durable::entries_synced(group, t.device.dev, t.parent.as_fd())
+                            .await?;
                     }
                     return Ok(());
                 }

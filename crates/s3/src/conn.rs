@@ -542,8 +542,9 @@ fn response_head<R: ObjectRead>(
     keep_alive: bool,
     id: &str,
 ) -> std::io::Result<(Vec<u8>, u64, Body<R>)> {
-    let mut head = vec![0u8; 8192];
-    let len = {
+    // Most heads fit 1 KiB; one with much metadata gets up to 8 KiB.
+    let mut head = vec![0u8; 1024];
+    let len = loop {
         let mut h = ResponseHead::new(&mut head, resp.status);
         h.header("x-amz-request-id", id)
             .header("x-amz-id-2", id)
@@ -565,7 +566,10 @@ fn response_head<R: ObjectRead>(
             h.close();
         }
         match h.finish() {
-            Ok(n) => n,
+            Ok(n) => break n,
+            Err(sluice_http::Error::ResponseBufferFull) if head.len() < 8192 => {
+                head = vec![0u8; 8192];
+            }
             Err(e) => return Err(std::io::Error::other(e.to_string())),
         }
     };
