@@ -35,9 +35,18 @@ WORK = os.path.join(ROOT, "target", "group-commit-bench")
 SECRET = "group-commit-bench-admin-password"
 
 
+def busy_seconds():
+    """CPU time the whole machine spent busy so far (every core, every
+    process and kernel thread: the client and the writeback threads too)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def syncs(metrics):
     m = scrape(metrics)
-    return m.get("sluice_group_syncs_total", 0.0), m.get("sluice_group_sync_waits_total", 0.0)
+    return (m.get("sluice_group_syncs_total", 0.0), m.get("sluice_group_sync_waits_total", 0.0),
+            m.get("sluice_inline_writes_total", 0.0))
 
 
 def main():
@@ -65,33 +74,41 @@ def main():
                 count = max(200, args.count * conc // 64)
                 for name, (proc, host, metrics) in servers.items():
                     before = syncs(metrics) if name == "group commit" else None
+                    busy = busy_seconds()
                     rep = bench(proc.pid, host, SECRET, "put", f"small-{r}-{conc}", "--obj.size", "4KiB",
                                 "--concurrent", str(conc), "--count", str(count))
                     op = rep["operations"][0]
-                    res = {"cpu_us": rep["server_cpu_s"] / op["ops"] * 1e6, "ops_s": op["ops"] / op["seconds"],
+                    machine = (busy_seconds() - busy) / op["ops"] * 1e6
+                    res = {"cpu_us": rep["server_cpu_s"] / op["ops"] * 1e6, "machine_us": machine,
+                           "ops_s": op["ops"] / op["seconds"],
                            "p50_ms": op["latency"]["p50_us"] / 1e3, "p99_ms": op["latency"]["p99_us"] / 1e3}
                     if before is not None:
                         after = syncs(metrics)
                         n = after[0] - before[0]
                         res["puts_per_sync"] = op["ops"] / n if n else None
+                        res["inline_share"] = (after[2] - before[2]) / op["ops"]
                     results.setdefault((conc, name), []).append(res)
                     extra = f"  {res['puts_per_sync']:.1f} PUTs a sync" if res.get("puts_per_sync") else ""
                     print(f"round {r + 1} {conc:2} in flight {name:12}: {res['cpu_us']:6.1f} µs/PUT "
+                          f"(machine {machine:6.1f}) "
                           f"{res['ops_s']:7.0f} PUT/s  p50 {res['p50_ms']:.2f} ms  p99 {res['p99_ms']:.2f} ms{extra}",
                           flush=True)
         print()
-        print("| 4 KiB PUT, durable | in flight | server µs/PUT | PUT/s | p50 ms | p99 ms |")
-        print("|---|---|---|---|---|---|")
+        print("| 4 KiB PUT, durable | in flight | server µs/PUT | machine µs/PUT | PUT/s | p50 ms | p99 ms |")
+        print("|---|---|---|---|---|---|---|")
         for conc in (1, 8, 64):
             for name in servers:
                 rs = sorted(results[(conc, name)], key=lambda x: x["cpu_us"])
                 m = rs[len(rs) // 2]
                 note = ""
                 if "puts_per_sync" in m:
-                    note = f" ({m['puts_per_sync']:.1f} PUTs a syncfs)" if m["puts_per_sync"] else " (no syncfs: too few)"
-                print(f"| {name}{note} | {conc} | {m['cpu_us']:.1f} | {m['ops_s']:,.0f} | {m['p50_ms']:.2f} | "
+                    note = (f" ({m['puts_per_sync']:.1f} PUTs a syncfs, {m['inline_share']:.0%} through the page cache)"
+                            if m["puts_per_sync"] else " (no syncfs: too few)")
+                print(f"| {name}{note} | {conc} | {m['cpu_us']:.1f} | {m['machine_us']:.1f} | {m['ops_s']:,.0f} | "
+                      f"{m['p50_ms']:.2f} | "
                       f"{m['p99_ms']:.2f} |")
-        print(f"\n(medians by server CPU of {args.rounds} rounds)")
+        print(f"\n(medians by server CPU of {args.rounds} rounds; machine: every core's busy time over the "
+              "step, the client's and the kernel's writeback threads' included)")
     finally:
         for proc, _, _ in servers.values():
             stop_server(proc)
