@@ -17,7 +17,6 @@ import argparse
 import os
 import shutil
 import subprocess
-import threading
 import time
 
 from benchlib import ROOT, SLUICE, Sink, bench, free_port, make_cluster, medians, start_server, start_sink, stop_server
@@ -42,7 +41,6 @@ def main():
     port = free_port()
     proc = start_server(env, fs, config, "--listen", f"127.0.0.1:{port}", "--insecure-http")
     try:
-        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
         # The webhook (this process) shares the client's core: the server's
         # core is the server's, as with a webhook on another machine.
         os.sched_setaffinity(0, {1})

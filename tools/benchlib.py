@@ -49,6 +49,9 @@ def start_server(env, fs, config, *flags, binary=SLUICE):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     while (line := proc.stdout.readline()) and "users:" not in line:
         pass
+    # Keep reading what it prints: with its pipe full, a server that logs
+    # (a warning a request, once a disk is full) would block in the write.
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
     return proc
 
 
