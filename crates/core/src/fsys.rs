@@ -272,11 +272,12 @@ pub fn probe_direct(dir: BorrowedFd<'_>) -> bool {
 /// written there durable, so that writes may share one (group commit): the
 /// local filesystems whose `sync_fs` commits their journal or log and
 /// flushes the device (ext2/3/4, XFS, Btrfs, F2FS, ZFS, bcachefs), and
-/// tmpfs (nothing to sync). Not FUSE, whose `syncfs` reaches the daemon
-/// only where it opted in (virtiofs), so bindfs's files would stay in the
-/// backing filesystem's cache; nor network or cluster filesystems, whose
-/// `syncfs` semantics vary while their `fsync` is what they promise: writes
-/// there sync their own file and directory.
+/// tmpfs (nothing to sync). Not FUSE, whose `syncfs` promises nothing of
+/// the daemon (it is forwarded only to a daemon implementing FUSE_SYNCFS;
+/// recent kernels mark FUSE as giving sync no data-integrity guarantee),
+/// while its `fsync` is forwarded as FUSE_FSYNC; nor network or cluster
+/// filesystems, whose `syncfs` semantics vary while their `fsync` is what
+/// they promise: writes there sync their own file and directory.
 pub fn syncfs_suffices(fd: BorrowedFd<'_>) -> bool {
     const EXT4: u64 = 0xEF53;
     const XFS: u64 = 0x5846_5342;
