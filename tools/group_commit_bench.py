@@ -29,7 +29,7 @@ import os
 import shutil
 
 import benchlib
-from benchlib import ROOT, bench, free_port, make_cluster, scrape, start_server, stop_server
+from benchlib import ROOT, bench, free_port, make_cluster, medians, scrape, start_server, stop_server
 
 WORK = os.path.join(ROOT, "target", "group-commit-bench")
 SECRET = "group-commit-bench-admin-password"
@@ -96,10 +96,10 @@ def main():
         print()
         print("| 4 KiB PUT, durable | in flight | server µs/PUT | machine µs/PUT | PUT/s | p50 ms | p99 ms |")
         print("|---|---|---|---|---|---|---|")
+        med = medians(results, (1, 8, 64), servers, "cpu_us")
         for conc in (1, 8, 64):
             for name in servers:
-                rs = sorted(results[(conc, name)], key=lambda x: x["cpu_us"])
-                m = rs[len(rs) // 2]
+                m = med[(conc, name)]
                 note = ""
                 if "puts_per_sync" in m:
                     note = (f" ({m['puts_per_sync']:.1f} PUTs a syncfs, {m['inline_share']:.0%} through the page cache)"
