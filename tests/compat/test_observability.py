@@ -184,3 +184,57 @@ def test_review_findings_admin_listener_and_readiness(cluster, tmp_path):
     finally:
         for s in idle + [slow]:
             s.close()
+
+
+def test_a_stderr_nobody_reads_holds_no_request(tmp_path):
+    """A server whose stderr pipe nobody reads goes on answering: its log
+    lines wait for a thread of their own and, once its queue (8,192 lines)
+    is full, are dropped and counted. Before, each runtime thread wrote its
+    lines itself: with the access log on, the pipe filled after about 400
+    requests and every request of that thread hung in the write."""
+    import http.client
+    import re
+    import subprocess
+    import threading
+    from conftest import ROOT
+    binary = os.environ.get("SLUICE_BIN", os.path.join(ROOT, "target", "debug", "sluice"))
+    port = free_port()
+    out = tmp_path / "out.log"
+    with open(out, "w") as stdout:
+        proc = subprocess.Popen([binary, "serve", "--root", str(tmp_path / "root"), "--listen", "127.0.0.1:0",
+                                 "--metrics-listen", f"127.0.0.1:{port}", "--access-log"],
+                                stdout=stdout, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and "secret key:" not in out.read_text():
+            time.sleep(0.05)
+        host = re.search(r"http://([0-9.]+:[0-9]+)", out.read_text()).group(1)
+        conn = http.client.HTTPConnection(host, timeout=5)
+        started = time.time()
+        for i in range(10_000):
+            # Anonymous: refused, and logged like any request.
+            conn.request("GET", f"/unread-{i % 7}/k")
+            r = conn.getresponse()
+            r.read()
+            assert r.status in (403, 404), r.status
+        print(f"10,000 requests answered in {time.time() - started:.1f} s with stderr unread")
+        dropped = value(scrape(port), "sluice_log_lines_dropped_total")
+        assert dropped > 0
+        # Read again: the queued lines come out, then the count of those
+        # dropped, and the lines of new requests.
+        drained = []
+        threading.Thread(target=lambda: [drained.append(line) for line in proc.stderr], daemon=True).start()
+        conn.request("GET", "/read-again/k")
+        conn.getresponse().read()
+        assert eventually(lambda: any(b'"GET /read-again/k"' in line for line in drained), within=10)
+        notices = [line for line in drained if b"log line(s) dropped" in line]
+        assert notices and int(notices[0].split()[1]) > 0, notices
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            # A server blocked in a write to its stderr (the old code)
+            # cannot stop on its own.
+            proc.kill()
+            proc.wait()

@@ -146,6 +146,7 @@ fn main() -> ExitCode {
         Command::AuditWebhook { at, cmd } => admin::audit(cmd, &at),
         Command::ServiceAccount { at, cmd } => admin::service_account(cmd, &at),
     };
+    logging::flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -209,6 +209,12 @@ impl Metrics {
             "Connections refused because their thread held --max-connections (answered 503 SlowDown over HTTP, closed over HTTPS).",
             self.stats.connections_shed.load(Ordering::Relaxed),
         );
+        counter(
+            &mut out,
+            "sluice_log_lines_dropped_total",
+            "Log lines dropped because stderr was not read as fast as they came (the server's threads never wait for it).",
+            crate::logging::dropped_lines(),
+        );
         let (syncs, covered) = sluice_core::durable::stats();
         counter(
             &mut out,
