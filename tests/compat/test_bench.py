@@ -348,3 +348,32 @@ def test_small_puts_in_flight_share_syncs_and_read_back_whole(tmp_path):
         assert 0 < moved["sluice_inline_writes_total"] <= 1000, moved
     finally:
         stop_sluice(server)
+
+
+def test_the_kernel_floor_tool_builds_runs_and_cleans_up(tmp_path):
+    """tools/kernel_floor.py (issue 19's floor under a small durable PUT)
+    builds its C programs with gcc, measures each part, and leaves nothing
+    in the directory it measured; a program that fails is an error, not a
+    figure (a directory that cannot be written)."""
+    import sys
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "kernel_floor.py"), "--dir", str(tmp_path),
+                        "--rounds", "1", "--objects", "480", "--keys", "200"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows = {line.split(" | ")[0].strip("| *"): line.split(" | ")[1].strip(" |*")
+            for line in r.stdout.splitlines() if line.startswith("| ") and "---" not in line and "part" not in line}
+    assert len(rows) == 6, r.stdout
+    values = {k: float(v) for k, v in rows.items()}
+    assert all(v > 0 for v in values.values()), values
+    floor = next(v for k, v in values.items() if k.startswith("a 4 KiB durable PUT"))
+    files = next(v for k, v in values.items() if k.startswith("the same with"))
+    assert floor > files
+    assert os.listdir(tmp_path) == []
+    if os.geteuid() == 0:
+        print("skipped the unwritable directory: root writes through file modes")
+        return
+    locked = tmp_path / "locked"
+    locked.mkdir(0o500)
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "kernel_floor.py"), "--dir", str(locked),
+                        "--rounds", "1", "--objects", "48", "--keys", "48"], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
