@@ -353,6 +353,10 @@ fn missing_key_answer(
 
 /// The stages after routing, and the operation.
 #[allow(clippy::too_many_arguments)]
+// The handlers' futures (put_object's is 8 KiB, a document's read 4 KiB)
+// are boxed where they are awaited: held inline, each would make this
+// future, and `handle`'s around it, as large as the largest, and every
+// request would copy those kilobytes at each level it is moved into.
 async fn run<B: Storage>(
     ctx: &ThreadContext<B>,
     req: &Request,
@@ -367,7 +371,15 @@ async fn run<B: Storage>(
     if r.op == Op::CorsPreflight {
         // The one unauthenticated request: its body (there should be none)
         // is still read to its end, and checked against any digest it names.
-        let _ = read_document(ctx, req, None, decoder, input, BodyChecksum::Named).await?;
+        let _ = Box::pin(read_document(
+            ctx,
+            req,
+            None,
+            decoder,
+            input,
+            BodyChecksum::Named,
+        ))
+        .await?;
         return ops::cors::preflight(ctx, req, r.bucket.as_deref().unwrap_or_default())
             .map(Response::widen)
             .map_err(|e| (e, true));
@@ -375,9 +387,11 @@ async fn run<B: Storage>(
     // A browser form: authenticated by its fields, authorized once they
     // are read, before the file is written.
     if r.op == Op::PostObject {
-        return ops::post_object::post_object(ctx, req, r, identity, peer, decoder, input)
-            .await
-            .map(Response::widen);
+        return Box::pin(ops::post_object::post_object(
+            ctx, req, r, identity, peer, decoder, input,
+        ))
+        .await
+        .map(Response::widen);
     }
     // An unsigned request stays anonymous: the authorizer decides what it
     // may do (a bucket policy for everyone), and its body is checked
@@ -386,7 +400,7 @@ async fn run<B: Storage>(
         None
     } else {
         if r.op == Op::AssumeRole && req.header("x-amz-content-sha256").is_none() {
-            return assume_role(ctx, req, r, identity, peer, decoder, input, id).await;
+            return Box::pin(assume_role(ctx, req, r, identity, peer, decoder, input, id)).await;
         }
         // STS calls are signed for the `sts` service.
         let service = if r.op == Op::AssumeRole { "sts" } else { "s3" };
@@ -448,32 +462,34 @@ async fn run<B: Storage>(
             "Missing required header for this request: Content-MD5 OR x-amz-checksum-*",
         )));
     }
-    crate::upload::send_continue(ctx, req, input)
-        .await
-        .map_err(early)?;
+    if req.expect_continue {
+        Box::pin(crate::upload::send_continue(ctx, req, input))
+            .await
+            .map_err(early)?;
+    }
     if r.op == Op::PutObject {
         if let Some(source) = req.header("x-amz-copy-source") {
-            let _ = read_document(
+            let _ = Box::pin(read_document(
                 ctx,
                 req,
                 verified.as_ref(),
                 decoder,
                 input,
                 BodyChecksum::Named,
-            )
+            ))
             .await?;
             let (bucket, key) = (
                 r.bucket.as_deref().unwrap_or_default(),
                 r.key.as_deref().unwrap_or_default(),
             );
             let owner = ctx.config.authorizer.owner(identity);
-            return ops::copy::copy_object(ctx, req, bucket, key, source, owner)
+            return Box::pin(ops::copy::copy_object(ctx, req, bucket, key, source, owner))
                 .await
                 .map(Response::widen)
                 .map_err(|e| (e, true));
         }
         let owner = ctx.config.authorizer.owner(identity);
-        return ops::object_write::put_object(
+        return Box::pin(ops::object_write::put_object(
             ctx,
             req,
             r,
@@ -481,29 +497,36 @@ async fn run<B: Storage>(
             decoder,
             input,
             owner,
-        )
+        ))
         .await
         .map(Response::widen);
     }
     if r.op == Op::UploadPart {
         if let Some(source) = req.header("x-amz-copy-source") {
-            let _ = read_document(
+            let _ = Box::pin(read_document(
                 ctx,
                 req,
                 verified.as_ref(),
                 decoder,
                 input,
                 BodyChecksum::Named,
-            )
+            ))
             .await?;
-            return ops::copy::upload_part_copy(ctx, req, r, source)
+            return Box::pin(ops::copy::upload_part_copy(ctx, req, r, source))
                 .await
                 .map(Response::widen)
                 .map_err(|e| (e, true));
         }
-        return ops::multipart::upload_part(ctx, req, r, verified.as_ref(), decoder, input)
-            .await
-            .map(Response::widen);
+        return Box::pin(ops::multipart::upload_part(
+            ctx,
+            req,
+            r,
+            verified.as_ref(),
+            decoder,
+            input,
+        ))
+        .await
+        .map(Response::widen);
     }
     // The other operations take a document at most: read it and verify it
     // like any body before acting on it.
@@ -514,7 +537,15 @@ async fn run<B: Storage>(
     } else {
         BodyChecksum::Named
     };
-    let body = read_document(ctx, req, verified.as_ref(), decoder, input, which).await?;
+    let body = Box::pin(read_document(
+        ctx,
+        req,
+        verified.as_ref(),
+        decoder,
+        input,
+        which,
+    ))
+    .await?;
     let bucket = r.bucket.as_deref().unwrap_or_default();
     let key = r.key.as_deref().unwrap_or_default();
     // The body was read to its end: errors from here keep the connection.
@@ -557,7 +588,10 @@ async fn run<B: Storage>(
         Op::CreateMultipartUpload => ops::multipart::create(ctx, req, bucket, key),
         Op::CompleteMultipartUpload => {
             let owner = ctx.config.authorizer.owner(identity);
-            ops::multipart::complete(ctx, req, r, bucket, key, &body, owner).await
+            Box::pin(ops::multipart::complete(
+                ctx, req, r, bucket, key, &body, owner,
+            ))
+            .await
         }
         Op::AbortMultipartUpload => ops::multipart::abort(ctx, r, bucket, key),
         Op::ListParts => ops::multipart::list_parts(ctx, req, r, bucket, key),

@@ -732,8 +732,11 @@ pub struct Reader<R> {
     inner: R,
     /// The object as clients see it (the plaintext size).
     info: ObjectInfo,
-    sealed: Option<(DataKey, Layout)>,
-    opener: Option<Opener>,
+    // Boxed, as the opener: their key schedules are most of a kilobyte,
+    // which every plain object's reader would otherwise carry through each
+    // move of its response.
+    sealed: Option<Box<(DataKey, Layout)>>,
+    opener: Option<Box<Opener>>,
     ready: VecDeque<Chunk>,
 }
 
@@ -749,7 +752,7 @@ impl<R: ObjectRead> Reader<R> {
             Some(s) => {
                 let layout = stored_layout(&info, &s.key)?;
                 info.size = layout.plain_len();
-                Some((s.key.clone(), layout))
+                Some(Box::new((s.key.clone(), layout)))
             }
             None => None,
         };
@@ -769,7 +772,7 @@ impl<R> Reader<R> {
     /// an object stored as sent.
     #[must_use]
     pub fn part_sizes(&self) -> Option<Option<Vec<u64>>> {
-        let (_, layout) = self.sealed.as_ref()?;
+        let (_, layout) = self.sealed.as_deref()?;
         Some(match layout.segments() {
             [s] if s.part == 0 => None,
             segs => Some(segs.iter().map(|s| s.plain).collect()),
@@ -783,14 +786,19 @@ impl<R: ObjectRead> ObjectRead for Reader<R> {
     }
 
     fn set_range(&mut self, start: u64, end: u64) {
-        match &self.sealed {
+        match self.sealed.as_deref() {
             None => self.inner.set_range(start, end),
             Some((key, layout)) => {
                 let (s, e, _) = layout.frames_for(start, end);
                 if e > s {
                     self.inner.set_range(s, e);
                 }
-                self.opener = Some(Opener::new(key.clone(), layout.clone(), start, end));
+                self.opener = Some(Box::new(Opener::new(
+                    key.clone(),
+                    layout.clone(),
+                    start,
+                    end,
+                )));
             }
         }
     }
