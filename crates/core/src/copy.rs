@@ -6,8 +6,8 @@
 //! long as the kernel copies, waiting for the disk: 1 GiB in one call on
 //! the runtime thread kept every connection of the core waiting 0.6 s from
 //! the page cache and seconds from the disk (issue 12). [`copy_range`] runs
-//! a large copy on a thread of its own while the task waits on a socket,
-//! and [`free_off_thread`] frees the large files a copy leaves behind.
+//! a large copy on a thread of its own while the task waits on a socket
+//! (crate::free frees the large files a copy leaves behind).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -96,12 +96,6 @@ const THREAD_STEP: u64 = 64 << 20;
 const MAX_COPY_THREADS: usize = 16;
 /// How often a copy waiting for a copy thread looks again.
 const SLOT_POLL: Duration = Duration::from_millis(5);
-/// Bytes freed per truncate when a file is freed off the runtime thread.
-/// Freeing holds the filesystem's journal, and the runtime thread's own
-/// metadata calls (an open, an rmdir) wait behind it: 1 GiB freed by one
-/// close held them 140 ms on ext4 here, 16 MiB holds them about 3 ms.
-const FREE_STEP: u64 = 16 << 20;
-
 /// Copies `len` bytes at `from` of `src` to `to` of `dst` with
 /// copy_file_range (a reflink where the filesystem can). Beyond
 /// [`INLINE_COPY`] the copy runs on a thread of its own, in calls of up to
@@ -241,43 +235,6 @@ impl Drop for CopySlot {
     }
 }
 
-/// Frees files that are unlinked but still open: on a thread of its own,
-/// each truncated in steps of [`FREE_STEP`] and then closed. Descriptors
-/// open for reading only are closed there (freeing what is left once the
-/// last is closed). Files of [`FREE_STEP`] or less in all, or when no
-/// thread can be started, are closed here.
-pub(crate) fn free_off_thread(files: Vec<OwnedFd>) {
-    let size: u64 = files
-        .iter()
-        .filter_map(|fd| rfs::fstat(fd).ok())
-        .map(|st| u64::try_from(st.st_blocks).unwrap_or(0) * 512)
-        .sum();
-    if size <= FREE_STEP {
-        return;
-    }
-    let spawned = std::thread::Builder::new()
-        .name("sluice-free".into())
-        .spawn(move || {
-            for fd in &files {
-                truncate_in_steps(fd);
-            }
-        });
-    drop(spawned);
-}
-
-fn truncate_in_steps(fd: &OwnedFd) {
-    let Ok(stat) = rfs::fstat(fd) else {
-        return;
-    };
-    let mut size = u64::try_from(stat.st_size).unwrap_or(0);
-    while size > 0 {
-        size = size.saturating_sub(FREE_STEP);
-        if rfs::ftruncate(fd, size).is_err() {
-            return;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -337,19 +294,6 @@ mod tests {
                 std::fs::remove_dir_all(dir).unwrap();
             }
         }
-    }
-
-    #[test]
-    fn a_file_is_freed_down_to_nothing_in_steps() {
-        let (dir, _, _) = files("free", 0);
-        let big = std::fs::OpenOptions::new()
-            .write(true)
-            .open(dir.join("src"))
-            .unwrap();
-        big.set_len(2 * FREE_STEP + 1).unwrap();
-        truncate_in_steps(&OwnedFd::from(big.try_clone().unwrap()));
-        assert_eq!(big.metadata().unwrap().len(), 0);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod copy;
 pub mod durable;
 mod error;
 mod faults;
+mod free;
 mod fsys;
 pub mod fuzzing;
 pub mod hasher;
@@ -68,6 +69,8 @@ pub use runtime::{
 };
 /// rustls, as the TLS stream uses it.
 pub use rustls;
-pub use store::{BucketInfo, ObjectInfo, OpenBucket, Owner, Store, StoreOptions, INTERNAL_DIR};
+pub use store::{
+    BucketInfo, ObjectInfo, OpenBucket, Owner, Removed, Store, StoreOptions, INTERNAL_DIR,
+};
 pub use tls_io::TlsStream;
 pub use writer::{inline_writes, ObjectWriter, INLINE_UP_TO};

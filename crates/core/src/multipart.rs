@@ -32,8 +32,9 @@ use rustix::fs::{self as rfs, AtFlags, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::buf::{AlignedBuf, ALIGN};
-use crate::copy::{buffered_reopen, copy_range, free_off_thread};
+use crate::copy::{buffered_reopen, copy_range};
 use crate::error::{Conflict, Result, StoreError};
+use crate::free::free_off_thread;
 use crate::fsys;
 use crate::meta::ObjectMeta;
 use crate::names::{BucketName, ObjectKey};
@@ -1151,13 +1152,15 @@ impl Store {
             let (parent, _) = fsys::create_parent(bucket_fd.as_fd(), parent_rel, self.owner)?;
             let src = Source::Named(staging.as_fd(), "data");
             match publish(parent.as_fd(), self.inner.tmp_fd.as_fd(), src, name, cond) {
-                Ok(()) => {
+                Ok(replaced) => {
                     // Its name durable before the answer, as a PUT's.
                     if self.inner.opts.fdatasync {
                         let device = self.device_of(parent.as_fd());
                         let (_syncing, group) = crate::durable::Syncing::enter(device.shared_syncs);
                         crate::durable::entries_synced(group, device.dev, parent.as_fd()).await?;
                     }
+                    // The object replaced, a large one freed off this thread.
+                    crate::free::free(replaced.into_iter().collect()).await;
                     return Ok(true);
                 }
                 Err(StoreError::Io(e)) if e.raw_os_error() == Some(Errno::XDEV.raw_os_error()) => {
@@ -1535,13 +1538,16 @@ impl PartWriter {
                     &WriteCondition::Always,
                 );
                 temp.discard();
-                published.map_err(|e| match e {
+                let replaced = published.map_err(|e| match e {
                     // The staging folder is gone: completed or aborted.
                     StoreError::Io(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {
                         StoreError::NoSuchUpload
                     }
                     other => other,
                 })?;
+                // The part uploaded before under this number, a large one
+                // freed off this thread.
+                crate::free::free(replaced.into_iter().collect()).await;
                 Location::Own(name)
             }
         };

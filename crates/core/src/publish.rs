@@ -66,6 +66,9 @@ const MAX_DEBRIS_DEPTH: usize = 32;
 
 /// Publishes `src` as `name` in `dir` under `cond`. `internal` is the
 /// store's temporary folder (intermediate names of replacements live there).
+/// Returns the object replaced, when there was one the server could open:
+/// unlinked, unlocked and still open, for the caller to free with
+/// [`crate::free::free`] (dropped, its blocks are freed in place).
 ///
 /// # Errors
 /// [`StoreError::PreconditionFailed`], [`StoreError::NoSuchKey`] (If-Match
@@ -80,12 +83,12 @@ pub(crate) fn publish(
     mut src: Source<'_>,
     name: &str,
     cond: &WriteCondition,
-) -> Result<()> {
+) -> Result<Option<OwnedFd>> {
     crate::faults::check(crate::faults::FaultOp::Rename)?;
     for _ in 0..4 {
         if !matches!(cond, WriteCondition::EtagMatches(_)) {
             match link_new(dir, &mut src, name) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(None),
                 Err(Errno::EXIST) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -111,7 +114,9 @@ pub(crate) fn publish(
             }
             rfs::FileType::RegularFile => {}
             // A FIFO, socket or device planted over POSIX is no object.
-            _ if *cond == WriteCondition::Always => return replace(dir, internal, &mut src, name),
+            _ if *cond == WriteCondition::Always => {
+                return replace(dir, internal, &mut src, name).map(|()| None)
+            }
             _ => return Err(StoreError::KeyConflict(Conflict::SpecialFile)),
         }
         if *cond == WriteCondition::Absent {
@@ -130,9 +135,13 @@ pub(crate) fn publish(
                 return Err(StoreError::PreconditionFailed);
             }
         }
-        let replaced = replace(dir, internal, &mut src, name);
-        drop(current);
-        return replaced;
+        replace(dir, internal, &mut src, name)?;
+        // Unlocked now: a publisher that opened the old file before the
+        // rename looks again at once instead of waiting while it is freed.
+        if let Some(fd) = &current {
+            let _ = rfs::flock(fd, FlockOperation::Unlock);
+        }
+        return Ok(current);
     }
     Err(StoreError::KeyConflict(Conflict::KeyIsDirectory))
 }

@@ -475,12 +475,25 @@ impl Store {
     }
 
     /// Deletes an object, then the parent directories the store created that
-    /// are now empty.
+    /// are now empty. A large object's blocks are freed here, on the calling
+    /// thread: a runtime thread awaits [`Store::remove_object`]'s
+    /// [`Removed::free`] instead.
+    ///
+    /// # Errors
+    /// As [`Store::remove_object`].
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        self.remove_object(bucket, key).map(drop)
+    }
+
+    /// Deletes an object, then the parent directories the store created that
+    /// are now empty. The key is gone when this returns; a large object's
+    /// file is held open in what it returns, for [`Removed::free`] to free
+    /// its blocks off the runtime thread (dropped, it frees them in place).
     ///
     /// # Errors
     /// [`StoreError::NoSuchKey`] when there is no such object (S3 answers
     /// 204 all the same; the protocol layer decides), invalid names.
-    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+    pub fn remove_object(&self, bucket: &str, key: &str) -> Result<Removed> {
         let key = ObjectKey::new(key)?;
         let bucket_fd = self.bucket_fd(bucket)?;
         let (parent, name) = key.split_parent();
@@ -488,6 +501,7 @@ impl Store {
             Some(p) => fsys::open_dir(bucket_fd.as_fd(), p).map_err(|_| StoreError::NoSuchKey)?,
             None => fsys::open_dir(bucket_fd.as_fd(), ".")?,
         };
+        let mut held = None;
         if key.is_dir_marker() {
             let dir = fsys::open_dir(parent_fd.as_fd(), name).map_err(|_| StoreError::NoSuchKey)?;
             if fsys::get_xattr(dir.as_fd(), DIR_XATTR).as_deref() != Some(b"object") {
@@ -499,11 +513,12 @@ impl Store {
                 Err(Errno::NOTEMPTY | Errno::EXIST) => {
                     let _ = rfs::fremovexattr(&dir, META_XATTR);
                     rfs::fsetxattr(&dir, DIR_XATTR, b"created", rfs::XattrFlags::empty())?;
-                    return Ok(());
+                    return Ok(Removed(None));
                 }
                 Err(e) => return Err(e.into()),
             }
         } else {
+            held = hold_if_large(parent_fd.as_fd(), name);
             match rfs::unlinkat(&parent_fd, name, AtFlags::empty()) {
                 Ok(()) => {}
                 Err(Errno::NOENT | Errno::ISDIR | Errno::PERM) => {
@@ -515,8 +530,45 @@ impl Store {
         if let Some(parent) = parent {
             remove_empty_parents(bucket_fd.as_fd(), parent);
         }
-        Ok(())
+        Ok(Removed(held))
     }
+}
+
+/// A deleted object's file, held open when it is large (see
+/// [`Store::remove_object`]).
+#[derive(Debug)]
+#[must_use = "dropped, a large object's blocks are freed in place"]
+pub struct Removed(Option<OwnedFd>);
+
+impl Removed {
+    /// Frees the deleted object's blocks, a large one's on a thread of its
+    /// own, and returns once they are free: the runtime thread serves its
+    /// other connections meanwhile (crate::free).
+    pub async fn free(self) {
+        if let Some(fd) = self.0 {
+            crate::free::free(vec![fd]).await;
+        }
+    }
+}
+
+/// The regular file `name`, open for writing (its blocks are freed by
+/// truncating it), when it holds more than [`crate::free::FREE_STEP`]
+/// bytes. None otherwise, or when it cannot be opened: it is then freed by
+/// the unlink, as any small file.
+fn hold_if_large(dir: BorrowedFd<'_>, name: &str) -> Option<OwnedFd> {
+    let st = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    if rfs::FileType::from_raw_mode(st.st_mode) != rfs::FileType::RegularFile
+        || crate::free::allocated(&st) <= crate::free::FREE_STEP
+    {
+        return None;
+    }
+    rfs::openat(
+        dir,
+        name,
+        OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
 }
 
 impl Store {

@@ -434,7 +434,7 @@ impl Store {
         loop {
             let src = Source::Temp(&mut t.temp);
             match publish(t.parent.as_fd(), self.inner.tmp_fd.as_fd(), src, name, cond) {
-                Ok(()) => {
+                Ok(replaced) => {
                     t.published = true;
                     // Then its name: the directory entry durable before the
                     // answer. A failure here is answered as an error though
@@ -445,6 +445,8 @@ impl Store {
                         crate::durable::entries_synced(group, t.device.dev, t.parent.as_fd())
                             .await?;
                     }
+                    // The object replaced, a large one freed off this thread.
+                    crate::free::free(replaced.into_iter().collect()).await;
                     return Ok(());
                 }
                 // A concurrent delete removed the parent directory between

@@ -70,7 +70,7 @@ impl Storage for Kv {
             })
         }))
     }
-    fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         self.with(bucket, |o| o.remove(key).map(drop).ok_or(NoSuchKey))
     }
     fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage> {

@@ -580,10 +580,13 @@ async fn run<B: Storage>(
                 .map_err(|e| (missing_key_answer(ctx, req, r, identity, peer, e), true))
         }
         Op::GetObjectAttributes => ops::object_read::object_attributes(ctx, req, r, bucket, key),
-        Op::DeleteObject => ops::object_write::delete(ctx, bucket, key),
+        Op::DeleteObject => ops::object_write::delete(ctx, bucket, key).await,
         Op::DeleteObjects => {
             let context = crate::access::context(r, req, peer.map(|p| p.ip()));
-            ops::object_write::delete_objects(ctx, bucket, &body, identity, &context)
+            Box::pin(ops::object_write::delete_objects(
+                ctx, bucket, &body, identity, &context,
+            ))
+            .await
         }
         Op::CreateMultipartUpload => ops::multipart::create(ctx, req, bucket, key),
         Op::CompleteMultipartUpload => {

@@ -143,8 +143,11 @@ impl Storage for Store {
         Store::put_object_in(self, bucket, key, size)
     }
 
-    fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        Store::delete_object(self, bucket, key)
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        // The key is gone before the await; a large file's blocks are freed
+        // off the runtime thread, and the answer waits for them.
+        Store::remove_object(self, bucket, key)?.free().await;
+        Ok(())
     }
 
     fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage> {

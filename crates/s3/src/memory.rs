@@ -288,7 +288,7 @@ impl Storage for MemoryStorage {
         self.bucket_config(bucket, name)
     }
 
-    fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         ObjectKey::new(key)?;
         let mut state = self.lock();
         let b = state
@@ -575,7 +575,7 @@ mod tests {
                 .await;
             assert!(matches!(fewer, Err(StoreError::NoSuchUpload)));
             store.abort_multipart("bkt", "k", &id).unwrap();
-            store.delete_object("bkt", "k").unwrap();
+            store.delete_object("bkt", "k").await.unwrap();
             let gone = store
                 .complete_multipart("bkt", "k", &id, &parts, &always, keep)
                 .await;

@@ -201,10 +201,12 @@ pub trait Storage: Clone + 'static {
         size: Option<u64>,
     ) -> Result<Self::Writer>;
     /// Deletes an object ([`StoreError::NoSuchKey`] when there is none).
+    /// Asynchronous so that a backend can do slow work (freeing a large
+    /// file's blocks, a network call) without holding the runtime thread.
     ///
     /// # Errors
     /// As said.
-    fn delete_object(&self, bucket: &str, key: &str) -> Result<()>;
+    fn delete_object(&self, bucket: &str, key: &str) -> impl Future<Output = Result<()>>;
     /// A page of keys in S3 order.
     ///
     /// # Errors

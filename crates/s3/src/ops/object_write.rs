@@ -113,12 +113,12 @@ pub(crate) async fn put_object(
 }
 
 /// DeleteObject: 204 whether or not the key existed, as S3 answers.
-pub(crate) fn delete(
+pub(crate) async fn delete(
     ctx: &ThreadContext<impl Storage>,
     bucket: &str,
     key: &str,
 ) -> Result<Response, S3Error> {
-    match ctx.store.delete_object(bucket, key) {
+    match ctx.store.delete_object(bucket, key).await {
         Ok(()) | Err(StoreError::NoSuchKey) => Ok(response(204)),
         Err(e) => Err(e.into()),
     }
@@ -127,7 +127,7 @@ pub(crate) fn delete(
 /// POST ?delete: each key deleted, each result reported (errors per key).
 /// Each key is authorized on its own (`s3:DeleteObject` on the object), as
 /// S3 does: a denied key is an `AccessDenied` error element.
-pub(crate) fn delete_objects(
+pub(crate) async fn delete_objects(
     ctx: &ThreadContext<impl Storage>,
     bucket: &str,
     body: &[u8],
@@ -159,11 +159,15 @@ pub(crate) fn delete_objects(
         };
         // The key's own tags for `s3:ExistingObjectTag`, as DeleteObject.
         let allowed = crate::grant::authorize_one(ctx, identity, &permission, *context);
-        match allowed.map_err(StoreOrDenied::Denied).and_then(|()| {
-            ctx.store
+        let deleted = match allowed {
+            Ok(()) => ctx
+                .store
                 .delete_object(bucket, &key)
-                .map_err(StoreOrDenied::Store)
-        }) {
+                .await
+                .map_err(StoreOrDenied::Store),
+            Err(e) => Err(StoreOrDenied::Denied(e)),
+        };
+        match deleted {
             Ok(()) | Err(StoreOrDenied::Store(StoreError::NoSuchKey)) => {
                 if !quiet {
                     x.open("Deleted").leaf("Key", &key);
