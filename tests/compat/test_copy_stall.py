@@ -14,11 +14,12 @@ the join, which reads parts written with O_DIRECT from the disk, on the
 2-core test VM. Large copies now run on a thread of their own. (Part copies
 never stalled: UploadPartCopy reads and writes through io_uring.)
 
-Deleting a 1 GiB object, or replacing it, freed its blocks in the unlink or
-the rename, on the runtime thread: 0.2 s on ext4 here, and more where each
-freed range waits for a discard. The large file is now held open through
-its unlink and freed by a thread of its own; the answer still waits for the
-space to be back.
+Deleting a 1 GiB object, replacing it or aborting an upload of 1 GiB of
+parts freed the blocks in the unlink, the rename or the staging folder's
+removal, on the runtime thread: 0.2 s on ext4 here, and more where each
+freed range waits for a discard. Large files are now held open through
+their unlink and freed by a thread of their own; the answer still waits
+for the space to be back.
 """
 
 import contextlib
@@ -288,3 +289,21 @@ def test_replacing_a_1_gib_object_leaves_the_thread_responsive_and_answers_once_
     _, key = while_probed(info, "PUT over a 1 GiB object", [replace("replaced"), replace("replaced-again")])
     assert free_bytes(info["root"]) - before[key] >= SIZE * 9 // 10
     assert s3.get_object(Bucket="stall", Key=key)["Body"].read() == b"the small one"
+
+
+def test_aborting_an_upload_of_1_gib_of_parts_leaves_the_thread_responsive_and_answers_once_freed(one_thread):
+    info, s3, big = one_thread
+    before = {}
+
+    def abort(key):
+        def prepare():
+            upload = s3.create_multipart_upload(Bucket="stall", Key=key)["UploadId"]
+            halves(s3, key, upload)
+            os.sync()
+            before[key] = free_bytes(info["root"])
+            return (lambda: s3.abort_multipart_upload(Bucket="stall", Key=key, UploadId=upload)), key
+        return prepare
+
+    _, key = while_probed(info, "AbortMultipartUpload of 1 GiB of parts", [abort("abandoned"), abort("abandoned-again")])
+    assert free_bytes(info["root"]) - before[key] >= SIZE * 9 // 10
+    assert not [u for u in s3.list_multipart_uploads(Bucket="stall").get("Uploads", []) if u["Key"] == key]

@@ -16,10 +16,10 @@
 //! when the close was made in place. [`free_off_thread`] does not wait
 //! (leftovers of a Complete or a copy, whose space nobody waits for).
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use monoio::io::AsyncReadRent;
-use rustix::fs as rfs;
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
 
 /// Bytes freed per truncate when a file is freed off the runtime thread.
 /// Freeing holds the filesystem's journal, and the runtime thread's own
@@ -31,6 +31,26 @@ pub(crate) const FREE_STEP: u64 = 16 << 20;
 /// Bytes allocated to a file (`st_blocks` counts 512-byte units).
 pub(crate) fn allocated(st: &rfs::Stat) -> u64 {
     u64::try_from(st.st_blocks).unwrap_or(0).saturating_mul(512)
+}
+
+/// The regular file `name`, open for writing (its blocks are freed by
+/// truncating it), when it holds more than [`FREE_STEP`]
+/// bytes. None otherwise, or when it cannot be opened: it is then freed by
+/// the unlink, as any small file.
+pub(crate) fn hold_if_large(dir: BorrowedFd<'_>, name: &str) -> Option<OwnedFd> {
+    let st = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    if rfs::FileType::from_raw_mode(st.st_mode) != rfs::FileType::RegularFile
+        || allocated(&st) <= FREE_STEP
+    {
+        return None;
+    }
+    rfs::openat(
+        dir,
+        name,
+        OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
 }
 
 /// Whether `files` hold more than [`FREE_STEP`] bytes in all.
@@ -116,8 +136,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::os::fd::AsFd as _;
-
-    use rustix::fs::{AtFlags, Mode, OFlags};
 
     use super::*;
     use crate::runtime::{block_on, Driver};

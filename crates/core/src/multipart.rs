@@ -42,7 +42,7 @@ use crate::publish::{publish, Source, WriteCondition};
 use sluice_http::hex_encode as hex;
 
 use crate::sink::{Sink, Tail};
-use crate::store::{system_time, ObjectInfo, Store, INTERNAL_DIR};
+use crate::store::{system_time, ObjectInfo, Removed, Store, INTERNAL_DIR};
 use crate::writer::BUSY_WAIT;
 
 /// Highest part number S3 allows.
@@ -703,6 +703,16 @@ impl Store {
     /// # Errors
     /// [`StoreError::NoSuchUpload`].
     pub fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        self.abort_upload(bucket, key, upload_id).map(drop)
+    }
+
+    /// [`Store::abort_multipart`], its large part files unlinked and held
+    /// open in what it returns, for [`Removed::free`] to free off the
+    /// runtime thread (dropped, they are freed in place).
+    ///
+    /// # Errors
+    /// As [`Store::abort_multipart`].
+    pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Removed> {
         match self.open_upload(bucket, key, upload_id) {
             Ok(_) => self.remove_upload(upload_id),
             // Completed: AWS answers 204 while it still knows the upload
@@ -711,7 +721,9 @@ impl Store {
             Err(StoreError::NoSuchUpload) => {
                 let staging = self.staging(upload_id)?;
                 match read_completion(staging.as_fd())? {
-                    Some(done) if done.bucket == bucket && done.key == key => Ok(()),
+                    Some(done) if done.bucket == bucket && done.key == key => {
+                        Ok(Removed::default())
+                    }
                     _ => Err(StoreError::NoSuchUpload),
                 }
             }
@@ -719,10 +731,26 @@ impl Store {
         }
     }
 
-    fn remove_upload(&self, upload_id: &str) -> Result<()> {
+    /// Removes an upload's staging folder; its large files stay open in
+    /// what it returns.
+    fn remove_upload(&self, upload_id: &str) -> Result<Removed> {
         let path = self.inner.root.join(upload_dir(upload_id)?);
+        let held = match rfs::open(&path, OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(dir) => rfs::Dir::read_from(&dir)
+                .map(|entries| {
+                    entries
+                        .filter_map(std::result::Result::ok)
+                        .filter_map(|e| {
+                            let name = e.file_name().to_str().ok()?;
+                            crate::free::hold_if_large(dir.as_fd(), name)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
         match std::fs::remove_dir_all(path) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(Removed(held)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NoSuchUpload),
             Err(e) => Err(e.into()),
         }

@@ -513,12 +513,12 @@ impl Store {
                 Err(Errno::NOTEMPTY | Errno::EXIST) => {
                     let _ = rfs::fremovexattr(&dir, META_XATTR);
                     rfs::fsetxattr(&dir, DIR_XATTR, b"created", rfs::XattrFlags::empty())?;
-                    return Ok(Removed(None));
+                    return Ok(Removed::default());
                 }
                 Err(e) => return Err(e.into()),
             }
         } else {
-            held = hold_if_large(parent_fd.as_fd(), name);
+            held = crate::free::hold_if_large(parent_fd.as_fd(), name);
             match rfs::unlinkat(&parent_fd, name, AtFlags::empty()) {
                 Ok(()) => {}
                 Err(Errno::NOENT | Errno::ISDIR | Errno::PERM) => {
@@ -530,45 +530,23 @@ impl Store {
         if let Some(parent) = parent {
             remove_empty_parents(bucket_fd.as_fd(), parent);
         }
-        Ok(Removed(held))
+        Ok(Removed(held.into_iter().collect()))
     }
 }
 
-/// A deleted object's file, held open when it is large (see
-/// [`Store::remove_object`]).
-#[derive(Debug)]
-#[must_use = "dropped, a large object's blocks are freed in place"]
-pub struct Removed(Option<OwnedFd>);
+/// What a delete or an abort removed: its large files, unlinked and held
+/// open (see [`Store::remove_object`]).
+#[derive(Debug, Default)]
+#[must_use = "dropped, large files are freed in place"]
+pub struct Removed(pub(crate) Vec<OwnedFd>);
 
 impl Removed {
-    /// Frees the deleted object's blocks, a large one's on a thread of its
+    /// Frees the removed files' blocks, large ones on a thread of their
     /// own, and returns once they are free: the runtime thread serves its
     /// other connections meanwhile (crate::free).
     pub async fn free(self) {
-        if let Some(fd) = self.0 {
-            crate::free::free(vec![fd]).await;
-        }
+        crate::free::free(self.0).await;
     }
-}
-
-/// The regular file `name`, open for writing (its blocks are freed by
-/// truncating it), when it holds more than [`crate::free::FREE_STEP`]
-/// bytes. None otherwise, or when it cannot be opened: it is then freed by
-/// the unlink, as any small file.
-fn hold_if_large(dir: BorrowedFd<'_>, name: &str) -> Option<OwnedFd> {
-    let st = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
-    if rfs::FileType::from_raw_mode(st.st_mode) != rfs::FileType::RegularFile
-        || crate::free::allocated(&st) <= crate::free::FREE_STEP
-    {
-        return None;
-    }
-    rfs::openat(
-        dir,
-        name,
-        OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()
 }
 
 impl Store {

@@ -596,7 +596,7 @@ async fn run<B: Storage>(
             ))
             .await
         }
-        Op::AbortMultipartUpload => ops::multipart::abort(ctx, r, bucket, key),
+        Op::AbortMultipartUpload => ops::multipart::abort(ctx, r, bucket, key).await,
         Op::ListParts => ops::multipart::list_parts(ctx, req, r, bucket, key),
         Op::ListMultipartUploads => ops::multipart::list_uploads(ctx, r, bucket),
         Op::PutObjectTagging => {

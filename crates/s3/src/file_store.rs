@@ -222,8 +222,13 @@ impl Storage for Store {
         Store::complete_multipart_with(self, bucket, key, upload_id, parts, cond, finish).await
     }
 
-    fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
-        Store::abort_multipart(self, bucket, key, upload_id)
+    async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        // Large part files are freed off the runtime thread; the answer
+        // waits for them.
+        Store::abort_upload(self, bucket, key, upload_id)?
+            .free()
+            .await;
+        Ok(())
     }
 
     fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadInfo> {

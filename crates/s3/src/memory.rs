@@ -495,7 +495,7 @@ impl Storage for MemoryStorage {
         Ok(info)
     }
 
-    fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+    async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
         let mut state = self.lock();
         if let Some(done) = state.completed.get(upload_id) {
             return if done.bucket == bucket && done.key == key {
@@ -574,7 +574,7 @@ mod tests {
                 .complete_multipart("bkt", "k", &id, &parts[..1], &always, keep)
                 .await;
             assert!(matches!(fewer, Err(StoreError::NoSuchUpload)));
-            store.abort_multipart("bkt", "k", &id).unwrap();
+            store.abort_multipart("bkt", "k", &id).await.unwrap();
             store.delete_object("bkt", "k").await.unwrap();
             let gone = store
                 .complete_multipart("bkt", "k", &id, &parts, &always, keep)

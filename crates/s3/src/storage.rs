@@ -325,8 +325,13 @@ pub trait Storage: Clone + 'static {
     ///
     /// # Errors
     /// [`StoreError::NoSuchUpload`]; [`StoreError::Unsupported`] by default.
-    fn abort_multipart(&self, _bucket: &str, _key: &str, _upload_id: &str) -> Result<()> {
-        Err(StoreError::Unsupported("multipart uploads"))
+    fn abort_multipart(
+        &self,
+        _bucket: &str,
+        _key: &str,
+        _upload_id: &str,
+    ) -> impl Future<Output = Result<()>> {
+        async { Err(StoreError::Unsupported("multipart uploads")) }
     }
     /// An upload in progress (its headers as created).
     ///

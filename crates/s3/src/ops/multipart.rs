@@ -203,13 +203,13 @@ pub(crate) async fn complete(
     Ok(resp)
 }
 
-pub(crate) fn abort(
+pub(crate) async fn abort(
     ctx: &ThreadContext<impl Storage>,
     r: &Route,
     bucket: &str,
     key: &str,
 ) -> Result<Response, S3Error> {
-    ctx.store.abort_multipart(bucket, key, upload_id(r))?;
+    ctx.store.abort_multipart(bucket, key, upload_id(r)).await?;
     Ok(Response {
         status: 204,
         headers: Vec::new(),
