@@ -29,7 +29,7 @@ mod copy;
 pub mod durable;
 mod error;
 mod faults;
-mod free;
+pub mod free;
 mod fsys;
 pub mod fuzzing;
 pub mod hasher;

@@ -494,6 +494,38 @@ impl Store {
     /// [`StoreError::NoSuchKey`] when there is no such object (S3 answers
     /// 204 all the same; the protocol layer decides), invalid names.
     pub fn remove_object(&self, bucket: &str, key: &str) -> Result<Removed> {
+        match self.start_removal(bucket, key)? {
+            Removal::Done(removed) => Ok(removed),
+            Removal::File(file, parent_fd) => {
+                let unlinked = rfs::unlinkat(&parent_fd, file.name.as_str(), AtFlags::empty());
+                file.finish(unlinked)
+            }
+        }
+    }
+
+    /// [`Store::remove_object`] for a runtime thread: where unlinks wait
+    /// (ext4 without a journal mounted with `discard` discards each freed
+    /// range before the unlink returns; a network filesystem's round trip)
+    /// the object's unlink goes through io_uring, which runs it on a kernel
+    /// worker: the runtime thread goes on meanwhile and several unlinks
+    /// wait at once (crate::free::unlink).
+    ///
+    /// # Errors
+    /// As [`Store::remove_object`].
+    pub async fn remove_object_off_thread(&self, bucket: &str, key: &str) -> Result<Removed> {
+        match self.start_removal(bucket, key)? {
+            Removal::Done(removed) => Ok(removed),
+            Removal::File(file, parent_fd) => {
+                let dev = rfs::fstat(&parent_fd)?.st_dev;
+                let unlinked = crate::free::unlink(dev, parent_fd, &file.name).await;
+                file.finish(unlinked)
+            }
+        }
+    }
+
+    /// A delete up to the unlink of the object's file; a directory marker's
+    /// delete whole.
+    fn start_removal(&self, bucket: &str, key: &str) -> Result<Removal> {
         let key = ObjectKey::new(key)?;
         let bucket_fd = self.bucket_fd(bucket)?;
         let (parent, name) = key.split_parent();
@@ -501,7 +533,6 @@ impl Store {
             Some(p) => fsys::open_dir(bucket_fd.as_fd(), p).map_err(|_| StoreError::NoSuchKey)?,
             None => fsys::open_dir(bucket_fd.as_fd(), ".")?,
         };
-        let mut held = None;
         if key.is_dir_marker() {
             let dir = fsys::open_dir(parent_fd.as_fd(), name).map_err(|_| StoreError::NoSuchKey)?;
             if fsys::get_xattr(dir.as_fd(), DIR_XATTR).as_deref() != Some(b"object") {
@@ -513,24 +544,56 @@ impl Store {
                 Err(Errno::NOTEMPTY | Errno::EXIST) => {
                     let _ = rfs::fremovexattr(&dir, META_XATTR);
                     rfs::fsetxattr(&dir, DIR_XATTR, b"created", rfs::XattrFlags::empty())?;
-                    return Ok(Removed::default());
+                    return Ok(Removal::Done(Removed::default()));
                 }
                 Err(e) => return Err(e.into()),
             }
-        } else {
-            held = crate::free::hold_if_large(parent_fd.as_fd(), name);
-            match rfs::unlinkat(&parent_fd, name, AtFlags::empty()) {
-                Ok(()) => {}
-                Err(Errno::NOENT | Errno::ISDIR | Errno::PERM) => {
-                    return Err(StoreError::NoSuchKey)
-                }
-                Err(e) => return Err(e.into()),
+            if let Some(parent) = parent {
+                remove_empty_parents(bucket_fd.as_fd(), parent);
             }
+            return Ok(Removal::Done(Removed::default()));
         }
-        if let Some(parent) = parent {
-            remove_empty_parents(bucket_fd.as_fd(), parent);
+        let held = crate::free::hold_if_large(parent_fd.as_fd(), name);
+        let file = FileRemoval {
+            bucket_fd,
+            parent: parent.map(str::to_owned),
+            name: name.to_owned(),
+            held,
+        };
+        Ok(Removal::File(file, parent_fd))
+    }
+}
+
+/// A delete started by [`Store::start_removal`].
+enum Removal {
+    /// Nothing left to do.
+    Done(Removed),
+    /// The object's file is to be unlinked in the directory given.
+    File(FileRemoval, OwnedFd),
+}
+
+/// A file object being deleted.
+struct FileRemoval {
+    bucket_fd: OwnedFd,
+    parent: Option<String>,
+    name: String,
+    /// The file, when large (see [`crate::free::hold_if_large`]).
+    held: Option<OwnedFd>,
+}
+
+impl FileRemoval {
+    /// The delete after the file's unlink: what it answered, then the
+    /// parent directories the store created that are now empty.
+    fn finish(self, unlinked: rustix::io::Result<()>) -> Result<Removed> {
+        match unlinked {
+            Ok(()) => {}
+            Err(Errno::NOENT | Errno::ISDIR | Errno::PERM) => return Err(StoreError::NoSuchKey),
+            Err(e) => return Err(e.into()),
         }
-        Ok(Removed(held.into_iter().collect()))
+        if let Some(parent) = &self.parent {
+            remove_empty_parents(self.bucket_fd.as_fd(), parent);
+        }
+        Ok(Removed(self.held.into_iter().collect()))
     }
 }
 

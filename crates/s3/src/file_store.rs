@@ -144,9 +144,13 @@ impl Storage for Store {
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        // The key is gone before the await; a large file's blocks are freed
-        // off the runtime thread, and the answer waits for them.
-        Store::remove_object(self, bucket, key)?.free().await;
+        // An unlink that waits for the device goes through io_uring, a
+        // large file's blocks are freed off the runtime thread; the answer
+        // waits for both.
+        Store::remove_object_off_thread(self, bucket, key)
+            .await?
+            .free()
+            .await;
         Ok(())
     }
 

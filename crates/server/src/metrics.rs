@@ -234,6 +234,18 @@ impl Metrics {
             "Small objects written through the page cache with one write, because their sync was to be shared by the group commit (the group's syncfs writes them back before they are linked).",
             sluice_core::inline_writes(),
         );
+        counter(
+            &mut out,
+            "sluice_unlinks_on_ring_total",
+            "Object deletes whose unlink went through io_uring because unlinks on that filesystem were timed waiting (a discard, a network round trip).",
+            sluice_core::free::unlinks_on_ring(),
+        );
+        counter(
+            &mut out,
+            "sluice_large_files_freed_total",
+            "Deleted or replaced files of over 16 MiB freed by a thread of their own, off the runtime threads.",
+            sluice_core::free::large_files_freed(),
+        );
         let md5 = sluice_core::hasher::stats();
         counter(
             &mut out,

@@ -101,6 +101,16 @@ pub async fn remove_file<P: AsRef<Path>>(path: P) -> io::Result<()> {
     Ok(())
 }
 
+/// Removes the file `name` in the directory `dir` (`unlinkat`; sluice's
+/// addition). The operation owns `dir` until it completes (a cancelled
+/// unlink never resolves its name in a descriptor number reused meanwhile)
+/// and closes it then.
+#[cfg(all(unix, feature = "unlinkat"))]
+pub async fn remove_file_at(dir: std::os::fd::OwnedFd, name: &Path) -> io::Result<()> {
+    Op::unlink_at(dir, name)?.await.meta.result?;
+    Ok(())
+}
+
 /// Removes an empty directory.
 ///
 /// # Platform-specific behavior
