@@ -123,6 +123,27 @@ fn truncate_in_steps(fd: &OwnedFd) {
         return;
     }
     LARGE_FREED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // A descriptor open for reading only (a replaced object's, opened to
+    // lock it) cannot truncate: the file is opened again for writing
+    // through /proc, which reaches it without a name.
+    let reopened;
+    let fd = match rfs::fcntl_getfl(fd) {
+        Ok(flags) if flags.contains(OFlags::WRONLY) || flags.contains(OFlags::RDWR) => fd,
+        _ => {
+            let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
+            match rfs::open(
+                path.as_str(),
+                OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(w) => {
+                    reopened = w;
+                    &reopened
+                }
+                Err(_) => return,
+            }
+        }
+    };
     let mut size = u64::try_from(stat.st_size).unwrap_or(0);
     while size > 0 {
         size = size.saturating_sub(FREE_STEP);
@@ -247,6 +268,19 @@ mod tests {
         let st = rfs::fstat(&dup).unwrap();
         assert_eq!(st.st_size, 0);
         assert_eq!(allocated(&st), 0);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_file_open_for_reading_only_is_freed_all_the_same() {
+        let d = dir("readonly");
+        drop(allocated_file(&d, "big", 48 << 20));
+        let fd: OwnedFd = std::fs::File::open(d.join("big")).unwrap().into();
+        let dup = fd.try_clone().unwrap();
+        std::fs::remove_file(d.join("big")).unwrap();
+        block_on(Driver::IoUring, free(vec![fd])).unwrap();
+        let st = rfs::fstat(&dup).unwrap();
+        assert_eq!((st.st_size, allocated(&st)), (0, 0));
         std::fs::remove_dir_all(&d).unwrap();
     }
 
