@@ -39,8 +39,17 @@ pub(crate) fn allocated(st: &rfs::Stat) -> u64 {
 /// the unlink, as any small file.
 pub(crate) fn hold_if_large(dir: BorrowedFd<'_>, name: &str) -> Option<OwnedFd> {
     let st = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    hold_if_large_stat(dir, name, &st)
+}
+
+/// [`hold_if_large`] of a file whose `stat` the caller has.
+pub(crate) fn hold_if_large_stat(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    st: &rfs::Stat,
+) -> Option<OwnedFd> {
     if rfs::FileType::from_raw_mode(st.st_mode) != rfs::FileType::RegularFile
-        || allocated(&st) <= FREE_STEP
+        || allocated(st) <= FREE_STEP
     {
         return None;
     }
@@ -198,8 +207,13 @@ thread_local! {
 /// wait (see [`SLOW_UNLINK`]). On io_uring a kernel worker waits instead
 /// of the runtime thread, and several unlinks wait at once; it costs more
 /// CPU than a direct call that does not wait (6 to 10 µs a DELETE here),
-/// hence the timing.
-pub(crate) async fn unlink(dev: u64, dir: OwnedFd, name: &str) -> rustix::io::Result<()> {
+/// hence the timing. `dir` comes back for the caller to go on with (None
+/// only when the ring could not take the operation).
+pub(crate) async fn unlink(
+    dev: u64,
+    dir: OwnedFd,
+    name: &str,
+) -> (rustix::io::Result<()>, Option<OwnedFd>) {
     let on_ring = UNLINKS.with(|u| {
         let mut u = u.borrow_mut();
         let t = u.entry(dev).or_default();
@@ -211,9 +225,10 @@ pub(crate) async fn unlink(dev: u64, dir: OwnedFd, name: &str) -> rustix::io::Re
     });
     if on_ring {
         UNLINKS_ON_RING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return monoio::fs::remove_file_at(dir, std::path::Path::new(name))
-            .await
+        let (unlinked, dir) = monoio::fs::remove_file_at(dir, std::path::Path::new(name)).await;
+        let unlinked = unlinked
             .map_err(|e| rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO));
+        return (unlinked, dir);
     }
     let began = std::time::Instant::now();
     let unlinked = rfs::unlinkat(&dir, name, AtFlags::empty());
@@ -225,7 +240,7 @@ pub(crate) async fn unlink(dev: u64, dir: OwnedFd, name: &str) -> rustix::io::Re
             *t = UnlinkTiming { slow, since: 0 };
         }
     });
-    unlinked
+    (unlinked, Some(dir))
 }
 
 #[cfg(test)]
@@ -327,10 +342,13 @@ mod tests {
                 });
                 let before = unlinks_on_ring();
                 let name = if driver == Driver::IoUring { "a" } else { "b" };
-                unlink(dev, dirfd.try_clone().unwrap(), name).await.unwrap();
+                let (unlinked, back) = unlink(dev, dirfd.try_clone().unwrap(), name).await;
+                unlinked.unwrap();
+                // The directory comes back, still open.
+                assert_eq!(rfs::fstat(back.unwrap()).unwrap().st_dev, dev);
                 assert!(!d.join(name).exists());
                 // Errors come back as the direct call gives them.
-                let missing = unlink(dev, dirfd.try_clone().unwrap(), "missing").await;
+                let missing = unlink(dev, dirfd.try_clone().unwrap(), "missing").await.0;
                 assert_eq!(missing, Err(rustix::io::Errno::NOENT));
                 assert_eq!(unlinks_on_ring() - before, 2);
                 assert_eq!(timing(dev), (true, 2));
@@ -345,7 +363,7 @@ mod tests {
                         };
                         u.borrow_mut().insert(dev, retime)
                     });
-                    let direct = unlink(dev, dirfd.try_clone().unwrap(), "missing").await;
+                    let direct = unlink(dev, dirfd.try_clone().unwrap(), "missing").await.0;
                     assert_eq!(direct, Err(rustix::io::Errno::NOENT));
                     assert_eq!(unlinks_on_ring() - before, 2);
                     if !timing(dev).0 {
@@ -358,6 +376,7 @@ mod tests {
         }
         block_on(Driver::IoUring, unlink(dev, dirfd, "c"))
             .unwrap()
+            .0
             .unwrap();
         assert!(!d.join("c").exists());
         std::fs::remove_dir_all(&d).unwrap();

@@ -498,7 +498,7 @@ impl Store {
             Removal::Done(removed) => Ok(removed),
             Removal::File(file, parent_fd) => {
                 let unlinked = rfs::unlinkat(&parent_fd, file.name.as_str(), AtFlags::empty());
-                file.finish(unlinked)
+                file.finish(unlinked, Some(parent_fd))
             }
         }
     }
@@ -516,9 +516,9 @@ impl Store {
         match self.start_removal(bucket, key)? {
             Removal::Done(removed) => Ok(removed),
             Removal::File(file, parent_fd) => {
-                let dev = rfs::fstat(&parent_fd)?.st_dev;
-                let unlinked = crate::free::unlink(dev, parent_fd, &file.name).await;
-                file.finish(unlinked)
+                let (unlinked, parent_fd) =
+                    crate::free::unlink(file.dev, parent_fd, &file.name).await;
+                file.finish(unlinked, parent_fd)
             }
         }
     }
@@ -549,16 +549,30 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
             if let Some(parent) = parent {
-                remove_empty_parents(bucket_fd.as_fd(), parent);
+                remove_empty_parents(bucket_fd.as_fd(), parent, Some(parent_fd));
             }
             return Ok(Removal::Done(Removed::default()));
         }
-        let held = crate::free::hold_if_large(parent_fd.as_fd(), name);
+        // What is under the name: nothing or a directory is no object (the
+        // unlink would say ENOENT or EISDIR); its size decides whether it
+        // is freed here or off the thread, and its device how to unlink.
+        let (held, dev) = match rfs::statat(&parent_fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Directory => {
+                return Err(StoreError::NoSuchKey)
+            }
+            Ok(st) => (
+                crate::free::hold_if_large_stat(parent_fd.as_fd(), name, &st),
+                st.st_dev,
+            ),
+            Err(Errno::NOENT) => return Err(StoreError::NoSuchKey),
+            Err(_) => (None, rfs::fstat(&parent_fd)?.st_dev),
+        };
         let file = FileRemoval {
             bucket_fd,
             parent: parent.map(str::to_owned),
             name: name.to_owned(),
             held,
+            dev,
         };
         Ok(Removal::File(file, parent_fd))
     }
@@ -579,19 +593,26 @@ struct FileRemoval {
     name: String,
     /// The file, when large (see [`crate::free::hold_if_large`]).
     held: Option<OwnedFd>,
+    /// The file's filesystem.
+    dev: u64,
 }
 
 impl FileRemoval {
     /// The delete after the file's unlink: what it answered, then the
-    /// parent directories the store created that are now empty.
-    fn finish(self, unlinked: rustix::io::Result<()>) -> Result<Removed> {
+    /// parent directories the store created that are now empty (the first
+    /// through `parent_fd`, the directory unlinked in, when given).
+    fn finish(
+        self,
+        unlinked: rustix::io::Result<()>,
+        parent_fd: Option<OwnedFd>,
+    ) -> Result<Removed> {
         match unlinked {
             Ok(()) => {}
             Err(Errno::NOENT | Errno::ISDIR | Errno::PERM) => return Err(StoreError::NoSuchKey),
             Err(e) => return Err(e.into()),
         }
         if let Some(parent) = &self.parent {
-            remove_empty_parents(self.bucket_fd.as_fd(), parent);
+            remove_empty_parents(self.bucket_fd.as_fd(), parent, parent_fd);
         }
         Ok(Removed(self.held.into_iter().collect()))
     }
@@ -658,11 +679,18 @@ fn remove_old_temporaries(tmp: BorrowedFd<'_>, age: Duration) -> usize {
 /// Removes the store-created directories of `parent` from the deepest up,
 /// stopping at the first that is not empty, was not made by the store, or
 /// is locked by a write about to fill it (see `Store::open_parent`).
-pub(crate) fn remove_empty_parents(bucket: BorrowedFd<'_>, parent: &str) {
+/// `open`: `parent` already open (the delete's own descriptor), else it is
+/// opened here.
+pub(crate) fn remove_empty_parents(bucket: BorrowedFd<'_>, parent: &str, open: Option<OwnedFd>) {
     let mut path = parent;
+    let mut open = open;
     loop {
-        let Ok(dir) = fsys::open_dir(bucket, path) else {
-            return;
+        let dir = match open.take() {
+            Some(dir) => dir,
+            None => match fsys::open_dir(bucket, path) {
+                Ok(dir) => dir,
+                Err(_) => return,
+            },
         };
         if fsys::get_xattr(dir.as_fd(), DIR_XATTR).as_deref() != Some(b"created") {
             return;

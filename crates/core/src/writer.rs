@@ -479,7 +479,7 @@ impl Drop for Target {
         // lock on the parent goes first, or it would keep them.
         if let (false, Some((bucket, rel))) = (self.published, &self.made_dirs) {
             let _ = rfs::flock(&self.parent, rfs::FlockOperation::Unlock);
-            crate::store::remove_empty_parents(bucket.as_fd(), rel);
+            crate::store::remove_empty_parents(bucket.as_fd(), rel, None);
         }
     }
 }

@@ -104,11 +104,19 @@ pub async fn remove_file<P: AsRef<Path>>(path: P) -> io::Result<()> {
 /// Removes the file `name` in the directory `dir` (`unlinkat`; sluice's
 /// addition). The operation owns `dir` until it completes (a cancelled
 /// unlink never resolves its name in a descriptor number reused meanwhile)
-/// and closes it then.
+/// and gives it back with the result (None only when the operation could
+/// not be submitted).
 #[cfg(all(unix, feature = "unlinkat"))]
-pub async fn remove_file_at(dir: std::os::fd::OwnedFd, name: &Path) -> io::Result<()> {
-    Op::unlink_at(dir, name)?.await.meta.result?;
-    Ok(())
+pub async fn remove_file_at(
+    dir: std::os::fd::OwnedFd,
+    name: &Path,
+) -> (io::Result<()>, Option<std::os::fd::OwnedFd>) {
+    let op = match Op::unlink_at(dir, name) {
+        Ok(op) => op,
+        Err(e) => return (Err(e), None),
+    };
+    let done = op.await;
+    (done.meta.result.map(|_| ()), done.data.dir)
 }
 
 /// Removes an empty directory.
