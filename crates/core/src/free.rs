@@ -164,7 +164,8 @@ fn truncate_in_steps(fd: &OwnedFd) {
 
 /// A direct `unlinkat` that took longer than this waited for something
 /// (the device's discard, a journal, a network filesystem's round trip):
-/// the unlinks after it on that filesystem go through io_uring. A small
+/// after [`STRIKES`] such in a row, the unlinks on that filesystem go
+/// through io_uring. A small
 /// file's unlink takes 15 to 25 µs of CPU on ext4 here; where ext4 runs
 /// without a journal and is mounted with `discard` it waits about 100 µs
 /// more for the discard of each freed range.
@@ -172,12 +173,18 @@ const SLOW_UNLINK: std::time::Duration = std::time::Duration::from_micros(60);
 /// While unlinks go through io_uring, every this many is made directly
 /// again and timed, to come back once they are fast.
 const RETIME_EVERY: u32 = 64;
+/// Slow direct unlinks in a row that send the next ones to io_uring: one
+/// alone may be the thread preempted in the call (a loop device's worker
+/// on the same core did that here to one unlink in a few hundred).
+const STRIKES: u8 = 2;
 
 /// Whether one filesystem's unlinks wait, as this thread last timed them.
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
 struct UnlinkTiming {
     slow: bool,
     since: u32,
+    /// Slow direct unlinks in a row.
+    strikes: u8,
 }
 
 static UNLINKS_ON_RING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -195,6 +202,25 @@ pub fn unlinks_on_ring() -> u64 {
 #[must_use]
 pub fn large_files_freed() -> u64 {
     LARGE_FREED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+impl UnlinkTiming {
+    /// After a direct unlink that `waited` (took over [`SLOW_UNLINK`]).
+    fn timed(self, waited: bool) -> Self {
+        if !waited {
+            // Quick: direct calls from now on.
+            return Self::default();
+        }
+        let strikes = self.strikes.saturating_add(1);
+        if !self.slow && strikes >= STRIKES {
+            return Self {
+                slow: true,
+                since: 0,
+                strikes,
+            };
+        }
+        Self { strikes, ..self }
+    }
 }
 
 thread_local! {
@@ -232,13 +258,11 @@ pub(crate) async fn unlink(
     }
     let began = std::time::Instant::now();
     let unlinked = rfs::unlinkat(&dir, name, AtFlags::empty());
-    let slow = began.elapsed() > SLOW_UNLINK;
+    let waited = began.elapsed() > SLOW_UNLINK;
     UNLINKS.with(|u| {
         let mut u = u.borrow_mut();
         let t = u.entry(dev).or_default();
-        if t.slow != slow {
-            *t = UnlinkTiming { slow, since: 0 };
-        }
+        *t = t.timed(waited);
     });
     (unlinked, Some(dir))
 }
@@ -337,6 +361,7 @@ mod tests {
                         UnlinkTiming {
                             slow: true,
                             since: 0,
+                            strikes: STRIKES,
                         },
                     )
                 });
@@ -360,6 +385,7 @@ mod tests {
                         let retime = UnlinkTiming {
                             slow: true,
                             since: RETIME_EVERY - 1,
+                            strikes: STRIKES,
                         };
                         u.borrow_mut().insert(dev, retime)
                     });
@@ -380,6 +406,31 @@ mod tests {
             .unwrap();
         assert!(!d.join("c").exists());
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn one_slow_unlink_is_not_enough_and_one_quick_one_ends_the_ring() {
+        let quick = UnlinkTiming::default();
+        let once = quick.timed(true);
+        assert!(!once.slow, "one slow unlink may be a preemption");
+        let twice = once.timed(true);
+        assert_eq!(
+            twice,
+            UnlinkTiming {
+                slow: true,
+                since: 0,
+                strikes: 2
+            }
+        );
+        // A retimed unlink that waited again keeps the ring's turn going.
+        let on = UnlinkTiming {
+            since: RETIME_EVERY,
+            ..twice
+        };
+        assert!(on.timed(true).slow && on.timed(true).since == RETIME_EVERY);
+        // A quick one, anywhere, goes back to direct calls.
+        assert_eq!(on.timed(false), quick);
+        assert_eq!(once.timed(false), quick);
     }
 
     #[test]
