@@ -89,17 +89,7 @@ pub(crate) async fn free(files: Vec<OwnedFd>) {
     let Ok(mut ours) = monoio::net::UnixStream::from_std(ours) else {
         return;
     };
-    let spawned = std::thread::Builder::new()
-        .name("sluice-free".into())
-        .spawn(move || {
-            for fd in &files {
-                truncate_in_steps(fd);
-            }
-            // The descriptors close, then the socket, which wakes the task.
-            drop(files);
-            drop(theirs);
-        });
-    if spawned.is_ok() {
+    if spawn_free(files, theirs) {
         // EOF (or an error) once the thread is done.
         let _ = ours.read(vec![0u8; 1]).await;
     }
@@ -107,17 +97,25 @@ pub(crate) async fn free(files: Vec<OwnedFd>) {
 
 /// [`free`] without waiting for it.
 pub(crate) fn free_off_thread(files: Vec<OwnedFd>) {
-    if !large(&files) {
-        return;
+    if large(&files) {
+        spawn_free(files, ());
     }
-    let spawned = std::thread::Builder::new()
+}
+
+/// Starts a `sluice-free` thread that frees `files`, closes them, then
+/// drops `then` (the socket whose end wakes a waiting task). False when no
+/// thread could be started: the files are closed here.
+fn spawn_free<T: Send + 'static>(files: Vec<OwnedFd>, then: T) -> bool {
+    std::thread::Builder::new()
         .name("sluice-free".into())
         .spawn(move || {
             for fd in &files {
                 truncate_in_steps(fd);
             }
-        });
-    drop(spawned);
+            drop(files);
+            drop(then);
+        })
+        .is_ok()
 }
 
 /// Truncates an unlinked file to nothing in steps of [`FREE_STEP`]. A file
