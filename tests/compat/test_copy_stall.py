@@ -245,6 +245,26 @@ def free_bytes(path):
     return st.f_bavail * st.f_frsize
 
 
+def freed_while_probed(info, what, keys, make, act):
+    """`while_probed` for an operation that frees 1 GiB: each attempt first
+    makes what it frees (`make(key)`), written back, then `act(key)` is
+    timed. Asserts the space was back when the answer came, as when the
+    close freed it in place; returns the key of the attempt kept."""
+    before = {}
+
+    def attempt(key):
+        def prepare():
+            make(key)
+            os.sync()
+            before[key] = free_bytes(info["root"])
+            return (lambda: act(key)), key
+        return prepare
+
+    _, key = while_probed(info, what, [attempt(k) for k in keys])
+    assert free_bytes(info["root"]) - before[key] >= SIZE * 9 // 10
+    return key
+
+
 def written_copy(info, big, key):
     """`key` in the bucket: a copy of `big` written over POSIX, on disk."""
     path = os.path.join(info["root"], "stall", key)
@@ -256,19 +276,9 @@ def written_copy(info, big, key):
 
 def test_deleting_a_1_gib_object_leaves_the_thread_responsive_and_answers_once_freed(one_thread):
     info, s3, big = one_thread
-    before = {}
-
-    def delete(key):
-        def prepare():
-            written_copy(info, big, key)
-            os.sync()
-            before[key] = free_bytes(info["root"])
-            return (lambda: s3.delete_object(Bucket="stall", Key=key)), key
-        return prepare
-
-    _, key = while_probed(info, "DeleteObject 1 GiB", [delete("doomed"), delete("doomed-again")])
-    # Answered once the space was back, as when the close freed it in place.
-    assert free_bytes(info["root"]) - before[key] >= SIZE * 9 // 10
+    key = freed_while_probed(info, "DeleteObject 1 GiB", ["doomed", "doomed-again"],
+                             lambda k: written_copy(info, big, k),
+                             lambda k: s3.delete_object(Bucket="stall", Key=k))
     with pytest.raises(ClientError):
         s3.head_object(Bucket="stall", Key=key)
     assert not os.path.exists(os.path.join(info["root"], "stall", key))
@@ -276,34 +286,20 @@ def test_deleting_a_1_gib_object_leaves_the_thread_responsive_and_answers_once_f
 
 def test_replacing_a_1_gib_object_leaves_the_thread_responsive_and_answers_once_freed(one_thread):
     info, s3, big = one_thread
-    before = {}
-
-    def replace(key):
-        def prepare():
-            written_copy(info, big, key)
-            os.sync()
-            before[key] = free_bytes(info["root"])
-            return (lambda: s3.put_object(Bucket="stall", Key=key, Body=b"the small one")), key
-        return prepare
-
-    _, key = while_probed(info, "PUT over a 1 GiB object", [replace("replaced"), replace("replaced-again")])
-    assert free_bytes(info["root"]) - before[key] >= SIZE * 9 // 10
+    key = freed_while_probed(info, "PUT over a 1 GiB object", ["replaced", "replaced-again"],
+                             lambda k: written_copy(info, big, k),
+                             lambda k: s3.put_object(Bucket="stall", Key=k, Body=b"the small one"))
     assert s3.get_object(Bucket="stall", Key=key)["Body"].read() == b"the small one"
 
 
 def test_aborting_an_upload_of_1_gib_of_parts_leaves_the_thread_responsive_and_answers_once_freed(one_thread):
     info, s3, big = one_thread
-    before = {}
+    uploads = {}
 
-    def abort(key):
-        def prepare():
-            upload = s3.create_multipart_upload(Bucket="stall", Key=key)["UploadId"]
-            halves(s3, key, upload)
-            os.sync()
-            before[key] = free_bytes(info["root"])
-            return (lambda: s3.abort_multipart_upload(Bucket="stall", Key=key, UploadId=upload)), key
-        return prepare
+    def make(key):
+        uploads[key] = s3.create_multipart_upload(Bucket="stall", Key=key)["UploadId"]
+        halves(s3, key, uploads[key])
 
-    _, key = while_probed(info, "AbortMultipartUpload of 1 GiB of parts", [abort("abandoned"), abort("abandoned-again")])
-    assert free_bytes(info["root"]) - before[key] >= SIZE * 9 // 10
+    key = freed_while_probed(info, "AbortMultipartUpload of 1 GiB of parts", ["abandoned", "abandoned-again"], make,
+                             lambda k: s3.abort_multipart_upload(Bucket="stall", Key=k, UploadId=uploads[k]))
     assert not [u for u in s3.list_multipart_uploads(Bucket="stall").get("Uploads", []) if u["Key"] == key]

@@ -230,11 +230,6 @@ def test_a_stderr_nobody_reads_holds_no_request(tmp_path):
         notices = [line for line in drained if b"log line(s) dropped" in line]
         assert notices and int(notices[0].split()[1]) > 0, notices
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            # A server blocked in a write to its stderr (the old code)
-            # cannot stop on its own.
-            proc.kill()
-            proc.wait()
+        # A server blocked in a write to its stderr (the old code) cannot
+        # stop on its own: stop_sluice kills it after 10 s.
+        stop_sluice({"proc": proc})
